@@ -1,0 +1,29 @@
+//! Embeds `models/*.yaml` and `gpus/*.yaml` so the binary carries its catalog and works from any
+//! directory.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::{env, fs};
+
+fn main() {
+    let root = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let mut out = String::new();
+    for (dir, name) in [("models", "EMBEDDED_MODELS"), ("gpus", "EMBEDDED_GPUS")] {
+        let path = Path::new(&root).join(dir);
+        println!("cargo:rerun-if-changed={}", path.display());
+        let mut files: Vec<_> = fs::read_dir(&path)
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"));
+        files.sort();
+        writeln!(out, "pub static {name}: &[(&str, &str)] = &[").unwrap();
+        for f in files {
+            println!("cargo:rerun-if-changed={}", f.display());
+            let rel = format!("{dir}/{}", f.file_name().unwrap().to_string_lossy());
+            writeln!(out, "    ({rel:?}, include_str!({:?})),", f.display().to_string()).unwrap();
+        }
+        writeln!(out, "];").unwrap();
+    }
+    let dest = Path::new(&env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("catalog.rs");
+    fs::write(dest, out).expect("write catalog.rs");
+}

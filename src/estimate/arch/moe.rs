@@ -1,0 +1,63 @@
+//! Mixture-of-experts MLP (Mixtral, PhiMoE, Qwen2-MoE): a router (hidden -> experts) and `experts`
+//! gated MLPs per layer (w1/w3 up, w2 down), plus an optional shared expert with its own gate
+//! (Qwen2-MoE). Memory counts every expert; only `experts_per_token` are active per token.
+
+use super::{Part, Shard, TensorGroup};
+use crate::spec::model::{Architecture, MoeSpec};
+use crate::spec::precision::Role;
+
+pub fn mlp(a: &Architecture, m: &MoeSpec) -> Vec<TensorGroup> {
+    let (h, l) = (a.hidden_size, a.layers);
+    let i = m.expert_intermediate_size.unwrap_or(a.intermediate_size);
+    let layer = |name, role, rows, cols, count, routed, shard| TensorGroup {
+        name,
+        role,
+        rows,
+        cols,
+        layers: l,
+        count_per_layer: count,
+        per_decoder_layer: true,
+        routed_expert: routed,
+        shard,
+        part: Part::Text,
+    };
+    let mut g = vec![
+        layer("layers.*.block_sparse_moe.gate.weight", Role::Router, m.experts, h, 1, false, Shard::Replicated),
+        layer("layers.*.experts.*.w1+w3.weight", Role::Expert, i, h, 2 * m.experts, true, Shard::Rows),
+        layer("layers.*.experts.*.w2.weight", Role::ExpertDown, h, i, m.experts, true, Shard::Cols),
+    ];
+    if m.router_bias {
+        g.push(layer("layers.*.block_sparse_moe.gate.bias", Role::Bias, 1, m.experts, 1, false, Shard::Replicated));
+    }
+    if let Some(s) = m.shared_expert_intermediate_size {
+        g.push(layer("layers.*.shared_expert.gate+up.weight", Role::MlpUp, s, h, 2, false, Shard::Rows));
+        g.push(layer("layers.*.shared_expert.down.weight", Role::MlpDown, h, s, 1, false, Shard::Cols));
+        g.push(layer("layers.*.shared_expert_gate.weight", Role::Router, 1, h, 1, false, Shard::Replicated));
+    }
+    g
+}
+
+/// Expected number of distinct experts a batch of `tokens` touches in one layer when each token picks
+/// `k` of `e` experts uniformly: E * (1 - (1 - k/E)^B). Uniform routing is the assumption of
+/// DESIGN.md; real routers are skewed, which makes this an upper bound on average.
+pub fn expected_experts_touched(e: u64, k: u64, tokens: u64) -> f64 {
+    if e == 0 {
+        return 0.0;
+    }
+    let e_f = e as f64;
+    let miss = 1.0 - k as f64 / e_f;
+    e_f * (1.0 - miss.powf(tokens as f64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expected_experts_touched;
+
+    #[test]
+    fn experts_touched_grows_from_k_to_all() {
+        assert!((expected_experts_touched(16, 2, 1) - 2.0).abs() < 1e-12);
+        let b8 = expected_experts_touched(16, 2, 8);
+        assert!((b8 - 16.0 * (1.0 - (14.0f64 / 16.0).powi(8))).abs() < 1e-12);
+        assert!(expected_experts_touched(16, 2, 1000) > 15.999);
+    }
+}

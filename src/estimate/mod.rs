@@ -1,0 +1,125 @@
+//! The estimator: pure functions from specs to bytes and seconds. No I/O.
+//!
+//! Use: build [`ModelFacts`] once per model, [`WeightFacts`] once per (model, format, GPUs), then a
+//! [`Prepared`] per GPU and runtime; `Prepared::memory(context, batch)` is then cheap enough to call
+//! inside searches (max context, max batch) and full-catalog matrices.
+
+pub mod activations;
+pub mod arch;
+pub mod kv;
+pub mod memory;
+pub mod overhead;
+pub mod runtime;
+pub mod throughput;
+pub mod weights;
+
+pub use memory::{Memory, Prepared, Term};
+pub use overhead::EccMode;
+pub use runtime::Runtime;
+pub use throughput::Throughput;
+
+use crate::spec::model::ModelSpec;
+use crate::spec::precision::{Format, KvPrecision};
+use arch::Inventory;
+use serde::Serialize;
+
+/// What is run and how: everything a memory estimate depends on except context and batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Setup<'a> {
+    pub model: &'a ModelSpec,
+    pub format: &'static Format,
+    pub kv: KvPrecision,
+    pub runtime: &'a Runtime,
+    /// tensor-parallel degree (GPUs per replica)
+    pub tp: u64,
+    /// images per sequence (vision models)
+    pub images: u64,
+    /// HD crops per image (vision models); 0 = the model's default
+    pub crops: u64,
+    pub ecc: EccMode,
+}
+
+impl<'a> Setup<'a> {
+    /// The model's own dtype and the runtime's default KV precision, one GPU, no images.
+    pub fn new(model: &'a ModelSpec, format: &'static Format, runtime: &'a Runtime) -> Self {
+        Setup {
+            model,
+            format,
+            kv: KvPrecision::default_for(format),
+            runtime,
+            tp: 1,
+            images: 0,
+            crops: 0,
+            ecc: EccMode::Default,
+        }
+    }
+}
+
+/// Per-model facts, computed once.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelFacts {
+    pub inventory: Inventory,
+    pub parameters: u64,
+    pub active_parameters: u64,
+    /// true when counts come from the architecture (false: summary spec, coarse estimate)
+    pub exact: bool,
+}
+
+impl ModelFacts {
+    pub fn new(model: &ModelSpec) -> Self {
+        let inventory = arch::inventory(model);
+        let (parameters, active_parameters) = if inventory.exact {
+            (inventory.parameters(), inventory.active_parameters())
+        } else {
+            let total = model.parameters.unwrap_or(0);
+            (total, model.active_parameters.unwrap_or(total))
+        };
+        ModelFacts { exact: inventory.exact, inventory, parameters, active_parameters }
+    }
+}
+
+/// Per-(model, format, tensor-parallel degree) weight facts, computed once.
+#[derive(Debug, Clone, Serialize)]
+pub struct WeightFacts {
+    pub lines: Vec<weights::WeightLine>,
+    /// all weight bytes on one GPU
+    pub total: u64,
+    /// embedding table bytes (only looked up, not read whole, per decode step)
+    pub embedding: u64,
+    /// routed-expert bytes (read only for the experts a batch touches)
+    pub experts: u64,
+    /// vision tower bytes (read at prefill with images only)
+    pub vision: u64,
+    /// rounding of every tensor to 2 MiB
+    pub rounding_2mib: u64,
+    /// elements of the largest matrix
+    pub largest_matrix: u64,
+    /// output rows of the largest matrix
+    pub largest_rows: u64,
+}
+
+impl WeightFacts {
+    pub fn new(model: &ModelSpec, facts: &ModelFacts, format: &Format, tp: u64) -> Self {
+        let inv = &facts.inventory;
+        let kv_heads = model.architecture.as_ref().map(|a| a.kv_heads()).unwrap_or(1);
+        let lines = weights::breakdown(inv, format, tp, kv_heads);
+        let sum_where = |pred: &dyn Fn(&arch::TensorGroup) -> bool| -> u64 {
+            inv.groups
+                .iter()
+                .filter(|g| pred(g))
+                .map(|g| weights::group_bytes(g, format, inv.fused_qkv, tp, kv_heads))
+                .sum()
+        };
+        let largest = inv.groups.iter().filter(|g| g.rows > 1).max_by_key(|g| g.rows * g.cols);
+        WeightFacts {
+            total: lines.iter().map(|l| l.bytes).sum(),
+            embedding: sum_where(&|g| g.role == crate::spec::precision::Role::Embedding),
+            experts: sum_where(&|g| g.routed_expert),
+            vision: sum_where(&|g| g.part == arch::Part::Vision),
+            rounding_2mib: weights::allocator_rounding(inv, format, tp, kv_heads, 2 << 20),
+            largest_matrix: largest.map(|g| g.rows * g.cols).unwrap_or(0),
+            largest_rows: largest.map(|g| g.rows).unwrap_or(0),
+            lines,
+        }
+    }
+}

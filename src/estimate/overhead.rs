@@ -1,0 +1,58 @@
+//! Overheads that are not weights, KV or activations, and the memory a program can actually use.
+
+use super::runtime::Runtime;
+use crate::spec::gpu::{Ecc, GpuSpec, MIB};
+
+/// CUDA context plus the engine's resident modules, per GPU: the runtime profile's `context_mib`
+/// (lazy module loading keeps it at ~300-600 MiB: pytorch/pytorch #107667, #109888; measured for
+/// candle by `gpuplan validate`).
+pub fn cuda_context(rt: &Runtime) -> u64 {
+    rt.context_mib * MIB
+}
+
+/// cuBLAS/cuBLASLt workspace per handle: 32 MiB on Hopper and newer, 4 MiB before (cuBLAS docs,
+/// `cublasSetWorkspace`, as quoted in pytorch/pytorch PR #120925). None on the CPU.
+pub fn blas_workspace(gpu: &GpuSpec, rt: &Runtime) -> u64 {
+    if rt.is_cpu() {
+        0
+    } else if gpu.is_hopper_or_newer() {
+        32 * MIB
+    } else {
+        4 * MIB
+    }
+}
+
+/// Other fixed allocations of the runtime (CUDA graphs, NCCL buffers): `fixed_mib`.
+pub fn runtime_fixed(rt: &Runtime) -> u64 {
+    rt.fixed_mib * MIB
+}
+
+/// Pool/fragmentation slack: `slack_fraction` x dynamic memory (KV + activations).
+pub fn fragmentation(rt: &Runtime, dynamic: u64) -> u64 {
+    (dynamic as f64 * rt.slack_fraction).round() as u64
+}
+
+/// ECC state to assume: the board default or an override.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EccMode {
+    Default,
+    On,
+    Off,
+}
+
+/// Memory a CUDA program can allocate (cudaMemGetInfo's total): the measured `cuda_visible_mib` when
+/// the spec has it, otherwise nvidia-smi's total minus the driver's reservation, taken as 438/81559 of
+/// it (H100 80GB: 81,559 MiB in nvidia-smi, 79.22 GiB = 81,121 MiB in vLLM, PR #10511). GDDR boards
+/// whose ECC is switched from the default lose or regain 1/16 (RTX 4090 24564 -> 23028 MiB).
+pub fn visible_total(gpu: &GpuSpec, ecc: EccMode) -> u64 {
+    let reported = gpu.reported_bytes();
+    let adjusted = match (gpu.memory.ecc, ecc) {
+        (Ecc::Off, EccMode::On) => reported / 16 * 15,
+        (Ecc::On, EccMode::Off) => reported / 15 * 16,
+        _ => reported,
+    };
+    match (gpu.memory.cuda_visible_mib, adjusted == reported) {
+        (Some(v), true) => v * MIB,
+        _ => adjusted - adjusted / 81559 * 438,
+    }
+}

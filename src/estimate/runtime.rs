@@ -1,0 +1,194 @@
+//! Runtime profiles: how an inference engine lays out memory and how close it gets to the roofline.
+//! A profile is data; the estimate terms in `memory.rs` and `throughput.rs` read it.
+//!
+//! Values marked "uncalibrated" are engineering defaults from the cited sources; values calibrated
+//! from gpuplan's own validation records name the record in `calibrated_from`.
+
+use serde::Serialize;
+
+/// How the KV cache is allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum KvAlloc {
+    /// Grown by concatenation each step (candle, transformers DynamicCache): while one layer's cache is
+    /// being extended, its old and new copies coexist.
+    Grow,
+    /// Paged blocks of `block` tokens from a pool that takes `utilization` x total memory up front,
+    /// minus weights, activations and overheads (vLLM `gpu_memory_utilization`).
+    Paged { block: u64, utilization: f64 },
+    /// Allocated for the whole configured context at start (llama.cpp `--ctx-size`).
+    Preallocated,
+}
+
+/// How attention is computed, which decides whether the score matrix is materialized.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum AttentionImpl {
+    /// q·kᵀ, softmax and ·v as separate ops: `copies` score matrices (batch x heads x chunk x kv_len)
+    /// are alive at the peak; GQA keys/values are expanded to all heads.
+    Eager { copies: u64, expands_gqa: bool },
+    /// Flash/SDPA kernels: scores stay on chip.
+    Fused,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Runtime {
+    pub id: &'static str,
+    pub description: &'static str,
+    pub kv_alloc: KvAlloc,
+    pub attention: AttentionImpl,
+    /// Prefill is processed this many tokens at a time (None: the whole prompt at once).
+    pub prefill_chunk: Option<u64>,
+    /// Whether windowed layers keep only `sliding_window` tokens of KV.
+    pub honors_sliding_window: bool,
+    /// Logits are computed in f32 for the last position of each sequence.
+    pub logits_f32: bool,
+    /// RoPE sin/cos tables for every position up to max_context are kept in the compute dtype
+    /// (candle-transformers builds them at load).
+    pub rope_tables: bool,
+    /// CUDA context + the engine's own resident kernels/modules, MiB (per GPU).
+    pub context_mib: u64,
+    /// Other fixed allocations (CUDA graphs, NCCL buffers, sampler state), MiB.
+    pub fixed_mib: u64,
+    /// Allocation granularity: each weight tensor rounds up to this many bytes (caching allocators
+    /// round large blocks to 2 MiB; PyTorch `kRoundLarge`, CUDA mempool granularity).
+    pub granularity_bytes: u64,
+    /// Fragmentation / pool slack as a fraction of the dynamic (KV + activation) memory.
+    pub slack_fraction: f64,
+    /// Fraction of peak memory bandwidth a decode step achieves.
+    pub memory_efficiency: f64,
+    /// Fraction of dense tensor peak a large matmul achieves.
+    pub compute_efficiency: f64,
+    /// Fixed time per forward pass (kernel launches, host sync), seconds.
+    pub step_overhead_s: f64,
+    pub sources: &'static str,
+    /// The validation record(s) the constants were calibrated from; None = uncalibrated.
+    pub calibrated_from: Option<&'static str>,
+}
+
+pub const CANDLE: Runtime = Runtime {
+    id: "candle",
+    description: "candle 0.11 (gpuplan's validation runner): eager attention, KV grown by Tensor::cat",
+    kv_alloc: KvAlloc::Grow,
+    // scaled, masked and softmaxed scores are alive together (candle-transformers phi3.rs binds each)
+    attention: AttentionImpl::Eager { copies: 3, expands_gqa: true },
+    prefill_chunk: Some(512),
+    honors_sliding_window: false,
+    logits_f32: false,
+    rope_tables: true,
+    context_mib: 500,
+    fixed_mib: 0,
+    granularity_bytes: 2 << 20,
+    slack_fraction: 0.0,
+    memory_efficiency: 0.70,
+    compute_efficiency: 0.50,
+    step_overhead_s: 0.004,
+    sources: "candle-transformers 0.11.1 models/phi3.rs (attention, KV cat, last-token logits); CUDA context ~300-600 MiB with lazy loading (pytorch/pytorch #107667, #109888)",
+    calibrated_from: None,
+};
+
+/// candle on the CPU (what `validate --device cpu` runs): no CUDA context; bf16 matmuls widen both
+/// operands to f32 (candle-core cpu_backend `matmul`), counted as an activation term.
+pub const CANDLE_CPU: Runtime = Runtime {
+    id: "candle-cpu",
+    description: "candle 0.11 on the CPU (process RSS); bf16 matmul widens operands to f32",
+    kv_alloc: KvAlloc::Grow,
+    attention: AttentionImpl::Eager { copies: 3, expands_gqa: true },
+    prefill_chunk: Some(512),
+    honors_sliding_window: false,
+    logits_f32: false,
+    rope_tables: true,
+    context_mib: 0,
+    fixed_mib: 0,
+    granularity_bytes: 1,
+    slack_fraction: 0.0,
+    memory_efficiency: 0.5,
+    compute_efficiency: 0.3,
+    step_overhead_s: 0.0,
+    sources: "candle-core 0.11.1 cpu_backend/mod.rs (bf16 matmul: to_f32_vec on both operands)",
+    calibrated_from: None,
+};
+
+pub const VLLM: Runtime = Runtime {
+    id: "vllm",
+    description: "vLLM: paged KV (16-token blocks) from a pool sized by gpu_memory_utilization=0.9, flash attention, chunked prefill",
+    kv_alloc: KvAlloc::Paged { block: 16, utilization: 0.90 },
+    attention: AttentionImpl::Fused,
+    prefill_chunk: Some(8192),
+    honors_sliding_window: true,
+    logits_f32: true,
+    rope_tables: false,
+    context_mib: 500,
+    // non_torch_memory 1.79 GiB at TP=1 on H100 (vllm-project/vllm PR #10511) includes the context;
+    // the remainder is mostly CUDA graphs and NCCL/cuBLAS buffers
+    fixed_mib: 1330,
+    granularity_bytes: 2 << 20,
+    slack_fraction: 0.0,
+    memory_efficiency: 0.80,
+    compute_efficiency: 0.60,
+    step_overhead_s: 0.001,
+    sources: "vLLM docs (gpu_memory_utilization, block_size 16, max_num_batched_tokens 8192); vllm-project/vllm PR #10511 (non_torch_memory 1.79 GiB, total_gpu_memory 79.22 GiB on H100)",
+    calibrated_from: None,
+};
+
+pub const LLAMA_CPP: Runtime = Runtime {
+    id: "llama.cpp",
+    description: "llama.cpp: KV allocated for the whole --ctx-size, f32 activations in a compute buffer of n_ubatch=512 tokens, flash attention",
+    kv_alloc: KvAlloc::Preallocated,
+    attention: AttentionImpl::Fused,
+    prefill_chunk: Some(512),
+    honors_sliding_window: true,
+    logits_f32: true,
+    rope_tables: false,
+    context_mib: 300,
+    fixed_mib: 0,
+    granularity_bytes: 1,
+    slack_fraction: 0.0,
+    memory_efficiency: 0.75,
+    compute_efficiency: 0.45,
+    step_overhead_s: 0.001,
+    sources: "llama.cpp common defaults (n_ubatch 512, flash_attn auto); ggml-org/llama.cpp #7439 log (KV self size, compute buffer)",
+    calibrated_from: None,
+};
+
+pub const TRANSFORMERS: Runtime = Runtime {
+    id: "transformers",
+    description: "Hugging Face transformers generate(): SDPA attention, DynamicCache grown by torch.cat, whole prompt at once",
+    kv_alloc: KvAlloc::Grow,
+    attention: AttentionImpl::Fused,
+    prefill_chunk: None,
+    honors_sliding_window: false,
+    logits_f32: true,
+    rope_tables: false,
+    context_mib: 600,
+    fixed_mib: 0,
+    granularity_bytes: 2 << 20,
+    slack_fraction: 0.05,
+    memory_efficiency: 0.55,
+    compute_efficiency: 0.50,
+    step_overhead_s: 0.020,
+    sources: "transformers DynamicCache (torch.cat), num_logits_to_keep=1 in generate (>= 4.45); PyTorch caching allocator rounds blocks > 1 MiB to 2 MiB",
+    calibrated_from: None,
+};
+
+pub const RUNTIMES: &[&Runtime] = &[&CANDLE, &VLLM, &LLAMA_CPP, &TRANSFORMERS, &CANDLE_CPU];
+
+impl Runtime {
+    pub fn parse(s: &str) -> Option<&'static Runtime> {
+        let s = s.trim().to_ascii_lowercase();
+        let id = match s.as_str() {
+            "llamacpp" | "llama-cpp" | "ollama" => "llama.cpp",
+            "hf" | "huggingface" | "torch" | "pytorch" => "transformers",
+            other => other,
+        };
+        RUNTIMES.iter().copied().find(|r| r.id == id)
+    }
+
+    pub fn ids() -> Vec<&'static str> {
+        RUNTIMES.iter().map(|r| r.id).collect()
+    }
+
+    pub fn is_cpu(&self) -> bool {
+        self.id == "candle-cpu"
+    }
+}

@@ -1,0 +1,9 @@
+//! gpuplan: a GPU capacity planner and VRAM calculator for LLM inference.
+//!
+//! Data flows one way: [`spec`] (declarative inputs) -> [`estimate`] (pure functions) -> [`plan`]
+//! (the questions users ask) -> [`report`] (rendering only).
+
+pub mod estimate;
+pub mod plan;
+pub mod report;
+pub mod spec;

@@ -1,0 +1,464 @@
+//! Model specs (`models/*.yaml`): one file per variant. Two levels of detail:
+//! - `architecture:` present: every tensor is derived, parameter counts are exact, and the declared
+//!   `parameters` / `active_parameters` are checked against the derivation;
+//! - summary level: only `parameters`, `active_parameters`, `max_context` and a `kv_cache` shape;
+//!   estimates from it are marked coarse.
+
+use super::error::SpecError;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// What users type: `phi-3.5-mini`.
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hf_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// Longest context the model supports, in tokens.
+    pub max_context: u64,
+    /// The checkpoint's dtype (a format id); the default `--precision`.
+    #[serde(default = "default_dtype")]
+    pub dtype: String,
+    /// Declared total parameters (checked against the architecture when both are given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<u64>,
+    /// Declared parameters used per token (MoE: with top-k experts; embeddings included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_parameters: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<Architecture>,
+    /// Summary-level KV shape, for specs without `architecture`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_cache: Option<KvShape>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vision: Option<VisionSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+fn default_dtype() -> String {
+    "bf16".into()
+}
+
+/// The decoder families gpuplan knows. Layout per family lives in `estimate::arch`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum ArchType {
+    Llama,
+    Mistral,
+    Qwen2,
+    Gemma,
+    Gemma2,
+    Phi3,
+    Phi3small,
+    Phi3V,
+    Phimoe,
+    Mixtral,
+    Qwen2Moe,
+}
+
+impl ArchType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ArchType::Llama => "llama",
+            ArchType::Mistral => "mistral",
+            ArchType::Qwen2 => "qwen2",
+            ArchType::Gemma => "gemma",
+            ArchType::Gemma2 => "gemma2",
+            ArchType::Phi3 => "phi3",
+            ArchType::Phi3small => "phi3small",
+            ArchType::Phi3V => "phi3_v",
+            ArchType::Phimoe => "phimoe",
+            ArchType::Mixtral => "mixtral",
+            ArchType::Qwen2Moe => "qwen2_moe",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NormKind {
+    /// RMSNorm: one weight vector
+    #[default]
+    Rms,
+    /// LayerNorm: weight and bias
+    Layer,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MlpKind {
+    /// gate, up, down (SwiGLU / GeGLU): 3 matrices
+    #[default]
+    Gated,
+    /// up (2x wide, gated in place, Phi-3-small "gegelu") and down
+    GatedFusedWide,
+    /// up, down: 2 matrices
+    Plain,
+}
+
+/// A decoder-only transformer, exactly enough to list every tensor.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Architecture {
+    #[serde(rename = "type")]
+    pub kind: ArchType,
+    pub hidden_size: u64,
+    pub layers: u64,
+    pub attention_heads: u64,
+    /// Defaults to `attention_heads` (no GQA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_heads: Option<u64>,
+    /// Defaults to hidden_size / attention_heads (which must then divide evenly).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_dim: Option<u64>,
+    pub intermediate_size: u64,
+    pub vocab_size: u64,
+    #[serde(default)]
+    pub tie_embeddings: bool,
+    #[serde(default)]
+    pub norm: NormKind,
+    /// Norms per decoder layer (2 for most; Gemma 2 has 4).
+    #[serde(default = "two")]
+    pub norms_per_layer: u64,
+    #[serde(default)]
+    pub mlp: MlpKind,
+    /// Biases on q, k, v (Qwen2, PhiMoE, Phi-3-small).
+    #[serde(default)]
+    pub qkv_bias: bool,
+    /// Bias on the attention output projection (PhiMoE, Phi-3-small).
+    #[serde(default)]
+    pub o_bias: bool,
+    /// Biases on MLP projections (Phi-3-small).
+    #[serde(default)]
+    pub mlp_bias: bool,
+    #[serde(default)]
+    pub lm_head_bias: bool,
+    /// q, k, v stored as one tensor (Phi-3): matters for GGUF type rules only.
+    #[serde(default)]
+    pub fused_qkv: bool,
+    /// Attention over at most this many past tokens (on the layers `sliding_window_pattern` selects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sliding_window: Option<u64>,
+    /// Every n-th layer is global (full attention), the others use the window; 1 = all windowed.
+    /// Gemma 2 alternates: 2.
+    #[serde(default = "one")]
+    pub sliding_window_pattern: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moe: Option<MoeSpec>,
+}
+
+fn two() -> u64 {
+    2
+}
+fn one() -> u64 {
+    1
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MoeSpec {
+    pub experts: u64,
+    pub experts_per_token: u64,
+    /// Width of one expert's MLP; defaults to the architecture's `intermediate_size`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expert_intermediate_size: Option<u64>,
+    /// Width of an always-on shared expert (Qwen2-MoE), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_expert_intermediate_size: Option<u64>,
+    /// Bias on the router (none of the catalog models has one).
+    #[serde(default)]
+    pub router_bias: bool,
+}
+
+/// Summary-level KV shape: either the layer geometry or bytes per token at 16 bits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KvShape {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_heads: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_dim: Option<u64>,
+    /// K+V bytes per token over all layers, at 2 bytes per element.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_per_token_16bit: Option<u64>,
+    /// Hidden size, if known: sharpens the activation estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden_size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocab_size: Option<u64>,
+}
+
+/// A CLIP-style image encoder with an MLP projector (Phi-3-vision, LLaVA-style models).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VisionSpec {
+    /// Free text: `clip-vit-l-14-336`.
+    pub encoder: String,
+    pub image_size: u64,
+    pub patch_size: u64,
+    pub hidden_size: u64,
+    pub layers: u64,
+    pub attention_heads: u64,
+    pub intermediate_size: u64,
+    #[serde(default = "three")]
+    pub channels: u64,
+    /// Patch tokens merged per side before projection (Phi-3-V: 2, i.e. 2x2 -> 1).
+    #[serde(default = "one")]
+    pub merge: u64,
+    /// Projector layer widths after the (merged) encoder output: Phi-3-V [3072, 3072].
+    pub projector: Vec<u64>,
+    /// Learned separator parameters outside encoder and projector (Phi-3-V glb_GN + sub_GN).
+    #[serde(default)]
+    pub extra_parameters: u64,
+    /// HD-crop limit (Phi-3.5-V processor `num_crops`).
+    #[serde(default = "one")]
+    pub max_crops: u64,
+    /// Crops per image the estimate assumes unless told otherwise.
+    #[serde(default = "one")]
+    pub default_crops: u64,
+}
+
+fn three() -> u64 {
+    3
+}
+
+impl Architecture {
+    pub fn kv_heads(&self) -> u64 {
+        self.kv_heads.unwrap_or(self.attention_heads)
+    }
+
+    pub fn head_dim(&self) -> u64 {
+        self.head_dim
+            .unwrap_or_else(|| self.hidden_size / self.attention_heads.max(1))
+    }
+
+    /// Query width: heads x head_dim (can differ from hidden_size, e.g. Gemma 2 9B 16 x 256 = 4096).
+    pub fn q_dim(&self) -> u64 {
+        self.attention_heads * self.head_dim()
+    }
+
+    pub fn kv_dim(&self) -> u64 {
+        self.kv_heads() * self.head_dim()
+    }
+
+    /// Number of layers that use the sliding window (0 when the model has none).
+    pub fn windowed_layers(&self) -> u64 {
+        match self.sliding_window {
+            None => 0,
+            Some(_) if self.sliding_window_pattern <= 1 => self.layers,
+            Some(_) => self.layers - self.layers.div_ceil(self.sliding_window_pattern),
+        }
+    }
+}
+
+impl ModelSpec {
+    pub fn is_moe(&self) -> bool {
+        self.architecture.as_ref().is_some_and(|a| a.moe.is_some())
+    }
+
+    /// Parses and validates one spec. `text` is the YAML; `file` names it in errors.
+    pub fn from_yaml(file: &Path, text: &str) -> Result<ModelSpec, SpecError> {
+        let spec: ModelSpec =
+            serde_yaml::from_str(text).map_err(|e| SpecError::from_yaml(file, e))?;
+        spec.validate(file, text)?;
+        Ok(spec)
+    }
+
+    /// Semantic checks serde cannot do. Parameter-count agreement is checked by the catalog, which
+    /// has the estimator's derivation at hand (spec stays independent of estimate).
+    pub fn validate(&self, file: &Path, text: &str) -> Result<(), SpecError> {
+        let bad = |field: &str, msg: String| Err(SpecError::invalid(file, text, field, msg));
+        if self.id.trim().is_empty() || self.id.contains(char::is_whitespace) {
+            return bad("id", format!("`{}` must be a non-empty word without spaces", self.id));
+        }
+        if self.max_context == 0 {
+            return bad("max_context", "must be at least 1 token".into());
+        }
+        if super::precision::Format::parse(&self.dtype).is_none() {
+            return bad(
+                "dtype",
+                format!("unknown format `{}` (known: {})", self.dtype, super::precision::Format::ids().join(", ")),
+            );
+        }
+        for (field, v) in [("parameters", self.parameters), ("active_parameters", self.active_parameters)] {
+            if v == Some(0) {
+                return bad(field, "must be positive".into());
+            }
+        }
+        if let (Some(total), Some(active)) = (self.parameters, self.active_parameters) {
+            if active > total {
+                return bad(
+                    "active_parameters",
+                    format!("{active} active parameters exceed the {total} total"),
+                );
+            }
+        }
+        match (&self.architecture, &self.kv_cache) {
+            (Some(a), None) => a.validate(file, text)?,
+            (None, Some(kv)) => {
+                if self.parameters.is_none() {
+                    return bad("parameters", "a summary-level spec (no `architecture`) needs `parameters`".into());
+                }
+                kv.validate(file, text)?;
+            }
+            (Some(_), Some(_)) => {
+                return bad("kv_cache", "give either `architecture` or the summary `kv_cache`, not both".into())
+            }
+            (None, None) => {
+                return bad(
+                    "architecture",
+                    "missing: give `architecture` (exact) or `parameters` + `kv_cache` (summary)".into(),
+                )
+            }
+        }
+        if let Some(v) = &self.vision {
+            v.validate(file, text)?;
+        }
+        Ok(())
+    }
+}
+
+impl Architecture {
+    fn validate(&self, file: &Path, text: &str) -> Result<(), SpecError> {
+        let bad = |field: &str, msg: String| {
+            Err(SpecError::invalid(file, text, &format!("architecture.{field}"), msg))
+        };
+        for (field, v) in [
+            ("hidden_size", self.hidden_size),
+            ("layers", self.layers),
+            ("attention_heads", self.attention_heads),
+            ("intermediate_size", self.intermediate_size),
+            ("vocab_size", self.vocab_size),
+        ] {
+            if v == 0 {
+                return bad(field, "must be positive".into());
+            }
+        }
+        if self.kv_heads == Some(0) {
+            return bad("kv_heads", "must be positive".into());
+        }
+        if self.head_dim == Some(0) {
+            return bad("head_dim", "must be positive".into());
+        }
+        if self.head_dim.is_none() && self.hidden_size % self.attention_heads != 0 {
+            return bad(
+                "head_dim",
+                format!(
+                    "missing, and attention_heads ({}) does not divide hidden_size ({}): state head_dim",
+                    self.attention_heads, self.hidden_size
+                ),
+            );
+        }
+        if self.attention_heads % self.kv_heads() != 0 {
+            return bad(
+                "kv_heads",
+                format!("{} kv heads do not divide {} attention heads", self.kv_heads(), self.attention_heads),
+            );
+        }
+        if self.sliding_window == Some(0) {
+            return bad("sliding_window", "must be positive".into());
+        }
+        if self.sliding_window_pattern == 0 {
+            return bad("sliding_window_pattern", "must be at least 1".into());
+        }
+        if self.norms_per_layer == 0 {
+            return bad("norms_per_layer", "must be at least 1".into());
+        }
+        if let Some(m) = &self.moe {
+            let bad = |field: &str, msg: String| {
+                Err(SpecError::invalid(file, text, &format!("architecture.moe.{field}"), msg))
+            };
+            if m.experts == 0 {
+                return bad("experts", "must be positive".into());
+            }
+            if m.experts_per_token == 0 || m.experts_per_token > m.experts {
+                return bad(
+                    "experts_per_token",
+                    format!("must be between 1 and experts ({}), got {}", m.experts, m.experts_per_token),
+                );
+            }
+            if m.expert_intermediate_size == Some(0) {
+                return bad("expert_intermediate_size", "must be positive".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl KvShape {
+    fn validate(&self, file: &Path, text: &str) -> Result<(), SpecError> {
+        let geometry = [self.layers, self.kv_heads, self.head_dim];
+        let have = geometry.iter().filter(|v| v.is_some()).count();
+        let bad = |field: &str, msg: String| {
+            Err(SpecError::invalid(file, text, &format!("kv_cache.{field}"), msg))
+        };
+        match (have, self.bytes_per_token_16bit) {
+            (0, Some(0)) => bad("bytes_per_token_16bit", "must be positive".into()),
+            (0, Some(_)) => Ok(()),
+            (3, _) if geometry.contains(&Some(0)) => bad("layers", "layers, kv_heads and head_dim must be positive".into()),
+            (3, Some(b)) if Some(b) != self.geometry_bytes() => bad(
+                "bytes_per_token_16bit",
+                format!("{b} disagrees with 2 x layers x kv_heads x head_dim x 2 = {}", self.geometry_bytes().unwrap_or(0)),
+            ),
+            (3, _) => Ok(()),
+            _ => bad("layers", "give layers, kv_heads and head_dim together, or bytes_per_token_16bit".into()),
+        }
+    }
+
+    fn geometry_bytes(&self) -> Option<u64> {
+        Some(2 * self.layers? * self.kv_heads? * self.head_dim? * 2)
+    }
+}
+
+impl VisionSpec {
+    fn validate(&self, file: &Path, text: &str) -> Result<(), SpecError> {
+        let bad = |field: &str, msg: String| Err(SpecError::invalid(file, text, &format!("vision.{field}"), msg));
+        for (field, v) in [
+            ("image_size", self.image_size),
+            ("patch_size", self.patch_size),
+            ("hidden_size", self.hidden_size),
+            ("layers", self.layers),
+            ("attention_heads", self.attention_heads),
+            ("intermediate_size", self.intermediate_size),
+            ("channels", self.channels),
+            ("merge", self.merge),
+            ("max_crops", self.max_crops),
+            ("default_crops", self.default_crops),
+        ] {
+            if v == 0 {
+                return bad(field, "must be positive".into());
+            }
+        }
+        if self.image_size % self.patch_size != 0 {
+            return bad("patch_size", format!("{} does not divide image_size {}", self.patch_size, self.image_size));
+        }
+        if (self.image_size / self.patch_size) % self.merge != 0 {
+            return bad("merge", "must divide the patch grid side".into());
+        }
+        if self.hidden_size % self.attention_heads != 0 {
+            return bad("attention_heads", "must divide hidden_size".into());
+        }
+        if self.projector.is_empty() || self.projector.contains(&0) {
+            return bad("projector", "list the projector layer widths, all positive".into());
+        }
+        if self.default_crops > self.max_crops {
+            return bad("default_crops", format!("exceeds max_crops ({})", self.max_crops));
+        }
+        Ok(())
+    }
+
+    /// Patch tokens per crop after merging: (image/patch / merge)^2 (Phi-3-V: (336/14/2)^2 = 144).
+    pub fn tokens_per_crop(&self) -> u64 {
+        let side = self.image_size / self.patch_size / self.merge;
+        side * side
+    }
+}
