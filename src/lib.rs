@@ -7,3 +7,6 @@ pub mod estimate;
 pub mod plan;
 pub mod report;
 pub mod spec;
+
+pub mod app;
+pub mod cli;

@@ -20,6 +20,7 @@ pub use throughput::Throughput;
 
 use crate::spec::model::ModelSpec;
 use crate::spec::precision::{Format, KvPrecision};
+
 use arch::Inventory;
 use serde::Serialize;
 
@@ -45,7 +46,7 @@ impl<'a> Setup<'a> {
         Setup {
             model,
             format,
-            kv: KvPrecision::default_for(format),
+            kv: runtime.default_kv(format),
             runtime,
             tp: 1,
             images: 0,

@@ -4,6 +4,7 @@
 //! Values marked "uncalibrated" are engineering defaults from the cited sources; values calibrated
 //! from gpuplan's own validation records name the record in `calibrated_from`.
 
+use crate::spec::precision::{Format, KvPrecision};
 use serde::Serialize;
 
 /// How the KV cache is allocated.
@@ -186,6 +187,17 @@ impl Runtime {
 
     pub fn ids() -> Vec<&'static str> {
         RUNTIMES.iter().map(|r| r.id).collect()
+    }
+
+    /// The KV precision this runtime uses with `format` unless told otherwise: llama.cpp caches f16
+    /// (`--cache-type-k f16`), the others the weights' 16-bit compute dtype, and candle's quantized
+    /// models f32 (their activations are f32).
+    pub fn default_kv(&self, format: &Format) -> KvPrecision {
+        match (self.id, KvPrecision::default_for(format)) {
+            ("llama.cpp", _) => KvPrecision::F16,
+            ("vllm" | "transformers", KvPrecision::F32) => KvPrecision::F16,
+            (_, kv) => kv,
+        }
     }
 
     pub fn is_cpu(&self) -> bool {

@@ -1,1 +1,77 @@
-//! Planning.
+//! The questions users ask, answered from the estimator: does it fit (and how far it stretches), which
+//! GPU fits which model, how models compare, how many GPUs are needed.
+
+pub mod catalog;
+pub mod compare;
+pub mod fit;
+pub mod matrix;
+pub mod solve;
+
+use crate::estimate::{EccMode, Runtime};
+use crate::spec::{Format, KvPrecision, ModelSpec};
+
+pub use fit::{fit, FitReport};
+
+/// Knobs shared by every planning question.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// weight format; None = the model's own dtype
+    pub precision: Option<&'static Format>,
+    /// KV-cache precision; None = the runtime's default for the format
+    pub kv: Option<KvPrecision>,
+    pub runtime: &'static Runtime,
+    /// tokens per sequence; None = min(model max, [`DEFAULT_CONTEXT`])
+    pub context: Option<u64>,
+    pub batch: u64,
+    /// tensor-parallel GPUs
+    pub gpus: u64,
+    pub images: u64,
+    pub crops: u64,
+    pub ecc: EccMode,
+}
+
+/// Context assumed when none is given: long enough for real chats, short of most models' maximum.
+pub const DEFAULT_CONTEXT: u64 = 4096;
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            precision: None,
+            kv: None,
+            runtime: &crate::estimate::runtime::CANDLE,
+            context: None,
+            batch: 1,
+            gpus: 1,
+            images: 0,
+            crops: 0,
+            ecc: EccMode::Default,
+        }
+    }
+}
+
+impl Options {
+    /// The weight format for `model`: the chosen one or the model's dtype.
+    pub fn format_for(&self, model: &ModelSpec) -> &'static Format {
+        self.precision
+            .or_else(|| Format::parse(&model.dtype))
+            .unwrap_or(&crate::spec::precision::FORMATS[1])
+    }
+
+    pub fn context_for(&self, model: &ModelSpec) -> u64 {
+        self.context.unwrap_or(DEFAULT_CONTEXT.min(model.max_context))
+    }
+
+    pub fn setup<'a>(&self, model: &'a ModelSpec) -> crate::estimate::Setup<'a> {
+        let format = self.format_for(model);
+        crate::estimate::Setup {
+            model,
+            format,
+            kv: self.kv.unwrap_or_else(|| self.runtime.default_kv(format)),
+            runtime: self.runtime,
+            tp: self.gpus.max(1),
+            images: self.images,
+            crops: self.crops,
+            ecc: self.ecc,
+        }
+    }
+}

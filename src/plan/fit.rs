@@ -1,0 +1,97 @@
+//! `gpuplan fit`: does a model fit a GPU at a context and batch, with the itemized breakdown, the
+//! largest context and batch that fit, and the throughput to expect.
+
+use super::{solve, Options};
+use crate::estimate::{throughput, Memory, ModelFacts, Prepared, Throughput, WeightFacts};
+use crate::spec::{GpuSpec, ModelSpec};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Params {
+    pub total: u64,
+    pub active: u64,
+    /// derived tensor by tensor (false: a summary spec's declared counts; a coarser estimate)
+    pub exact: bool,
+}
+
+/// The answer to `fit`, and its JSON contract (bytes are integers; per GPU when `gpus` > 1).
+#[derive(Debug, Clone, Serialize)]
+pub struct FitReport {
+    pub model: String,
+    pub model_name: String,
+    pub gpu: String,
+    pub gpu_name: String,
+    pub precision: String,
+    pub kv_precision: String,
+    pub runtime: String,
+    pub context: u64,
+    pub batch: u64,
+    pub gpus: u64,
+    pub images: u64,
+    pub image_tokens: u64,
+    pub fits: bool,
+    /// available - total, per GPU (negative: short by that much)
+    pub headroom_bytes: i64,
+    pub params: Params,
+    pub memory: Memory,
+    /// largest context that fits at this batch (None: not even one token)
+    pub max_context: Option<u64>,
+    /// largest batch that fits at this context (searched up to 4096)
+    pub max_batch: Option<u64>,
+    pub throughput: Throughput,
+    pub notes: Vec<String>,
+}
+
+pub const MAX_BATCH_SEARCHED: u64 = 4096;
+
+pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
+    let facts = ModelFacts::new(model);
+    let setup = opts.setup(model);
+    let weights = WeightFacts::new(model, &facts, setup.format, setup.tp);
+    let p = Prepared::new(setup, gpu, &facts, &weights);
+    let context = opts.context_for(model);
+    let batch = opts.batch.max(1);
+    let memory = p.memory(context, batch);
+    let mut notes = Vec::new();
+    if !facts.exact {
+        notes.push("summary-level spec: weights from the declared parameter count, activations from a guessed shape (coarse)".into());
+    }
+    if context > model.max_context {
+        notes.push(format!("context {context} exceeds the model's maximum {}", model.max_context));
+    }
+    if !throughput_calibrated(&p) {
+        notes.push(format!("throughput is an uncalibrated roofline estimate for the {} profile", opts.runtime.id));
+    }
+    if model.vision.is_some() && opts.images == 0 {
+        notes.push("no images counted: add --images N for image tokens and the encoder's activations".into());
+    }
+    if model.is_moe() {
+        notes.push("MoE: memory holds every expert; decode reads only the experts a batch touches, E(1-(1-k/E)^B) per layer".into());
+    }
+    FitReport {
+        model: model.id.clone(),
+        model_name: model.name.clone(),
+        gpu: gpu.id.clone(),
+        gpu_name: gpu.name.clone(),
+        precision: setup.format.id.to_string(),
+        kv_precision: setup.kv.label().to_string(),
+        runtime: opts.runtime.id.to_string(),
+        context,
+        batch,
+        gpus: setup.tp,
+        images: opts.images,
+        image_tokens: p.image_tokens,
+        fits: memory.total_bytes <= memory.available_bytes,
+        headroom_bytes: memory.available_bytes as i64 - memory.total_bytes as i64,
+        params: Params { total: facts.parameters, active: facts.active_parameters, exact: facts.exact },
+        max_context: solve::max_context(&p, batch),
+        max_batch: solve::max_batch(&p, context, MAX_BATCH_SEARCHED),
+        throughput: throughput::estimate(&p, context, batch),
+        memory,
+        notes,
+    }
+}
+
+fn throughput_calibrated(p: &Prepared) -> bool {
+    p.setup.runtime.calibrated_from.is_some()
+}

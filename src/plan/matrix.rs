@@ -1,0 +1,79 @@
+//! `gpuplan matrix`: which GPU fits which model, at which precision and context. Built for the whole
+//! catalog in one pass: model facts once per model, weights once per (model, precision), one prepared
+//! estimate per GPU, then cheap evaluations per context.
+
+use super::{solve, Options};
+use crate::estimate::{throughput, ModelFacts, Prepared, WeightFacts};
+use crate::spec::{Format, GpuSpec, ModelSpec};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Cell {
+    pub model: String,
+    pub gpu: String,
+    pub precision: String,
+    pub context: u64,
+    pub fits: bool,
+    pub total_bytes: u64,
+    pub available_bytes: u64,
+    /// largest context that fits at batch 1 (independent of `context`)
+    pub max_context: Option<u64>,
+    /// decode tokens/s at `context` (batch 1), when it fits
+    pub decode_tokens_per_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Matrix {
+    pub models: Vec<String>,
+    pub gpus: Vec<String>,
+    pub precisions: Vec<String>,
+    pub contexts: Vec<u64>,
+    pub runtime: String,
+    pub batch: u64,
+    pub cells: Vec<Cell>,
+}
+
+/// Every combination of models x precisions x GPUs x contexts. `precisions` empty = each model's dtype;
+/// `contexts` empty = each model's default context. Contexts above a model's maximum are skipped.
+pub fn matrix(models: &[ModelSpec], gpus: &[GpuSpec], precisions: &[&'static Format], contexts: &[u64], opts: &Options) -> Matrix {
+    let batch = opts.batch.max(1);
+    let mut cells = Vec::new();
+    for model in models {
+        let facts = ModelFacts::new(model);
+        let formats: Vec<&'static Format> = if precisions.is_empty() { vec![opts.format_for(model)] } else { precisions.to_vec() };
+        let ctxs: Vec<u64> = if contexts.is_empty() { vec![opts.context_for(model)] } else { contexts.to_vec() };
+        for &format in &formats {
+            let o = Options { precision: Some(format), ..*opts };
+            let setup = o.setup(model);
+            let weights = WeightFacts::new(model, &facts, format, setup.tp);
+            for gpu in gpus {
+                let p = Prepared::new(setup, gpu, &facts, &weights);
+                let max_context = solve::max_context(&p, batch);
+                for &context in ctxs.iter().filter(|&&c| c <= model.max_context) {
+                    let total = p.total(context, batch);
+                    let fits = total <= p.budget;
+                    cells.push(Cell {
+                        model: model.id.clone(),
+                        gpu: gpu.id.clone(),
+                        precision: format.id.to_string(),
+                        context,
+                        fits,
+                        total_bytes: total,
+                        available_bytes: p.budget,
+                        max_context,
+                        decode_tokens_per_s: fits.then(|| throughput::decode_step_s(&p, context, batch).0).map(|s| batch as f64 / s),
+                    });
+                }
+            }
+        }
+    }
+    Matrix {
+        models: models.iter().map(|m| m.id.clone()).collect(),
+        gpus: gpus.iter().map(|g| g.id.clone()).collect(),
+        precisions: if precisions.is_empty() { vec![] } else { precisions.iter().map(|f| f.id.to_string()).collect() },
+        contexts: contexts.to_vec(),
+        runtime: opts.runtime.id.to_string(),
+        batch,
+        cells,
+    }
+}

@@ -1,0 +1,100 @@
+//! Human-readable numbers. Memory in GiB (what nvidia-smi's MiB add up to); the seed article's
+//! decimal GB where a view compares with it.
+
+pub const GIB: f64 = (1u64 << 30) as f64;
+pub const MIB: f64 = (1u64 << 20) as f64;
+
+/// Bytes as GiB with two decimals, or MiB below 1 GiB.
+pub fn bytes(b: u64) -> String {
+    let f = b as f64;
+    if f >= GIB {
+        format!("{:.2} GiB", f / GIB)
+    } else {
+        format!("{:.0} MiB", f / MIB)
+    }
+}
+
+/// Signed bytes (headroom).
+pub fn signed_bytes(b: i64) -> String {
+    if b < 0 {
+        format!("-{}", bytes(b.unsigned_abs()))
+    } else {
+        bytes(b as u64)
+    }
+}
+
+/// Decimal gigabytes, one decimal (the seed article's unit).
+pub fn gb(b: u64) -> String {
+    format!("{:.1} GB", b as f64 / 1e9)
+}
+
+/// Token counts: 131072 -> "128K", 4096 -> "4K", 3000 -> "3000".
+pub fn tokens(n: u64) -> String {
+    if n >= 1024 && n % 1024 == 0 {
+        format!("{}K", n / 1024)
+    } else {
+        n.to_string()
+    }
+}
+
+/// Parameters: 3821079552 -> "3.82B".
+pub fn params(n: u64) -> String {
+    let f = n as f64;
+    if f >= 1e9 {
+        format!("{:.2}B", f / 1e9)
+    } else if f >= 1e6 {
+        format!("{:.0}M", f / 1e6)
+    } else {
+        format!("{:.0}K", f / 1e3)
+    }
+}
+
+/// A rate with sensible precision: 1234.5 -> "1235", 45.67 -> "45.7", 3.456 -> "3.46".
+pub fn rate(x: f64) -> String {
+    if !x.is_finite() {
+        "-".into()
+    } else if x >= 100.0 {
+        format!("{x:.0}")
+    } else if x >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+/// Seconds: 0.0123 -> "12.3 ms", 2.5 -> "2.50 s".
+pub fn seconds(s: f64) -> String {
+    if s < 1.0 {
+        format!("{:.1} ms", s * 1e3)
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
+/// Parses token counts as users write them: 4096, 4k, 128K, 1M.
+pub fn parse_tokens(s: &str) -> Result<u64, String> {
+    let t = s.trim().replace('_', "");
+    let (num, mult) = match t.chars().last() {
+        Some('k') | Some('K') => (&t[..t.len() - 1], 1024),
+        Some('m') | Some('M') => (&t[..t.len() - 1], 1024 * 1024),
+        _ => (t.as_str(), 1),
+    };
+    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a token count (e.g. 4096, 8k, 128K)"))?;
+    n.checked_mul(mult).filter(|&v| v > 0).ok_or_else(|| format!("`{s}` must be between 1 and 2^64"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_tokens() {
+        assert_eq!(parse_tokens("128K"), Ok(131_072));
+        assert_eq!(parse_tokens("4k"), Ok(4096));
+        assert_eq!(parse_tokens("3000"), Ok(3000));
+        assert!(parse_tokens("0").is_err());
+        assert!(parse_tokens("abc").is_err());
+        assert_eq!(tokens(131_072), "128K");
+        assert_eq!(tokens(3000), "3000");
+    }
+}

@@ -1,0 +1,5 @@
+//! Views: typed plan results -> documents. Formatting only; every number comes from `plan`.
+
+pub mod catalog;
+pub mod fit;
+pub mod matrix;
