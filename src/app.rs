@@ -21,7 +21,11 @@ pub fn run(cli: Cli) -> Result<String> {
             report::render(f, &plan::fit(&model, &gpu, &opts), views::fit::fit)
         }
         Command::Compare(a) => {
-            let models = a.models.iter().map(|m| model(&catalog, m)).collect::<Result<Vec<_>>>()?;
+            let models = a
+                .models
+                .iter()
+                .map(|m| model(&catalog, m))
+                .collect::<Result<Vec<_>>>()?;
             let gpu = catalog.gpu(&a.gpu)?;
             let opts = options(&a.est, a.context.as_deref())?;
             report::render(f, &plan::compare::compare(&models, &gpu, &opts), views::fit::compare)
@@ -35,17 +39,28 @@ pub fn run(cli: Cli) -> Result<String> {
             let gpus: Vec<GpuSpec> = if a.gpu.is_empty() {
                 catalog.gpu_specs().cloned().collect()
             } else {
-                a.gpu.iter().map(|g| catalog.gpu(g).map_err(Into::into)).collect::<Result<_>>()?
+                a.gpu
+                    .iter()
+                    .map(|g| catalog.gpu(g).map_err(Into::into))
+                    .collect::<Result<_>>()?
             };
             let precisions = a.precision.iter().map(|p| format(p)).collect::<Result<Vec<_>>>()?;
-            let contexts = a.context.iter().map(|c| parse_tokens(c).map_err(|e| anyhow!(e))).collect::<Result<Vec<_>>>()?;
+            let contexts = a
+                .context
+                .iter()
+                .map(|c| parse_tokens(c).map_err(|e| anyhow!(e)))
+                .collect::<Result<Vec<_>>>()?;
             let opts = Options {
                 runtime: runtime(&a.runtime)?,
                 batch: a.batch,
                 kv: a.kv_precision.as_deref().map(kv_precision).transpose()?,
                 ..Options::default()
             };
-            report::render(f, &plan::matrix::matrix(&models, &gpus, &precisions, &contexts, &opts), views::matrix::matrix)
+            report::render(
+                f,
+                &plan::matrix::matrix(&models, &gpus, &precisions, &contexts, &opts),
+                views::matrix::matrix,
+            )
         }
     }
 }
@@ -77,7 +92,10 @@ fn options(a: &EstimateArgs, context: Option<&str>) -> Result<Options> {
         precision: a.precision.as_deref().map(format).transpose()?,
         kv: a.kv_precision.as_deref().map(kv_precision).transpose()?,
         runtime: runtime(&a.runtime)?,
-        context: context.map(|c| parse_tokens(c).map_err(|e| anyhow!(e))).transpose().context("--context")?,
+        context: context
+            .map(|c| parse_tokens(c).map_err(|e| anyhow!(e)))
+            .transpose()
+            .context("--context")?,
         batch: a.batch,
         gpus: a.gpus,
         images: a.images,

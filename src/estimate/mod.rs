@@ -75,7 +75,12 @@ impl ModelFacts {
             let total = model.parameters.unwrap_or(0);
             (total, model.active_parameters.unwrap_or(total))
         };
-        ModelFacts { exact: inventory.exact, inventory, parameters, active_parameters }
+        ModelFacts {
+            exact: inventory.exact,
+            inventory,
+            parameters,
+            active_parameters,
+        }
     }
 }
 

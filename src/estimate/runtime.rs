@@ -94,7 +94,10 @@ pub const CANDLE_CPU: Runtime = Runtime {
     id: "candle-cpu",
     description: "candle 0.11 on the CPU (process RSS); bf16 matmul widens operands to f32",
     kv_alloc: KvAlloc::Grow,
-    attention: AttentionImpl::Eager { copies: 3, expands_gqa: true },
+    attention: AttentionImpl::Eager {
+        copies: 3,
+        expands_gqa: true,
+    },
     prefill_chunk: Some(512),
     honors_sliding_window: false,
     logits_f32: false,

@@ -71,7 +71,11 @@ pub fn forward_flops(p: &Prepared, tokens: u64, kv_len: f64, batch: u64) -> f64 
     let g = &p.geometry;
     let tp = p.setup.tp.max(1) as f64;
     let tied = p.setup.model.architecture.as_ref().is_some_and(|a| a.tie_embeddings);
-    let embed_params = if tied { 0 } else { g.vocab * g.hidden * p.setup.tp.max(1) };
+    let embed_params = if tied {
+        0
+    } else {
+        g.vocab * g.hidden * p.setup.tp.max(1)
+    };
     let vision = p.facts.inventory.vision_parameters();
     let matmul_params = p.facts.active_parameters.saturating_sub(embed_params + vision) as f64 / tp;
     let n = (tokens * batch) as f64;

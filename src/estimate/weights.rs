@@ -43,9 +43,8 @@ pub fn shard_shape(g: &TensorGroup, tp: u64, kv_heads: u64) -> (u64, u64) {
 /// layer by layer. Formula: layers x count x bytes(rows/tp, cols) in the common case.
 pub fn group_bytes(g: &TensorGroup, format: &Format, fused_qkv: bool, tp: u64, kv_heads: u64) -> u64 {
     let (rows, cols) = shard_shape(g, tp, kv_heads);
-    let per_layer = |layer: Option<(u64, u64)>| {
-        format.storage_for(g.role, layer, fused_qkv).bytes(rows, cols) * g.count_per_layer
-    };
+    let per_layer =
+        |layer: Option<(u64, u64)>| format.storage_for(g.role, layer, fused_qkv).bytes(rows, cols) * g.count_per_layer;
     if g.per_decoder_layer && format.promote.is_some() {
         (0..g.layers).map(|i| per_layer(Some((i, g.layers)))).sum()
     } else {
@@ -79,7 +78,12 @@ pub fn breakdown(inv: &Inventory, format: &Format, tp: u64, kv_heads: u64) -> Ve
         let idx = match lines.iter().position(|l| l.component == name) {
             Some(i) => i,
             None => {
-                lines.push(WeightLine { component: name, parameters: 0, bytes: 0, storage: String::new() });
+                lines.push(WeightLine {
+                    component: name,
+                    parameters: 0,
+                    bytes: 0,
+                    storage: String::new(),
+                });
                 storages.push(Vec::new());
                 lines.len() - 1
             }
@@ -136,5 +140,10 @@ pub fn allocator_rounding(inv: &Inventory, format: &Format, tp: u64, kv_heads: u
 
 /// Largest single tensor in elements (for the f32 widening transient of candle's CPU bf16 matmul).
 pub fn largest_matrix(inv: &Inventory) -> u64 {
-    inv.groups.iter().filter(|g| g.rows > 1).map(|g| g.rows * g.cols).max().unwrap_or(0)
+    inv.groups
+        .iter()
+        .filter(|g| g.rows > 1)
+        .map(|g| g.rows * g.cols)
+        .max()
+        .unwrap_or(0)
 }

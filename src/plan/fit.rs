@@ -54,19 +54,31 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
     let memory = p.memory(context, batch);
     let mut notes = Vec::new();
     if !facts.exact {
-        notes.push("summary-level spec: weights from the declared parameter count, activations from a guessed shape (coarse)".into());
+        notes.push(
+            "summary-level spec: weights from the declared parameter count, activations from a guessed shape (coarse)"
+                .into(),
+        );
     }
     if context > model.max_context {
-        notes.push(format!("context {context} exceeds the model's maximum {}", model.max_context));
+        notes.push(format!(
+            "context {context} exceeds the model's maximum {}",
+            model.max_context
+        ));
     }
     if !throughput_calibrated(&p) {
-        notes.push(format!("throughput is an uncalibrated roofline estimate for the {} profile", opts.runtime.id));
+        notes.push(format!(
+            "throughput is an uncalibrated roofline estimate for the {} profile",
+            opts.runtime.id
+        ));
     }
     if model.vision.is_some() && opts.images == 0 {
         notes.push("no images counted: add --images N for image tokens and the encoder's activations".into());
     }
     if model.is_moe() {
-        notes.push("MoE: memory holds every expert; decode reads only the experts a batch touches, E(1-(1-k/E)^B) per layer".into());
+        notes.push(
+            "MoE: memory holds every expert; decode reads only the experts a batch touches, E(1-(1-k/E)^B) per layer"
+                .into(),
+        );
     }
     FitReport {
         model: model.id.clone(),
@@ -83,7 +95,11 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
         image_tokens: p.image_tokens,
         fits: memory.total_bytes <= memory.available_bytes,
         headroom_bytes: memory.available_bytes as i64 - memory.total_bytes as i64,
-        params: Params { total: facts.parameters, active: facts.active_parameters, exact: facts.exact },
+        params: Params {
+            total: facts.parameters,
+            active: facts.active_parameters,
+            exact: facts.exact,
+        },
         max_context: solve::max_context(&p, batch),
         max_batch: solve::max_batch(&p, context, MAX_BATCH_SEARCHED),
         throughput: throughput::estimate(&p, context, batch),

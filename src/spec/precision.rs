@@ -39,13 +39,7 @@ impl Role {
     pub fn is_linear(self) -> bool {
         matches!(
             self,
-            Role::AttnQkv
-                | Role::AttnV
-                | Role::AttnOut
-                | Role::MlpUp
-                | Role::MlpDown
-                | Role::Expert
-                | Role::ExpertDown
+            Role::AttnQkv | Role::AttnV | Role::AttnOut | Role::MlpUp | Role::MlpDown | Role::Expert | Role::ExpertDown
         )
     }
 }
@@ -127,7 +121,10 @@ pub enum StorageType {
     /// int8 with one f32 scale per output row (bitsandbytes LLM.int8).
     Int8Row,
     /// 4-bit with fp16 scales and packed 4-bit zeros per group of `group` input columns.
-    Int4 { group: u64, g_idx: bool },
+    Int4 {
+        group: u64,
+        g_idx: bool,
+    },
     Ggml(Ggml),
 }
 
@@ -373,7 +370,8 @@ pub const FORMATS: &[Format] = &[
 /// `use_more_bits` from llama.cpp llama-quant.cpp: the first and last eighth of the layers, and every
 /// third layer in between, get the promoted type in Q4_K_M / Q5_K_M.
 pub fn use_more_bits(layer: u64, layers: u64) -> bool {
-    layer < layers / 8 || layer >= 7 * layers / 8 || (layer >= layers / 8 && (layer - layers / 8) % 3 == 2)
+    // the third clause runs only when layer >= layers / 8, so the subtraction cannot underflow
+    layer < layers / 8 || layer >= 7 * layers / 8 || (layer - layers / 8) % 3 == 2
 }
 
 impl Format {
@@ -535,9 +533,13 @@ mod tests {
 
     #[test]
     fn gptq_matches_autogptq_tensor_sizes() {
-        // Llama-7B q_proj 4096x4096, g128: qweight 8 MiB, qzeros 64 KiB, scales 1 MiB, g_idx 16 KiB
-        let b = StorageType::Int4 { group: 128, g_idx: true }.bytes(4096, 4096);
-        assert_eq!(b, 8_388_608 + 65_536 + 1_048_576 + 16_384);
+        // Llama-7B q_proj 4096x4096, g128: qweight 8 MiB, qzeros 64 KiB, scales 256 KiB, g_idx 16 KiB
+        let b = StorageType::Int4 {
+            group: 128,
+            g_idx: true,
+        }
+        .bytes(4096, 4096);
+        assert_eq!(b, 8_388_608 + 65_536 + 262_144 + 16_384);
     }
 
     #[test]

@@ -88,13 +88,22 @@ impl Inventory {
     }
 
     pub fn vision_parameters(&self) -> u64 {
-        self.groups.iter().filter(|g| g.part == Part::Vision).map(TensorGroup::numel).sum()
+        self.groups
+            .iter()
+            .filter(|g| g.part == Part::Vision)
+            .map(TensorGroup::numel)
+            .sum()
     }
 
     /// Elements of one routed expert across all layers (all its matrices), 0 for dense models.
     pub fn expert_parameters_per_expert(&self) -> u64 {
         match self.moe {
-            Some((_, e)) => self.groups.iter().filter(|g| g.routed_expert).map(|g| g.numel() / e).sum(),
+            Some((_, e)) => self
+                .groups
+                .iter()
+                .filter(|g| g.routed_expert)
+                .map(|g| g.numel() / e)
+                .sum(),
             None => 0,
         }
     }
@@ -137,7 +146,10 @@ pub fn check_declared(spec: &ModelSpec) -> Result<(), (String, String)> {
             if d != derived {
                 return Err((
                     field.to_string(),
-                    format!("declared {d} but the architecture has {derived} (difference {})", derived as i128 - d as i128),
+                    format!(
+                        "declared {d} but the architecture has {derived} (difference {})",
+                        derived as i128 - d as i128
+                    ),
                 ));
             }
         }
