@@ -16,9 +16,7 @@ fn gpus() -> Vec<GpuSpec> {
 }
 
 fn gpu(key: &str) -> GpuSpec {
-    catalog()
-        .gpu(key)
-        .unwrap_or_else(|e| panic!("lookup `{key}`: {e}"))
+    catalog().gpu(key).unwrap_or_else(|e| panic!("lookup `{key}`: {e}"))
 }
 
 /// GPUs whose price no source reached gives with a date; each must say so in its notes.
@@ -60,10 +58,7 @@ fn catalog_has_at_least_25_gpus_including_the_required_ones() {
         "mi250x",
         "mi300x",
     ] {
-        assert!(
-            all.iter().any(|g| g.id == id),
-            "{id} missing from the catalog"
-        );
+        assert!(all.iter().any(|g| g.id == id), "{id} missing from the catalog");
     }
 }
 
@@ -154,10 +149,7 @@ fn cuda_visible_totals_are_the_measured_ones_and_only_those() {
         ("mi250x", 65_520),
     ];
     for g in gpus() {
-        let want = measured
-            .iter()
-            .find(|(id, _)| *id == g.id)
-            .map(|(_, mib)| *mib);
+        let want = measured.iter().find(|(id, _)| *id == g.id).map(|(_, mib)| *mib);
         assert_eq!(g.memory.cuda_visible_mib, want, "{}", g.id);
     }
 }
@@ -177,18 +169,8 @@ fn ecc_state_follows_the_memory_kind() {
     for id in ["l4", "l40s", "a10", "a10g", "t4"] {
         assert_eq!(gpu(id).memory.ecc, Ecc::On, "{id} ships with ECC on");
     }
-    for id in [
-        "rtx-a6000",
-        "rtx-6000-ada",
-        "rtx-pro-6000",
-        "rtx-4090",
-        "rtx-3090-ti",
-    ] {
-        assert_eq!(
-            gpu(id).memory.ecc,
-            Ecc::Off,
-            "{id} has ECC available but off"
-        );
+    for id in ["rtx-a6000", "rtx-6000-ada", "rtx-pro-6000", "rtx-4090", "rtx-3090-ti"] {
+        assert_eq!(gpu(id).memory.ecc, Ecc::Off, "{id} has ECC available but off");
     }
     // measured.md: switching ECC on costs 1/16 (24564 -> 23028, 49140 -> 46068).
     assert_eq!(gpu("rtx-4090").memory.reported_mib * 15 / 16, 23_028);
@@ -225,9 +207,7 @@ fn every_gpu_has_a_dated_sourced_price_or_says_why_not() {
     for g in gpus() {
         assert!(!g.sources.is_empty(), "{} has no sources", g.id);
         assert!(
-            g.sources
-                .iter()
-                .any(|s| s.contains("shared/reference/gpus.csv row")),
+            g.sources.iter().any(|s| s.contains("shared/reference/gpus.csv row")),
             "{} does not cite its gpus.csv row",
             g.id
         );
@@ -247,11 +227,7 @@ fn every_gpu_has_a_dated_sourced_price_or_says_why_not() {
                 );
             }
             None => {
-                assert!(
-                    NO_SOURCED_PRICE.contains(&g.id.as_str()),
-                    "{} has no price",
-                    g.id
-                );
+                assert!(NO_SOURCED_PRICE.contains(&g.id.as_str()), "{} has no price", g.id);
                 let notes = g.notes.as_deref().unwrap_or_default();
                 assert!(
                     notes.contains("price: unknown"),
