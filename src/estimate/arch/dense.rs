@@ -49,12 +49,13 @@ pub fn attention(a: &Architecture) -> Vec<TensorGroup> {
     let (h, q, kv, l) = (a.hidden_size, a.q_dim(), a.kv_dim(), a.layers);
     let mut g = vec![
         group("layers.*.self_attn.q_proj.weight", Role::AttnQkv, q, h, l, Shard::Rows),
-        group("layers.*.self_attn.k_proj.weight", Role::AttnQkv, kv, h, l, Shard::KvHeads),
+        group("layers.*.self_attn.k_proj.weight", Role::AttnK, kv, h, l, Shard::KvHeads),
         group("layers.*.self_attn.v_proj.weight", Role::AttnV, kv, h, l, Shard::KvHeads),
         group("layers.*.self_attn.o_proj.weight", Role::AttnOut, h, q, l, Shard::Cols),
     ];
     if a.fused_qkv {
-        // one tensor in the checkpoint: GGUF types it as attn_qkv (no separate attn_v rule)
+        // one tensor in the checkpoint: GGUF types it as attn_qkv (no separate attn_k/attn_v rules)
+        g[1].role = Role::AttnQkv;
         g[2].role = Role::AttnQkv;
     }
     if a.qkv_bias {
