@@ -113,7 +113,7 @@ impl WeightFacts {
             inv.groups
                 .iter()
                 .filter(|g| pred(g))
-                .map(|g| weights::group_bytes(g, format, inv.fused_qkv, tp, kv_heads))
+                .map(|g| weights::group_bytes(g, format, &inv.gguf, tp, kv_heads))
                 .sum()
         };
         let largest = inv.groups.iter().filter(|g| g.rows > 1).max_by_key(|g| g.rows * g.cols);

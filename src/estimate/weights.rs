@@ -2,7 +2,7 @@
 //! parallelism.
 
 use super::arch::{Inventory, Part, Shard, TensorGroup};
-use crate::spec::precision::{Format, Role};
+use crate::spec::precision::{Format, GgufModel, Role};
 use serde::Serialize;
 
 /// One line of the weights breakdown.
@@ -41,11 +41,11 @@ pub fn shard_shape(g: &TensorGroup, tp: u64, kv_heads: u64) -> (u64, u64) {
 /// Bytes one GPU holds for a tensor group: Σ over its tensors of `storage.bytes(rows, cols)`, where
 /// the storage type may depend on the layer index (GGUF K-quant mixes), so those groups are summed
 /// layer by layer. Formula: layers x count x bytes(rows/tp, cols) in the common case.
-pub fn group_bytes(g: &TensorGroup, format: &Format, fused_qkv: bool, tp: u64, kv_heads: u64) -> u64 {
+pub fn group_bytes(g: &TensorGroup, format: &Format, gguf: &GgufModel, tp: u64, kv_heads: u64) -> u64 {
     let (rows, cols) = shard_shape(g, tp, kv_heads);
     let per_layer =
-        |layer: Option<(u64, u64)>| format.storage_for(g.role, layer, fused_qkv).bytes(rows, cols) * g.count_per_layer;
-    if g.per_decoder_layer && format.promote.is_some() {
+        |layer: Option<(u64, u64)>| format.storage_for(g.role, layer, gguf).bytes(rows, cols) * g.count_per_layer;
+    if g.per_decoder_layer && format.layer_dependent() {
         (0..g.layers).map(|i| per_layer(Some((i, g.layers)))).sum()
     } else {
         per_layer(None) * g.layers
@@ -59,7 +59,7 @@ fn component(g: &TensorGroup) -> &'static str {
     match g.role {
         Role::Embedding => "embeddings",
         Role::LmHead => "lm_head",
-        Role::AttnQkv | Role::AttnV | Role::AttnOut => "attention",
+        Role::AttnQkv | Role::AttnK | Role::AttnV | Role::AttnOut => "attention",
         Role::MlpUp | Role::MlpDown => "mlp",
         Role::Expert | Role::ExpertDown => "experts",
         Role::Router => "router",
@@ -74,7 +74,7 @@ pub fn breakdown(inv: &Inventory, format: &Format, tp: u64, kv_heads: u64) -> Ve
     let mut storages: Vec<Vec<String>> = Vec::new();
     for g in &inv.groups {
         let name = component(g);
-        let bytes = group_bytes(g, format, inv.fused_qkv, tp, kv_heads);
+        let bytes = group_bytes(g, format, &inv.gguf, tp, kv_heads);
         let idx = match lines.iter().position(|l| l.component == name) {
             Some(i) => i,
             None => {
@@ -90,7 +90,7 @@ pub fn breakdown(inv: &Inventory, format: &Format, tp: u64, kv_heads: u64) -> Ve
         };
         lines[idx].parameters += g.numel();
         lines[idx].bytes += bytes;
-        for label in storage_labels(g, format, inv.fused_qkv) {
+        for label in storage_labels(g, format, &inv.gguf) {
             if !storages[idx].contains(&label) {
                 storages[idx].push(label);
             }
@@ -102,15 +102,15 @@ pub fn breakdown(inv: &Inventory, format: &Format, tp: u64, kv_heads: u64) -> Ve
     lines
 }
 
-fn storage_labels(g: &TensorGroup, format: &Format, fused_qkv: bool) -> Vec<String> {
-    let layers: Vec<Option<(u64, u64)>> = if g.per_decoder_layer && format.promote.is_some() {
+fn storage_labels(g: &TensorGroup, format: &Format, gguf: &GgufModel) -> Vec<String> {
+    let layers: Vec<Option<(u64, u64)>> = if g.per_decoder_layer && format.layer_dependent() {
         (0..g.layers).map(|i| Some((i, g.layers))).collect()
     } else {
         vec![None]
     };
     let mut out: Vec<String> = Vec::new();
     for l in layers {
-        let s = format.storage_for(g.role, l, fused_qkv);
+        let s = format.storage_for(g.role, l, gguf);
         let label = match s {
             crate::spec::precision::StorageType::Ggml(t) => t.for_row(g.cols).name().to_string(),
             other => other.label(),
@@ -132,7 +132,7 @@ pub fn allocator_rounding(inv: &Inventory, format: &Format, tp: u64, kv_heads: u
         .iter()
         .map(|g| {
             let tensors = g.layers * g.count_per_layer;
-            let one = group_bytes(g, format, inv.fused_qkv, tp, kv_heads) / tensors.max(1);
+            let one = group_bytes(g, format, &inv.gguf, tp, kv_heads) / tensors.max(1);
             (one.div_ceil(granularity) * granularity - one) * tensors
         })
         .sum()

@@ -104,7 +104,7 @@ pub fn formats() -> Vec<FormatRow> {
     FORMATS
         .iter()
         .map(|f| {
-            let bytes = f.storage_for(Role::MlpUp, None, false).bytes(4096, 4096);
+            let bytes = f.storage_for(Role::MlpUp, None, &Default::default()).bytes(4096, 4096);
             FormatRow {
                 id: f.id,
                 description: f.description,

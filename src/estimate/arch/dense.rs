@@ -65,7 +65,7 @@ pub fn attention(a: &Architecture) -> Vec<TensorGroup> {
         group("layers.*.self_attn.q_proj.weight", Role::AttnQkv, q, h, l, Shard::Rows),
         group(
             "layers.*.self_attn.k_proj.weight",
-            Role::AttnQkv,
+            Role::AttnK,
             kv,
             h,
             l,
@@ -82,7 +82,8 @@ pub fn attention(a: &Architecture) -> Vec<TensorGroup> {
         group("layers.*.self_attn.o_proj.weight", Role::AttnOut, h, q, l, Shard::Cols),
     ];
     if a.fused_qkv {
-        // one tensor in the checkpoint: GGUF types it as attn_qkv (no separate attn_v rule)
+        // one tensor in the checkpoint: GGUF types it as attn_qkv (no separate attn_k/attn_v rules)
+        g[1].role = Role::AttnQkv;
         g[2].role = Role::AttnQkv;
     }
     if a.qkv_bias {

@@ -8,7 +8,7 @@ pub mod summary;
 pub mod vision;
 
 use crate::spec::model::ModelSpec;
-use crate::spec::precision::Role;
+use crate::spec::precision::{GgufModel, Role};
 use serde::Serialize;
 
 /// How tensor parallelism splits a tensor across GPUs (Megatron-LM layout, as vLLM shards).
@@ -67,7 +67,8 @@ pub struct Inventory {
     pub exact: bool,
     /// experts per token / experts, when MoE
     pub moe: Option<(u64, u64)>,
-    pub fused_qkv: bool,
+    /// what GGUF type rules need to know about the model
+    pub gguf: GgufModel,
 }
 
 impl Inventory {
@@ -127,7 +128,7 @@ pub fn inventory(spec: &ModelSpec) -> Inventory {
         groups,
         exact: true,
         moe: a.moe.as_ref().map(|m| (m.experts_per_token, m.experts)),
-        fused_qkv: a.fused_qkv,
+        gguf: GgufModel::from_architecture(a),
     }
 }
 
