@@ -108,24 +108,29 @@ impl WeightFacts {
     pub fn new(model: &ModelSpec, facts: &ModelFacts, format: &Format, tp: u64) -> Self {
         let inv = &facts.inventory;
         let kv_heads = model.architecture.as_ref().map(|a| a.kv_heads()).unwrap_or(1);
-        let lines = weights::breakdown(inv, format, tp, kv_heads);
+        let per_group: Vec<weights::GroupBytes> = inv
+            .groups
+            .iter()
+            .map(|g| weights::group(g, format, &inv.gguf, tp, kv_heads))
+            .collect();
         let sum_where = |pred: &dyn Fn(&arch::TensorGroup) -> bool| -> u64 {
             inv.groups
                 .iter()
-                .filter(|g| pred(g))
-                .map(|g| weights::group_bytes(g, format, &inv.gguf, tp, kv_heads))
+                .zip(&per_group)
+                .filter(|(g, _)| pred(g))
+                .map(|(_, b)| b.bytes)
                 .sum()
         };
         let largest = inv.groups.iter().filter(|g| g.rows > 1).max_by_key(|g| g.rows * g.cols);
         WeightFacts {
-            total: lines.iter().map(|l| l.bytes).sum(),
+            total: per_group.iter().map(|b| b.bytes).sum(),
             embedding: sum_where(&|g| g.role == crate::spec::precision::Role::Embedding),
             experts: sum_where(&|g| g.routed_expert),
             vision: sum_where(&|g| g.part == arch::Part::Vision),
-            rounding_2mib: weights::allocator_rounding(inv, format, tp, kv_heads, 2 << 20),
+            rounding_2mib: per_group.iter().map(|b| b.rounding_2mib).sum(),
             largest_matrix: largest.map(|g| g.rows * g.cols).unwrap_or(0),
             largest_rows: largest.map(|g| g.rows).unwrap_or(0),
-            lines,
+            lines: weights::breakdown(inv, &per_group),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! parallelism.
 
 use super::arch::{Inventory, Part, Shard, TensorGroup};
-use crate::spec::precision::{Format, GgufModel, Role};
+use crate::spec::precision::{Format, GgufModel, Role, StorageType};
 use serde::Serialize;
 
 /// One line of the weights breakdown.
@@ -38,18 +38,54 @@ pub fn shard_shape(g: &TensorGroup, tp: u64, kv_heads: u64) -> (u64, u64) {
     }
 }
 
-/// Bytes one GPU holds for a tensor group: Σ over its tensors of `storage.bytes(rows, cols)`, where
-/// the storage type may depend on the layer index (GGUF K-quant mixes), so those groups are summed
-/// layer by layer. Formula: layers x count x bytes(rows/tp, cols) in the common case.
-pub fn group_bytes(g: &TensorGroup, format: &Format, gguf: &GgufModel, tp: u64, kv_heads: u64) -> u64 {
+/// What one GPU holds of a tensor group, computed in one pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupBytes {
+    /// Σ over the group's tensors of `storage.bytes(rows, cols)`
+    pub bytes: u64,
+    /// Σ over its tensors of ceil(b / 2 MiB) x 2 MiB − b: what 2 MiB allocation granularity adds
+    pub rounding_2mib: u64,
+    /// the distinct storage types used (several for GGUF K-quant mixes)
+    pub storages: Vec<StorageType>,
+}
+
+/// Bytes one GPU holds for a tensor group. The storage type may depend on the layer index (GGUF
+/// K-quant mixes), so those groups are summed layer by layer; otherwise the formula is
+/// layers x count x bytes(rows/tp, cols). Allocation rounding is per tensor, exactly.
+pub fn group(g: &TensorGroup, format: &Format, gguf: &GgufModel, tp: u64, kv_heads: u64) -> GroupBytes {
     let (rows, cols) = shard_shape(g, tp, kv_heads);
-    let per_layer =
-        |layer: Option<(u64, u64)>| format.storage_for(g.role, layer, gguf).bytes(rows, cols) * g.count_per_layer;
+    let mut out = GroupBytes {
+        bytes: 0,
+        rounding_2mib: 0,
+        storages: Vec::new(),
+    };
+    let mut add = |layer: Option<(u64, u64)>, layers: u64| {
+        let storage = format.storage_for(g.role, layer, gguf);
+        let one = storage.bytes(rows, cols);
+        let tensors = layers * g.count_per_layer;
+        out.bytes += one * tensors;
+        out.rounding_2mib += (one.div_ceil(GRANULE) * GRANULE - one) * tensors;
+        if !out.storages.contains(&storage) {
+            out.storages.push(storage);
+        }
+    };
     if g.per_decoder_layer && format.layer_dependent() {
-        (0..g.layers).map(|i| per_layer(Some((i, g.layers)))).sum()
+        for i in 0..g.layers {
+            add(Some((i, g.layers)), 1);
+        }
     } else {
-        per_layer(None) * g.layers
+        add(None, g.layers);
     }
+    out
+}
+
+/// The allocation granularity of caching allocators for large blocks: 2 MiB (PyTorch `kRoundLarge`,
+/// the CUDA memory-pool page).
+pub const GRANULE: u64 = 2 << 20;
+
+/// Bytes one GPU holds for a tensor group (see [`group`]).
+pub fn group_bytes(g: &TensorGroup, format: &Format, gguf: &GgufModel, tp: u64, kv_heads: u64) -> u64 {
+    group(g, format, gguf, tp, kv_heads).bytes
 }
 
 fn component(g: &TensorGroup) -> &'static str {
@@ -68,13 +104,20 @@ fn component(g: &TensorGroup) -> &'static str {
     }
 }
 
-/// Weight bytes per GPU, grouped by component, in inventory order.
-pub fn breakdown(inv: &Inventory, format: &Format, tp: u64, kv_heads: u64) -> Vec<WeightLine> {
+fn label(s: StorageType, cols: u64) -> String {
+    match s {
+        StorageType::Ggml(t) => t.for_row(cols).name().to_string(),
+        other => other.label(),
+    }
+}
+
+/// Weight bytes per GPU grouped by component (in inventory order), from per-group results
+/// `per_group[i]` for `inv.groups[i]`.
+pub fn breakdown(inv: &Inventory, per_group: &[GroupBytes]) -> Vec<WeightLine> {
     let mut lines: Vec<WeightLine> = Vec::new();
     let mut storages: Vec<Vec<String>> = Vec::new();
-    for g in &inv.groups {
+    for (g, gb) in inv.groups.iter().zip(per_group) {
         let name = component(g);
-        let bytes = group_bytes(g, format, &inv.gguf, tp, kv_heads);
         let idx = match lines.iter().position(|l| l.component == name) {
             Some(i) => i,
             None => {
@@ -89,10 +132,11 @@ pub fn breakdown(inv: &Inventory, format: &Format, tp: u64, kv_heads: u64) -> Ve
             }
         };
         lines[idx].parameters += g.numel();
-        lines[idx].bytes += bytes;
-        for label in storage_labels(g, format, &inv.gguf) {
-            if !storages[idx].contains(&label) {
-                storages[idx].push(label);
+        lines[idx].bytes += gb.bytes;
+        for s in &gb.storages {
+            let l = label(*s, g.cols);
+            if !storages[idx].contains(&l) {
+                storages[idx].push(l);
             }
         }
     }
@@ -100,42 +144,6 @@ pub fn breakdown(inv: &Inventory, format: &Format, tp: u64, kv_heads: u64) -> Ve
         line.storage = s.join(", ");
     }
     lines
-}
-
-fn storage_labels(g: &TensorGroup, format: &Format, gguf: &GgufModel) -> Vec<String> {
-    let layers: Vec<Option<(u64, u64)>> = if g.per_decoder_layer && format.layer_dependent() {
-        (0..g.layers).map(|i| Some((i, g.layers))).collect()
-    } else {
-        vec![None]
-    };
-    let mut out: Vec<String> = Vec::new();
-    for l in layers {
-        let s = format.storage_for(g.role, l, gguf);
-        let label = match s {
-            crate::spec::precision::StorageType::Ggml(t) => t.for_row(g.cols).name().to_string(),
-            other => other.label(),
-        };
-        if !out.contains(&label) {
-            out.push(label);
-        }
-    }
-    out
-}
-
-/// Bytes lost to allocation granularity: each tensor rounds up to `granularity` bytes
-/// (Σ ceil(b/g)·g − b). Caching allocators hand out large blocks in 2 MiB steps.
-pub fn allocator_rounding(inv: &Inventory, format: &Format, tp: u64, kv_heads: u64, granularity: u64) -> u64 {
-    if granularity <= 1 {
-        return 0;
-    }
-    inv.groups
-        .iter()
-        .map(|g| {
-            let tensors = g.layers * g.count_per_layer;
-            let one = group_bytes(g, format, &inv.gguf, tp, kv_heads) / tensors.max(1);
-            (one.div_ceil(granularity) * granularity - one) * tensors
-        })
-        .sum()
 }
 
 /// Largest single tensor in elements (for the f32 widening transient of candle's CPU bf16 matmul).
