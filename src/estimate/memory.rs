@@ -177,14 +177,18 @@ impl<'a> Prepared<'a> {
             batch,
             rt.honors_sliding_window,
         );
-        let chunk = rt.prefill_chunk.map_or(tokens, |c| c.min(tokens)).max(1);
+        let chunk = prefill_chunk(rt, tokens);
         let t = batch * chunk;
         let mut terms = Terms {
             kv: kv_bytes,
             residual: act::residual_stream(g, t, a),
             qkv: act::qkv(g, t, a),
             attn_out: act::attention_output(g, t, a),
-            mlp: act::mlp(g, t, a),
+            mlp: if rt.fused_moe {
+                act::mlp_fused_moe(g, t, a)
+            } else {
+                act::mlp(g, t, a)
+            },
             logits: act::logits(g, batch, if rt.logits_f32 { 4 } else { a }),
             ..Terms::default()
         };
@@ -230,7 +234,11 @@ impl<'a> Prepared<'a> {
             terms.fixed = overhead::runtime_fixed(rt);
         }
         terms.rounding = if rt.granularity_bytes == 2 << 20 {
-            self.weights.rounding_2mib
+            if rt.stacked_experts {
+                self.weights.rounding_2mib_stacked
+            } else {
+                self.weights.rounding_2mib
+            }
         } else {
             0
         };
@@ -259,7 +267,7 @@ impl<'a> Prepared<'a> {
         let g = &self.geometry;
         let a = self.act_bytes;
         let tokens = self.sequence_tokens(context);
-        let chunk = rt.prefill_chunk.map_or(tokens, |c| c.min(tokens)).max(1);
+        let chunk = prefill_chunk(rt, tokens);
         let (phase, peak) = t.peak();
         let kv_formula = format!(
             "{batch} seq x {tokens} tok{} x {} B/token (2 x {} layers x {} kv heads x {} head dim x {}){}",
@@ -408,7 +416,7 @@ impl<'a> Prepared<'a> {
         push(
             "allocator rounding",
             t.rounding,
-            "each weight tensor rounded up to 2 MiB".into(),
+            "tensors over 10 MiB rounded up to 2 MiB, smaller ones to 512 B".into(),
             "caching allocator / CUDA mempool granularity",
         );
         push(
@@ -455,6 +463,17 @@ fn copies(rt: &super::Runtime) -> u64 {
         AttentionImpl::Eager { copies, .. } => copies,
         AttentionImpl::Fused => 0,
     }
+}
+
+/// Tokens per prefill step: the runtime's chunk, or the whole prompt; runtimes that reserve a full
+/// chunk up front size activations for it even for shorter prompts.
+fn prefill_chunk(rt: &super::Runtime, tokens: u64) -> u64 {
+    match rt.prefill_chunk {
+        Some(c) if rt.reserves_full_chunk => c,
+        Some(c) => c.min(tokens),
+        None => tokens,
+    }
+    .max(1)
 }
 
 /// RoPE tables: sin and cos for every position, head_dim/2 frequencies each, in the compute dtype:

@@ -98,6 +98,8 @@ pub struct WeightFacts {
     pub vision: u64,
     /// rounding of every tensor to 2 MiB
     pub rounding_2mib: u64,
+    /// the same with each layer's experts stacked in one tensor
+    pub rounding_2mib_stacked: u64,
     /// elements of the largest matrix
     pub largest_matrix: u64,
     /// output rows of the largest matrix
@@ -128,6 +130,7 @@ impl WeightFacts {
             experts: sum_where(&|g| g.routed_expert),
             vision: sum_where(&|g| g.part == arch::Part::Vision),
             rounding_2mib: per_group.iter().map(|b| b.rounding_2mib).sum(),
+            rounding_2mib_stacked: per_group.iter().map(|b| b.rounding_2mib_stacked).sum(),
             largest_matrix: largest.map(|g| g.rows * g.cols).unwrap_or(0),
             largest_rows: largest.map(|g| g.rows).unwrap_or(0),
             lines: weights::breakdown(inv, &per_group),

@@ -45,6 +45,8 @@ pub struct GroupBytes {
     pub bytes: u64,
     /// Σ over its tensors of ceil(b / 2 MiB) x 2 MiB − b: what 2 MiB allocation granularity adds
     pub rounding_2mib: u64,
+    /// the same when each layer's copies (experts) are stacked into one tensor
+    pub rounding_2mib_stacked: u64,
     /// the distinct storage types used (several for GGUF K-quant mixes)
     pub storages: Vec<StorageType>,
 }
@@ -57,14 +59,21 @@ pub fn group(g: &TensorGroup, format: &Format, gguf: &GgufModel, tp: u64, kv_hea
     let mut out = GroupBytes {
         bytes: 0,
         rounding_2mib: 0,
+        rounding_2mib_stacked: 0,
         storages: Vec::new(),
     };
+    let round = allocation_waste;
     let mut add = |layer: Option<(u64, u64)>, layers: u64| {
         let storage = format.storage_for(g.role, layer, gguf);
         let one = storage.bytes(rows, cols);
         let tensors = layers * g.count_per_layer;
         out.bytes += one * tensors;
-        out.rounding_2mib += (one.div_ceil(GRANULE) * GRANULE - one) * tensors;
+        out.rounding_2mib += round(one) * tensors;
+        out.rounding_2mib_stacked += if g.routed_expert {
+            round(one * g.count_per_layer) * layers
+        } else {
+            round(one) * tensors
+        };
         if !out.storages.contains(&storage) {
             out.storages.push(storage);
         }
@@ -82,6 +91,14 @@ pub fn group(g: &TensorGroup, format: &Format, gguf: &GgufModel, tp: u64, kv_hea
 /// The allocation granularity of caching allocators for large blocks: 2 MiB (PyTorch `kRoundLarge`,
 /// the CUDA memory-pool page).
 pub const GRANULE: u64 = 2 << 20;
+
+/// Bytes a caching allocator adds to one allocation of `b` bytes. PyTorch's CUDACachingAllocator
+/// rounds requests to 512 B (`kMinBlockSize`), carves those under 10 MiB (`kMinLargeAlloc`) out of
+/// shared 2 MiB / 20 MiB segments, and rounds larger ones up to 2 MiB (`kRoundLarge`).
+pub fn allocation_waste(b: u64) -> u64 {
+    let granule = if b < 10 << 20 { 512 } else { GRANULE };
+    b.div_ceil(granule) * granule - b
+}
 
 /// Bytes one GPU holds for a tensor group (see [`group`]).
 pub fn group_bytes(g: &TensorGroup, format: &Format, gguf: &GgufModel, tp: u64, kv_heads: u64) -> u64 {
