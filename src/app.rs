@@ -1,7 +1,8 @@
 //! Command glue: resolve ids against the catalog, call `plan`, render with `report`. Thin on purpose.
 
-use crate::cli::{Cli, Command, EccArg, EstimateArgs};
+use crate::cli::{Cli, Command, EccArg, EstimateArgs, ProbeArg, ValidateArgs};
 use crate::estimate::{arch::check_declared, EccMode, Runtime};
+use crate::measure::{self, DeviceRequest, Probe, ValidateOptions};
 use crate::plan::{self, Options};
 use crate::report::{self, units::parse_tokens, views};
 use crate::spec::{Catalog, Format, GpuSpec, KvPrecision, ModelSpec};
@@ -62,7 +63,40 @@ pub fn run(cli: Cli) -> Result<String> {
                 views::matrix::matrix,
             )
         }
+        Command::Validate(a) => {
+            let opts = validate_options(&catalog, &a)?;
+            report::render(f, &measure::validate(&opts, &catalog)?, views::validate::validate)
+        }
     }
+}
+
+fn validate_options(catalog: &Catalog, a: &ValidateArgs) -> Result<ValidateOptions> {
+    use std::io::IsTerminal;
+    Ok(ValidateOptions {
+        models: a.models.iter().map(|m| model(catalog, m)).collect::<Result<_>>()?,
+        precision: a.precision.as_deref().map(format).transpose()?,
+        context: a
+            .context
+            .as_deref()
+            .map(|c| parse_tokens(c).map_err(|e| anyhow!(e)))
+            .transpose()
+            .context("--context")?,
+        batch: a.batch,
+        decode: a.decode,
+        images: a.images,
+        crops: a.crops,
+        device: DeviceRequest::parse(&a.device)?,
+        weights: a.weights.clone(),
+        record: Some(a.record.clone()),
+        write_records: !a.no_record,
+        probe: a.probe.map(|p| match p {
+            ProbeArg::Context => Probe::Context,
+            ProbeArg::Cublas => Probe::Cublas,
+        }),
+        // progress bars only where someone watches (not in CI logs or pipes)
+        progress: std::io::stderr().is_terminal(),
+        log: |m| eprintln!("{m}"),
+    })
 }
 
 fn model(catalog: &Catalog, key: &str) -> Result<ModelSpec> {

@@ -44,6 +44,70 @@ pub enum Command {
     Matrix(MatrixArgs),
     /// Several models side by side on one GPU.
     Compare(CompareArgs),
+    /// Load and run models with candle on this machine's GPU (or CPU), measure memory and speed,
+    /// and compare with the estimate; writes a JSON record per run.
+    #[command(after_help = VALIDATE_HELP)]
+    Validate(ValidateArgs),
+}
+
+const VALIDATE_HELP: &str = "\
+Weights are synthetic unless --weights DIR is given: memory and speed depend only on tensor shapes
+and dtypes, so the exact shapes are built directly on the device.
+
+Examples:
+  gpuplan validate                                   (GPU: Mini, MoE, Vision at each precision that fits)
+  gpuplan validate phi-3.5-mini --context 32k --decode 8
+  gpuplan validate phi-3.5-moe --precision q4_k --record runs.json
+  gpuplan validate phi-3.5-mini --device cpu --context 256 --decode 4
+  gpuplan validate --probe cublas --device cuda:0
+
+Exit codes: 0 every run finished (a run that ran out of memory is data, recorded as such),
+1 an error, 2 bad command-line usage, 3 the requested device is unavailable (no GPU, no NVML,
+missing CUDA libraries, or a build without CUDA).";
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Models to run (ids, aliases, YAML paths); none: the three Phi-3.5 variants at every
+    /// precision the estimator says fits the GPU.
+    pub models: Vec<String>,
+    /// Weight format: bf16, fp16, q8_0 or q4_k (default: the model's dtype).
+    #[arg(long, short = 'p')]
+    pub precision: Option<String>,
+    /// Tokens per sequence at the end of the run: the prompt is context - decode (default 4096).
+    #[arg(long, short = 'c')]
+    pub context: Option<String>,
+    #[arg(long, short = 'b', default_value_t = 1)]
+    pub batch: u64,
+    /// Decode steps timed after the prefill.
+    #[arg(long, default_value_t = 16)]
+    pub decode: u64,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// A Hugging Face checkpoint directory (*.safetensors, config.json) instead of synthetic weights.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Where records go: a directory (one file per run) or a .json file (appended to its array).
+    #[arg(long, default_value = "validation/records")]
+    pub record: PathBuf,
+    /// Do not write records.
+    #[arg(long)]
+    pub no_record: bool,
+    /// Images per sequence for vision models (default 1).
+    #[arg(long)]
+    pub images: Option<u64>,
+    /// HD crops per image for vision models (default: the model's).
+    #[arg(long)]
+    pub crops: Option<u64>,
+    /// Measure an overhead alone instead of a model: the CUDA context, or the first cuBLAS matmul.
+    #[arg(long, value_enum)]
+    pub probe: Option<ProbeArg>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProbeArg {
+    Context,
+    Cublas,
 }
 
 /// Options every estimate takes.

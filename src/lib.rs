@@ -1,9 +1,11 @@
 //! gpuplan: a GPU capacity planner and VRAM calculator for LLM inference.
 //!
 //! Data flows one way: [`spec`] (declarative inputs) -> [`estimate`] (pure functions) -> [`plan`]
-//! (the questions users ask) -> [`report`] (rendering only).
+//! (the questions users ask) -> [`report`] (rendering only); [`measure`] runs models to check the
+//! estimator against reality.
 
 pub mod estimate;
+pub mod measure;
 pub mod plan;
 pub mod report;
 pub mod spec;

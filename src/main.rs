@@ -12,7 +12,12 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // a missing GPU / NVML / CUDA library has its own exit code (`gpuplan validate --help`)
+            if e.downcast_ref::<gpuplan::measure::DeviceUnavailable>().is_some() {
+                ExitCode::from(3)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

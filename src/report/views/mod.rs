@@ -3,3 +3,4 @@
 pub mod catalog;
 pub mod fit;
 pub mod matrix;
+pub mod validate;

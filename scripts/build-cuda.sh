@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Builds gpuplan's CUDA binary (candle 0.11 `cuda` feature) on a machine with NO GPU and NO CUDA
+# install, for an H100/H200 (sm_90) whose driver supports CUDA 13.0. Run it from the repository root:
+#
+#   bash scripts/build-cuda.sh            -> target/cuda/gpuplan-cuda (stripped)
+#
+# What it does (idempotent; a re-run with nothing changed takes seconds):
+#  1. installs nvcc 13.0 from pip wheels into $GPUPLAN_CUDA_HOME (default ~/.cache/gpuplan-cuda13).
+#     Every wheel is pinned: nvcc alone would pull crt/nvvm/runtime 13.5, whose PTX a 13.0 driver
+#     cannot JIT. cccl supplies <nv/target> for cuda_fp16.h / cuda_bf16.h; cublas/nvrtc/curand are
+#     there for linking only.
+#  2. makes a link-time-only stub libcuda.so (no wheel ships the driver library). It is never shipped
+#     or loaded: on the GPU machine the driver's real libcuda.so.1 is used.
+#  3. cargo build --release --features cuda into target/cuda (the CPU build in target/ stays warm).
+#     First build ~16-19 min on 2 cores (candle-kernels' sm_90a kernels take ~13 min), then minutes.
+#  4. strips the binary to target/cuda/gpuplan-cuda (~40 MB) and lists the libraries it loads.
+#
+# On the GPU machine: scripts/gpu-suite.sh sets LD_LIBRARY_PATH to the CUDA 13 libraries (cuBLAS,
+# cuRAND, cudart) and runs the suite; carry target/cuda/gpuplan-cuda (target/ is git-ignored).
+set -euo pipefail
+BIN=gpuplan
+FEATURES=cuda
+CUDA_DIR=${GPUPLAN_CUDA_HOME:-$HOME/.cache/gpuplan-cuda13}
+export CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90}   # sm_90a: H100/H200 only
+[ -f Cargo.toml ] || { echo "run from the repository root (no Cargo.toml here)" >&2; exit 2; }
+
+WHEELS=(nvidia-cuda-nvcc==13.0.88 nvidia-cuda-crt==13.0.88 nvidia-nvvm==13.0.88
+        nvidia-cuda-runtime==13.0.96 nvidia-cuda-cccl==13.0.85
+        nvidia-cublas==13.0.2.14 nvidia-cuda-nvrtc==13.0.88 nvidia-curand==10.4.0.35)
+if [ ! -f "$CUDA_DIR/.installed" ]; then
+  python3 -m venv "$CUDA_DIR/venv"
+  "$CUDA_DIR/venv/bin/pip" install -q --disable-pip-version-check "${WHEELS[@]}"
+  touch "$CUDA_DIR/.installed"
+fi
+N=$(ls -d "$CUDA_DIR"/venv/lib/python3*/site-packages/nvidia/cu13 | head -n1)
+"$N/bin/nvcc" --version | grep -q 'release 13.0' || { echo "nvcc in $N is not 13.0" >&2; exit 1; }
+export PATH="$N/bin:$PATH" NVCC="$N/bin/nvcc" CUDA_HOME="$N" CUDA_ROOT="$N" CUDA_PATH="$N"
+
+# the wheels ship versioned sonames only; the linker wants lib<name>.so
+for l in cublas cublasLt nvrtc cudart; do ln -sfn "lib$l.so.13" "$N/lib/lib$l.so"; done
+ln -sfn libcurand.so.10 "$N/lib/libcurand.so"
+if [ ! -f "$N/lib/stubs/libcuda.so" ]; then
+  cargo fetch -q
+  # every driver entry point cudarc declares becomes an empty stub symbol
+  SYS=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-*/src/driver/sys/mod.rs | sort -V | tail -n1)
+  mkdir -p "$N/lib/stubs"
+  grep -o 'fn cu[A-Za-z0-9_]*(' "$SYS" | sed 's/^fn //; s/($//' | sort -u \
+    | awk '{print "void " $1 "(void) {}"}' > "$N/lib/stubs/libcuda_stub.c"
+  gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$N/lib/stubs/libcuda.so" "$N/lib/stubs/libcuda_stub.c"
+fi
+
+cargo build --release --features "$FEATURES" --bin "$BIN" --target-dir target/cuda
+strip -o "target/cuda/$BIN-cuda" "target/cuda/release/$BIN"
+ls -la "target/cuda/$BIN-cuda"
+echo "needs at load time:"; readelf -d "target/cuda/$BIN-cuda" | grep NEEDED | sed 's/.*\[/  /; s/\]//'

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# gpuplan's GPU validation suite (issue 6), for the lent GPU machine (no cargo, no internet there):
+# build target/cuda/gpuplan-cuda here with scripts/build-cuda.sh, carry it, run this from the
+# repository root. Every run appends its record to ONE file, $OUT/records.json (the device tool
+# returns files from $OUT); the log and nvidia-smi's view go next to it.
+#
+#   bash scripts/gpu-suite.sh              (OUT defaults to ./suite-out)
+#
+# Runs, cheapest first so a budget cut loses the least: the CUDA context and first-cuBLAS-matmul
+# probes; Phi-3.5 Mini bf16 at 4K and 32K, q8_0, q4_k, batch 8 at 4K; Vision bf16 with one image
+# (4 HD crops); MoE q4_k and q8_0; MoE bf16 at 512 and 4K, the borderline cases on an 80 GB card
+# (an out-of-memory there is recorded as data: "out_of_memory" and the step it happened at).
+# Each run has its own timeout so one hang cannot eat the budget; the whole suite is sized to stay
+# well under 4 minutes on an H100 (small decode counts).
+set -uo pipefail
+BIN=${GPUPLAN_BIN:-target/cuda/gpuplan-cuda}
+OUT=${OUT:-suite-out}
+PER_RUN=${PER_RUN_TIMEOUT:-60}
+mkdir -p "$OUT"
+REC="$OUT/records.json"
+LOG="$OUT/suite.log"
+: > "$LOG"
+[ -x "$BIN" ] || { echo "no $BIN: build it with scripts/build-cuda.sh and carry it" | tee -a "$LOG" >&2; exit 2; }
+
+# CUDA 13 cuBLAS / cuRAND / cudart: the image ships them in its PyTorch environment and/or
+# /usr/local/cuda; look in the usual places before searching the whole disk
+LIB=$( (ldconfig -p 2>/dev/null | awk '/libcublas\.so\.13/ {print $NF; exit}') )
+if [ -z "$LIB" ]; then
+  LIB=$(find /usr/local /usr/lib /opt /root /home -name 'libcublas.so.13*' 2>/dev/null | head -n1)
+fi
+if [ -z "$LIB" ]; then
+  LIB=$(find / -name 'libcublas.so.13*' -not -path '/proc/*' 2>/dev/null | head -n1)
+fi
+if [ -n "$LIB" ]; then
+  export LD_LIBRARY_PATH="$(dirname "$LIB")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}" | tee -a "$LOG"
+nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version --format=csv 2>&1 | tee "$OUT/nvidia-smi.txt" | tee -a "$LOG"
+"$BIN" --version 2>&1 | tee -a "$LOG"
+
+START=$SECONDS
+run() {
+  local t0=$SECONDS rc
+  echo "== validate $* ($((SECONDS - START)) s into the suite)" | tee -a "$LOG"
+  timeout "$PER_RUN" "$BIN" validate --device cuda:0 --record "$REC" "$@" >>"$LOG" 2>&1
+  rc=$?
+  echo "   exit $rc after $((SECONDS - t0)) s" | tee -a "$LOG"
+}
+
+run --probe context
+run --probe cublas
+run phi-3.5-mini --precision bf16 --context 4096 --decode 16
+run phi-3.5-mini --precision q8_0 --context 4096 --decode 16
+run phi-3.5-mini --precision q4_k --context 4096 --decode 16
+run phi-3.5-mini --precision bf16 --context 4096 --decode 8 --batch 8
+run phi-3.5-vision --precision bf16 --context 4096 --decode 8 --images 1
+run phi-3.5-mini --precision bf16 --context 32768 --decode 8
+run phi-3.5-moe --precision q4_k --context 4096 --decode 8
+run phi-3.5-moe --precision q8_0 --context 4096 --decode 8
+run phi-3.5-moe --precision bf16 --context 512 --decode 8
+run phi-3.5-moe --precision bf16 --context 4096 --decode 8
+echo "suite done in $((SECONDS - START)) s; records in $REC" | tee -a "$LOG"
