@@ -17,6 +17,15 @@ use std::sync::Mutex;
 
 static RSS: Mutex<()> = Mutex::new(());
 
+/// Takes the RSS lock, and fixes glibc's mmap threshold before this test allocates anything (a
+/// test's own large buffers, e.g. a checkpoint it writes, would otherwise stay resident in a
+/// thread heap that a later run reuses, hiding that run's growth).
+fn measuring() -> std::sync::MutexGuard<'static, ()> {
+    let g = RSS.lock().unwrap_or_else(|e| e.into_inner());
+    measure::rss::track_large_allocations();
+    g
+}
+
 const TINY_MINI: &str = "
 id: tiny-phi3
 name: tiny Phi-3 (test)
@@ -139,7 +148,7 @@ fn check(r: &Record, tolerance_pct: f64) {
 
 #[test]
 fn tiny_mini_runs_in_every_precision() {
-    let _g = RSS.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = measuring();
     for precision in ["bf16", "fp16", "q8_0", "q4_k"] {
         let r = run(spec(TINY_MINI), precision, 96, 4, None);
         check(&r, 3.0);
@@ -153,7 +162,7 @@ fn tiny_mini_runs_in_every_precision() {
 
 #[test]
 fn tiny_moe_runs_with_experts_and_biases() {
-    let _g = RSS.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = measuring();
     for precision in ["bf16", "q4_k"] {
         let r = run(spec(TINY_MOE), precision, 600, 4, None);
         check(&r, 3.0);
@@ -166,7 +175,7 @@ fn tiny_moe_runs_with_experts_and_biases() {
 
 #[test]
 fn tiny_vision_encodes_an_image_into_the_prompt() {
-    let _g = RSS.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = measuring();
     // q4_k keeps the vision tower in f16 (GGUF mmproj) next to Q4_K text weights
     for precision in ["bf16", "q4_k"] {
         let r = run(spec(TINY_VISION), precision, 64, 4, None);
@@ -203,7 +212,7 @@ fn write_checkpoint(model: &ModelSpec, dir: &Path, skip: Option<&str>) {
 
 #[test]
 fn real_safetensors_checkpoint_loads_and_runs() {
-    let _g = RSS.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = measuring();
     let dir = tempfile::tempdir().expect("tempdir");
     let model = spec(TINY_MINI);
     write_checkpoint(&model, dir.path(), None);
@@ -217,7 +226,7 @@ fn real_safetensors_checkpoint_loads_and_runs() {
 
 #[test]
 fn a_missing_checkpoint_tensor_is_named_in_the_failure() {
-    let _g = RSS.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = measuring();
     let dir = tempfile::tempdir().expect("tempdir");
     let model = spec(TINY_MINI);
     write_checkpoint(&model, dir.path(), Some("model.layers.2.mlp.down_proj.weight"));
@@ -235,7 +244,7 @@ fn a_missing_checkpoint_tensor_is_named_in_the_failure() {
 
 #[test]
 fn records_serialize_with_the_documented_fields() {
-    let _g = RSS.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = measuring();
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("runs.json");
     let r = run(spec(TINY_MINI), "bf16", 64, 4, None);

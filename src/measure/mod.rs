@@ -253,6 +253,7 @@ fn open_target(opts: &ValidateOptions, catalog: &Catalog) -> anyhow::Result<Targ
 }
 
 fn cpu_target() -> anyhow::Result<Target> {
+    rss::track_large_allocations();
     let meminfo = std::fs::read_to_string("/proc/meminfo").map_err(|e| anyhow::anyhow!("/proc/meminfo: {e}"))?;
     let kib = |name: &str| -> Option<u64> {
         meminfo
@@ -776,6 +777,12 @@ fn run_one(
     let before_warmup = read_now();
     let warmup_failure = warm_up(target, model, format);
     let after_warmup = read_now();
+    if std::env::var_os("GPUPLAN_DEBUG").is_some() {
+        eprintln!(
+            "{} {}: before warm-up {before_warmup:?}, after {after_warmup:?}",
+            model.id, format.id
+        );
+    }
     let warmup_bytes = match (before_warmup, after_warmup) {
         (Some(a), Some(b)) => Some(b.saturating_sub(a)),
         _ => None,
@@ -811,6 +818,12 @@ fn run_one(
         },
     };
     meter.finish();
+    if std::env::var_os("GPUPLAN_DEBUG").is_some() {
+        eprintln!(
+            "load {:?} prefill {:?} decode {:?}",
+            meter.load, meter.prefill, meter.decode
+        );
+    }
     drop(loader);
     let total_s = started.elapsed().as_secs_f64();
     let mut r = assemble(
@@ -946,7 +959,7 @@ fn assemble(
         notes.push("synthetic weights: memory and speed depend only on tensor shapes and dtypes, not on values".into());
     }
     if gpu.is_none() {
-        notes.push("CPU: memory is process RSS (VmRSS/VmHWM) above the RSS before loading; throughput is not predicted (the CPU's bandwidth and FLOPS are unknown)".into());
+        notes.push("CPU: memory is process RSS (VmRSS/VmHWM) above the RSS before loading, with glibc's mmap threshold fixed at 128 KiB so freed buffers leave RSS; throughput is not predicted (the CPU's bandwidth and FLOPS are unknown)".into());
         if !rss::reset_peak() {
             notes.push("the kernel refused /proc/self/clear_refs: phase peaks are cumulative".into());
         }

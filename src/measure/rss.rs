@@ -41,6 +41,25 @@ pub fn reset_peak() -> bool {
     ok
 }
 
+/// Fixes glibc's mmap threshold at its 128 KiB default. glibc otherwise raises it (up to 32 MiB)
+/// after large frees, serving later buffers from per-thread heaps that keep freed memory resident:
+/// RSS would then miss a model's allocations that reuse it. With the threshold fixed, every buffer
+/// above 128 KiB is its own mapping, returned to the kernel when freed, so RSS follows the live
+/// tensors. Returns false where it cannot be set (not glibc).
+pub fn track_large_allocations() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn mallopt(param: std::os::raw::c_int, value: std::os::raw::c_int) -> std::os::raw::c_int;
+        }
+        const M_MMAP_THRESHOLD: std::os::raw::c_int = -3;
+        // SAFETY: mallopt takes two integers and only changes allocator tuning
+        unsafe { mallopt(M_MMAP_THRESHOLD, 128 * 1024) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    false
+}
+
 /// Returns freed heap memory to the kernel, so RSS after a phase shows live memory and not
 /// glibc's cached free chunks (a no-op elsewhere).
 pub fn trim() {
