@@ -193,7 +193,9 @@ impl Loader {
     }
 
     fn dense(&self, name: &str, shape: Shape, dtype: DType) -> Result<Tensor> {
-        let t = self.with_source(|s| s.dense(name, &shape, dtype, &self.device))?;
+        let t = self
+            .with_source(|s| s.dense(name, &shape, dtype, &self.device))
+            .map_err(|e| named(name, e))?;
         if t.dims() != shape.dims() {
             candle_core::bail!(
                 "tensor `{name}` has shape {:?}, the model needs {:?}",
@@ -206,9 +208,21 @@ impl Loader {
     }
 
     fn quantized(&self, name: &str, rows: usize, cols: usize, dtype: GgmlDType) -> Result<QTensor> {
-        let q = self.with_source(|s| s.quantized(name, rows, cols, dtype, &self.device))?;
+        let q = self
+            .with_source(|s| s.quantized(name, rows, cols, dtype, &self.device))
+            .map_err(|e| named(name, e))?;
         self.count(name, &[rows, cols], ggml_bytes(dtype, rows * cols));
         Ok(q)
+    }
+}
+
+/// Names the tensor a load failed on (an out-of-memory error then says how far loading got).
+fn named(name: &str, e: candle_core::Error) -> candle_core::Error {
+    let m = e.to_string();
+    if m.contains(name) {
+        e
+    } else {
+        candle_core::Error::Msg(format!("`{name}`: {m}"))
     }
 }
 
