@@ -272,6 +272,24 @@ fn records_serialize_with_the_documented_fields() {
         .pointer("/measured/memory/context_bytes")
         .is_some_and(|v| v.is_null()));
     assert!(rec.pointer("/predicted/throughput").is_some_and(|v| v.is_null()));
+    // the table view: predicted vs measured per component, then throughput
+    let text = gpuplan::report::render(
+        gpuplan::report::OutputFormat::Markdown,
+        &vec![serde_json::from_value::<Record>(rec.clone()).expect("round trip")],
+        gpuplan::report::views::validate::validate,
+    )
+    .expect("render");
+    for row in [
+        "weights (load)",
+        "kv cache",
+        "activations",
+        "total peak",
+        "decode tok/s",
+        "time to first token",
+    ] {
+        assert!(text.contains(row), "missing {row} in\n{text}");
+    }
+    assert!(text.contains("synthetic"));
     // appending keeps what was there
     let r = run(spec(TINY_MINI), "bf16", 64, 4, None);
     measure::write_records(&[r], Some(&file)).expect("append");

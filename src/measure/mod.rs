@@ -458,6 +458,7 @@ fn predict(
             rope_tables_bytes: rope,
             context_bytes: term("cuda context"),
             workspace_bytes: term("cublas workspace"),
+            allocator_rounding_bytes: term("allocator rounding"),
         },
         throughput: known.then_some(record::Throughput {
             prefill_tokens_per_s: Some(t.prefill_tokens_per_s),
@@ -1110,6 +1111,7 @@ fn run_probe(target: &Target, probe: Probe) -> anyhow::Result<Record> {
         rope_tables_bytes: 0,
         context_bytes: ctx,
         workspace_bytes: ws,
+        allocator_rounding_bytes: 0,
     };
     let (samples, hz) = g.sampler.stats();
     Ok(Record {

@@ -98,6 +98,8 @@ pub struct PredictedMemory {
     /// CUDA context + cuBLAS workspace terms
     pub context_bytes: u64,
     pub workspace_bytes: u64,
+    /// each weight tensor rounded up to the allocator's granularity (an overhead term)
+    pub allocator_rounding_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
