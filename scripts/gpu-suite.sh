@@ -15,7 +15,7 @@
 set -uo pipefail
 BIN=${GPUPLAN_BIN:-target/cuda/gpuplan-cuda}
 OUT=${OUT:-suite-out}
-PER_RUN=${PER_RUN_TIMEOUT:-60}
+PER_RUN=${PER_RUN_TIMEOUT:-120}   # generous: the first run may JIT-compile PTX modules
 mkdir -p "$OUT"
 REC="$OUT/records.json"
 LOG="$OUT/suite.log"
