@@ -4,6 +4,16 @@
 use super::arch::{Inventory, Part, Shard, TensorGroup};
 use crate::spec::precision::{Format, Role};
 use serde::Serialize;
+use std::ops::Range;
+
+/// Which of a group's layers one GPU holds (`0..g.layers` for all of them; pipeline stages hold a
+/// contiguous slice of the decoder layers, see `estimate::pipeline`).
+pub type LayerSelect<'a> = &'a dyn Fn(&TensorGroup) -> Range<u64>;
+
+/// Every layer of every group: one GPU (or one tensor-parallel rank) holds the whole model.
+pub fn all_layers(g: &TensorGroup) -> Range<u64> {
+    0..g.layers
+}
 
 /// One line of the weights breakdown.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -42,14 +52,22 @@ pub fn shard_shape(g: &TensorGroup, tp: u64, kv_heads: u64) -> (u64, u64) {
 /// the storage type may depend on the layer index (GGUF K-quant mixes), so those groups are summed
 /// layer by layer. Formula: layers x count x bytes(rows/tp, cols) in the common case.
 pub fn group_bytes(g: &TensorGroup, format: &Format, fused_qkv: bool, tp: u64, kv_heads: u64) -> u64 {
+    group_bytes_in(g, format, fused_qkv, tp, kv_heads, all_layers(g))
+}
+
+/// [`group_bytes`] for the layers `layers` of the group only (a pipeline stage's slice). Layer
+/// indices stay global, so GGUF's per-layer type rule (`use_more_bits(i, n)`) sees the same `i` as
+/// in the whole model and the stages sum exactly to the whole.
+pub fn group_bytes_in(g: &TensorGroup, format: &Format, fused_qkv: bool, tp: u64, kv_heads: u64, layers: Range<u64>) -> u64 {
     let (rows, cols) = shard_shape(g, tp, kv_heads);
+    let layers = layers.start.min(g.layers)..layers.end.min(g.layers);
     let per_layer = |layer: Option<(u64, u64)>| {
         format.storage_for(g.role, layer, fused_qkv).bytes(rows, cols) * g.count_per_layer
     };
     if g.per_decoder_layer && format.promote.is_some() {
-        (0..g.layers).map(|i| per_layer(Some((i, g.layers)))).sum()
+        layers.map(|i| per_layer(Some((i, g.layers)))).sum()
     } else {
-        per_layer(None) * g.layers
+        per_layer(None) * (layers.end - layers.start)
     }
 }
 
@@ -71,11 +89,21 @@ fn component(g: &TensorGroup) -> &'static str {
 
 /// Weight bytes per GPU, grouped by component, in inventory order.
 pub fn breakdown(inv: &Inventory, format: &Format, tp: u64, kv_heads: u64) -> Vec<WeightLine> {
+    breakdown_in(inv, format, tp, kv_heads, &all_layers)
+}
+
+/// [`breakdown`] of the selected layers of each group; groups with none selected are left out.
+pub fn breakdown_in(inv: &Inventory, format: &Format, tp: u64, kv_heads: u64, select: LayerSelect) -> Vec<WeightLine> {
     let mut lines: Vec<WeightLine> = Vec::new();
     let mut storages: Vec<Vec<String>> = Vec::new();
     for g in &inv.groups {
+        let range = select(g);
+        let held = range.end.min(g.layers).saturating_sub(range.start);
+        if held == 0 {
+            continue;
+        }
         let name = component(g);
-        let bytes = group_bytes(g, format, inv.fused_qkv, tp, kv_heads);
+        let bytes = group_bytes_in(g, format, inv.fused_qkv, tp, kv_heads, range);
         let idx = match lines.iter().position(|l| l.component == name) {
             Some(i) => i,
             None => {
@@ -84,7 +112,8 @@ pub fn breakdown(inv: &Inventory, format: &Format, tp: u64, kv_heads: u64) -> Ve
                 lines.len() - 1
             }
         };
-        lines[idx].parameters += g.numel();
+        // parameters are counted whole (not per GPU), for the layers held
+        lines[idx].parameters += g.numel() / g.layers.max(1) * held;
         lines[idx].bytes += bytes;
         for label in storage_labels(g, format, inv.fused_qkv) {
             if !storages[idx].contains(&label) {
@@ -121,14 +150,21 @@ fn storage_labels(g: &TensorGroup, format: &Format, fused_qkv: bool) -> Vec<Stri
 /// Bytes lost to allocation granularity: each tensor rounds up to `granularity` bytes
 /// (Σ ceil(b/g)·g − b). Caching allocators hand out large blocks in 2 MiB steps.
 pub fn allocator_rounding(inv: &Inventory, format: &Format, tp: u64, kv_heads: u64, granularity: u64) -> u64 {
+    allocator_rounding_in(inv, format, tp, kv_heads, granularity, &all_layers)
+}
+
+/// [`allocator_rounding`] over the selected layers of each group.
+pub fn allocator_rounding_in(inv: &Inventory, format: &Format, tp: u64, kv_heads: u64, granularity: u64, select: LayerSelect) -> u64 {
     if granularity <= 1 {
         return 0;
     }
     inv.groups
         .iter()
         .map(|g| {
-            let tensors = g.layers * g.count_per_layer;
-            let one = group_bytes(g, format, inv.fused_qkv, tp, kv_heads) / tensors.max(1);
+            let range = select(g);
+            let held = range.end.min(g.layers).saturating_sub(range.start);
+            let tensors = held * g.count_per_layer;
+            let one = group_bytes_in(g, format, inv.fused_qkv, tp, kv_heads, range) / tensors.max(1);
             (one.div_ceil(granularity) * granularity - one) * tensors
         })
         .sum()

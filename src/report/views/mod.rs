@@ -1,5 +1,7 @@
 //! Views: typed plan results -> documents. Formatting only; every number comes from `plan`.
 
 pub mod catalog;
+pub mod detect;
 pub mod fit;
 pub mod matrix;
+pub mod sizing;
