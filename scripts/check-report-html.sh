@@ -6,6 +6,8 @@
 #
 #   scripts/check-report-html.sh            # uses target/debug/gpuplan (builds it if missing)
 #   GPUPLAN=path/to/gpuplan CHROMIUM=/usr/bin/chromium scripts/check-report-html.sh
+#   scripts/check-report-html.sh more.yaml page.html   # also these workloads / existing pages
+#                                                      # (a broken page shows the check fails)
 #
 # Needs Chromium (Debian: apt-get install -y chromium). Exit codes: 0 all pages clean, 1 a page
 # failed, 2 Chromium not found. Output (pages, DOM dumps, logs, PDFs) stays in $OUT_DIR (default: a
@@ -30,11 +32,17 @@ flags=(--headless --no-sandbox --disable-gpu --disable-background-networking --d
        --disable-sync --no-first-run --disable-quic --enable-logging=stderr --v=0)
 
 status=0
-for workload in examples/workloads/*.yaml "$@"; do
-  [ -f "$workload" ] || continue
-  name=$(basename "$workload" .yaml)
-  page="$OUT_DIR/$name.html"
-  "$GPUPLAN" report --workload "$workload" --out "$page" > /dev/null
+for input in examples/workloads/*.yaml "$@"; do
+  [ -f "$input" ] || continue
+  case "$input" in
+    *.html|*.htm)
+      name=$(basename "${input%.*}")
+      page="$input" ;;
+    *)
+      name=$(basename "$input" .yaml)
+      page="$OUT_DIR/$name.html"
+      "$GPUPLAN" report --workload "$input" --out "$page" > /dev/null ;;
+  esac
   profile=$(mktemp -d)
   # --dump-dom prints the DOM after load; console messages and load errors go to the log
   timeout 60 "$CHROMIUM" "${flags[@]}" --user-data-dir="$profile" --dump-dom "file://$(realpath "$page")" \
@@ -44,11 +52,12 @@ for workload in examples/workloads/*.yaml "$@"; do
   rm -rf "$profile"
 
   problems=()
-  if grep -E ":CONSOLE\(|Uncaught|ERR_FILE_NOT_FOUND|net::ERR_|Failed to load" "$OUT_DIR/$name.log" > "$OUT_DIR/$name.errors"; then
+  # console messages log as "INFO:CONSOLE:<line>]" (older builds: "CONSOLE(<line>)")
+  if grep -E ":CONSOLE[:(]|Uncaught|net::ERR_|Failed to load" "$OUT_DIR/$name.log" > "$OUT_DIR/$name.errors"; then
     problems+=("console/load errors: $(head -3 "$OUT_DIR/$name.errors" | tr '\n' ' ')")
   fi
   dom="$OUT_DIR/$name.dom.html"
-  svgs=$(grep -o '<svg' "$dom" | wc -l)
+  svgs=$( (grep -o '<svg' "$dom" || true) | wc -l)
   [ "$svgs" -ge 4 ] || problems+=("expected 4 inline SVG charts, found $svgs")
   for id in chart-memory chart-context chart-decode chart-cost; do
     grep -q "id=\"$id\"" "$dom" || problems+=("missing figure #$id")
@@ -56,7 +65,8 @@ for workload in examples/workloads/*.yaml "$@"; do
   grep -q "<h2>Recommendation</h2>" "$dom" || problems+=("missing the Recommendation section")
   grep -q "<h2>Options, ranked</h2>" "$dom" || problems+=("missing the ranked options")
   grep -q "<script" "$dom" && problems+=("the page carries a script")
-  grep -qE "(src|href)=\"https?:" "$dom" && problems+=("the page loads an external resource")
+  # self-contained: nothing to load (a missing local file is not logged, so no loads at all)
+  grep -qE "<(img|link|iframe|object|embed)[ >]|src=\"|url\(" "$dom" && problems+=("the page loads a resource")
   [ -s "$OUT_DIR/$name.pdf" ] && head -c 5 "$OUT_DIR/$name.pdf" | grep -q "%PDF-" || problems+=("printing to PDF failed")
 
   if [ ${#problems[@]} -eq 0 ]; then

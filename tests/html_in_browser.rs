@@ -10,7 +10,13 @@ fn example_reports_load_in_headless_chromium() {
     let root = env!("CARGO_MANIFEST_DIR");
     let found = ["chromium", "chromium-browser", "google-chrome"]
         .iter()
-        .any(|c| Command::new("sh").arg("-c").arg(format!("command -v {c}")).output().is_ok_and(|o| o.status.success()));
+        .any(|c| {
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!("command -v {c}"))
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
     if !found {
         eprintln!("SKIPPED: chromium is not installed (apt-get install -y chromium); the HTML report was not checked in a browser");
         return;
@@ -22,6 +28,12 @@ fn example_reports_load_in_headless_chromium() {
         .expect("run scripts/check-report-html.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "headless browser check failed:\n{stdout}\n{stderr}");
-    assert!(stdout.lines().filter(|l| l.starts_with("ok ")).count() >= 3, "expected every example page checked:\n{stdout}");
+    assert!(
+        out.status.success(),
+        "headless browser check failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.lines().filter(|l| l.starts_with("ok ")).count() >= 3,
+        "expected every example page checked:\n{stdout}"
+    );
 }

@@ -71,7 +71,11 @@ fn open() -> Result<Nvml, NotFound> {
         match Nvml::builder().lib_path(OsStr::new(lib)).init() {
             Ok(n) => return Ok(n),
             Err(nvml_wrapper::error::NvmlError::LibloadingError(e)) => last = e.to_string(),
-            Err(e) => return Err(NotFound::NoDriver { detail: e.to_string() }),
+            Err(e) => {
+                return Err(NotFound::NoDriver {
+                    detail: e.to_string(),
+                })
+            }
         }
     }
     Err(NotFound::NoLibrary { detail: last })
@@ -80,17 +84,24 @@ fn open() -> Result<Nvml, NotFound> {
 /// Lists the local NVIDIA GPUs. Per-device queries a board does not support are left `None`.
 pub fn detect() -> Result<Detected, NotFound> {
     let nvml = open()?;
-    let count = nvml.device_count().map_err(|e| NotFound::NoDriver { detail: e.to_string() })?;
+    let count = nvml.device_count().map_err(|e| NotFound::NoDriver {
+        detail: e.to_string(),
+    })?;
     if count == 0 {
         return Err(NotFound::NoDevice);
     }
-    let cuda_version = nvml
-        .sys_cuda_driver_version()
-        .ok()
-        .map(|v| format!("{}.{}", nvml_wrapper::cuda_driver_version_major(v), nvml_wrapper::cuda_driver_version_minor(v)));
+    let cuda_version = nvml.sys_cuda_driver_version().ok().map(|v| {
+        format!(
+            "{}.{}",
+            nvml_wrapper::cuda_driver_version_major(v),
+            nvml_wrapper::cuda_driver_version_minor(v)
+        )
+    });
     let mut gpus = Vec::new();
     for index in 0..count {
-        let Ok(d) = nvml.device_by_index(index) else { continue };
+        let Ok(d) = nvml.device_by_index(index) else {
+            continue;
+        };
         let Ok(mem) = d.memory_info() else { continue };
         let processes = d
             .running_compute_processes()
@@ -112,7 +123,10 @@ pub fn detect() -> Result<Detected, NotFound> {
             memory_total_bytes: mem.total,
             memory_used_bytes: mem.used,
             memory_free_bytes: mem.free,
-            compute_capability: d.cuda_compute_capability().ok().map(|c| format!("{}.{}", c.major, c.minor)),
+            compute_capability: d
+                .cuda_compute_capability()
+                .ok()
+                .map(|c| format!("{}.{}", c.major, c.minor)),
             power_limit_w: d.enforced_power_limit().ok().map(|mw| u64::from(mw) / 1000),
             ecc_enabled: d.is_ecc_enabled().ok().map(|e| e.currently_enabled),
             processes,
@@ -121,7 +135,11 @@ pub fn detect() -> Result<Detected, NotFound> {
     if gpus.is_empty() {
         return Err(NotFound::NoDevice);
     }
-    Ok(Detected { driver_version: nvml.sys_driver_version().ok(), cuda_version, gpus })
+    Ok(Detected {
+        driver_version: nvml.sys_driver_version().ok(),
+        cuda_version,
+        gpus,
+    })
 }
 
 /// `gpuplan detect`: the machine, each GPU with its catalog match and what fits in its free memory.
@@ -168,12 +186,19 @@ pub fn match_catalog(gpu: &LocalGpu, catalog: &Catalog) -> Option<Match> {
     catalog
         .gpu_specs()
         .filter(|s| {
-            s.nvml_names.iter().chain(std::iter::once(&s.name)).chain(s.aliases.iter()).any(|n| n.trim().eq_ignore_ascii_case(name))
+            s.nvml_names
+                .iter()
+                .chain(std::iter::once(&s.name))
+                .chain(s.aliases.iter())
+                .any(|n| n.trim().eq_ignore_ascii_case(name))
         })
         .map(|s| (s, total_mib.abs_diff(s.memory.reported_mib)))
         .filter(|(s, diff)| *diff <= match_tolerance_mib(s.memory.reported_mib))
         .min_by_key(|(_, diff)| *diff)
-        .map(|(s, diff)| Match { id: s.id.clone(), memory_difference_mib: diff })
+        .map(|(s, diff)| Match {
+            id: s.id.clone(),
+            memory_difference_mib: diff,
+        })
 }
 
 /// The catalog spec of a local GPU with its memory set to what is free right now: `cuda_visible_mib`
@@ -184,7 +209,10 @@ pub fn local_spec(gpu: &LocalGpu, catalog_spec: &GpuSpec) -> GpuSpec {
     let free_mib = (gpu.memory_free_bytes / MIB).clamp(1, s.memory.reported_mib);
     s.memory.cuda_visible_mib = Some(free_mib);
     s.id = format!("local{}:{}", gpu.index, catalog_spec.id);
-    s.name = format!("{} (GPU {}, {} MiB free)", catalog_spec.name, gpu.index, free_mib);
+    s.name = format!(
+        "{} (GPU {}, {} MiB free)",
+        catalog_spec.name, gpu.index, free_mib
+    );
     s
 }
 
@@ -212,12 +240,27 @@ mod tests {
     fn matches_by_nvml_name_and_memory() {
         let c = Catalog::embedded(check_declared).expect("catalog");
         let m = match_catalog(&local("NVIDIA GeForce RTX 4090", 24564), &c).expect("4090 matches");
-        assert_eq!(m, Match { id: "rtx-4090".into(), memory_difference_mib: 0 });
+        assert_eq!(
+            m,
+            Match {
+                id: "rtx-4090".into(),
+                memory_difference_mib: 0
+            }
+        );
         // with ECC on, NVML reports 15/16 of the memory: still the same board
-        assert_eq!(match_catalog(&local("NVIDIA GeForce RTX 4090", 23028), &c).map(|m| m.id), Some("rtx-4090".into()));
-        assert_eq!(match_catalog(&local("NVIDIA H100 80GB HBM3", 81559), &c).map(|m| m.id), Some("h100-sxm".into()));
+        assert_eq!(
+            match_catalog(&local("NVIDIA GeForce RTX 4090", 23028), &c).map(|m| m.id),
+            Some("rtx-4090".into())
+        );
+        assert_eq!(
+            match_catalog(&local("NVIDIA H100 80GB HBM3", 81559), &c).map(|m| m.id),
+            Some("h100-sxm".into())
+        );
         // the right name with half the memory is another board
-        assert_eq!(match_catalog(&local("NVIDIA GeForce RTX 4090", 12282), &c), None);
+        assert_eq!(
+            match_catalog(&local("NVIDIA GeForce RTX 4090", 12282), &c),
+            None
+        );
         assert_eq!(match_catalog(&local("NVIDIA Quadro P400", 2048), &c), None);
     }
 
@@ -228,7 +271,10 @@ mod tests {
         let spec = c.gpu("rtx-4090").expect("in catalog");
         let s = local_spec(&g, &spec);
         assert_eq!(s.memory.cuda_visible_mib, Some(23564));
-        assert_eq!(crate::estimate::overhead::visible_total(&s, crate::estimate::EccMode::Default), 23564 * MIB);
+        assert_eq!(
+            crate::estimate::overhead::visible_total(&s, crate::estimate::EccMode::Default),
+            23564 * MIB
+        );
         assert_eq!(s.bandwidth_gbps, spec.bandwidth_gbps);
     }
 

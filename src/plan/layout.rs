@@ -42,7 +42,10 @@ impl Layout {
 /// parallel degrees come from [`solve::tp_degrees`] (they divide the attention heads and stay in a
 /// node); pipeline depth is limited by the decoder layers.
 pub fn candidates(model: &ModelSpec, max_gpus: u64) -> Vec<Layout> {
-    let tps: Vec<u64> = solve::tp_degrees(model).into_iter().filter(|&t| t <= GPUS_PER_NODE).collect();
+    let tps: Vec<u64> = solve::tp_degrees(model)
+        .into_iter()
+        .filter(|&t| t <= GPUS_PER_NODE)
+        .collect();
     let max_pp = pipeline::decoder_layers(model).unwrap_or(1);
     let mut out: Vec<Layout> = Vec::new();
     for &tp in &tps {
@@ -70,14 +73,31 @@ pub struct Replica<'a> {
 impl<'a> Replica<'a> {
     /// `opts.gpus` and `opts.pipeline` are replaced by `layout`.
     pub fn new(model: &'a ModelSpec, gpu: &'a GpuSpec, opts: &Options, layout: Layout) -> Self {
-        let o = Options { gpus: layout.tp, pipeline: layout.pp, ..*opts };
+        let o = Options {
+            gpus: layout.tp,
+            pipeline: layout.pp,
+            ..*opts
+        };
         let setup = o.setup(model);
         let facts = ModelFacts::new(model);
         let weights = pipeline::all_stage_weights(model, &facts, setup.format, setup.tp, setup.pp);
         // a model that cannot be split runs unsplit
-        let layout = Layout { tp: layout.tp, pp: weights.len() as u64 };
-        let setup = Setup { pp: layout.pp, ..setup };
-        Replica { model, gpu, layout, setup, facts, weights }
+        let layout = Layout {
+            tp: layout.tp,
+            pp: weights.len() as u64,
+        };
+        let setup = Setup {
+            pp: layout.pp,
+            ..setup
+        };
+        Replica {
+            model,
+            gpu,
+            layout,
+            setup,
+            facts,
+            weights,
+        }
     }
 
     pub fn facts(&self) -> &ModelFacts {
@@ -95,7 +115,17 @@ impl<'a> Replica<'a> {
             self.weights
                 .iter()
                 .enumerate()
-                .map(|(i, w)| Prepared::new(Setup { stage: i as u64, ..self.setup }, self.gpu, &self.facts, w))
+                .map(|(i, w)| {
+                    Prepared::new(
+                        Setup {
+                            stage: i as u64,
+                            ..self.setup
+                        },
+                        self.gpu,
+                        &self.facts,
+                        w,
+                    )
+                })
                 .collect(),
         )
     }
@@ -120,7 +150,9 @@ impl<'p> Stages<'p> {
 
     /// Fits with `margin` (a fraction) of every GPU's usable memory left free.
     pub fn fits_with_margin(&self, context: u64, batch: u64, margin: f64) -> bool {
-        self.0.iter().all(|p| p.total(context, batch) <= p.budget - (p.budget as f64 * margin.clamp(0.0, 1.0)) as u64)
+        self.0.iter().all(|p| {
+            p.total(context, batch) <= p.budget - (p.budget as f64 * margin.clamp(0.0, 1.0)) as u64
+        })
     }
 
     /// Largest batch at `context` that fits with `margin` left free, up to `cap`.
@@ -130,7 +162,9 @@ impl<'p> Stages<'p> {
 
     /// The stage with the most bytes per GPU, and its itemized memory.
     pub fn heaviest(&self, context: u64, batch: u64) -> (u64, Memory) {
-        let idx = (0..self.0.len()).max_by_key(|&i| self.0[i].total(context, batch)).unwrap_or(0);
+        let idx = (0..self.0.len())
+            .max_by_key(|&i| self.0[i].total(context, batch))
+            .unwrap_or(0);
         (idx as u64, self.0[idx].memory(context, batch))
     }
 
@@ -151,14 +185,22 @@ impl<'p> Stages<'p> {
     }
 
     pub fn throughput(&self, context: u64, batch: u64) -> Throughput {
-        pipeline::estimate(&self.0, context, batch).unwrap_or_else(|| throughput::estimate(self.first(), context, batch))
+        pipeline::estimate(&self.0, context, batch)
+            .unwrap_or_else(|| throughput::estimate(self.first(), context, batch))
     }
 }
 
 /// The smallest layout (fewest GPUs) on which `model` fits `gpu` at `context` and `batch`, up to
 /// `max_gpus`; among layouts with that many GPUs, the fastest per-sequence decode. None when no
 /// layout fits.
-pub fn smallest(model: &ModelSpec, gpu: &GpuSpec, opts: &Options, context: u64, batch: u64, max_gpus: u64) -> Option<Layout> {
+pub fn smallest(
+    model: &ModelSpec,
+    gpu: &GpuSpec,
+    opts: &Options,
+    context: u64,
+    batch: u64,
+    max_gpus: u64,
+) -> Option<Layout> {
     let mut best: Option<(Layout, f64)> = None;
     for layout in candidates(model, max_gpus) {
         if best.is_some_and(|(b, _)| layout.gpus() > b.gpus()) {
@@ -185,7 +227,10 @@ mod tests {
 
     fn specs(model: &str, gpu: &str) -> (ModelSpec, GpuSpec) {
         let c = Catalog::embedded(check_declared).expect("embedded catalog");
-        (c.model(model, check_declared).expect("model"), c.gpu(gpu).expect("gpu"))
+        (
+            c.model(model, check_declared).expect("model"),
+            c.gpu(gpu).expect("gpu"),
+        )
     }
 
     #[test]
@@ -193,7 +238,10 @@ mod tests {
         let (m, _) = specs("phi-3.5-mini", "h100-sxm");
         let c = candidates(&m, 4);
         let labels: Vec<(u64, u64)> = c.iter().map(|l| (l.tp, l.pp)).collect();
-        assert_eq!(labels, vec![(1, 1), (2, 1), (1, 2), (1, 3), (4, 1), (2, 2), (1, 4)]);
+        assert_eq!(
+            labels,
+            vec![(1, 1), (2, 1), (1, 2), (1, 3), (4, 1), (2, 2), (1, 4)]
+        );
     }
 
     #[test]
@@ -208,6 +256,9 @@ mod tests {
         assert!(!one.fits(4096, 1));
         // and on the 141 GB H200 one GPU is enough
         let (m, g) = specs("phi-3.5-moe", "h200");
-        assert_eq!(smallest(&m, &g, &opts, 4096, 1, MAX_GPUS), Some(Layout::SINGLE));
+        assert_eq!(
+            smallest(&m, &g, &opts, 4096, 1, MAX_GPUS),
+            Some(Layout::SINGLE)
+        );
     }
 }

@@ -181,13 +181,28 @@ pub enum Reason {
     Cheapest { monthly_usd: f64, feasible: usize },
     /// this option's monthly cost minus the other's (negative: cheaper), and that as a fraction of
     /// the other's
-    CostDifference { other_rank: usize, monthly_usd: f64, fraction: f64 },
+    CostDifference {
+        other_rank: usize,
+        monthly_usd: f64,
+        fraction: f64,
+    },
     /// fewest GPUs
-    Gpus { total: u64, layout: Layout, replicas: u64 },
+    Gpus {
+        total: u64,
+        layout: Layout,
+        replicas: u64,
+    },
     /// the latency targets with the values reached
-    Targets { ttft: Option<Check>, tokens_per_s: Option<Check> },
+    Targets {
+        ttft: Option<Check>,
+        tokens_per_s: Option<Check>,
+    },
     /// memory and load headroom
-    Headroom { bytes: i64, fraction: f64, load_fraction: Option<f64> },
+    Headroom {
+        bytes: i64,
+        fraction: f64,
+        load_fraction: Option<f64>,
+    },
     /// whether figures are estimated or validated
     Basis { validated: bool },
 }
@@ -309,13 +324,21 @@ impl Need {
 
 fn at_batch(stages: &Stages, need: &Need, prefill_s: f64, batch: u64) -> AtBatch {
     let t: Throughput = stages.throughput(need.decode_context, batch);
-    AtBatch { ttft_s: prefill_s + t.decode_step_s, per_user: t.per_user_tokens_per_s, aggregate: t.decode_tokens_per_s }
+    AtBatch {
+        ttft_s: prefill_s + t.decode_step_s,
+        per_user: t.per_user_tokens_per_s,
+        aggregate: t.decode_tokens_per_s,
+    }
 }
 
 /// Sizes one layout: the largest batch within the targets, then the replicas the load needs.
 fn evaluate(replica: &Replica, need: &Need) -> Option<Candidate> {
     let stages = replica.stages();
-    let max_batch = stages.max_batch_with_margin(need.memory_context, MAX_BATCH_SEARCHED, need.memory_margin)?;
+    let max_batch = stages.max_batch_with_margin(
+        need.memory_context,
+        MAX_BATCH_SEARCHED,
+        need.memory_margin,
+    )?;
     // prefill part of TTFT: one p95 prompt alone (its own decode step is replaced by the batch's)
     let one = stages.throughput(need.prompt_p95, 1);
     let prefill_s = one.ttft_s - one.decode_step_s;
@@ -335,7 +358,10 @@ fn evaluate(replica: &Replica, need: &Need) -> Option<Candidate> {
             let capacity = limit as f64 / need.duration(&at_limit);
             let replicas = ((rate * grow / capacity).ceil() as u64).max(1);
             let in_flight = rate * need.duration(&at_limit);
-            (replicas, ((in_flight / replicas as f64).ceil() as u64).clamp(1, limit))
+            (
+                replicas,
+                ((in_flight / replicas as f64).ceil() as u64).clamp(1, limit),
+            )
         }
         (None, None) => (1, 1),
     };
@@ -381,7 +407,14 @@ pub fn size(w: &Workload) -> Sizing {
     for m in &w.models {
         for &format in &m.formats {
             for gpu in &w.gpus {
-                let (option, decode, context) = size_option(w, &need, &m.spec, format, gpu, label(&m.spec, multi_model, format, gpu));
+                let (option, decode, context) = size_option(
+                    w,
+                    &need,
+                    &m.spec,
+                    format,
+                    gpu,
+                    label(&m.spec, multi_model, format, gpu),
+                );
                 series.push((decode, context));
                 options.push(option);
             }
@@ -408,7 +441,14 @@ pub fn size(w: &Workload) -> Sizing {
     }
     let (recommendation, no_recommendation) = recommend(&ranked, w);
     let charts = charts(&ranked, ranked_series, r.cost.mode);
-    Sizing { workload: summary(w, &need), assumptions: assumptions(w, &need), options: ranked, recommendation, no_recommendation, charts }
+    Sizing {
+        workload: summary(w, &need),
+        assumptions: assumptions(w, &need),
+        options: ranked,
+        recommendation,
+        no_recommendation,
+        charts,
+    }
 }
 
 /// None sorts last.
@@ -421,10 +461,24 @@ fn cmp_opt(a: Option<f64>, b: Option<f64>) -> std::cmp::Ordering {
     }
 }
 
-fn size_option(w: &Workload, need: &Need, model: &ModelSpec, format: &'static Format, gpu: &GpuSpec, label: String) -> (SizedOption, Option<DecodeSeries>, Option<ContextBar>) {
-    let opts = Options { precision: Some(format), kv: w.kv, runtime: w.runtime, context: Some(need.memory_context), ..Options::default() };
+fn size_option(
+    w: &Workload,
+    need: &Need,
+    model: &ModelSpec,
+    format: &'static Format,
+    gpu: &GpuSpec,
+    label: String,
+) -> (SizedOption, Option<DecodeSeries>, Option<ContextBar>) {
+    let opts = Options {
+        precision: Some(format),
+        kv: w.kv,
+        runtime: w.runtime,
+        context: Some(need.memory_context),
+        ..Options::default()
+    };
     let setup = opts.setup(model);
-    let (memory_basis, throughput_basis) = evidence::figures_basis(&model.id, &gpu.id, format.id, w.runtime.calibrated_from);
+    let (memory_basis, throughput_basis) =
+        evidence::figures_basis(&model.id, &gpu.id, format.id, w.runtime.calibrated_from);
     let price = price(gpu, w.raw.cost.mode);
     let mut o = SizedOption {
         rank: 0,
@@ -456,12 +510,27 @@ fn size_option(w: &Workload, need: &Need, model: &ModelSpec, format: &'static Fo
         served_tokens_per_s: None,
         capacity_tokens_per_s: None,
         load_headroom_fraction: None,
-        cost: Cost { mode: w.raw.cost.mode, gpu_price_usd: price.as_ref().map(|p| p.0), hourly_usd: None, monthly_usd: None, upfront_usd: None, usd_per_million_tokens: None, within_budget: None },
-        evidence: Evidence { memory: memory_basis, throughput: throughput_basis, price: price.as_ref().map(|p| p.1.clone()) },
+        cost: Cost {
+            mode: w.raw.cost.mode,
+            gpu_price_usd: price.as_ref().map(|p| p.0),
+            hourly_usd: None,
+            monthly_usd: None,
+            upfront_usd: None,
+            usd_per_million_tokens: None,
+            within_budget: None,
+        },
+        evidence: Evidence {
+            memory: memory_basis,
+            throughput: throughput_basis,
+            price: price.as_ref().map(|p| p.1.clone()),
+        },
         notes: Vec::new(),
     };
     if need.memory_context > model.max_context {
-        o.notes.push(format!("the workload needs {} tokens per sequence (p95 prompt + p95 output); {} supports {}", need.memory_context, model.id, model.max_context));
+        o.notes.push(format!(
+            "the workload needs {} tokens per sequence (p95 prompt + p95 output); {} supports {}",
+            need.memory_context, model.id, model.max_context
+        ));
         return (o, None, None);
     }
     let mut best: Option<Candidate> = None;
@@ -470,7 +539,9 @@ fn size_option(w: &Workload, need: &Need, model: &ModelSpec, format: &'static Fo
         if replica.layout != layout {
             continue;
         }
-        let Some(c) = evaluate(&replica, need) else { continue };
+        let Some(c) = evaluate(&replica, need) else {
+            continue;
+        };
         let better = match &best {
             None => true,
             Some(b) => {
@@ -492,7 +563,10 @@ fn size_option(w: &Workload, need: &Need, model: &ModelSpec, format: &'static Fo
         ));
         // how far off: the largest layout allowed, one sequence
         let mut context = None;
-        if let Some(&largest) = layout::candidates(model, w.raw.max_gpus_per_replica).iter().max_by_key(|l| (l.gpus(), l.tp)) {
+        if let Some(&largest) = layout::candidates(model, w.raw.max_gpus_per_replica)
+            .iter()
+            .max_by_key(|l| (l.gpus(), l.tp))
+        {
             let replica = Replica::new(model, gpu, &opts, largest);
             let stages = replica.stages();
             let (stage, memory) = stages.heaviest(need.memory_context, 1);
@@ -500,7 +574,12 @@ fn size_option(w: &Workload, need: &Need, model: &ModelSpec, format: &'static Fo
             o.memory = Some(memory);
             o.memory_layout = Some(replica.layout);
             o.memory_stage = stage;
-            context = Some(ContextBar { label: o.label.clone(), max_context: o.max_context.unwrap_or(0), model_max: model.max_context, needed: need.memory_context });
+            context = Some(ContextBar {
+                label: o.label.clone(),
+                max_context: o.max_context.unwrap_or(0),
+                model_max: model.max_context,
+                needed: need.memory_context,
+            });
         }
         return (o, None, context);
     };
@@ -519,8 +598,16 @@ fn size_option(w: &Workload, need: &Need, model: &ModelSpec, format: &'static Fo
     o.memory_layout = Some(c.layout);
     o.memory_stage = memory_stage;
     o.max_context = stages.max_context(1);
-    o.ttft = need.ttft.map(|t| Check { target: t, value: c.at.ttft_s, met: c.at.ttft_s <= t });
-    o.tokens_per_s = need.speed.map(|s| Check { target: s, value: c.at.per_user, met: c.at.per_user >= s });
+    o.ttft = need.ttft.map(|t| Check {
+        target: t,
+        value: c.at.ttft_s,
+        met: c.at.ttft_s <= t,
+    });
+    o.tokens_per_s = need.speed.map(|s| Check {
+        target: s,
+        value: c.at.per_user,
+        met: c.at.per_user >= s,
+    });
     o.ttft_s = Some(c.at.ttft_s);
     o.per_user_tokens_per_s = Some(c.at.per_user);
     o.meets_targets = c.meets;
@@ -538,7 +625,10 @@ fn size_option(w: &Workload, need: &Need, model: &ModelSpec, format: &'static Fo
         o.notes.push(format!("{} pipeline stages: memory shown for the heaviest (stage {memory_stage}); each token passes every stage in turn", c.layout.pp));
     }
     if !c.meets {
-        o.notes.push("no layout up to the GPU limit meets the latency targets; figures are for the closest".into());
+        o.notes.push(
+            "no layout up to the GPU limit meets the latency targets; figures are for the closest"
+                .into(),
+        );
     }
     if model.is_moe() {
         o.notes.push("MoE: memory holds all experts; decode reads the experts a batch touches (uniform routing assumed)".into());
@@ -553,13 +643,20 @@ fn size_option(w: &Workload, need: &Need, model: &ModelSpec, format: &'static Fo
         Status::Feasible
     };
     let series = decode_series(&stages, need, c.max_batch, o.label.clone());
-    let context = ContextBar { label: o.label.clone(), max_context: o.max_context.unwrap_or(0), model_max: model.max_context, needed: need.memory_context };
+    let context = ContextBar {
+        label: o.label.clone(),
+        max_context: o.max_context.unwrap_or(0),
+        model_max: model.max_context,
+        needed: need.memory_context,
+    };
     (o, Some(series), Some(context))
 }
 
 /// Batches 1, 2, 4, ... up to the largest that fits, and that largest.
 fn decode_series(stages: &Stages, need: &Need, max_batch: u64, label: String) -> DecodeSeries {
-    let mut batches: Vec<u64> = std::iter::successors(Some(1u64), |b| b.checked_mul(2)).take_while(|&b| b <= max_batch).collect();
+    let mut batches: Vec<u64> = std::iter::successors(Some(1u64), |b| b.checked_mul(2))
+        .take_while(|&b| b <= max_batch)
+        .collect();
     if batches.last() != Some(&max_batch) {
         batches.push(max_batch);
     }
@@ -570,7 +667,11 @@ fn decode_series(stages: &Stages, need: &Need, max_batch: u64, label: String) ->
         points.push((b, t.decode_tokens_per_s));
         per_user.push((b, t.per_user_tokens_per_s));
     }
-    DecodeSeries { label, points, per_user }
+    DecodeSeries {
+        label,
+        points,
+        per_user,
+    }
 }
 
 /// The catalog price for the mode, and its basis.
@@ -580,13 +681,25 @@ fn price(gpu: &GpuSpec, mode: CostMode) -> Option<(f64, Basis)> {
         CostMode::Cloud => p.hourly_usd?,
         CostMode::Purchase => p.purchase_usd?,
     };
-    Some((value, Basis::Catalog { source: p.source.clone(), date: p.date.clone() }))
+    Some((
+        value,
+        Basis::Catalog {
+            source: p.source.clone(),
+            date: p.date.clone(),
+        },
+    ))
 }
 
 /// Cloud: GPUs x $/GPU-hour, x hours per month. Purchase: GPUs x price up front, written off over
 /// `amortization_months`, plus board power (TDP) x hours x $/kWh when an electricity price is given.
 /// $ per million tokens = hourly cost / (served tokens/s x 3600 / 1e6).
-fn cost(spec: &super::workload::CostSpec, price: Option<f64>, gpu: &GpuSpec, gpus: u64, served: f64) -> Cost {
+fn cost(
+    spec: &super::workload::CostSpec,
+    price: Option<f64>,
+    gpu: &GpuSpec,
+    gpus: u64,
+    served: f64,
+) -> Cost {
     let n = gpus as f64;
     let (hourly, monthly, upfront) = match (spec.mode, price) {
         (_, None) => (None, None, None),
@@ -598,19 +711,36 @@ fn cost(spec: &super::workload::CostSpec, price: Option<f64>, gpu: &GpuSpec, gpu
                 _ => 0.0,
             };
             let monthly = upfront / spec.amortization_months + energy;
-            (Some(monthly / spec.hours_per_month), Some(monthly), Some(upfront))
+            (
+                Some(monthly / spec.hours_per_month),
+                Some(monthly),
+                Some(upfront),
+            )
         }
     };
-    let per_million = hourly.filter(|_| served > 0.0).map(|h| h / (served * 3600.0 / 1e6));
+    let per_million = hourly
+        .filter(|_| served > 0.0)
+        .map(|h| h / (served * 3600.0 / 1e6));
     let within_budget = spec.budget_usd.and_then(|b| match spec.mode {
         CostMode::Cloud => monthly.map(|m| m <= b),
         CostMode::Purchase => upfront.map(|u| u <= b),
     });
-    Cost { mode: spec.mode, gpu_price_usd: price, hourly_usd: hourly, monthly_usd: monthly, upfront_usd: upfront, usd_per_million_tokens: per_million, within_budget }
+    Cost {
+        mode: spec.mode,
+        gpu_price_usd: price,
+        hourly_usd: hourly,
+        monthly_usd: monthly,
+        upfront_usd: upfront,
+        usd_per_million_tokens: per_million,
+        within_budget,
+    }
 }
 
 fn recommend(ranked: &[SizedOption], w: &Workload) -> (Option<Recommendation>, Option<String>) {
-    let feasible: Vec<&SizedOption> = ranked.iter().filter(|o| o.status == Status::Feasible).collect();
+    let feasible: Vec<&SizedOption> = ranked
+        .iter()
+        .filter(|o| o.status == Status::Feasible)
+        .collect();
     let Some(best) = feasible.first() else {
         let why = match ranked.first().map(|o| o.status) {
             Some(Status::OverBudget) => format!("every option that meets the targets is over the budget of ${:.0}; the cheapest is ranked first", w.raw.cost.budget_usd.unwrap_or(0.0)),
@@ -620,44 +750,92 @@ fn recommend(ranked: &[SizedOption], w: &Workload) -> (Option<Recommendation>, O
         };
         return (None, Some(why));
     };
-    let runner = feasible.get(1).copied().or_else(|| ranked.iter().find(|o| o.rank != best.rank && o.status != Status::DoesNotFit));
+    let runner = feasible.get(1).copied().or_else(|| {
+        ranked
+            .iter()
+            .find(|o| o.rank != best.rank && o.status != Status::DoesNotFit)
+    });
     let mut reasons = Vec::new();
     match (feasible.len(), best.cost.monthly_usd) {
         (1, _) => reasons.push(Reason::OnlyFeasible),
-        (n, Some(m)) => reasons.push(Reason::Cheapest { monthly_usd: m, feasible: n }),
+        (n, Some(m)) => reasons.push(Reason::Cheapest {
+            monthly_usd: m,
+            feasible: n,
+        }),
         _ => {}
     }
     if let (Some(r), Some(mb)) = (runner, best.cost.monthly_usd) {
         if let Some(mr) = r.cost.monthly_usd {
-            reasons.push(Reason::CostDifference { other_rank: r.rank, monthly_usd: mb - mr, fraction: if mr > 0.0 { (mb - mr) / mr } else { 0.0 } });
+            reasons.push(Reason::CostDifference {
+                other_rank: r.rank,
+                monthly_usd: mb - mr,
+                fraction: if mr > 0.0 { (mb - mr) / mr } else { 0.0 },
+            });
         }
     }
     reasons.extend(common_reasons(best));
     let runner_up = runner.map(|r| {
         let mut rs = Vec::new();
         if let (Some(mr), Some(mb)) = (r.cost.monthly_usd, best.cost.monthly_usd) {
-            rs.push(Reason::CostDifference { other_rank: best.rank, monthly_usd: mr - mb, fraction: if mb > 0.0 { (mr - mb) / mb } else { 0.0 } });
+            rs.push(Reason::CostDifference {
+                other_rank: best.rank,
+                monthly_usd: mr - mb,
+                fraction: if mb > 0.0 { (mr - mb) / mb } else { 0.0 },
+            });
         }
         rs.extend(common_reasons(r));
-        RunnerUp { rank: r.rank, label: r.label.clone(), reasons: rs }
+        RunnerUp {
+            rank: r.rank,
+            label: r.label.clone(),
+            reasons: rs,
+        }
     });
-    (Some(Recommendation { rank: best.rank, label: best.label.clone(), reasons, runner_up }), None)
+    (
+        Some(Recommendation {
+            rank: best.rank,
+            label: best.label.clone(),
+            reasons,
+            runner_up,
+        }),
+        None,
+    )
 }
 
 fn common_reasons(o: &SizedOption) -> Vec<Reason> {
     let mut rs = Vec::new();
     if let Some(layout) = o.layout {
-        rs.push(Reason::Gpus { total: o.total_gpus, layout, replicas: o.replicas });
+        rs.push(Reason::Gpus {
+            total: o.total_gpus,
+            layout,
+            replicas: o.replicas,
+        });
     }
-    rs.push(Reason::Targets { ttft: o.ttft, tokens_per_s: o.tokens_per_s });
-    rs.push(Reason::Headroom { bytes: o.headroom_bytes, fraction: o.headroom_fraction, load_fraction: o.load_headroom_fraction });
-    rs.push(Reason::Basis { validated: matches!(o.evidence.memory, Basis::Validated { .. }) });
+    rs.push(Reason::Targets {
+        ttft: o.ttft,
+        tokens_per_s: o.tokens_per_s,
+    });
+    rs.push(Reason::Headroom {
+        bytes: o.headroom_bytes,
+        fraction: o.headroom_fraction,
+        load_fraction: o.load_headroom_fraction,
+    });
+    rs.push(Reason::Basis {
+        validated: matches!(o.evidence.memory, Basis::Validated { .. }),
+    });
     rs
 }
 
 /// `series[i]` belongs to `ranked[i]`.
-fn charts(ranked: &[SizedOption], series: Vec<(Option<DecodeSeries>, Option<ContextBar>)>, mode: CostMode) -> ChartData {
-    let shown: Vec<&SizedOption> = ranked.iter().filter(|o| o.memory.is_some()).take(CHART_OPTIONS).collect();
+fn charts(
+    ranked: &[SizedOption],
+    series: Vec<(Option<DecodeSeries>, Option<ContextBar>)>,
+    mode: CostMode,
+) -> ChartData {
+    let shown: Vec<&SizedOption> = ranked
+        .iter()
+        .filter(|o| o.memory.is_some())
+        .take(CHART_OPTIONS)
+        .collect();
     // chart rows name the layout too: the figures are per GPU of it
     let labeled = |o: &SizedOption| match o.memory_layout {
         Some(l) if l.gpus() > 1 => format!("{} ({})", o.label, l.label()),
@@ -680,18 +858,40 @@ fn charts(ranked: &[SizedOption], series: Vec<(Option<DecodeSeries>, Option<Cont
         .collect();
     let cost = shown
         .iter()
-        .filter_map(|o| Some(CostBar { label: labeled(o), usd_per_million_tokens: o.cost.usd_per_million_tokens?, monthly_usd: o.cost.monthly_usd?, status: o.status }))
+        .filter_map(|o| {
+            Some(CostBar {
+                label: labeled(o),
+                usd_per_million_tokens: o.cost.usd_per_million_tokens?,
+                monthly_usd: o.cost.monthly_usd?,
+                status: o.status,
+            })
+        })
         .collect();
     let mut decode = Vec::new();
     let mut context = Vec::new();
     for (o, (s, c)) in ranked.iter().zip(series) {
         if shown.iter().any(|x| x.rank == o.rank) {
-            decode.extend(s.map(|s| DecodeSeries { label: labeled(o), ..s }));
-            context.extend(c.map(|c| ContextBar { label: labeled(o), ..c }));
+            decode.extend(s.map(|s| DecodeSeries {
+                label: labeled(o),
+                ..s
+            }));
+            context.extend(c.map(|c| ContextBar {
+                label: labeled(o),
+                ..c
+            }));
         }
     }
-    let estimated = shown.iter().all(|o| o.evidence.memory.is_estimated() && o.evidence.throughput.is_estimated());
-    ChartData { memory, context, decode, cost, estimated, cost_mode: mode }
+    let estimated = shown
+        .iter()
+        .all(|o| o.evidence.memory.is_estimated() && o.evidence.throughput.is_estimated());
+    ChartData {
+        memory,
+        context,
+        decode,
+        cost,
+        estimated,
+        cost_mode: mode,
+    }
 }
 
 fn summary(w: &Workload, need: &Need) -> Summary {
@@ -778,7 +978,10 @@ fn assumptions(w: &Workload, need: &Need) -> Vec<String> {
     if w.runtime.calibrated_from.is_none() {
         a.push(format!("throughput: uncalibrated roofline estimates for the {} profile (no validation record yet)", w.runtime.id));
     }
-    a.push("every memory and speed figure is an estimate unless its basis names a validation record".into());
+    a.push(
+        "every memory and speed figure is an estimate unless its basis names a validation record"
+            .into(),
+    );
     a
 }
 
@@ -808,7 +1011,10 @@ mod tests {
         let mut sorted = statuses.clone();
         sorted.sort();
         assert_eq!(statuses, sorted);
-        assert_eq!(s.options.iter().map(|o| o.rank).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(
+            s.options.iter().map(|o| o.rank).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
     }
 
     #[test]
@@ -816,7 +1022,11 @@ mod tests {
         let s = sized(MOE);
         for o in s.options.iter().filter(|o| o.layout.is_some()) {
             assert!(o.replicas * o.batch_per_replica >= 50, "{}", o.label);
-            assert!(o.batch_per_replica <= o.max_batch.unwrap_or(0), "{}", o.label);
+            assert!(
+                o.batch_per_replica <= o.max_batch.unwrap_or(0),
+                "{}",
+                o.label
+            );
             assert!(o.headroom_bytes >= 0, "{}: the chosen layout fits", o.label);
             assert_eq!(o.total_gpus, o.replicas * o.layout.map_or(0, |l| l.gpus()));
         }
@@ -826,7 +1036,11 @@ mod tests {
     fn moe_bf16_needs_two_h100s_per_replica() {
         // 83.7 GB of bf16 weights do not fit one 80 GB H100
         let s = sized(MOE);
-        let h100 = s.options.iter().find(|o| o.gpu == "h100-sxm").expect("h100 option");
+        let h100 = s
+            .options
+            .iter()
+            .find(|o| o.gpu == "h100-sxm")
+            .expect("h100 option");
         assert!(h100.layout.is_some_and(|l| l.gpus() >= 2));
     }
 
@@ -845,7 +1059,10 @@ mod tests {
     fn impossible_targets_recommend_nothing_and_say_why() {
         let s = sized(&MOE.replace("tokens_per_s_per_user: 20", "tokens_per_s_per_user: 100000"));
         assert!(s.recommendation.is_none());
-        assert!(s.no_recommendation.as_deref().is_some_and(|w| w.contains("latency targets")));
+        assert!(s
+            .no_recommendation
+            .as_deref()
+            .is_some_and(|w| w.contains("latency targets")));
         assert!(s.options.iter().all(|o| o.status >= Status::MissesTargets));
     }
 
@@ -853,6 +1070,10 @@ mod tests {
     fn a_budget_below_every_option_marks_them_over_budget() {
         let s = sized(&format!("{MOE}cost: {{mode: cloud, budget_usd: 1}}\n"));
         assert!(s.recommendation.is_none());
-        assert!(s.options.iter().filter(|o| o.meets_targets && o.cost.monthly_usd.is_some()).all(|o| o.status == Status::OverBudget));
+        assert!(s
+            .options
+            .iter()
+            .filter(|o| o.meets_targets && o.cost.monthly_usd.is_some())
+            .all(|o| o.status == Status::OverBudget));
     }
 }

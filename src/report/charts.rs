@@ -20,7 +20,8 @@ const FAMILY: &str = "sans-serif";
 /// Registers the embedded font once; an error if the font data is unreadable.
 fn font() -> Result<()> {
     static DONE: OnceLock<bool> = OnceLock::new();
-    let ok = *DONE.get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
+    let ok = *DONE
+        .get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
     if ok {
         Ok(())
     } else {
@@ -42,7 +43,12 @@ pub enum ChartKind {
 }
 
 impl ChartKind {
-    pub const ALL: [ChartKind; 4] = [ChartKind::Memory, ChartKind::Context, ChartKind::Decode, ChartKind::Cost];
+    pub const ALL: [ChartKind; 4] = [
+        ChartKind::Memory,
+        ChartKind::Context,
+        ChartKind::Decode,
+        ChartKind::Cost,
+    ];
 
     pub fn id(self) -> &'static str {
         match self {
@@ -61,7 +67,9 @@ impl ChartKind {
             ChartKind::Decode => format!("Decode tokens/s of one replica vs batch{basis}"),
             ChartKind::Cost => match data.cost_mode {
                 CostMode::Cloud => format!("$ per million output tokens, cloud prices{basis}"),
-                CostMode::Purchase => format!("$ per million output tokens, purchase amortized{basis}"),
+                CostMode::Purchase => {
+                    format!("$ per million output tokens, purchase amortized{basis}")
+                }
             },
         }
     }
@@ -117,7 +125,8 @@ pub fn svg(kind: ChartKind, data: &ChartData) -> Result<String> {
     {
         let root = SVGBackend::with_string(&mut out, size(kind, data)).into_drawing_area();
         draw(&root, kind, data)?;
-        root.present().map_err(|e| anyhow!("drawing the {} chart: {e}", kind.id()))?;
+        root.present()
+            .map_err(|e| anyhow!("drawing the {} chart: {e}", kind.id()))?;
     }
     Ok(out)
 }
@@ -127,14 +136,16 @@ pub fn png(kind: ChartKind, data: &ChartData, path: &Path) -> Result<()> {
     font()?;
     let root = BitMapBackend::new(path, size(kind, data)).into_drawing_area();
     draw(&root, kind, data)?;
-    root.present().map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+    root.present()
+        .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
     Ok(())
 }
 
 /// Writes the chart to `path` in `format`.
 pub fn write(kind: ChartKind, data: &ChartData, format: ImageFormat, path: &Path) -> Result<()> {
     match format {
-        ImageFormat::Svg => std::fs::write(path, svg(kind, data)?).map_err(|e| anyhow!("writing {}: {e}", path.display())),
+        ImageFormat::Svg => std::fs::write(path, svg(kind, data)?)
+            .map_err(|e| anyhow!("writing {}: {e}", path.display())),
         ImageFormat::Png => png(kind, data, path),
     }
 }
@@ -154,18 +165,29 @@ const COLORS: [RGBColor; 10] = [
 ];
 const FREE: RGBColor = RGBColor(225, 225, 225);
 
-fn err<E: std::error::Error + Send + Sync>(kind: ChartKind) -> impl Fn(DrawingAreaErrorKind<E>) -> anyhow::Error {
+fn err<E: std::error::Error + Send + Sync>(
+    kind: ChartKind,
+) -> impl Fn(DrawingAreaErrorKind<E>) -> anyhow::Error {
     move |e| anyhow!("drawing the {} chart: {e}", kind.id())
 }
 
-fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, kind: ChartKind, data: &ChartData) -> Result<()>
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    kind: ChartKind,
+    data: &ChartData,
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE).map_err(err(kind))?;
     if kind.rows(data) == 0 {
         let style = TextStyle::from((FAMILY, 18).into_font()).color(&BLACK);
-        root.draw(&Text::new(format!("{}: no option fits, nothing to chart", kind.title(data)), (20, 40), style)).map_err(err(kind))?;
+        root.draw(&Text::new(
+            format!("{}: no option fits, nothing to chart", kind.title(data)),
+            (20, 40),
+            style,
+        ))
+        .map_err(err(kind))?;
         return Ok(());
     }
     match kind {
@@ -189,22 +211,36 @@ enum Mark {
 }
 
 /// Draws a one-row legend in `area` (a strip under the chart), items left to right.
-fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, items: &[(&str, Mark)], kind: ChartKind) -> Result<()>
+fn legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    items: &[(&str, Mark)],
+    kind: ChartKind,
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
-    let style = TextStyle::from((FAMILY, 13).into_font()).color(&BLACK).pos(plotters::style::text_anchor::Pos::new(
-        plotters::style::text_anchor::HPos::Left,
-        plotters::style::text_anchor::VPos::Center,
-    ));
+    let style = TextStyle::from((FAMILY, 13).into_font()).color(&BLACK).pos(
+        plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Left,
+            plotters::style::text_anchor::VPos::Center,
+        ),
+    );
     let y = (LEGEND_H / 2) as i32;
     let mut x = 24i32;
     for (label, mark) in items {
         match *mark {
-            Mark::Box(c) => area.draw(&Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.filled())).map_err(err(kind))?,
-            Mark::Line(c, w) => area.draw(&PathElement::new(vec![(x + 7, y - 8), (x + 7, y + 8)], c.stroke_width(w))).map_err(err(kind))?,
+            Mark::Box(c) => area
+                .draw(&Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.filled()))
+                .map_err(err(kind))?,
+            Mark::Line(c, w) => area
+                .draw(&PathElement::new(
+                    vec![(x + 7, y - 8), (x + 7, y + 8)],
+                    c.stroke_width(w),
+                ))
+                .map_err(err(kind))?,
         }
-        area.draw(&Text::new(label.to_string(), (x + 20, y), style.clone())).map_err(err(kind))?;
+        area.draw(&Text::new(label.to_string(), (x + 20, y), style.clone()))
+            .map_err(err(kind))?;
         x += 20 + label.chars().count() as i32 * 8 + 24;
     }
     Ok(())
@@ -233,24 +269,39 @@ fn row_labels<DB: DrawingBackend, X: Ranged<ValueType = f64>>(
 where
     DB::ErrorType: 'static,
 {
-    let style = TextStyle::from((FAMILY, 14).into_font()).color(&BLACK).pos(plotters::style::text_anchor::Pos::new(
-        plotters::style::text_anchor::HPos::Right,
-        plotters::style::text_anchor::VPos::Center,
-    ));
+    let style = TextStyle::from((FAMILY, 14).into_font()).color(&BLACK).pos(
+        plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Right,
+            plotters::style::text_anchor::VPos::Center,
+        ),
+    );
     for (i, l) in labels.iter().enumerate() {
         let (px, py) = chart.backend_coord(&(x0, row_y(i, labels.len()) + 0.5));
-        root.draw(&Text::new(l.to_string(), (px - 8, py), style.clone())).map_err(err(kind))?;
+        root.draw(&Text::new(l.to_string(), (px - 8, py), style.clone()))
+            .map_err(err(kind))?;
     }
     Ok(())
 }
 
-fn memory<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &ChartData, bars: &[MemoryBar]) -> Result<()>
+/// A stacked segment: its name, color and value.
+type Part = (&'static str, RGBColor, fn(&MemoryBar) -> u64);
+
+fn memory<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    data: &ChartData,
+    bars: &[MemoryBar],
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
     let kind = ChartKind::Memory;
     let labels: Vec<&str> = bars.iter().map(|b| b.label.as_str()).collect();
-    let max = bars.iter().map(|b| (b.weights + b.kv_cache + b.activations + b.overhead).max(b.available)).max().unwrap_or(1) as f64 / GIB;
+    let max = bars
+        .iter()
+        .map(|b| (b.weights + b.kv_cache + b.activations + b.overhead).max(b.available))
+        .max()
+        .unwrap_or(1) as f64
+        / GIB;
     let n = bars.len() as f64;
     let (top, foot) = root.split_vertically(root.dim_in_pixel().1 - LEGEND_H);
     let mut chart = ChartBuilder::on(&top)
@@ -270,7 +321,7 @@ where
         .label_style((FAMILY, 13))
         .draw()
         .map_err(err(kind))?;
-    let parts: [(&str, RGBColor, fn(&MemoryBar) -> u64); 5] = [
+    let parts: [Part; 5] = [
         ("weights", COLORS[0], |b| b.weights),
         ("KV cache", COLORS[1], |b| b.kv_cache),
         ("activations", COLORS[2], |b| b.activations),
@@ -283,7 +334,11 @@ where
             .iter()
             .enumerate()
             .map(|(i, b)| {
-                let before: u64 = parts.iter().take_while(|p| p.0 != name).map(|p| (p.2)(b)).sum();
+                let before: u64 = parts
+                    .iter()
+                    .take_while(|p| p.0 != name)
+                    .map(|p| (p.2)(b))
+                    .sum();
                 let x0 = before as f64 / GIB;
                 let x1 = (before + value(b)) as f64 / GIB;
                 let y = row_y(i, rows);
@@ -306,14 +361,23 @@ where
     row_labels(&top, &chart, &labels, 0.0, kind)
 }
 
-fn context<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &ChartData, bars: &[ContextBar]) -> Result<()>
+fn context<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    data: &ChartData,
+    bars: &[ContextBar],
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
     let kind = ChartKind::Context;
     let labels: Vec<&str> = bars.iter().map(|b| b.label.as_str()).collect();
     let k = 1024.0;
-    let max = bars.iter().map(|b| b.model_max.max(b.max_context).max(b.needed)).max().unwrap_or(1) as f64 / k;
+    let max = bars
+        .iter()
+        .map(|b| b.model_max.max(b.max_context).max(b.needed))
+        .max()
+        .unwrap_or(1) as f64
+        / k;
     let n = bars.len() as f64;
     let rows = bars.len();
     let (top, foot) = root.split_vertically(root.dim_in_pixel().1 - LEGEND_H);
@@ -337,15 +401,28 @@ where
     chart
         .draw_series(bars.iter().enumerate().map(|(i, b)| {
             let y = row_y(i, rows);
-            Rectangle::new([(0.0, y + 0.18), (b.max_context as f64 / k, y + 0.82)], COLORS[0].filled())
+            Rectangle::new(
+                [(0.0, y + 0.18), (b.max_context as f64 / k, y + 0.82)],
+                COLORS[0].filled(),
+            )
         }))
         .map_err(err(kind))?;
-    for (color, width, value) in [(BLACK, 2, (|b: &ContextBar| b.model_max) as fn(&ContextBar) -> u64), (COLORS[5], 3, |b: &ContextBar| b.needed)] {
+    for (color, width, value) in [
+        (
+            BLACK,
+            2,
+            (|b: &ContextBar| b.model_max) as fn(&ContextBar) -> u64,
+        ),
+        (COLORS[5], 3, |b: &ContextBar| b.needed),
+    ] {
         chart
             .draw_series(bars.iter().enumerate().map(|(i, b)| {
                 let x = value(b) as f64 / k;
                 let y = row_y(i, rows);
-                PathElement::new(vec![(x, y + 0.08), (x, y + 0.92)], color.stroke_width(width))
+                PathElement::new(
+                    vec![(x, y + 0.08), (x, y + 0.92)],
+                    color.stroke_width(width),
+                )
             }))
             .map_err(err(kind))?;
     }
@@ -358,13 +435,25 @@ where
     row_labels(&top, &chart, &labels, 0.0, kind)
 }
 
-fn decode<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &ChartData, series: &[DecodeSeries]) -> Result<()>
+fn decode<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    data: &ChartData,
+    series: &[DecodeSeries],
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
     let kind = ChartKind::Decode;
-    let max_b = series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).max().unwrap_or(1).max(2) as f64;
-    let max_y = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(1.0, f64::max);
+    let max_b = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .max()
+        .unwrap_or(1)
+        .max(2) as f64;
+    let max_y = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .fold(1.0, f64::max);
     let mut chart = ChartBuilder::on(root)
         .caption(kind.title(data), (FAMILY, 20))
         .margin(12)
@@ -388,8 +477,12 @@ where
             .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
             .map_err(err(kind))?
             .label(s.label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
-        chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled()))).map_err(err(kind))?;
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+            .map_err(err(kind))?;
     }
     chart
         .configure_series_labels()
@@ -402,13 +495,21 @@ where
     Ok(())
 }
 
-fn cost<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &ChartData, bars: &[CostBar]) -> Result<()>
+fn cost<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    data: &ChartData,
+    bars: &[CostBar],
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
     let kind = ChartKind::Cost;
     let labels: Vec<&str> = bars.iter().map(|b| b.label.as_str()).collect();
-    let max = bars.iter().map(|b| b.usd_per_million_tokens).fold(0.0, f64::max).max(1e-6);
+    let max = bars
+        .iter()
+        .map(|b| b.usd_per_million_tokens)
+        .fold(0.0, f64::max)
+        .max(1e-6);
     let n = bars.len() as f64;
     let rows = bars.len();
     let (top, foot) = root.split_vertically(root.dim_in_pixel().1 - LEGEND_H);
@@ -430,20 +531,37 @@ where
         .map_err(err(kind))?;
     chart
         .draw_series(bars.iter().enumerate().map(|(i, b)| {
-            let color = if b.status == crate::plan::sizing::Status::Feasible { COLORS[2] } else { COLORS[5] };
+            let color = if b.status == crate::plan::sizing::Status::Feasible {
+                COLORS[2]
+            } else {
+                COLORS[5]
+            };
             let y = row_y(i, rows);
-            Rectangle::new([(0.0, y + 0.18), (b.usd_per_million_tokens, y + 0.82)], color.filled())
+            Rectangle::new(
+                [(0.0, y + 0.18), (b.usd_per_million_tokens, y + 0.82)],
+                color.filled(),
+            )
         }))
         .map_err(err(kind))?;
-    let style = TextStyle::from((FAMILY, 13).into_font()).color(&BLACK).pos(plotters::style::text_anchor::Pos::new(
-        plotters::style::text_anchor::HPos::Left,
-        plotters::style::text_anchor::VPos::Center,
-    ));
+    let style = TextStyle::from((FAMILY, 13).into_font()).color(&BLACK).pos(
+        plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Left,
+            plotters::style::text_anchor::VPos::Center,
+        ),
+    );
     for (i, b) in bars.iter().enumerate() {
         let (px, py) = chart.backend_coord(&(b.usd_per_million_tokens, row_y(i, rows) + 0.5));
         let text = format!("${:.3}  ({})", b.usd_per_million_tokens, b.status.label());
-        top.draw(&Text::new(text, (px + 6, py), style.clone())).map_err(err(kind))?;
+        top.draw(&Text::new(text, (px + 6, py), style.clone()))
+            .map_err(err(kind))?;
     }
-    legend(&foot, &[("meets every requirement", Mark::Box(COLORS[2])), ("misses a target or the budget", Mark::Box(COLORS[5]))], kind)?;
+    legend(
+        &foot,
+        &[
+            ("meets every requirement", Mark::Box(COLORS[2])),
+            ("misses a target or the budget", Mark::Box(COLORS[5])),
+        ],
+        kind,
+    )?;
     row_labels(&top, &chart, &labels, 0.0, kind)
 }

@@ -22,7 +22,11 @@ pub fn escape(s: &str) -> String {
 /// A piece of a page: a document, or a figure holding an inline SVG chart.
 pub enum Section<'a> {
     Doc(&'a Doc),
-    Figure { id: &'a str, caption: &'a str, svg: &'a str },
+    Figure {
+        id: &'a str,
+        caption: &'a str,
+        svg: &'a str,
+    },
     /// a heading that opens a new part of the page
     Part(&'a str),
 }
@@ -63,8 +67,14 @@ pub fn page(title: &str, sections: &[Section]) -> String {
     let mut out = String::new();
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    out.push_str(&format!("<meta name=\"generator\" content=\"gpuplan {}\">\n", env!("CARGO_PKG_VERSION")));
-    out.push_str(&format!("<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n", escape(title)));
+    out.push_str(&format!(
+        "<meta name=\"generator\" content=\"gpuplan {}\">\n",
+        env!("CARGO_PKG_VERSION")
+    ));
+    out.push_str(&format!(
+        "<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        escape(title)
+    ));
     out.push_str(&format!("<h1>{}</h1>\n", escape(title)));
     for s in sections {
         match s {
@@ -73,7 +83,10 @@ pub fn page(title: &str, sections: &[Section]) -> String {
             Section::Figure { id, caption, svg } => {
                 out.push_str(&format!("<figure id=\"chart-{}\">\n", escape(id)));
                 out.push_str(strip_xml_declaration(svg));
-                out.push_str(&format!("\n<figcaption>{}</figcaption>\n</figure>\n", escape(caption)));
+                out.push_str(&format!(
+                    "\n<figcaption>{}</figcaption>\n</figure>\n",
+                    escape(caption)
+                ));
             }
         }
     }
@@ -148,7 +161,11 @@ pub fn fragment(doc: &Doc) -> String {
             Block::KeyValues(kv) => {
                 out.push_str("<dl class=\"kv\">\n");
                 for (k, v) in kv {
-                    out.push_str(&format!("<dt>{}</dt><dd>{}</dd>\n", escape(k), span(&v.text, v.tone)));
+                    out.push_str(&format!(
+                        "<dt>{}</dt><dd>{}</dd>\n",
+                        escape(k),
+                        span(&v.text, v.tone)
+                    ));
                 }
                 out.push_str("</dl>\n");
             }
@@ -175,7 +192,11 @@ pub fn fragment(doc: &Doc) -> String {
                         if classes.is_empty() {
                             out.push_str(&format!("<td>{}</td>", escape(&c.text)));
                         } else {
-                            out.push_str(&format!("<td class=\"{}\">{}</td>", classes.join(" "), escape(&c.text)));
+                            out.push_str(&format!(
+                                "<td class=\"{}\">{}</td>",
+                                classes.join(" "),
+                                escape(&c.text)
+                            ));
                         }
                     }
                     out.push_str("</tr>\n");
@@ -210,7 +231,10 @@ mod tests {
 
     #[test]
     fn svg_loses_its_xml_declaration() {
-        assert_eq!(strip_xml_declaration("<?xml version=\"1.0\"?>\n<svg/>"), "<svg/>");
+        assert_eq!(
+            strip_xml_declaration("<?xml version=\"1.0\"?>\n<svg/>"),
+            "<svg/>"
+        );
         assert_eq!(strip_xml_declaration("<svg/>"), "<svg/>");
     }
 }

@@ -2,6 +2,7 @@
 //! (tables, with the charts written beside it as SVG or PNG files and linked).
 
 use super::charts::{self, ChartKind, ImageFormat};
+use super::doc::Block;
 use super::html::{self, Section};
 use super::markdown;
 use super::views::sizing as views;
@@ -20,24 +21,41 @@ fn caption(kind: ChartKind) -> &'static str {
 
 /// The page.
 pub fn html(s: &Sizing) -> Result<String> {
-    let overview = views::overview(s);
+    let mut overview = views::overview(s);
+    // the page title says it already
+    if matches!(overview.blocks.first(), Some(Block::Heading(_))) {
+        overview.blocks.remove(0);
+    }
     let ranking = views::ranking(s);
     let details = views::details(s);
     let mut svgs = Vec::new();
     for kind in ChartKind::ALL {
         svgs.push((kind, charts::svg(kind, &s.charts)?));
     }
-    let mut sections = vec![Section::Doc(&overview), Section::Doc(&ranking), Section::Part("Charts")];
+    let mut sections = vec![
+        Section::Doc(&overview),
+        Section::Doc(&ranking),
+        Section::Part("Charts"),
+    ];
     for (kind, svg) in &svgs {
-        sections.push(Section::Figure { id: kind.id(), caption: caption(*kind), svg });
+        sections.push(Section::Figure {
+            id: kind.id(),
+            caption: caption(*kind),
+            svg,
+        });
     }
     sections.push(Section::Doc(&details));
-    Ok(html::page(&format!("GPU sizing: {}", s.workload.name), &sections))
+    Ok(html::page(
+        &format!("GPU sizing: {}", s.workload.name),
+        &sections,
+    ))
 }
 
 /// Chart files written beside a Markdown report `out`: `<stem>-<kind>.<ext>`.
 pub fn chart_path(out: &Path, kind: ChartKind, format: ImageFormat) -> PathBuf {
-    let stem = out.file_stem().map_or_else(|| "report".into(), |s| s.to_string_lossy().into_owned());
+    let stem = out
+        .file_stem()
+        .map_or_else(|| "report".into(), |s| s.to_string_lossy().into_owned());
     out.with_file_name(format!("{stem}-{}.{}", kind.id(), format.extension()))
 }
 
@@ -48,8 +66,14 @@ pub fn markdown(s: &Sizing, out: &Path, format: ImageFormat) -> String {
     text.push_str("## Charts\n\n");
     for kind in ChartKind::ALL {
         let path = chart_path(out, kind, format);
-        let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        text.push_str(&format!("![{}]({name})\n\n{}\n\n", kind.title(&s.charts), caption(kind)));
+        let name = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        text.push_str(&format!(
+            "![{}]({name})\n\n{}\n\n",
+            kind.title(&s.charts),
+            caption(kind)
+        ));
     }
     text.push_str(&markdown::render(&views::details(s)));
     text
@@ -58,7 +82,10 @@ pub fn markdown(s: &Sizing, out: &Path, format: ImageFormat) -> String {
 /// Writes the report to `out`: `.html`/`.htm` as one page, anything else as Markdown with the
 /// charts beside it. Returns every file written.
 pub fn write(s: &Sizing, out: &Path, format: ImageFormat) -> Result<Vec<PathBuf>> {
-    let is_html = out.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
+    let is_html = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
     if is_html {
         std::fs::write(out, html(s)?).with_context(|| format!("writing {}", out.display()))?;
         return Ok(vec![out.to_path_buf()]);
@@ -69,7 +96,8 @@ pub fn write(s: &Sizing, out: &Path, format: ImageFormat) -> Result<Vec<PathBuf>
         charts::write(kind, &s.charts, format, &path)?;
         written.push(path);
     }
-    std::fs::write(out, markdown(s, out, format)).with_context(|| format!("writing {}", out.display()))?;
+    std::fs::write(out, markdown(s, out, format))
+        .with_context(|| format!("writing {}", out.display()))?;
     written.insert(0, out.to_path_buf());
     Ok(written)
 }

@@ -37,14 +37,28 @@ pub fn detect(r: &DetectReport) -> Doc {
         if g.fits.is_empty() {
             continue;
         }
-        let mut t = Table::new(&["model", "precision", "context", "needs", "fits now", "max context now", "decode tok/s"]).titled("What fits in the free memory now (estimated)").numeric(&[2, 3, 5, 6]);
+        let mut t = Table::new(&[
+            "model",
+            "precision",
+            "context",
+            "needs",
+            "fits now",
+            "max context now",
+            "decode tok/s",
+        ])
+        .titled("What fits in the free memory now (estimated)")
+        .numeric(&[2, 3, 5, 6]);
         for c in &g.fits {
             t.row(vec![
                 c.model.clone().into(),
                 c.precision.clone().into(),
                 tokens(c.context).into(),
                 bytes(c.total_bytes).into(),
-                if c.fits { Cell::toned("yes", Tone::Good) } else { Cell::toned("no", Tone::Bad) },
+                if c.fits {
+                    Cell::toned("yes", Tone::Good)
+                } else {
+                    Cell::toned("no", Tone::Bad)
+                },
                 c.max_context.map_or("-".into(), tokens).into(),
                 c.decode_tokens_per_s.map_or("-".into(), rate).into(),
             ]);

@@ -25,10 +25,12 @@ fn basis_word(b: &Basis) -> String {
     }
 }
 
-fn check(c: Option<Check>, unit: fn(f64) -> String) -> Cell {
-    match c {
-        None => Cell::toned("no target", Tone::Muted),
-        Some(c) => Cell::toned(format!("{} (target {})", unit(c.value), unit(c.target)), if c.met { Tone::Good } else { Tone::Bad }),
+/// The value reached, green when it meets the target (named in the column header).
+fn check(c: Option<Check>, value: Option<f64>, unit: fn(f64) -> String) -> Cell {
+    match (c, value) {
+        (Some(c), _) => Cell::toned(unit(c.value), if c.met { Tone::Good } else { Tone::Bad }),
+        (None, Some(v)) => unit(v).into(),
+        (None, None) => Cell::toned("-", Tone::Muted),
     }
 }
 
@@ -47,18 +49,43 @@ fn layout_words(o: &SizedOption) -> String {
 /// One reason in words.
 pub fn reason(r: &Reason) -> String {
     match r {
-        Reason::OnlyFeasible => "the only option that fits, meets the latency targets and stays within the budget".into(),
-        Reason::Cheapest { monthly_usd, feasible } => format!("lowest cost of the {feasible} options that meet every requirement: {} per month", usd(*monthly_usd)),
-        Reason::CostDifference { other_rank, monthly_usd, fraction } => {
+        Reason::OnlyFeasible => {
+            "the only option that fits, meets the latency targets and stays within the budget"
+                .into()
+        }
+        Reason::Cheapest {
+            monthly_usd,
+            feasible,
+        } => format!(
+            "lowest cost of the {feasible} options that meet every requirement: {} per month",
+            usd(*monthly_usd)
+        ),
+        Reason::CostDifference {
+            other_rank,
+            monthly_usd,
+            fraction,
+        } => {
             if *monthly_usd < 0.0 {
-                format!("{} per month ({}) cheaper than #{other_rank}", usd(monthly_usd.abs()), percent(fraction.abs()))
+                format!(
+                    "{} per month ({}) cheaper than #{other_rank}",
+                    usd(monthly_usd.abs()),
+                    percent(fraction.abs())
+                )
             } else if *monthly_usd > 0.0 {
-                format!("{} per month ({}) more than #{other_rank}", usd(*monthly_usd), percent(*fraction))
+                format!(
+                    "{} per month ({}) more than #{other_rank}",
+                    usd(*monthly_usd),
+                    percent(*fraction)
+                )
             } else {
                 format!("same monthly cost as #{other_rank}")
             }
         }
-        Reason::Gpus { total, layout, replicas } => {
+        Reason::Gpus {
+            total,
+            layout,
+            replicas,
+        } => {
             if *total == 1 {
                 "a single GPU".into()
             } else if *replicas == 1 {
@@ -70,10 +97,18 @@ pub fn reason(r: &Reason) -> String {
         Reason::Targets { ttft, tokens_per_s } => {
             let mut parts = Vec::new();
             if let Some(c) = ttft {
-                parts.push(format!("TTFT {} against a target of {}", seconds(c.value), seconds(c.target)));
+                parts.push(format!(
+                    "TTFT {} against a target of {}",
+                    seconds(c.value),
+                    seconds(c.target)
+                ));
             }
             if let Some(c) = tokens_per_s {
-                parts.push(format!("{} per user against a target of {}", per_s(c.value), per_s(c.target)));
+                parts.push(format!(
+                    "{} per user against a target of {}",
+                    per_s(c.value),
+                    per_s(c.target)
+                ));
             }
             if parts.is_empty() {
                 "no latency targets were set".into()
@@ -81,10 +116,21 @@ pub fn reason(r: &Reason) -> String {
                 parts.join("; ")
             }
         }
-        Reason::Headroom { bytes: b, fraction, load_fraction } => {
-            let mut s = format!("{} free per GPU ({}) at the workload's load", signed_bytes(*b), percent(*fraction));
+        Reason::Headroom {
+            bytes: b,
+            fraction,
+            load_fraction,
+        } => {
+            let mut s = format!(
+                "{} free per GPU ({}) at the workload's load",
+                signed_bytes(*b),
+                percent(*fraction)
+            );
             if let Some(l) = load_fraction {
-                s.push_str(&format!("; the same GPUs carry {} more load within the targets", percent(*l)));
+                s.push_str(&format!(
+                    "; the same GPUs carry {} more load within the targets",
+                    percent(*l)
+                ));
             }
             s
         }
@@ -126,35 +172,77 @@ pub fn overview(s: &Sizing) -> Doc {
         }
     };
     let cost = match w.cost_mode {
-        CostMode::Cloud => format!("cloud, {} hours per month{}", w.hours_per_month, w.budget_usd.map(|b| format!(", budget {} per month", usd(b))).unwrap_or_default()),
+        CostMode::Cloud => format!(
+            "cloud, {} hours per month{}",
+            w.hours_per_month,
+            w.budget_usd
+                .map(|b| format!(", budget {} per month", usd(b)))
+                .unwrap_or_default()
+        ),
         CostMode::Purchase => format!(
             "purchase, written off over {} months, {} hours per month{}",
             w.amortization_months,
             w.hours_per_month,
-            w.budget_usd.map(|b| format!(", budget {} up front", usd(b))).unwrap_or_default()
+            w.budget_usd
+                .map(|b| format!(", budget {} up front", usd(b)))
+                .unwrap_or_default()
         ),
     };
     d.kv(vec![
         ("models".into(), w.models.join(", ").into()),
         ("precisions".into(), w.precisions.join(", ").into()),
         ("runtime".into(), w.runtime.clone().into()),
-        ("prompt".into(), format!("{} average, {} p95 tokens", w.prompt_average, w.prompt_p95).into()),
-        ("output".into(), format!("{} average, {} p95 tokens", w.output_average, w.output_p95).into()),
+        (
+            "prompt".into(),
+            format!("{} average, {} p95 tokens", w.prompt_average, w.prompt_p95).into(),
+        ),
+        (
+            "output".into(),
+            format!("{} average, {} p95 tokens", w.output_average, w.output_p95).into(),
+        ),
         ("load".into(), load.into()),
         ("targets".into(), targets.into()),
-        ("GPUs considered".into(), format!("{} ({}), up to {} per replica", w.gpus.len(), w.gpus.join(", "), w.max_gpus_per_replica).into()),
-        ("headroom".into(), format!("{} of usable memory kept free per GPU, {} spare load capacity", percent(w.memory_headroom), percent(w.load_headroom)).into()),
+        (
+            "GPUs considered".into(),
+            format!(
+                "{} ({}), up to {} per replica",
+                w.gpus.len(),
+                w.gpus.join(", "),
+                w.max_gpus_per_replica
+            )
+            .into(),
+        ),
+        (
+            "headroom".into(),
+            format!(
+                "{} of usable memory kept free per GPU, {} spare load capacity",
+                percent(w.memory_headroom),
+                percent(w.load_headroom)
+            )
+            .into(),
+        ),
         ("cost".into(), cost.into()),
     ]);
     d.heading("Recommendation");
     match &s.recommendation {
         Some(r) => {
             let o = s.options.iter().find(|o| o.rank == r.rank);
-            let mut kv = vec![("recommended".into(), Cell::toned(format!("#{} {}", r.rank, r.label), Tone::Good))];
+            let mut kv = vec![(
+                "recommended".into(),
+                Cell::toned(format!("#{} {}", r.rank, r.label), Tone::Good),
+            )];
             if let Some(o) = o {
                 kv.push((
                     "deploy".into(),
-                    format!("{} x {} ({}), {} sequence{} per replica", o.total_gpus, o.gpu_name, layout_words(o), o.batch_per_replica, if o.batch_per_replica == 1 { "" } else { "s" }).into(),
+                    format!(
+                        "{} x {} ({}), {} sequence{} per replica",
+                        o.total_gpus,
+                        o.gpu_name,
+                        layout_words(o),
+                        o.batch_per_replica,
+                        if o.batch_per_replica == 1 { "" } else { "s" }
+                    )
+                    .into(),
                 ));
                 kv.push(("cost".into(), cost_words(o).into()));
             }
@@ -164,7 +252,10 @@ pub fn overview(s: &Sizing) -> Doc {
                 d.text(format!("- {}", reason(x)));
             }
             if let Some(u) = &r.runner_up {
-                let mut kv = vec![("runner-up".into(), Cell::from(format!("#{} {}", u.rank, u.label)))];
+                let mut kv = vec![(
+                    "runner-up".into(),
+                    Cell::from(format!("#{} {}", u.rank, u.label)),
+                )];
                 if let Some(o) = s.options.iter().find(|o| o.rank == u.rank) {
                     kv.push(("status".into(), status_cell(o.status)));
                 }
@@ -222,6 +313,14 @@ pub fn ranking(s: &Sizing) -> Doc {
         CostMode::Cloud => "$/month",
         CostMode::Purchase => "$ up front",
     };
+    let ttft = match s.workload.ttft_target_s {
+        Some(t) => format!("TTFT (<= {})", seconds(t)),
+        None => "TTFT".into(),
+    };
+    let speed = match s.workload.tokens_per_s_target {
+        Some(t) => format!("tok/s per user (>= {})", rate(t)),
+        None => "tok/s per user".into(),
+    };
     let mut t = Table::new(&[
         "#",
         "option",
@@ -229,8 +328,8 @@ pub fn ranking(s: &Sizing) -> Doc {
         "GPUs",
         "layout",
         "batch/replica",
-        "TTFT",
-        "tok/s per user",
+        &ttft,
+        &speed,
         "served tok/s",
         money,
         "$/M tokens",
@@ -238,7 +337,7 @@ pub fn ranking(s: &Sizing) -> Doc {
         "basis",
     ])
     .titled("Every figure but prices is estimated unless its basis says validated")
-    .numeric(&[0, 3, 5, 8, 9, 10, 11]);
+    .numeric(&[0, 3, 5, 6, 7, 8, 9, 10, 11]);
     for o in &s.options {
         let fits = o.layout.is_some();
         let dash = || Cell::toned("-", Tone::Muted);
@@ -246,19 +345,46 @@ pub fn ranking(s: &Sizing) -> Doc {
             o.rank.to_string().into(),
             o.label.clone().into(),
             status_cell(o.status),
-            if fits { o.total_gpus.to_string().into() } else { dash() },
+            if fits {
+                o.total_gpus.to_string().into()
+            } else {
+                dash()
+            },
             layout_words(o).into(),
-            if fits { o.batch_per_replica.to_string().into() } else { dash() },
-            if fits { check(o.ttft, seconds) } else { dash() },
-            if fits { check(o.tokens_per_s, per_s) } else { dash() },
+            if fits {
+                o.batch_per_replica.to_string().into()
+            } else {
+                dash()
+            },
+            if fits {
+                check(o.ttft, o.ttft_s, seconds)
+            } else {
+                dash()
+            },
+            if fits {
+                check(o.tokens_per_s, o.per_user_tokens_per_s, rate)
+            } else {
+                dash()
+            },
             o.served_tokens_per_s.map_or_else(dash, |x| rate(x).into()),
             match s.workload.cost_mode {
                 CostMode::Cloud => o.cost.monthly_usd,
                 CostMode::Purchase => o.cost.upfront_usd,
             }
             .map_or_else(dash, |x| usd(x).into()),
-            o.cost.usd_per_million_tokens.map_or_else(dash, |x| usd(x).into()),
-            if fits { format!("{} ({})", signed_bytes(o.headroom_bytes), percent(o.headroom_fraction)).into() } else { dash() },
+            o.cost
+                .usd_per_million_tokens
+                .map_or_else(dash, |x| usd(x).into()),
+            if fits {
+                format!(
+                    "{} ({})",
+                    signed_bytes(o.headroom_bytes),
+                    percent(o.headroom_fraction)
+                )
+                .into()
+            } else {
+                dash()
+            },
             basis_word(&o.evidence.memory).into(),
         ]);
     }
@@ -286,7 +412,14 @@ pub fn details(s: &Sizing) -> Doc {
                 bytes(m.kv_cache_bytes).into(),
                 bytes(m.activations_bytes).into(),
                 bytes(m.overhead_bytes).into(),
-                Cell::toned(bytes(m.total_bytes), if m.total_bytes <= m.available_bytes { Tone::Good } else { Tone::Bad }),
+                Cell::toned(
+                    bytes(m.total_bytes),
+                    if m.total_bytes <= m.available_bytes {
+                        Tone::Good
+                    } else {
+                        Tone::Bad
+                    },
+                ),
                 bytes(m.available_bytes).into(),
                 o.max_context.map_or("-".into(), tokens).into(),
                 o.max_batch.map_or("-".into(), |b| b.to_string()).into(),
@@ -296,14 +429,26 @@ pub fn details(s: &Sizing) -> Doc {
     }
     d.table(t);
     d.heading("Speed per option");
-    let mut t = Table::new(&["#", "option", "per-user tok/s", "TTFT", "largest batch within targets", "capacity tok/s", "load headroom", "basis"]).numeric(&[0, 2, 4, 5, 6]);
+    let mut t = Table::new(&[
+        "#",
+        "option",
+        "per-user tok/s",
+        "TTFT",
+        "largest batch within targets",
+        "capacity tok/s",
+        "load headroom",
+        "basis",
+    ])
+    .numeric(&[0, 2, 4, 5, 6]);
     for o in s.options.iter().filter(|o| o.layout.is_some()) {
         t.row(vec![
             o.rank.to_string().into(),
             o.label.clone().into(),
             o.per_user_tokens_per_s.map_or("-".into(), rate).into(),
             o.ttft_s.map_or("-".into(), seconds).into(),
-            o.max_batch_within_targets.map_or("none".into(), |b| b.to_string()).into(),
+            o.max_batch_within_targets
+                .map_or("none".into(), |b| b.to_string())
+                .into(),
             o.capacity_tokens_per_s.map_or("-".into(), rate).into(),
             o.load_headroom_fraction.map_or("-".into(), percent).into(),
             basis_word(&o.evidence.throughput).into(),
@@ -323,7 +468,16 @@ pub fn details(s: &Sizing) -> Doc {
             (Some(p), CostMode::Cloud) => format!("{}/GPU-hour", usd(p)),
             (Some(p), CostMode::Purchase) => format!("{} per GPU", usd(p)),
         };
-        t.row(vec![o.gpu_name.clone().into(), price.into(), o.evidence.price.as_ref().map_or(Cell::toned("no price in the catalog", Tone::Muted), |b| basis_word(b).into())]);
+        t.row(vec![
+            o.gpu_name.clone().into(),
+            price.into(),
+            o.evidence
+                .price
+                .as_ref()
+                .map_or(Cell::toned("no price in the catalog", Tone::Muted), |b| {
+                    basis_word(b).into()
+                }),
+        ]);
     }
     d.table(t);
     let notes: Vec<&SizedOption> = s.options.iter().filter(|o| !o.notes.is_empty()).collect();
