@@ -66,11 +66,14 @@ impl std::fmt::Display for NotFound {
 const LIBRARIES: [&str; 2] = ["libnvidia-ml.so.1", "libnvidia-ml.so"];
 
 fn open() -> Result<Nvml, NotFound> {
-    let mut last = String::new();
+    // report why the first (the runtime soname) failed to load
+    let mut first: Option<String> = None;
     for lib in LIBRARIES {
         match Nvml::builder().lib_path(OsStr::new(lib)).init() {
             Ok(n) => return Ok(n),
-            Err(nvml_wrapper::error::NvmlError::LibloadingError(e)) => last = e.to_string(),
+            Err(nvml_wrapper::error::NvmlError::LibloadingError(e)) => {
+                first.get_or_insert_with(|| e.to_string());
+            }
             Err(e) => {
                 return Err(NotFound::NoDriver {
                     detail: e.to_string(),
@@ -78,7 +81,9 @@ fn open() -> Result<Nvml, NotFound> {
             }
         }
     }
-    Err(NotFound::NoLibrary { detail: last })
+    Err(NotFound::NoLibrary {
+        detail: first.unwrap_or_default(),
+    })
 }
 
 /// Lists the local NVIDIA GPUs. Per-device queries a board does not support are left `None`.
