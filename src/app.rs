@@ -24,7 +24,11 @@ pub fn run(cli: Cli) -> Result<String> {
             report::render(f, &plan::fit(&model, &gpu, &opts), views::fit::fit)
         }
         Command::Compare(a) => {
-            let models = a.models.iter().map(|m| model(&catalog, m)).collect::<Result<Vec<_>>>()?;
+            let models = a
+                .models
+                .iter()
+                .map(|m| model(&catalog, m))
+                .collect::<Result<Vec<_>>>()?;
             let gpu = gpu(&catalog, &a.gpu)?;
             let opts = options(&a.est, a.context.as_deref())?;
             report::render(f, &plan::compare::compare(&models, &gpu, &opts), views::fit::compare)
@@ -47,14 +51,22 @@ pub fn run(cli: Cli) -> Result<String> {
                 a.gpu.iter().map(|g| gpu(&catalog, g)).collect::<Result<_>>()?
             };
             let precisions = a.precision.iter().map(|p| format_of(p)).collect::<Result<Vec<_>>>()?;
-            let contexts = a.context.iter().map(|c| parse_tokens(c).map_err(|e| anyhow!(e))).collect::<Result<Vec<_>>>()?;
+            let contexts = a
+                .context
+                .iter()
+                .map(|c| parse_tokens(c).map_err(|e| anyhow!(e)))
+                .collect::<Result<Vec<_>>>()?;
             let opts = Options {
                 runtime: runtime(&a.runtime)?,
                 batch: a.batch,
                 kv: a.kv_precision.as_deref().map(kv_precision).transpose()?,
                 ..Options::default()
             };
-            report::render(f, &plan::matrix::matrix(&models, &gpus, &precisions, &contexts, &opts), views::matrix::matrix)
+            report::render(
+                f,
+                &plan::matrix::matrix(&models, &gpus, &precisions, &contexts, &opts),
+                views::matrix::matrix,
+            )
         }
         Command::Report(a) => report_cmd(&catalog, f, &a),
         Command::Plot(a) => plot(&catalog, &a),
@@ -73,7 +85,10 @@ fn report_cmd(catalog: &Catalog, f: OutputFormat, a: &ReportArgs) -> Result<Stri
                 "{}\nwrote {}\n",
                 match &sizing.recommendation {
                     Some(r) => format!("recommended: #{} {}", r.rank, r.label),
-                    None => format!("no recommendation: {}", sizing.no_recommendation.as_deref().unwrap_or("-")),
+                    None => format!(
+                        "no recommendation: {}",
+                        sizing.no_recommendation.as_deref().unwrap_or("-")
+                    ),
                 },
                 names.join(", ")
             ))
@@ -84,7 +99,8 @@ fn report_cmd(catalog: &Catalog, f: OutputFormat, a: &ReportArgs) -> Result<Stri
 }
 
 fn plot(catalog: &Catalog, a: &PlotArgs) -> Result<String> {
-    let format = ImageFormat::from_path(&a.out).ok_or_else(|| anyhow!("--out {}: name a .png or .svg file", a.out.display()))?;
+    let format =
+        ImageFormat::from_path(&a.out).ok_or_else(|| anyhow!("--out {}: name a .png or .svg file", a.out.display()))?;
     let workload = match (&a.workload, &a.model) {
         (Some(path), _) => Workload::load(path, catalog)?,
         (None, Some(m)) => {
@@ -111,7 +127,14 @@ fn plot(catalog: &Catalog, a: &PlotArgs) -> Result<String> {
 fn detect_report(catalog: &Catalog, a: &DetectArgs) -> Result<DetectReport> {
     let found = match detect::detect() {
         Ok(d) => d,
-        Err(why) => return Ok(DetectReport { not_found: Some(why.to_string()), driver_version: None, cuda_version: None, gpus: vec![] }),
+        Err(why) => {
+            return Ok(DetectReport {
+                not_found: Some(why.to_string()),
+                driver_version: None,
+                cuda_version: None,
+                gpus: vec![],
+            })
+        }
     };
     let models: Vec<ModelSpec> = if a.models.is_empty() {
         catalog.model_specs().cloned().collect()
@@ -119,21 +142,46 @@ fn detect_report(catalog: &Catalog, a: &DetectArgs) -> Result<DetectReport> {
         a.models.iter().map(|m| model(catalog, m)).collect::<Result<_>>()?
     };
     let precisions = a.precision.iter().map(|p| format_of(p)).collect::<Result<Vec<_>>>()?;
-    let contexts = a.context.iter().map(|c| parse_tokens(c).map_err(|e| anyhow!(e))).collect::<Result<Vec<_>>>()?;
-    let opts = Options { runtime: runtime(&a.runtime)?, ..Options::default() };
+    let contexts = a
+        .context
+        .iter()
+        .map(|c| parse_tokens(c).map_err(|e| anyhow!(e)))
+        .collect::<Result<Vec<_>>>()?;
+    let opts = Options {
+        runtime: runtime(&a.runtime)?,
+        ..Options::default()
+    };
     let gpus = found
         .gpus
         .into_iter()
         .map(|local| {
             let matched = detect::match_catalog(&local, catalog);
             let fits = match matched.as_ref().and_then(|m| catalog.gpu(&m.id).ok()) {
-                Some(spec) => plan::matrix::matrix(&models, &[detect::local_spec(&local, &spec)], &precisions, &contexts, &opts).cells,
+                Some(spec) => {
+                    plan::matrix::matrix(
+                        &models,
+                        &[detect::local_spec(&local, &spec)],
+                        &precisions,
+                        &contexts,
+                        &opts,
+                    )
+                    .cells
+                }
                 None => vec![],
             };
-            DetectedGpu { local, catalog: matched, fits }
+            DetectedGpu {
+                local,
+                catalog: matched,
+                fits,
+            }
         })
         .collect();
-    Ok(DetectReport { not_found: None, driver_version: found.driver_version, cuda_version: found.cuda_version, gpus })
+    Ok(DetectReport {
+        not_found: None,
+        driver_version: found.driver_version,
+        cuda_version: found.cuda_version,
+        gpus,
+    })
 }
 
 /// A GPU by catalog id (or path), or `local` / `local:N`: this machine's GPU N (default 0) as its
@@ -149,7 +197,11 @@ fn gpu(catalog: &Catalog, key: &str) -> Result<GpuSpec> {
         None => return Ok(catalog.gpu(key)?),
     };
     let found = detect::detect().map_err(|e| anyhow!("--gpu {key}: {e}"))?;
-    let local = found.gpus.iter().find(|g| g.index == index).ok_or_else(|| anyhow!("--gpu {key}: no local GPU {index} ({} found)", found.gpus.len()))?;
+    let local = found
+        .gpus
+        .iter()
+        .find(|g| g.index == index)
+        .ok_or_else(|| anyhow!("--gpu {key}: no local GPU {index} ({} found)", found.gpus.len()))?;
     local_as_spec(catalog, local)
 }
 
@@ -202,7 +254,10 @@ fn options(a: &EstimateArgs, context: Option<&str>) -> Result<Options> {
         precision: a.precision.as_deref().map(format_of).transpose()?,
         kv: a.kv_precision.as_deref().map(kv_precision).transpose()?,
         runtime: runtime(&a.runtime)?,
-        context: context.map(|c| parse_tokens(c).map_err(|e| anyhow!(e))).transpose().context("--context")?,
+        context: context
+            .map(|c| parse_tokens(c).map_err(|e| anyhow!(e)))
+            .transpose()
+            .context("--context")?,
         batch: a.batch,
         gpus: a.gpus,
         pipeline: a.pipeline,

@@ -43,12 +43,24 @@ fn kv_bytes_per_token_are_exact() {
     let c = catalog();
     let get = |id| c.model(id, arch::check_declared).unwrap();
     // Phi-3.5 Mini: 2 x 32 layers x 32 kv heads x 96 x 2 B = 384 KiB
-    assert_eq!(kv::per_token(&get("phi-3.5-mini"), KvPrecision::Bf16, 1).total(), 393_216);
+    assert_eq!(
+        kv::per_token(&get("phi-3.5-mini"), KvPrecision::Bf16, 1).total(),
+        393_216
+    );
     // Phi-3.5 MoE: 2 x 32 x 8 x 128 x 2 B = 128 KiB
-    assert_eq!(kv::per_token(&get("phi-3.5-moe"), KvPrecision::Bf16, 1).total(), 131_072);
+    assert_eq!(
+        kv::per_token(&get("phi-3.5-moe"), KvPrecision::Bf16, 1).total(),
+        131_072
+    );
     assert_eq!(kv::per_token(&get("phi-3.5-moe"), KvPrecision::Fp8, 1).total(), 65_536);
     // Phi-3 Medium: 2 x 40 x 10 x 128 x 2 B; llama.cpp logged 100 MiB at n_ctx 512 (#7439)
-    assert_eq!(kv::per_token(&get("phi-3-medium-4k"), KvPrecision::F16, 1).total() * 512, 100 << 20);
+    assert_eq!(
+        kv::per_token(&get("phi-3-medium-4k"), KvPrecision::F16, 1).total() * 512,
+        100 << 20
+    );
     // 128K of Phi-3.5 Mini in 16 bits: 48 GiB
-    assert_eq!(kv::per_token(&get("phi-3.5-mini"), KvPrecision::Bf16, 1).total() * 131_072, 48 << 30);
+    assert_eq!(
+        kv::per_token(&get("phi-3.5-mini"), KvPrecision::Bf16, 1).total() * 131_072,
+        48 << 30
+    );
 }

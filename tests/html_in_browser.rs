@@ -8,15 +8,13 @@ use std::process::Command;
 #[test]
 fn example_reports_load_in_headless_chromium() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let found = ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .any(|c| {
-            Command::new("sh")
-                .arg("-c")
-                .arg(format!("command -v {c}"))
-                .output()
-                .is_ok_and(|o| o.status.success())
-        });
+    let found = ["chromium", "chromium-browser", "google-chrome"].iter().any(|c| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {c}"))
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
     if !found {
         eprintln!("SKIPPED: chromium is not installed (apt-get install -y chromium); the HTML report was not checked in a browser");
         return;

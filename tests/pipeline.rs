@@ -13,9 +13,7 @@ fn catalog() -> Catalog {
 }
 
 fn model(id: &str) -> ModelSpec {
-    catalog()
-        .model(id, arch::check_declared)
-        .expect("model in catalog")
+    catalog().model(id, arch::check_declared).expect("model in catalog")
 }
 
 fn gpu(id: &str) -> GpuSpec {
@@ -26,12 +24,7 @@ fn format(id: &str) -> &'static Format {
     Format::parse(id).expect("known format")
 }
 
-const MODELS: [&str; 4] = [
-    "phi-3.5-mini",
-    "phi-3.5-moe",
-    "phi-3.5-vision",
-    "phi-3-small-8k",
-];
+const MODELS: [&str; 4] = ["phi-3.5-mini", "phi-3.5-moe", "phi-3.5-vision", "phi-3-small-8k"];
 
 #[test]
 fn stage_weights_add_up_to_the_whole_model() {
@@ -48,11 +41,7 @@ fn stage_weights_add_up_to_the_whole_model() {
                     assert_eq!(stages.len() as u64, pp);
                     let sum: u64 = stages.iter().map(|w| w.total).sum();
                     // tied embeddings: the last stage holds its own copy of the matrix as the LM head
-                    let copy = if tied {
-                        stages[stages.len() - 1].embedding
-                    } else {
-                        0
-                    };
+                    let copy = if tied { stages[stages.len() - 1].embedding } else { 0 };
                     assert_eq!(sum, whole.total + copy, "{id} {f} tp {tp} pp {pp}");
                     let experts: u64 = stages.iter().map(|w| w.experts).sum();
                     assert_eq!(experts, whole.experts, "{id} {f} tp {tp} pp {pp} experts");
@@ -62,15 +51,10 @@ fn stage_weights_add_up_to_the_whole_model() {
                         stages[0].vision, whole.vision,
                         "{id}: the vision tower sits on the first stage"
                     );
-                    let params: u64 = stages
-                        .iter()
-                        .flat_map(|w| w.lines.iter().map(|l| l.parameters))
-                        .sum();
+                    let params: u64 = stages.iter().flat_map(|w| w.lines.iter().map(|l| l.parameters)).sum();
                     let whole_params: u64 = whole.lines.iter().map(|l| l.parameters).sum();
                     let copy_params = if tied {
-                        m.architecture
-                            .as_ref()
-                            .map_or(0, |a| a.vocab_size * a.hidden_size)
+                        m.architecture.as_ref().map_or(0, |a| a.vocab_size * a.hidden_size)
                     } else {
                         0
                     };
@@ -123,13 +107,7 @@ fn stage_matmul_parameters_add_up() {
         let facts = ModelFacts::new(&m);
         let layers = pipeline::decoder_layers(&m).expect("architecture-level spec");
         let a = m.architecture.as_ref().expect("architecture");
-        let whole = pipeline::matmul_parameters(
-            &m,
-            &facts,
-            &Stage::whole(layers),
-            a.vocab_size,
-            a.hidden_size,
-        );
+        let whole = pipeline::matmul_parameters(&m, &facts, &Stage::whole(layers), a.vocab_size, a.hidden_size);
         // the whole model: active parameters less the embedding lookup (untied) and the vision tower
         let embed = if a.tie_embeddings {
             0

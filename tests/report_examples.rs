@@ -18,11 +18,8 @@ fn root() -> PathBuf {
 
 fn sized(name: &str) -> Sizing {
     let catalog = Catalog::embedded(check_declared).expect("embedded catalog");
-    let w = Workload::load(
-        &root().join(format!("examples/workloads/{name}.yaml")),
-        &catalog,
-    )
-    .expect("example workload is valid");
+    let w = Workload::load(&root().join(format!("examples/workloads/{name}.yaml")), &catalog)
+        .expect("example workload is valid");
     sizing::size(&w)
 }
 
@@ -89,13 +86,8 @@ fn check_html(s: &Sizing, html: &str) {
         );
     }
     assert_eq!(html.matches("<svg").count(), 4);
-    assert!(
-        !html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http")
-    );
-    assert!(
-        !html.contains("<?xml"),
-        "inline SVG without XML declarations"
-    );
+    assert!(!html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http"));
+    assert!(!html.contains("<?xml"), "inline SVG without XML declarations");
     for o in &s.options {
         assert!(html.contains(&o.label), "{} listed", o.label);
     }
@@ -123,10 +115,7 @@ fn check_committed(name: &str, ext: &str, s: &Sizing) {
 fn moe_chat_for_50_users() {
     let s = sized("moe-chat-50-users");
     check_common(&s);
-    assert_eq!(
-        s.workload.memory_context, 8192,
-        "8K context: p95 prompt + p95 output"
-    );
+    assert_eq!(s.workload.memory_context, 8192, "8K context: p95 prompt + p95 output");
     assert_eq!(s.options.len(), 9, "3 precisions x 3 GPUs");
     // bf16 weights (78 GiB) do not fit one 80 GB H100: that option spans at least two
     let h100_bf16 = s
@@ -143,13 +132,29 @@ fn moe_chat_for_50_users() {
     for o in s.options.iter().filter(|o| o.layout.is_some()) {
         assert!(o.replicas * o.batch_per_replica >= 50, "{}", o.label);
     }
+    // at catalog cloud prices ($0.34/h per RTX 4090, $3.59/h per H200) a dozen 4090s in AWQ int4
+    // serve the 50 users for less than the two H200s the best H200 option needs
     let best = recommended(&s);
-    assert_eq!(
-        (best.gpu.as_str(), best.precision.as_str()),
-        ("h200", "awq-int4")
-    );
-    assert_eq!(best.total_gpus, 1);
+    assert_eq!((best.gpu.as_str(), best.precision.as_str()), ("rtx-4090", "awq-int4"));
+    let best_h200 = s
+        .options
+        .iter()
+        .filter(|o| o.gpu == "h200")
+        .min_by_key(|o| o.rank)
+        .expect("an H200 option");
+    assert!(best_h200.total_gpus >= 1 && best_h200.cost.monthly_usd > best.cost.monthly_usd);
     assert!(best.cost.within_budget == Some(true));
+    // the runner-up is the next option that meets everything, and the report says how much more it costs
+    let runner = s
+        .recommendation
+        .as_ref()
+        .and_then(|r| r.runner_up.as_ref())
+        .expect("a runner-up");
+    assert_eq!(runner.rank, 2);
+    assert!(runner
+        .reasons
+        .iter()
+        .any(|r| matches!(r, sizing::Reason::CostDifference { monthly_usd, .. } if *monthly_usd > 0.0)));
     let html = report::html(&s).expect("html renders");
     check_html(&s, &html);
     check_committed("moe-chat-50-users", "html", &s);
@@ -165,20 +170,12 @@ fn mini_on_one_consumer_card() {
         .iter()
         .all(|o| o.gpu == "rtx-4090" && o.layout.is_none_or(|l| l.gpus() == 1)));
     // bf16: 7.1 GiB of weights + 49K tokens x 384 KiB of f16 KV is more than a 4090 holds
-    let bf16 = s
-        .options
-        .iter()
-        .find(|o| o.precision == "bf16")
-        .expect("bf16 option");
+    let bf16 = s.options.iter().find(|o| o.precision == "bf16").expect("bf16 option");
     assert_eq!(bf16.status, Status::DoesNotFit);
-    assert!(bf16
-        .max_context
-        .is_some_and(|c| c < s.workload.memory_context));
+    assert!(bf16.max_context.is_some_and(|c| c < s.workload.memory_context));
     let best = recommended(&s);
     assert_eq!(best.precision, "q4_k_m");
-    assert!(best
-        .max_context
-        .is_some_and(|c| c >= s.workload.memory_context));
+    assert!(best.max_context.is_some_and(|c| c >= s.workload.memory_context));
     // the context chart shows every precision, fitting or not
     assert_eq!(s.charts.context.len(), 3);
     let html = report::html(&s).expect("html renders");
@@ -200,6 +197,13 @@ fn mini_api_at_5_requests_per_second() {
         // requests/s x average output tokens, whatever the GPU
         assert_eq!(o.served_tokens_per_s, Some(5.0 * 256.0), "{}", o.label);
     }
+    // vLLM has no FP8 path on a V100 (compute capability 7.0): never sized, never recommended
+    let v100_fp8 = s
+        .options
+        .iter()
+        .find(|o| o.gpu == "v100-pcie-32gb" && o.precision == "fp8")
+        .expect("option listed");
+    assert_eq!(v100_fp8.status, Status::Unsupported);
     let best = recommended(&s);
     assert!(best.meets_targets);
     let html = report::html(&s).expect("html renders");
@@ -218,10 +222,7 @@ fn markdown_reports_write_their_charts_beside_them() {
         let md = std::fs::read_to_string(&out).expect("markdown");
         for kind in ChartKind::ALL {
             let chart = report::chart_path(&out, kind, format);
-            let name = chart
-                .file_name()
-                .and_then(|n| n.to_str())
-                .expect("file name");
+            let name = chart.file_name().and_then(|n| n.to_str()).expect("file name");
             assert!(md.contains(&format!("]({name})")), "{name} linked");
             let bytes = std::fs::read(&chart).expect("chart written");
             match format {
@@ -250,9 +251,7 @@ fn every_chart_renders_as_png_and_svg_even_when_nothing_fits() {
         for kind in ChartKind::ALL {
             let png = dir.path().join(format!("{name}-{}.png", kind.id()));
             charts::png(kind, &s.charts, &png).expect("png");
-            assert!(std::fs::metadata(&png)
-                .map(|m| m.len() > 1000)
-                .unwrap_or(false));
+            assert!(std::fs::metadata(&png).map(|m| m.len() > 1000).unwrap_or(false));
             let svg = charts::svg(kind, &s.charts).expect("svg");
             assert!(
                 svg.starts_with("<svg") && svg.contains("<text"),

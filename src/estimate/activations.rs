@@ -75,6 +75,16 @@ pub fn mlp(g: &Geometry, t: u64, a: u64) -> u64 {
     }
 }
 
+/// Fused MoE kernels (vLLM `fused_moe`, llama.cpp `mul_mat_id`) process every routed token at once:
+/// intermediate caches t x k x 2I (gate/up), t x k x I (activated) and t x k x hidden (per-expert
+/// outputs before the weighted sum), plus f32 router logits t x E x 4.
+pub fn mlp_fused_moe(g: &Geometry, t: u64, a: u64) -> u64 {
+    match g.moe {
+        None => mlp(g, t, a),
+        Some((k, e)) => t * k * (3 * g.intermediate + g.hidden) * a + t * e * 4,
+    }
+}
+
 /// Logits for the last position of each sequence: batch x vocab x bytes (4 when computed in f32).
 pub fn logits(g: &Geometry, batch: u64, bytes: u64) -> u64 {
     batch * g.vocab * bytes

@@ -65,7 +65,14 @@ pub fn per_token(spec: &ModelSpec, kv: KvPrecision, tp: u64) -> KvPerToken {
             (kv.bytes(1, b16 / 2) / tp.max(1), 0, 0, 0)
         }
     };
-    KvPerToken { full, windowed: 0, window: 0, layers, kv_heads: heads, head_dim: hd }
+    KvPerToken {
+        full,
+        windowed: 0,
+        window: 0,
+        layers,
+        kv_heads: heads,
+        head_dim: hd,
+    }
 }
 
 /// Tokens of cache one sequence occupies: the context, rounded up to whole blocks when paged.
@@ -80,6 +87,10 @@ pub fn cached_tokens(context: u64, block: u64) -> u64 {
 /// KV cache bytes = batch x (full x tokens + windowed x min(tokens, window)), where windowed layers
 /// keep only the window when the runtime honors it (otherwise they count as full layers).
 pub fn cache_bytes(kv: &KvPerToken, tokens: u64, batch: u64, honors_window: bool) -> u64 {
-    let windowed_tokens = if honors_window && kv.window > 0 { tokens.min(kv.window) } else { tokens };
+    let windowed_tokens = if honors_window && kv.window > 0 {
+        tokens.min(kv.window)
+    } else {
+        tokens
+    };
     batch * (kv.full * tokens + kv.windowed * windowed_tokens)
 }

@@ -103,13 +103,22 @@ impl Terms {
             (Phase::Attention, attention),
             (Phase::Mlp, self.residual + self.mlp),
             (Phase::Logits, self.residual + self.logits),
-            (Phase::Widening, if self.widening > 0 { self.residual + self.widening } else { 0 }),
+            (
+                Phase::Widening,
+                if self.widening > 0 {
+                    self.residual + self.widening
+                } else {
+                    0
+                },
+            ),
             (Phase::Vision, self.vision),
         ]
     }
 
     fn peak(&self) -> (Phase, u64) {
-        self.phases().into_iter().fold((Phase::Attention, 0), |best, p| if p.1 > best.1 { p } else { best })
+        self.phases()
+            .into_iter()
+            .fold((Phase::Attention, 0), |best, p| if p.1 > best.1 { p } else { best })
     }
 
     fn overhead(&self) -> u64 {
@@ -130,7 +139,11 @@ impl<'a> Prepared<'a> {
         let matmul_params = pipeline::matmul_parameters(model, facts, &stage, geometry.vocab * tp, geometry.hidden);
         let image_tokens = match &model.vision {
             Some(v) if setup.images > 0 => {
-                let crops = if setup.crops == 0 { v.default_crops } else { setup.crops.min(v.max_crops) };
+                let crops = if setup.crops == 0 {
+                    v.default_crops
+                } else {
+                    setup.crops.min(v.max_crops)
+                };
                 let (h, w) = crop_grid(crops);
                 setup.images * image_tokens(v, h, w)
             }
@@ -171,17 +184,30 @@ impl<'a> Prepared<'a> {
             KvAlloc::Paged { block, .. } => block,
             _ => 1,
         };
-        let kv_bytes = kv::cache_bytes(&self.kv, kv::cached_tokens(tokens, block), batch, rt.honors_sliding_window);
-        let chunk = rt.prefill_chunk.map_or(tokens, |c| c.min(tokens)).max(1);
+        let kv_bytes = kv::cache_bytes(
+            &self.kv,
+            kv::cached_tokens(tokens, block),
+            batch,
+            rt.honors_sliding_window,
+        );
+        let chunk = prefill_chunk(rt, tokens);
         let t = batch * chunk;
         let mut terms = Terms {
             kv: kv_bytes,
             residual: act::residual_stream(g, t, a),
             qkv: act::qkv(g, t, a),
             attn_out: act::attention_output(g, t, a),
-            mlp: act::mlp(g, t, a),
+            mlp: if rt.fused_moe {
+                act::mlp_fused_moe(g, t, a)
+            } else {
+                act::mlp(g, t, a)
+            },
             // only the last pipeline stage computes logits
-            logits: if self.stage.is_last() { act::logits(g, batch, if rt.logits_f32 { 4 } else { a }) } else { 0 },
+            logits: if self.stage.is_last() {
+                act::logits(g, batch, if rt.logits_f32 { 4 } else { a })
+            } else {
+                0
+            },
             ..Terms::default()
         };
         if let AttentionImpl::Eager { copies, expands_gqa } = rt.attention {
@@ -200,21 +226,41 @@ impl<'a> Prepared<'a> {
         }
         // the vision tower runs on the first pipeline stage
         if let (Some(v), true) = (&self.setup.model.vision, self.image_tokens > 0 && self.stage.is_first()) {
-            let crops = if self.setup.crops == 0 { v.default_crops } else { self.setup.crops.min(v.max_crops) };
+            let crops = if self.setup.crops == 0 {
+                v.default_crops
+            } else {
+                self.setup.crops.min(v.max_crops)
+            };
             let views = batch * self.setup.images * (crops + 1);
             let n = (v.image_size / v.patch_size).pow(2) + 1;
             let copies = match rt.attention {
                 AttentionImpl::Eager { copies, .. } => copies,
                 AttentionImpl::Fused => 0,
             };
-            terms.vision = act::vision_encoder(views, n, v.hidden_size, v.attention_heads, v.intermediate_size, a, copies);
+            terms.vision = act::vision_encoder(
+                views,
+                n,
+                v.hidden_size,
+                v.attention_heads,
+                v.intermediate_size,
+                a,
+                copies,
+            );
         }
         if !rt.is_cpu() {
             terms.context = overhead::cuda_context(rt);
             terms.workspace = overhead::blas_workspace(self.gpu, rt);
             terms.fixed = overhead::runtime_fixed(rt);
         }
-        terms.rounding = if rt.granularity_bytes == 2 << 20 { self.weights.rounding_2mib } else { 0 };
+        terms.rounding = if rt.granularity_bytes == 2 << 20 {
+            if rt.stacked_experts {
+                self.weights.rounding_2mib_stacked
+            } else {
+                self.weights.rounding_2mib
+            }
+        } else {
+            0
+        };
         if rt.rope_tables {
             terms.rope = rope_tables(self.setup.model.max_context, self.kv.head_dim, a);
         }
@@ -240,11 +286,15 @@ impl<'a> Prepared<'a> {
         let g = &self.geometry;
         let a = self.act_bytes;
         let tokens = self.sequence_tokens(context);
-        let chunk = rt.prefill_chunk.map_or(tokens, |c| c.min(tokens)).max(1);
+        let chunk = prefill_chunk(rt, tokens);
         let (phase, peak) = t.peak();
         let kv_formula = format!(
             "{batch} seq x {tokens} tok{} x {} B/token (2 x {} layers x {} kv heads x {} head dim x {}){}",
-            if self.image_tokens > 0 { format!(" (incl. {} image)", self.image_tokens) } else { String::new() },
+            if self.image_tokens > 0 {
+                format!(" (incl. {} image)", self.image_tokens)
+            } else {
+                String::new()
+            },
             self.kv.total(),
             self.kv.layers,
             self.kv.kv_heads,
@@ -265,7 +315,12 @@ impl<'a> Prepared<'a> {
         let mut activations = vec![];
         let mut push = |name, bytes: u64, formula: String, source| {
             if bytes > 0 {
-                activations.push(Term { name, bytes, formula, source });
+                activations.push(Term {
+                    name,
+                    bytes,
+                    formula,
+                    source,
+                });
             }
         };
         let t_tok = chunk * batch;
@@ -280,30 +335,124 @@ impl<'a> Prepared<'a> {
         }
         match phase {
             Phase::Attention => {
-                push("q/k/v", t.qkv, format!("{t_tok} tokens x (2x{} + 3x{} heads) x {} x {a} B", g.heads, g.kv_heads, g.head_dim), "projections + rotated copies");
-                push("attention scores", t.scores, format!("{} copies x {batch} x {} heads x {chunk} x {tokens} x {a} B", copies(rt), g.heads), "eager attention (candle-transformers phi3.rs)");
-                push("attention mask", t.mask, format!("{batch} x {chunk} x {tokens} x {a} B"), "causal mask expanded to the batch");
-                push("gqa k/v expansion", t.gqa, format!("2 x {batch} x {} heads x {tokens} x {} x {a} B", g.heads, g.head_dim), "repeat_kv().contiguous()");
-                push("attention output", t.attn_out, format!("{t_tok} tokens x ({} + {}) x {a} B", g.heads * g.head_dim, g.hidden), "before and after o_proj");
-                push("kv append (old copy)", t.kv_append, format!("kv cache / {} layers", g.layers), "Tensor::cat keeps the old cache alive while writing the new one");
+                push(
+                    "q/k/v",
+                    t.qkv,
+                    format!(
+                        "{t_tok} tokens x (2x{} + 3x{} heads) x {} x {a} B",
+                        g.heads, g.kv_heads, g.head_dim
+                    ),
+                    "projections + rotated copies",
+                );
+                push(
+                    "attention scores",
+                    t.scores,
+                    format!(
+                        "{} copies x {batch} x {} heads x {chunk} x {tokens} x {a} B",
+                        copies(rt),
+                        g.heads
+                    ),
+                    "eager attention (candle-transformers phi3.rs)",
+                );
+                push(
+                    "attention mask",
+                    t.mask,
+                    format!("{batch} x {chunk} x {tokens} x {a} B"),
+                    "causal mask expanded to the batch",
+                );
+                push(
+                    "gqa k/v expansion",
+                    t.gqa,
+                    format!("2 x {batch} x {} heads x {tokens} x {} x {a} B", g.heads, g.head_dim),
+                    "repeat_kv().contiguous()",
+                );
+                push(
+                    "attention output",
+                    t.attn_out,
+                    format!("{t_tok} tokens x ({} + {}) x {a} B", g.heads * g.head_dim, g.hidden),
+                    "before and after o_proj",
+                );
+                push(
+                    "kv append (old copy)",
+                    t.kv_append,
+                    format!("kv cache / {} layers", g.layers),
+                    "Tensor::cat keeps the old cache alive while writing the new one",
+                );
             }
-            Phase::Mlp => push("mlp intermediates", t.mlp, format!("{t_tok} tokens x (4 x {} + {}) x {a} B", g.intermediate, g.hidden), "gate/up output, activation, product, down output"),
-            Phase::Logits => push("logits", t.logits, format!("{batch} x {} vocab x {} B", g.vocab, if rt.logits_f32 { 4 } else { a }), "last position per sequence"),
-            Phase::Widening => push("f32 widening (cpu bf16 matmul)", t.widening, format!("{} weights x 4 B + io", self.weights.largest_matrix), "candle-core cpu_backend matmul: to_f32_vec on both operands"),
-            Phase::Vision => push("vision encoder", t.vision, "views x 577 tokens x layer buffers + eager scores".into(), "CLIP ViT forward over HD crops"),
+            Phase::Mlp => push(
+                "mlp intermediates",
+                t.mlp,
+                format!("{t_tok} tokens x (4 x {} + {}) x {a} B", g.intermediate, g.hidden),
+                "gate/up output, activation, product, down output",
+            ),
+            Phase::Logits => push(
+                "logits",
+                t.logits,
+                format!("{batch} x {} vocab x {} B", g.vocab, if rt.logits_f32 { 4 } else { a }),
+                "last position per sequence",
+            ),
+            Phase::Widening => push(
+                "f32 widening (cpu bf16 matmul)",
+                t.widening,
+                format!("{} weights x 4 B + io", self.weights.largest_matrix),
+                "candle-core cpu_backend matmul: to_f32_vec on both operands",
+            ),
+            Phase::Vision => push(
+                "vision encoder",
+                t.vision,
+                "views x 577 tokens x layer buffers + eager scores".into(),
+                "CLIP ViT forward over HD crops",
+            ),
         }
         let mut overhead = vec![];
         let mut push = |name, bytes: u64, formula: String, source| {
             if bytes > 0 {
-                overhead.push(Term { name, bytes, formula, source });
+                overhead.push(Term {
+                    name,
+                    bytes,
+                    formula,
+                    source,
+                });
             }
         };
-        push("cuda context", t.context, format!("{} MiB ({} profile)", rt.context_mib, rt.id), rt.sources);
-        push("cublas workspace", t.workspace, if self.gpu.is_hopper_or_newer() { "32 MiB (Hopper+)".into() } else { "4 MiB".into() }, "cuBLAS docs via pytorch/pytorch PR #120925");
+        push(
+            "cuda context",
+            t.context,
+            format!("{} MiB ({} profile)", rt.context_mib, rt.id),
+            rt.sources,
+        );
+        push(
+            "cublas workspace",
+            t.workspace,
+            if self.gpu.is_hopper_or_newer() {
+                "32 MiB (Hopper+)".into()
+            } else {
+                "4 MiB".into()
+            },
+            "cuBLAS docs via pytorch/pytorch PR #120925",
+        );
         push("runtime fixed", t.fixed, format!("{} MiB", rt.fixed_mib), rt.sources);
-        push("allocator rounding", t.rounding, "each weight tensor rounded up to 2 MiB".into(), "caching allocator / CUDA mempool granularity");
-        push("rope tables", t.rope, format!("2 x {} positions x {}/2 x {a} B", self.setup.model.max_context, self.kv.head_dim), "candle-transformers RotaryEmbedding::new");
-        push("fragmentation", t.slack, format!("{} x (kv + activations)", rt.slack_fraction), rt.sources);
+        push(
+            "allocator rounding",
+            t.rounding,
+            "tensors over 10 MiB rounded up to 2 MiB, smaller ones to 512 B".into(),
+            "caching allocator / CUDA mempool granularity",
+        );
+        push(
+            "rope tables",
+            t.rope,
+            format!(
+                "2 x {} positions x {}/2 x {a} B",
+                self.setup.model.max_context, self.kv.head_dim
+            ),
+            "candle-transformers RotaryEmbedding::new",
+        );
+        push(
+            "fragmentation",
+            t.slack,
+            format!("{} x (kv + activations)", rt.slack_fraction),
+            rt.sources,
+        );
         let overhead_bytes = t.overhead();
         Memory {
             weights: self.weights.lines.clone(),
@@ -335,6 +484,17 @@ fn copies(rt: &super::Runtime) -> u64 {
     }
 }
 
+/// Tokens per prefill step: the runtime's chunk, or the whole prompt; runtimes that reserve a full
+/// chunk up front size activations for it even for shorter prompts.
+fn prefill_chunk(rt: &super::Runtime, tokens: u64) -> u64 {
+    match rt.prefill_chunk {
+        Some(c) if rt.reserves_full_chunk => c,
+        Some(c) => c.min(tokens),
+        None => tokens,
+    }
+    .max(1)
+}
+
 /// RoPE tables: sin and cos for every position, head_dim/2 frequencies each, in the compute dtype:
 /// 2 x max_context x head_dim/2 x a.
 pub fn rope_tables(max_context: u64, head_dim: u64, a: u64) -> u64 {
@@ -346,7 +506,11 @@ pub fn rope_tables(max_context: u64, head_dim: u64, a: u64) -> u64 {
 fn geometry(model: &crate::spec::model::ModelSpec, tp: u64, kv: &KvPerToken) -> Geometry {
     if let Some(a) = &model.architecture {
         let heads = a.attention_heads.div_ceil(tp);
-        let intermediate = a.moe.as_ref().and_then(|m| m.expert_intermediate_size).unwrap_or(a.intermediate_size);
+        let intermediate = a
+            .moe
+            .as_ref()
+            .and_then(|m| m.expert_intermediate_size)
+            .unwrap_or(a.intermediate_size);
         return Geometry {
             hidden: a.hidden_size,
             layers: a.layers,

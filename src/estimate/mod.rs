@@ -82,7 +82,12 @@ impl ModelFacts {
             let total = model.parameters.unwrap_or(0);
             (total, model.active_parameters.unwrap_or(total))
         };
-        ModelFacts { exact: inventory.exact, inventory, parameters, active_parameters }
+        ModelFacts {
+            exact: inventory.exact,
+            inventory,
+            parameters,
+            active_parameters,
+        }
     }
 }
 
@@ -100,6 +105,8 @@ pub struct WeightFacts {
     pub vision: u64,
     /// rounding of every tensor to 2 MiB
     pub rounding_2mib: u64,
+    /// the same with each layer's experts stacked in one tensor
+    pub rounding_2mib_stacked: u64,
     /// elements of the largest matrix
     pub largest_matrix: u64,
     /// output rows of the largest matrix
@@ -112,28 +119,45 @@ impl WeightFacts {
     }
 
     /// The weights of the layers `select` picks (a pipeline stage: [`pipeline::stage_weights`]).
-    pub fn for_layers(model: &ModelSpec, facts: &ModelFacts, format: &Format, tp: u64, select: weights::LayerSelect) -> Self {
+    pub fn for_layers(
+        model: &ModelSpec,
+        facts: &ModelFacts,
+        format: &Format,
+        tp: u64,
+        select: weights::LayerSelect,
+    ) -> Self {
         let inv = &facts.inventory;
         let kv_heads = model.architecture.as_ref().map(|a| a.kv_heads()).unwrap_or(1);
-        let lines = weights::breakdown_in(inv, format, tp, kv_heads, select);
+        let per_group: Vec<weights::GroupBytes> = inv
+            .groups
+            .iter()
+            .map(|g| weights::group_in(g, format, &inv.gguf, tp, kv_heads, select(g)))
+            .collect();
         let sum_where = |pred: &dyn Fn(&arch::TensorGroup) -> bool| -> u64 {
             inv.groups
                 .iter()
-                .filter(|g| pred(g))
-                .map(|g| weights::group_bytes_in(g, format, inv.fused_qkv, tp, kv_heads, select(g)))
+                .zip(&per_group)
+                .filter(|(g, _)| pred(g))
+                .map(|(_, b)| b.bytes)
                 .sum()
         };
-        let held = |g: &arch::TensorGroup| select(g).end.min(g.layers) > select(g).start;
-        let largest = inv.groups.iter().filter(|g| g.rows > 1 && held(g)).max_by_key(|g| g.rows * g.cols);
+        let largest = inv
+            .groups
+            .iter()
+            .zip(&per_group)
+            .filter(|(g, b)| g.rows > 1 && b.layers > 0)
+            .map(|(g, _)| g)
+            .max_by_key(|g| g.rows * g.cols);
         WeightFacts {
-            total: lines.iter().map(|l| l.bytes).sum(),
+            total: per_group.iter().map(|b| b.bytes).sum(),
             embedding: sum_where(&|g| g.role == crate::spec::precision::Role::Embedding),
             experts: sum_where(&|g| g.routed_expert),
             vision: sum_where(&|g| g.part == arch::Part::Vision),
-            rounding_2mib: weights::allocator_rounding_in(inv, format, tp, kv_heads, 2 << 20, select),
+            rounding_2mib: per_group.iter().map(|b| b.rounding_2mib).sum(),
+            rounding_2mib_stacked: per_group.iter().map(|b| b.rounding_2mib_stacked).sum(),
             largest_matrix: largest.map(|g| g.rows * g.cols).unwrap_or(0),
             largest_rows: largest.map(|g| g.rows).unwrap_or(0),
-            lines,
+            lines: weights::breakdown(inv, &per_group),
         }
     }
 }

@@ -139,10 +139,7 @@ pub fn decoder_layers(model: &ModelSpec) -> Option<u64> {
 pub fn stage(model: &ModelSpec, pp: u64, index: u64) -> Stage {
     let layers = decoder_layers(model).unwrap_or(0);
     match split(layers, pp) {
-        Some(stages) if pp > 1 => stages
-            .get(index as usize)
-            .copied()
-            .unwrap_or(Stage::whole(layers)),
+        Some(stages) if pp > 1 => stages.get(index as usize).copied().unwrap_or(Stage::whole(layers)),
         _ => Stage::whole(layers),
     }
 }
@@ -153,21 +150,12 @@ pub fn supports(model: &ModelSpec, pp: u64) -> bool {
 }
 
 fn tied(model: &ModelSpec) -> bool {
-    model
-        .architecture
-        .as_ref()
-        .is_some_and(|a| a.tie_embeddings)
+    model.architecture.as_ref().is_some_and(|a| a.tie_embeddings)
 }
 
 /// The weights one GPU of `stage` holds: the stage's tensor groups ([`Stage::select`]), each sharded
 /// `tp` ways. Summed over the stages, equal to the whole model's weights (plus the tied LM head copy).
-pub fn stage_weights(
-    model: &ModelSpec,
-    facts: &ModelFacts,
-    format: &Format,
-    tp: u64,
-    stage: &Stage,
-) -> WeightFacts {
+pub fn stage_weights(model: &ModelSpec, facts: &ModelFacts, format: &Format, tp: u64, stage: &Stage) -> WeightFacts {
     let tied = tied(model);
     let select = |g: &TensorGroup| stage.select(g, tied);
     WeightFacts::for_layers(model, facts, format, tp, &select)
@@ -208,13 +196,7 @@ pub fn stage_kv(model: &ModelSpec, precision: KvPrecision, tp: u64, stage: &Stag
 /// active parameters of its groups, less the input embedding (a lookup, not a matmul) and the vision
 /// tower (run at prefill over image crops only). With tied embeddings the matrix is the LM head's,
 /// counted on the last stage. Summary specs: active parameters less a vocab x hidden embedding.
-pub fn matmul_parameters(
-    model: &ModelSpec,
-    facts: &ModelFacts,
-    stage: &Stage,
-    vocab: u64,
-    hidden: u64,
-) -> u64 {
+pub fn matmul_parameters(model: &ModelSpec, facts: &ModelFacts, stage: &Stage, vocab: u64, hidden: u64) -> u64 {
     let inv = &facts.inventory;
     if !inv.exact {
         return facts.active_parameters.saturating_sub(vocab * hidden);
@@ -288,10 +270,11 @@ pub fn estimate(stages: &[Prepared], context: u64, batch: u64) -> Option<Through
         .collect();
     let sends = (pp - 1) as f64 * p2p_s(first, b);
     let chain: f64 = steps.iter().map(|s| s.0).sum::<f64>() + sends;
-    let (slowest, bound_mem, _, touched) = steps.iter().copied().fold(
-        (0.0, true, 0, None),
-        |acc, s| if s.0 > acc.0 { s } else { acc },
-    );
+    let (slowest, bound_mem, _, touched) =
+        steps
+            .iter()
+            .copied()
+            .fold((0.0, true, 0, None), |acc, s| if s.0 > acc.0 { s } else { acc });
     let round = (m as f64 * slowest).max(chain);
     let bytes = steps.iter().map(|s| s.2).max().unwrap_or(0);
 
@@ -303,10 +286,7 @@ pub fn estimate(stages: &[Prepared], context: u64, batch: u64) -> Option<Through
         .unwrap_or(prompt)
         .clamp(1, prompt.max(1));
     let chunks = prompt.max(1).div_ceil(chunk) as f64;
-    let whole: Vec<f64> = stages
-        .iter()
-        .map(|p| throughput::prefill_s(p, prompt, batch))
-        .collect();
+    let whole: Vec<f64> = stages.iter().map(|p| throughput::prefill_s(p, prompt, batch)).collect();
     let max_whole = whole.iter().copied().fold(0.0, f64::max);
     let prefill = (whole.iter().sum::<f64>() + (chunks - 1.0) * max_whole) / chunks
         + (pp - 1) as f64 * p2p_s(first, chunk * batch);
@@ -324,13 +304,7 @@ pub fn estimate(stages: &[Prepared], context: u64, batch: u64) -> Option<Through
 }
 
 /// Weights of every stage in order (what [`Prepared`] per stage borrows).
-pub fn all_stage_weights(
-    model: &ModelSpec,
-    facts: &ModelFacts,
-    format: &Format,
-    tp: u64,
-    pp: u64,
-) -> Vec<WeightFacts> {
+pub fn all_stage_weights(model: &ModelSpec, facts: &ModelFacts, format: &Format, tp: u64, pp: u64) -> Vec<WeightFacts> {
     if pp <= 1 || !supports(model, pp) {
         return vec![WeightFacts::new(model, facts, format, tp)];
     }
@@ -354,10 +328,7 @@ mod tests {
         assert_eq!(layers(3, 4), None);
         assert_eq!(layers(3, 0), None);
         let s = split(32, 3).unwrap_or_default();
-        assert_eq!(
-            s.iter().map(|s| s.first_layer).collect::<Vec<_>>(),
-            vec![0, 11, 22]
-        );
+        assert_eq!(s.iter().map(|s| s.first_layer).collect::<Vec<_>>(), vec![0, 11, 22]);
     }
 
     #[test]

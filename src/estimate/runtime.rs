@@ -40,6 +40,15 @@ pub struct Runtime {
     pub attention: AttentionImpl,
     /// Prefill is processed this many tokens at a time (None: the whole prompt at once).
     pub prefill_chunk: Option<u64>,
+    /// The activation peak is reserved for a full chunk whatever the request (vLLM's profile run
+    /// with max_num_batched_tokens decides the memory left for KV).
+    pub reserves_full_chunk: bool,
+    /// MoE experts run as one fused kernel over all routed tokens (vLLM fused_moe, llama.cpp
+    /// mul_mat_id) rather than a loop over experts.
+    pub fused_moe: bool,
+    /// Each layer's experts are stacked in one tensor (vLLM w13/w2, GGUF ffn_*_exps), so allocation
+    /// rounding applies per layer, not per expert.
+    pub stacked_experts: bool,
     /// Whether windowed layers keep only `sliding_window` tokens of KV.
     pub honors_sliding_window: bool,
     /// Logits are computed in f32 for the last position of each sequence.
@@ -74,6 +83,9 @@ pub const CANDLE: Runtime = Runtime {
     // scaled, masked and softmaxed scores are alive together (candle-transformers phi3.rs binds each)
     attention: AttentionImpl::Eager { copies: 3, expands_gqa: true },
     prefill_chunk: Some(512),
+    reserves_full_chunk: false,
+    fused_moe: false,
+    stacked_experts: false,
     honors_sliding_window: false,
     logits_f32: false,
     rope_tables: true,
@@ -94,8 +106,14 @@ pub const CANDLE_CPU: Runtime = Runtime {
     id: "candle-cpu",
     description: "candle 0.11 on the CPU (process RSS); bf16 matmul widens operands to f32",
     kv_alloc: KvAlloc::Grow,
-    attention: AttentionImpl::Eager { copies: 3, expands_gqa: true },
+    attention: AttentionImpl::Eager {
+        copies: 3,
+        expands_gqa: true,
+    },
     prefill_chunk: Some(512),
+    reserves_full_chunk: false,
+    fused_moe: false,
+    stacked_experts: false,
     honors_sliding_window: false,
     logits_f32: false,
     rope_tables: true,
@@ -116,6 +134,9 @@ pub const VLLM: Runtime = Runtime {
     kv_alloc: KvAlloc::Paged { block: 16, utilization: 0.90 },
     attention: AttentionImpl::Fused,
     prefill_chunk: Some(8192),
+    reserves_full_chunk: true,
+    fused_moe: true,
+    stacked_experts: true,
     honors_sliding_window: true,
     logits_f32: true,
     rope_tables: false,
@@ -138,6 +159,9 @@ pub const LLAMA_CPP: Runtime = Runtime {
     kv_alloc: KvAlloc::Preallocated,
     attention: AttentionImpl::Fused,
     prefill_chunk: Some(512),
+    reserves_full_chunk: false,
+    fused_moe: true,
+    stacked_experts: true,
     honors_sliding_window: true,
     logits_f32: true,
     rope_tables: false,
@@ -158,6 +182,9 @@ pub const TRANSFORMERS: Runtime = Runtime {
     kv_alloc: KvAlloc::Grow,
     attention: AttentionImpl::Fused,
     prefill_chunk: None,
+    reserves_full_chunk: false,
+    fused_moe: false,
+    stacked_experts: false,
     honors_sliding_window: false,
     logits_f32: true,
     rope_tables: false,

@@ -2,12 +2,12 @@
 //! parallelism.
 
 use super::arch::{Inventory, Part, Shard, TensorGroup};
-use crate::spec::precision::{Format, Role};
+use crate::spec::precision::{Format, GgufModel, Role, StorageType};
 use serde::Serialize;
 use std::ops::Range;
 
-/// Which of a group's layers one GPU holds (`0..g.layers` for all of them; pipeline stages hold a
-/// contiguous slice of the decoder layers, see `estimate::pipeline`).
+/// Which of a group's layers one GPU holds: `0..g.layers` for all of them ([`all_layers`]);
+/// pipeline stages hold a contiguous slice of the decoder layers (`estimate::pipeline`).
 pub type LayerSelect<'a> = &'a dyn Fn(&TensorGroup) -> Range<u64>;
 
 /// Every layer of every group: one GPU (or one tensor-parallel rank) holds the whole model.
@@ -48,27 +48,92 @@ pub fn shard_shape(g: &TensorGroup, tp: u64, kv_heads: u64) -> (u64, u64) {
     }
 }
 
-/// Bytes one GPU holds for a tensor group: Σ over its tensors of `storage.bytes(rows, cols)`, where
-/// the storage type may depend on the layer index (GGUF K-quant mixes), so those groups are summed
-/// layer by layer. Formula: layers x count x bytes(rows/tp, cols) in the common case.
-pub fn group_bytes(g: &TensorGroup, format: &Format, fused_qkv: bool, tp: u64, kv_heads: u64) -> u64 {
-    group_bytes_in(g, format, fused_qkv, tp, kv_heads, all_layers(g))
+/// What one GPU holds of a tensor group, computed in one pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupBytes {
+    /// Σ over the group's tensors of `storage.bytes(rows, cols)`
+    pub bytes: u64,
+    /// Σ over its tensors of ceil(b / 2 MiB) x 2 MiB − b: what 2 MiB allocation granularity adds
+    pub rounding_2mib: u64,
+    /// the same when each layer's copies (experts) are stacked into one tensor
+    pub rounding_2mib_stacked: u64,
+    /// the distinct storage types used (several for GGUF K-quant mixes)
+    pub storages: Vec<StorageType>,
+    /// layers of the group counted (all of them, or a pipeline stage's slice)
+    pub layers: u64,
 }
 
-/// [`group_bytes`] for the layers `layers` of the group only (a pipeline stage's slice). Layer
-/// indices stay global, so GGUF's per-layer type rule (`use_more_bits(i, n)`) sees the same `i` as
-/// in the whole model and the stages sum exactly to the whole.
-pub fn group_bytes_in(g: &TensorGroup, format: &Format, fused_qkv: bool, tp: u64, kv_heads: u64, layers: Range<u64>) -> u64 {
-    let (rows, cols) = shard_shape(g, tp, kv_heads);
+/// Bytes one GPU holds for a tensor group. The storage type may depend on the layer index (GGUF
+/// K-quant mixes), so those groups are summed layer by layer; otherwise the formula is
+/// layers x count x bytes(rows/tp, cols). Allocation rounding is per tensor, exactly.
+pub fn group(g: &TensorGroup, format: &Format, gguf: &GgufModel, tp: u64, kv_heads: u64) -> GroupBytes {
+    group_in(g, format, gguf, tp, kv_heads, all_layers(g))
+}
+
+/// [`group`] over the layers `layers` of the group only (a pipeline stage's slice). Layer indices
+/// stay global, so the per-layer type rules of GGUF K-quant mixes see the same index as in the whole
+/// model and the stages add up exactly to the whole.
+pub fn group_in(
+    g: &TensorGroup,
+    format: &Format,
+    gguf: &GgufModel,
+    tp: u64,
+    kv_heads: u64,
+    layers: Range<u64>,
+) -> GroupBytes {
     let layers = layers.start.min(g.layers)..layers.end.min(g.layers);
-    let per_layer = |layer: Option<(u64, u64)>| {
-        format.storage_for(g.role, layer, fused_qkv).bytes(rows, cols) * g.count_per_layer
+    let (rows, cols) = shard_shape(g, tp, kv_heads);
+    let mut out = GroupBytes {
+        bytes: 0,
+        rounding_2mib: 0,
+        rounding_2mib_stacked: 0,
+        storages: Vec::new(),
+        layers: layers.end.saturating_sub(layers.start),
     };
-    if g.per_decoder_layer && format.promote.is_some() {
-        layers.map(|i| per_layer(Some((i, g.layers)))).sum()
-    } else {
-        per_layer(None) * (layers.end - layers.start)
+    if out.layers == 0 {
+        return out;
     }
+    let round = allocation_waste;
+    let mut add = |layer: Option<(u64, u64)>, layers: u64| {
+        let storage = format.storage_for(g.role, layer, gguf);
+        let one = storage.bytes(rows, cols);
+        let tensors = layers * g.count_per_layer;
+        out.bytes += one * tensors;
+        out.rounding_2mib += round(one) * tensors;
+        out.rounding_2mib_stacked += if g.routed_expert {
+            round(one * g.count_per_layer) * layers
+        } else {
+            round(one) * tensors
+        };
+        if !out.storages.contains(&storage) {
+            out.storages.push(storage);
+        }
+    };
+    if g.per_decoder_layer && format.layer_dependent() {
+        for i in layers {
+            add(Some((i, g.layers)), 1);
+        }
+    } else {
+        add(None, layers.end - layers.start);
+    }
+    out
+}
+
+/// The allocation granularity of caching allocators for large blocks: 2 MiB (PyTorch `kRoundLarge`,
+/// the CUDA memory-pool page).
+pub const GRANULE: u64 = 2 << 20;
+
+/// Bytes a caching allocator adds to one allocation of `b` bytes. PyTorch's CUDACachingAllocator
+/// rounds requests to 512 B (`kMinBlockSize`), carves those under 10 MiB (`kMinLargeAlloc`) out of
+/// shared 2 MiB / 20 MiB segments, and rounds larger ones up to 2 MiB (`kRoundLarge`).
+pub fn allocation_waste(b: u64) -> u64 {
+    let granule = if b < 10 << 20 { 512 } else { GRANULE };
+    b.div_ceil(granule) * granule - b
+}
+
+/// Bytes one GPU holds for a tensor group (see [`group`]).
+pub fn group_bytes(g: &TensorGroup, format: &Format, gguf: &GgufModel, tp: u64, kv_heads: u64) -> u64 {
+    group(g, format, gguf, tp, kv_heads).bytes
 }
 
 fn component(g: &TensorGroup) -> &'static str {
@@ -78,7 +143,7 @@ fn component(g: &TensorGroup) -> &'static str {
     match g.role {
         Role::Embedding => "embeddings",
         Role::LmHead => "lm_head",
-        Role::AttnQkv | Role::AttnV | Role::AttnOut => "attention",
+        Role::AttnQkv | Role::AttnK | Role::AttnV | Role::AttnOut => "attention",
         Role::MlpUp | Role::MlpDown => "mlp",
         Role::Expert | Role::ExpertDown => "experts",
         Role::Router => "router",
@@ -87,37 +152,43 @@ fn component(g: &TensorGroup) -> &'static str {
     }
 }
 
-/// Weight bytes per GPU, grouped by component, in inventory order.
-pub fn breakdown(inv: &Inventory, format: &Format, tp: u64, kv_heads: u64) -> Vec<WeightLine> {
-    breakdown_in(inv, format, tp, kv_heads, &all_layers)
+fn label(s: StorageType, cols: u64) -> String {
+    match s {
+        StorageType::Ggml(t) => t.for_row(cols).name().to_string(),
+        other => other.label(),
+    }
 }
 
-/// [`breakdown`] of the selected layers of each group; groups with none selected are left out.
-pub fn breakdown_in(inv: &Inventory, format: &Format, tp: u64, kv_heads: u64, select: LayerSelect) -> Vec<WeightLine> {
+/// Weight bytes per GPU grouped by component (in inventory order), from per-group results
+/// `per_group[i]` for `inv.groups[i]`; groups of which no layer is held are left out.
+pub fn breakdown(inv: &Inventory, per_group: &[GroupBytes]) -> Vec<WeightLine> {
     let mut lines: Vec<WeightLine> = Vec::new();
     let mut storages: Vec<Vec<String>> = Vec::new();
-    for g in &inv.groups {
-        let range = select(g);
-        let held = range.end.min(g.layers).saturating_sub(range.start);
-        if held == 0 {
+    for (g, gb) in inv.groups.iter().zip(per_group) {
+        if gb.layers == 0 {
             continue;
         }
         let name = component(g);
-        let bytes = group_bytes_in(g, format, inv.fused_qkv, tp, kv_heads, range);
         let idx = match lines.iter().position(|l| l.component == name) {
             Some(i) => i,
             None => {
-                lines.push(WeightLine { component: name, parameters: 0, bytes: 0, storage: String::new() });
+                lines.push(WeightLine {
+                    component: name,
+                    parameters: 0,
+                    bytes: 0,
+                    storage: String::new(),
+                });
                 storages.push(Vec::new());
                 lines.len() - 1
             }
         };
         // parameters are counted whole (not per GPU), for the layers held
-        lines[idx].parameters += g.numel() / g.layers.max(1) * held;
-        lines[idx].bytes += bytes;
-        for label in storage_labels(g, format, inv.fused_qkv) {
-            if !storages[idx].contains(&label) {
-                storages[idx].push(label);
+        lines[idx].parameters += g.numel() / g.layers.max(1) * gb.layers;
+        lines[idx].bytes += gb.bytes;
+        for s in &gb.storages {
+            let l = label(*s, g.cols);
+            if !storages[idx].contains(&l) {
+                storages[idx].push(l);
             }
         }
     }
@@ -127,50 +198,12 @@ pub fn breakdown_in(inv: &Inventory, format: &Format, tp: u64, kv_heads: u64, se
     lines
 }
 
-fn storage_labels(g: &TensorGroup, format: &Format, fused_qkv: bool) -> Vec<String> {
-    let layers: Vec<Option<(u64, u64)>> = if g.per_decoder_layer && format.promote.is_some() {
-        (0..g.layers).map(|i| Some((i, g.layers))).collect()
-    } else {
-        vec![None]
-    };
-    let mut out: Vec<String> = Vec::new();
-    for l in layers {
-        let s = format.storage_for(g.role, l, fused_qkv);
-        let label = match s {
-            crate::spec::precision::StorageType::Ggml(t) => t.for_row(g.cols).name().to_string(),
-            other => other.label(),
-        };
-        if !out.contains(&label) {
-            out.push(label);
-        }
-    }
-    out
-}
-
-/// Bytes lost to allocation granularity: each tensor rounds up to `granularity` bytes
-/// (Σ ceil(b/g)·g − b). Caching allocators hand out large blocks in 2 MiB steps.
-pub fn allocator_rounding(inv: &Inventory, format: &Format, tp: u64, kv_heads: u64, granularity: u64) -> u64 {
-    allocator_rounding_in(inv, format, tp, kv_heads, granularity, &all_layers)
-}
-
-/// [`allocator_rounding`] over the selected layers of each group.
-pub fn allocator_rounding_in(inv: &Inventory, format: &Format, tp: u64, kv_heads: u64, granularity: u64, select: LayerSelect) -> u64 {
-    if granularity <= 1 {
-        return 0;
-    }
-    inv.groups
-        .iter()
-        .map(|g| {
-            let range = select(g);
-            let held = range.end.min(g.layers).saturating_sub(range.start);
-            let tensors = held * g.count_per_layer;
-            let one = group_bytes_in(g, format, inv.fused_qkv, tp, kv_heads, range) / tensors.max(1);
-            (one.div_ceil(granularity) * granularity - one) * tensors
-        })
-        .sum()
-}
-
 /// Largest single tensor in elements (for the f32 widening transient of candle's CPU bf16 matmul).
 pub fn largest_matrix(inv: &Inventory) -> u64 {
-    inv.groups.iter().filter(|g| g.rows > 1).map(|g| g.rows * g.cols).max().unwrap_or(0)
+    inv.groups
+        .iter()
+        .filter(|g| g.rows > 1)
+        .map(|g| g.rows * g.cols)
+        .max()
+        .unwrap_or(0)
 }

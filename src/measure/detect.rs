@@ -54,7 +54,10 @@ pub enum NotFound {
 impl std::fmt::Display for NotFound {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            NotFound::NoLibrary { detail } => write!(f, "no NVIDIA GPU found: the NVML library (libnvidia-ml.so.1) is not installed ({detail})"),
+            NotFound::NoLibrary { detail } => write!(
+                f,
+                "no NVIDIA GPU found: the NVML library (libnvidia-ml.so.1) is not installed ({detail})"
+            ),
             NotFound::NoDriver { detail } => write!(f, "no NVIDIA GPU found: NVML did not start ({detail})"),
             NotFound::NoDevice => write!(f, "no NVIDIA GPU found: the driver reports no device"),
         }
@@ -74,11 +77,7 @@ fn open() -> Result<Nvml, NotFound> {
             Err(nvml_wrapper::error::NvmlError::LibloadingError(e)) => {
                 first.get_or_insert_with(|| e.to_string());
             }
-            Err(e) => {
-                return Err(NotFound::NoDriver {
-                    detail: e.to_string(),
-                })
-            }
+            Err(e) => return Err(NotFound::NoDriver { detail: e.to_string() }),
         }
     }
     Err(NotFound::NoLibrary {
@@ -89,9 +88,9 @@ fn open() -> Result<Nvml, NotFound> {
 /// Lists the local NVIDIA GPUs. Per-device queries a board does not support are left `None`.
 pub fn detect() -> Result<Detected, NotFound> {
     let nvml = open()?;
-    let count = nvml.device_count().map_err(|e| NotFound::NoDriver {
-        detail: e.to_string(),
-    })?;
+    let count = nvml
+        .device_count()
+        .map_err(|e| NotFound::NoDriver { detail: e.to_string() })?;
     if count == 0 {
         return Err(NotFound::NoDevice);
     }
@@ -214,10 +213,7 @@ pub fn local_spec(gpu: &LocalGpu, catalog_spec: &GpuSpec) -> GpuSpec {
     let free_mib = (gpu.memory_free_bytes / MIB).clamp(1, s.memory.reported_mib);
     s.memory.cuda_visible_mib = Some(free_mib);
     s.id = format!("local{}:{}", gpu.index, catalog_spec.id);
-    s.name = format!(
-        "{} (GPU {}, {} MiB free)",
-        catalog_spec.name, gpu.index, free_mib
-    );
+    s.name = format!("{} (GPU {}, {} MiB free)", catalog_spec.name, gpu.index, free_mib);
     s
 }
 
@@ -262,10 +258,7 @@ mod tests {
             Some("h100-sxm".into())
         );
         // the right name with half the memory is another board
-        assert_eq!(
-            match_catalog(&local("NVIDIA GeForce RTX 4090", 12282), &c),
-            None
-        );
+        assert_eq!(match_catalog(&local("NVIDIA GeForce RTX 4090", 12282), &c), None);
         assert_eq!(match_catalog(&local("NVIDIA Quadro P400", 2048), &c), None);
     }
 

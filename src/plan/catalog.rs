@@ -31,7 +31,10 @@ pub fn models<'a>(specs: impl Iterator<Item = &'a ModelSpec>) -> Vec<ModelRow> {
             ModelRow {
                 id: m.id.clone(),
                 name: m.name.clone(),
-                architecture: m.architecture.as_ref().map_or("summary".into(), |a| a.kind.name().to_string()),
+                architecture: m
+                    .architecture
+                    .as_ref()
+                    .map_or("summary".into(), |a| a.kind.name().to_string()),
                 parameters: facts.parameters,
                 active_parameters: facts.active_parameters,
                 exact: facts.exact,
@@ -101,7 +104,7 @@ pub fn formats() -> Vec<FormatRow> {
     FORMATS
         .iter()
         .map(|f| {
-            let bytes = f.storage_for(Role::MlpUp, None, false).bytes(4096, 4096);
+            let bytes = f.storage_for(Role::MlpUp, None, &Default::default()).bytes(4096, 4096);
             FormatRow {
                 id: f.id,
                 description: f.description,

@@ -54,25 +54,13 @@ pub fn validation_record(_model: &str, _gpu: &str, _precision: &str) -> Option<R
 }
 
 /// The basis of the memory and throughput figures for one option.
-pub fn figures_basis(
-    model: &str,
-    gpu: &str,
-    precision: &str,
-    runtime_calibrated_from: Option<&str>,
-) -> (Basis, Basis) {
+pub fn figures_basis(model: &str, gpu: &str, precision: &str, runtime_calibrated_from: Option<&str>) -> (Basis, Basis) {
     match validation_record(model, gpu, precision) {
-        Some(record) => (
-            Basis::Validated {
-                record: record.clone(),
-            },
-            Basis::Validated { record },
-        ),
+        Some(record) => (Basis::Validated { record: record.clone() }, Basis::Validated { record }),
         None => (
             Basis::Estimated,
             match runtime_calibrated_from {
-                Some(from) => Basis::Calibrated {
-                    from: from.to_string(),
-                },
+                Some(from) => Basis::Calibrated { from: from.to_string() },
                 None => Basis::Estimated,
             },
         ),

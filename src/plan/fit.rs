@@ -57,7 +57,10 @@ pub struct FitReport {
 pub const MAX_BATCH_SEARCHED: u64 = 4096;
 
 pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
-    let asked = Layout { tp: opts.gpus.max(1), pp: opts.pipeline.max(1) };
+    let asked = Layout {
+        tp: opts.gpus.max(1),
+        pp: opts.pipeline.max(1),
+    };
     let replica = Replica::new(model, gpu, opts, asked);
     let stages = replica.stages();
     let setup = *replica.setup();
@@ -69,22 +72,37 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
     let fits = stages.fits(context, batch);
     let mut notes = Vec::new();
     if !facts.exact {
-        notes.push("summary-level spec: weights from the declared parameter count, activations from a guessed shape (coarse)".into());
+        notes.push(
+            "summary-level spec: weights from the declared parameter count, activations from a guessed shape (coarse)"
+                .into(),
+        );
     }
     if context > model.max_context {
-        notes.push(format!("context {context} exceeds the model's maximum {}", model.max_context));
+        notes.push(format!(
+            "context {context} exceeds the model's maximum {}",
+            model.max_context
+        ));
     }
     if !throughput_calibrated(p) {
-        notes.push(format!("throughput is an uncalibrated roofline estimate for the {} profile", opts.runtime.id));
+        notes.push(format!(
+            "throughput is an uncalibrated roofline estimate for the {} profile",
+            opts.runtime.id
+        ));
     }
     if model.vision.is_some() && opts.images == 0 {
         notes.push("no images counted: add --images N for image tokens and the encoder's activations".into());
     }
     if model.is_moe() {
-        notes.push("MoE: memory holds every expert; decode reads only the experts a batch touches, E(1-(1-k/E)^B) per layer".into());
+        notes.push(
+            "MoE: memory holds every expert; decode reads only the experts a batch touches, E(1-(1-k/E)^B) per layer"
+                .into(),
+        );
     }
     if asked.pp > replica.layout.pp {
-        notes.push(format!("{} cannot be split into {} pipeline stages (summary spec or too few layers): estimated unsplit", model.id, asked.pp));
+        notes.push(format!(
+            "{} cannot be split into {} pipeline stages (summary spec or too few layers): estimated unsplit",
+            model.id, asked.pp
+        ));
     }
     if replica.layout.pp > 1 {
         notes.push(format!(
@@ -119,7 +137,11 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
         image_tokens: p.image_tokens,
         fits,
         headroom_bytes: memory.available_bytes as i64 - memory.total_bytes as i64,
-        params: Params { total: facts.parameters, active: facts.active_parameters, exact: facts.exact },
+        params: Params {
+            total: facts.parameters,
+            active: facts.active_parameters,
+            exact: facts.exact,
+        },
         max_context: stages.max_context(batch),
         max_batch: stages.max_batch(context, MAX_BATCH_SEARCHED),
         throughput,

@@ -86,10 +86,7 @@ impl<'a> Replica<'a> {
             tp: layout.tp,
             pp: weights.len() as u64,
         };
-        let setup = Setup {
-            pp: layout.pp,
-            ..setup
-        };
+        let setup = Setup { pp: layout.pp, ..setup };
         Replica {
             model,
             gpu,
@@ -150,9 +147,9 @@ impl<'p> Stages<'p> {
 
     /// Fits with `margin` (a fraction) of every GPU's usable memory left free.
     pub fn fits_with_margin(&self, context: u64, batch: u64, margin: f64) -> bool {
-        self.0.iter().all(|p| {
-            p.total(context, batch) <= p.budget - (p.budget as f64 * margin.clamp(0.0, 1.0)) as u64
-        })
+        self.0
+            .iter()
+            .all(|p| p.total(context, batch) <= p.budget - (p.budget as f64 * margin.clamp(0.0, 1.0)) as u64)
     }
 
     /// Largest batch at `context` that fits with `margin` left free, up to `cap`.
@@ -227,10 +224,7 @@ mod tests {
 
     fn specs(model: &str, gpu: &str) -> (ModelSpec, GpuSpec) {
         let c = Catalog::embedded(check_declared).expect("embedded catalog");
-        (
-            c.model(model, check_declared).expect("model"),
-            c.gpu(gpu).expect("gpu"),
-        )
+        (c.model(model, check_declared).expect("model"), c.gpu(gpu).expect("gpu"))
     }
 
     #[test]
@@ -238,10 +232,7 @@ mod tests {
         let (m, _) = specs("phi-3.5-mini", "h100-sxm");
         let c = candidates(&m, 4);
         let labels: Vec<(u64, u64)> = c.iter().map(|l| (l.tp, l.pp)).collect();
-        assert_eq!(
-            labels,
-            vec![(1, 1), (2, 1), (1, 2), (1, 3), (4, 1), (2, 2), (1, 4)]
-        );
+        assert_eq!(labels, vec![(1, 1), (2, 1), (1, 2), (1, 3), (4, 1), (2, 2), (1, 4)]);
     }
 
     #[test]
@@ -256,9 +247,6 @@ mod tests {
         assert!(!one.fits(4096, 1));
         // and on the 141 GB H200 one GPU is enough
         let (m, g) = specs("phi-3.5-moe", "h200");
-        assert_eq!(
-            smallest(&m, &g, &opts, 4096, 1, MAX_GPUS),
-            Some(Layout::SINGLE)
-        );
+        assert_eq!(smallest(&m, &g, &opts, 4096, 1, MAX_GPUS), Some(Layout::SINGLE));
     }
 }

@@ -35,15 +35,32 @@ pub struct Matrix {
 
 /// Every combination of models x precisions x GPUs x contexts. `precisions` empty = each model's dtype;
 /// `contexts` empty = each model's default context. Contexts above a model's maximum are skipped.
-pub fn matrix(models: &[ModelSpec], gpus: &[GpuSpec], precisions: &[&'static Format], contexts: &[u64], opts: &Options) -> Matrix {
+pub fn matrix(
+    models: &[ModelSpec],
+    gpus: &[GpuSpec],
+    precisions: &[&'static Format],
+    contexts: &[u64],
+    opts: &Options,
+) -> Matrix {
     let batch = opts.batch.max(1);
     let mut cells = Vec::new();
     for model in models {
         let facts = ModelFacts::new(model);
-        let formats: Vec<&'static Format> = if precisions.is_empty() { vec![opts.format_for(model)] } else { precisions.to_vec() };
-        let ctxs: Vec<u64> = if contexts.is_empty() { vec![opts.context_for(model)] } else { contexts.to_vec() };
+        let formats: Vec<&'static Format> = if precisions.is_empty() {
+            vec![opts.format_for(model)]
+        } else {
+            precisions.to_vec()
+        };
+        let ctxs: Vec<u64> = if contexts.is_empty() {
+            vec![opts.context_for(model)]
+        } else {
+            contexts.to_vec()
+        };
         for &format in &formats {
-            let o = Options { precision: Some(format), ..*opts };
+            let o = Options {
+                precision: Some(format),
+                ..*opts
+            };
             let setup = o.setup(model);
             let weights = WeightFacts::new(model, &facts, format, setup.tp);
             for gpu in gpus {
@@ -61,7 +78,9 @@ pub fn matrix(models: &[ModelSpec], gpus: &[GpuSpec], precisions: &[&'static For
                         total_bytes: total,
                         available_bytes: p.budget,
                         max_context,
-                        decode_tokens_per_s: fits.then(|| throughput::decode_step_s(&p, context, batch).0).map(|s| batch as f64 / s),
+                        decode_tokens_per_s: fits
+                            .then(|| throughput::decode_step_s(&p, context, batch).0)
+                            .map(|s| batch as f64 / s),
                     });
                 }
             }
@@ -70,7 +89,11 @@ pub fn matrix(models: &[ModelSpec], gpus: &[GpuSpec], precisions: &[&'static For
     Matrix {
         models: models.iter().map(|m| m.id.clone()).collect(),
         gpus: gpus.iter().map(|g| g.id.clone()).collect(),
-        precisions: if precisions.is_empty() { vec![] } else { precisions.iter().map(|f| f.id.to_string()).collect() },
+        precisions: if precisions.is_empty() {
+            vec![]
+        } else {
+            precisions.iter().map(|f| f.id.to_string()).collect()
+        },
         contexts: contexts.to_vec(),
         runtime: opts.runtime.id.to_string(),
         batch,

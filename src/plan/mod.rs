@@ -9,6 +9,7 @@ pub mod layout;
 pub mod matrix;
 pub mod sizing;
 pub mod solve;
+pub mod support;
 pub mod workload;
 
 use crate::estimate::{EccMode, Runtime};

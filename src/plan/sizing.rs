@@ -83,6 +83,8 @@ pub enum Status {
     MissesTargets,
     /// does not fit on any layout up to `max_gpus_per_replica` (or the model's context is too short)
     DoesNotFit,
+    /// the runtime cannot run this format on this GPU ([`super::support`])
+    Unsupported,
 }
 
 impl Status {
@@ -93,6 +95,7 @@ impl Status {
             Status::NoPrice => "no price",
             Status::MissesTargets => "misses targets",
             Status::DoesNotFit => "does not fit",
+            Status::Unsupported => "not supported",
         }
     }
 }
@@ -187,11 +190,7 @@ pub enum Reason {
         fraction: f64,
     },
     /// fewest GPUs
-    Gpus {
-        total: u64,
-        layout: Layout,
-        replicas: u64,
-    },
+    Gpus { total: u64, layout: Layout, replicas: u64 },
     /// the latency targets with the values reached
     Targets {
         ttft: Option<Check>,
@@ -334,11 +333,7 @@ fn at_batch(stages: &Stages, need: &Need, prefill_s: f64, batch: u64) -> AtBatch
 /// Sizes one layout: the largest batch within the targets, then the replicas the load needs.
 fn evaluate(replica: &Replica, need: &Need) -> Option<Candidate> {
     let stages = replica.stages();
-    let max_batch = stages.max_batch_with_margin(
-        need.memory_context,
-        MAX_BATCH_SEARCHED,
-        need.memory_margin,
-    )?;
+    let max_batch = stages.max_batch_with_margin(need.memory_context, MAX_BATCH_SEARCHED, need.memory_margin)?;
     // prefill part of TTFT: one p95 prompt alone (its own decode step is replaced by the batch's)
     let one = stages.throughput(need.prompt_p95, 1);
     let prefill_s = one.ttft_s - one.decode_step_s;
@@ -358,10 +353,7 @@ fn evaluate(replica: &Replica, need: &Need) -> Option<Candidate> {
             let capacity = limit as f64 / need.duration(&at_limit);
             let replicas = ((rate * grow / capacity).ceil() as u64).max(1);
             let in_flight = rate * need.duration(&at_limit);
-            (
-                replicas,
-                ((in_flight / replicas as f64).ceil() as u64).clamp(1, limit),
-            )
+            (replicas, ((in_flight / replicas as f64).ceil() as u64).clamp(1, limit))
         }
         (None, None) => (1, 1),
     };
@@ -407,14 +399,8 @@ pub fn size(w: &Workload) -> Sizing {
     for m in &w.models {
         for &format in &m.formats {
             for gpu in &w.gpus {
-                let (option, decode, context) = size_option(
-                    w,
-                    &need,
-                    &m.spec,
-                    format,
-                    gpu,
-                    label(&m.spec, multi_model, format, gpu),
-                );
+                let (option, decode, context) =
+                    size_option(w, &need, &m.spec, format, gpu, label(&m.spec, multi_model, format, gpu));
                 series.push((decode, context));
                 options.push(option);
             }
@@ -526,6 +512,15 @@ fn size_option(
         },
         notes: Vec::new(),
     };
+    match super::support::check(w.runtime, format, gpu) {
+        Ok(None) => {}
+        Ok(Some(note)) => o.notes.push(note),
+        Err(why) => {
+            o.status = Status::Unsupported;
+            o.notes.push(why);
+            return (o, None, None);
+        }
+    }
     if need.memory_context > model.max_context {
         o.notes.push(format!(
             "the workload needs {} tokens per sequence (p95 prompt + p95 output); {} supports {}",
@@ -625,13 +620,13 @@ fn size_option(
         o.notes.push(format!("{} pipeline stages: memory shown for the heaviest (stage {memory_stage}); each token passes every stage in turn", c.layout.pp));
     }
     if !c.meets {
-        o.notes.push(
-            "no layout up to the GPU limit meets the latency targets; figures are for the closest"
-                .into(),
-        );
+        o.notes
+            .push("no layout up to the GPU limit meets the latency targets; figures are for the closest".into());
     }
     if model.is_moe() {
-        o.notes.push("MoE: memory holds all experts; decode reads the experts a batch touches (uniform routing assumed)".into());
+        o.notes.push(
+            "MoE: memory holds all experts; decode reads the experts a batch touches (uniform routing assumed)".into(),
+        );
     }
     o.status = if !c.meets {
         Status::MissesTargets
@@ -693,13 +688,7 @@ fn price(gpu: &GpuSpec, mode: CostMode) -> Option<(f64, Basis)> {
 /// Cloud: GPUs x $/GPU-hour, x hours per month. Purchase: GPUs x price up front, written off over
 /// `amortization_months`, plus board power (TDP) x hours x $/kWh when an electricity price is given.
 /// $ per million tokens = hourly cost / (served tokens/s x 3600 / 1e6).
-fn cost(
-    spec: &super::workload::CostSpec,
-    price: Option<f64>,
-    gpu: &GpuSpec,
-    gpus: u64,
-    served: f64,
-) -> Cost {
+fn cost(spec: &super::workload::CostSpec, price: Option<f64>, gpu: &GpuSpec, gpus: u64, served: f64) -> Cost {
     let n = gpus as f64;
     let (hourly, monthly, upfront) = match (spec.mode, price) {
         (_, None) => (None, None, None),
@@ -711,16 +700,10 @@ fn cost(
                 _ => 0.0,
             };
             let monthly = upfront / spec.amortization_months + energy;
-            (
-                Some(monthly / spec.hours_per_month),
-                Some(monthly),
-                Some(upfront),
-            )
+            (Some(monthly / spec.hours_per_month), Some(monthly), Some(upfront))
         }
     };
-    let per_million = hourly
-        .filter(|_| served > 0.0)
-        .map(|h| h / (served * 3600.0 / 1e6));
+    let per_million = hourly.filter(|_| served > 0.0).map(|h| h / (served * 3600.0 / 1e6));
     let within_budget = spec.budget_usd.and_then(|b| match spec.mode {
         CostMode::Cloud => monthly.map(|m| m <= b),
         CostMode::Purchase => upfront.map(|u| u <= b),
@@ -737,23 +720,28 @@ fn cost(
 }
 
 fn recommend(ranked: &[SizedOption], w: &Workload) -> (Option<Recommendation>, Option<String>) {
-    let feasible: Vec<&SizedOption> = ranked
-        .iter()
-        .filter(|o| o.status == Status::Feasible)
-        .collect();
+    let feasible: Vec<&SizedOption> = ranked.iter().filter(|o| o.status == Status::Feasible).collect();
     let Some(best) = feasible.first() else {
         let why = match ranked.first().map(|o| o.status) {
-            Some(Status::OverBudget) => format!("every option that meets the targets is over the budget of ${:.0}; the cheapest is ranked first", w.raw.cost.budget_usd.unwrap_or(0.0)),
-            Some(Status::NoPrice) => "options meet the targets, but the catalog has no price for them in this cost mode".into(),
-            Some(Status::MissesTargets) => "no option meets the latency targets with the GPUs allowed per replica; the closest is ranked first".into(),
-            _ => "the model does not fit any candidate GPU at the workload's context".into(),
+            Some(Status::OverBudget) => format!(
+                "every option that meets the targets is over the budget of ${:.0}; the cheapest is ranked first",
+                w.raw.cost.budget_usd.unwrap_or(0.0)
+            ),
+            Some(Status::NoPrice) => {
+                "options meet the targets, but the catalog has no price for them in this cost mode".into()
+            }
+            Some(Status::MissesTargets) => {
+                "no option meets the latency targets with the GPUs allowed per replica; the closest is ranked first"
+                    .into()
+            }
+            _ => "no candidate GPU fits (or runs) the model at the workload's context".into(),
         };
         return (None, Some(why));
     };
     let runner = feasible.get(1).copied().or_else(|| {
         ranked
             .iter()
-            .find(|o| o.rank != best.rank && o.status != Status::DoesNotFit)
+            .find(|o| o.rank != best.rank && o.status < Status::DoesNotFit)
     });
     let mut reasons = Vec::new();
     match (feasible.len(), best.cost.monthly_usd) {
@@ -871,14 +859,8 @@ fn charts(
     let mut context = Vec::new();
     for (o, (s, c)) in ranked.iter().zip(series) {
         if shown.iter().any(|x| x.rank == o.rank) {
-            decode.extend(s.map(|s| DecodeSeries {
-                label: labeled(o),
-                ..s
-            }));
-            context.extend(c.map(|c| ContextBar {
-                label: labeled(o),
-                ..c
-            }));
+            decode.extend(s.map(|s| DecodeSeries { label: labeled(o), ..s }));
+            context.extend(c.map(|c| ContextBar { label: labeled(o), ..c }));
         }
     }
     let estimated = shown
@@ -976,12 +958,12 @@ fn assumptions(w: &Workload, need: &Need) -> Vec<String> {
         ),
     });
     if w.runtime.calibrated_from.is_none() {
-        a.push(format!("throughput: uncalibrated roofline estimates for the {} profile (no validation record yet)", w.runtime.id));
+        a.push(format!(
+            "throughput: uncalibrated roofline estimates for the {} profile (no validation record yet)",
+            w.runtime.id
+        ));
     }
-    a.push(
-        "every memory and speed figure is an estimate unless its basis names a validation record"
-            .into(),
-    );
+    a.push("every memory and speed figure is an estimate unless its basis names a validation record".into());
     a
 }
 
@@ -1011,10 +993,7 @@ mod tests {
         let mut sorted = statuses.clone();
         sorted.sort();
         assert_eq!(statuses, sorted);
-        assert_eq!(
-            s.options.iter().map(|o| o.rank).collect::<Vec<_>>(),
-            vec![1, 2, 3]
-        );
+        assert_eq!(s.options.iter().map(|o| o.rank).collect::<Vec<_>>(), vec![1, 2, 3]);
     }
 
     #[test]
@@ -1022,11 +1001,7 @@ mod tests {
         let s = sized(MOE);
         for o in s.options.iter().filter(|o| o.layout.is_some()) {
             assert!(o.replicas * o.batch_per_replica >= 50, "{}", o.label);
-            assert!(
-                o.batch_per_replica <= o.max_batch.unwrap_or(0),
-                "{}",
-                o.label
-            );
+            assert!(o.batch_per_replica <= o.max_batch.unwrap_or(0), "{}", o.label);
             assert!(o.headroom_bytes >= 0, "{}: the chosen layout fits", o.label);
             assert_eq!(o.total_gpus, o.replicas * o.layout.map_or(0, |l| l.gpus()));
         }
@@ -1036,11 +1011,7 @@ mod tests {
     fn moe_bf16_needs_two_h100s_per_replica() {
         // 83.7 GB of bf16 weights do not fit one 80 GB H100
         let s = sized(MOE);
-        let h100 = s
-            .options
-            .iter()
-            .find(|o| o.gpu == "h100-sxm")
-            .expect("h100 option");
+        let h100 = s.options.iter().find(|o| o.gpu == "h100-sxm").expect("h100 option");
         assert!(h100.layout.is_some_and(|l| l.gpus() >= 2));
     }
 

@@ -51,7 +51,10 @@ pub fn largest(lo: u64, hi: u64, ok: impl Fn(u64) -> bool) -> Option<u64> {
 /// its attention heads, so heads split evenly.
 pub fn tp_degrees(model: &crate::spec::ModelSpec) -> Vec<u64> {
     let heads = model.architecture.as_ref().map(|a| a.attention_heads);
-    [1u64, 2, 4, 8].into_iter().filter(|n| heads.is_none_or(|h| h % n == 0)).collect()
+    [1u64, 2, 4, 8]
+        .into_iter()
+        .filter(|n| heads.is_none_or(|h| h % n == 0))
+        .collect()
 }
 
 #[cfg(test)]

@@ -200,9 +200,8 @@ fn tokens<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }
     let n = match Raw::deserialize(d)? {
         Raw::N(n) => n,
-        Raw::S(s) => parse_tokens(&s).ok_or_else(|| {
-            serde::de::Error::custom(format!("`{s}` is not a token count (e.g. 4096, 8k)"))
-        })?,
+        Raw::S(s) => parse_tokens(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not a token count (e.g. 4096, 8k)")))?,
     };
     Ok(n)
 }
@@ -246,8 +245,7 @@ impl Workload {
 
     /// Parses and checks workload text; `file` names it in errors.
     pub fn from_yaml(file: &Path, text: &str, catalog: &Catalog) -> Result<Workload, SpecError> {
-        let raw: WorkloadFile =
-            serde_yaml::from_str(text).map_err(|e| SpecError::from_yaml(file, e))?;
+        let raw: WorkloadFile = serde_yaml::from_str(text).map_err(|e| SpecError::from_yaml(file, e))?;
         let bad = |field: &str, msg: String| SpecError::invalid(file, text, field, msg);
         // an entry in a list: point at the line that holds the offending value
         let bad_value = |field: &str, value: &str, msg: String| SpecError::Invalid {
@@ -275,10 +273,7 @@ impl Workload {
                     bad_value(
                         "models.precisions",
                         p,
-                        format!(
-                            "unknown precision `{p}` (known: {})",
-                            Format::ids().join(", ")
-                        ),
+                        format!("unknown precision `{p}` (known: {})", Format::ids().join(", ")),
                     )
                 })?;
                 if !formats.iter().any(|x: &&Format| x.id == f.id) {
@@ -312,10 +307,7 @@ impl Workload {
             Some(k) => Some(KvPrecision::parse(k).ok_or_else(|| {
                 bad(
                     "kv_precision",
-                    format!(
-                        "unknown KV precision `{k}` (known: {})",
-                        KvPrecision::ALL.join(", ")
-                    ),
+                    format!("unknown KV precision `{k}` (known: {})", KvPrecision::ALL.join(", ")),
                 )
             })?),
         };
@@ -324,10 +316,7 @@ impl Workload {
             ("output_tokens", raw.output_tokens),
         ] {
             if l.average == 0 {
-                return Err(bad(
-                    &format!("{field}.average"),
-                    "must be at least 1 token".into(),
-                ));
+                return Err(bad(&format!("{field}.average"), "must be at least 1 token".into()));
             }
             if l.p95 < l.average {
                 return Err(bad(
@@ -346,62 +335,34 @@ impl Workload {
                     "give concurrent_users or requests_per_second, not both".into(),
                 ))
             }
-            (None, None) => {
-                return Err(bad(
-                    "load",
-                    "give concurrent_users or requests_per_second".into(),
-                ))
-            }
-            (Some(0), None) => {
-                return Err(bad("load.concurrent_users", "must be at least 1".into()))
-            }
+            (None, None) => return Err(bad("load", "give concurrent_users or requests_per_second".into())),
+            (Some(0), None) => return Err(bad("load.concurrent_users", "must be at least 1".into())),
             (None, Some(r)) if !(r.is_finite() && r > 0.0) => {
-                return Err(bad(
-                    "load.requests_per_second",
-                    "must be a positive number".into(),
-                ))
+                return Err(bad("load.requests_per_second", "must be a positive number".into()))
             }
             _ => {}
         }
         let positive = |x: f64| x.is_finite() && x > 0.0;
         if raw.targets.ttft_s.is_some_and(|x| !positive(x)) {
-            return Err(bad(
-                "targets.ttft_s",
-                "must be a positive number of seconds".into(),
-            ));
+            return Err(bad("targets.ttft_s", "must be a positive number of seconds".into()));
         }
-        if raw
-            .targets
-            .tokens_per_s_per_user
-            .is_some_and(|x| !positive(x))
-        {
-            return Err(bad(
-                "targets.tokens_per_s_per_user",
-                "must be a positive number".into(),
-            ));
+        if raw.targets.tokens_per_s_per_user.is_some_and(|x| !positive(x)) {
+            return Err(bad("targets.tokens_per_s_per_user", "must be a positive number".into()));
         }
         let c = &raw.cost;
         if !positive(c.hours_per_month) || c.hours_per_month > 744.0 {
             return Err(bad(
                 "cost.hours_per_month",
-                format!(
-                    "must be between 0 and 744 (a 31-day month), not {}",
-                    c.hours_per_month
-                ),
+                format!("must be between 0 and 744 (a 31-day month), not {}", c.hours_per_month),
             ));
         }
         if c.budget_usd.is_some_and(|x| !positive(x)) {
             return Err(bad("cost.budget_usd", "must be a positive number".into()));
         }
         if !positive(c.amortization_months) {
-            return Err(bad(
-                "cost.amortization_months",
-                "must be a positive number".into(),
-            ));
+            return Err(bad("cost.amortization_months", "must be a positive number".into()));
         }
-        if c.power_usd_per_kwh
-            .is_some_and(|x| !(x.is_finite() && x >= 0.0))
-        {
+        if c.power_usd_per_kwh.is_some_and(|x| !(x.is_finite() && x >= 0.0)) {
             return Err(bad(
                 "cost.power_usd_per_kwh",
                 "must be zero or a positive number".into(),
@@ -410,19 +371,13 @@ impl Workload {
         if !(0.0..0.9).contains(&raw.headroom.memory) {
             return Err(bad(
                 "headroom.memory",
-                format!(
-                    "must be a fraction from 0 to 0.9, not {}",
-                    raw.headroom.memory
-                ),
+                format!("must be a fraction from 0 to 0.9, not {}", raw.headroom.memory),
             ));
         }
         if !(raw.headroom.load.is_finite() && raw.headroom.load >= 0.0) {
             return Err(bad(
                 "headroom.load",
-                format!(
-                    "must be zero or a positive fraction, not {}",
-                    raw.headroom.load
-                ),
+                format!("must be zero or a positive fraction, not {}", raw.headroom.load),
             ));
         }
         if raw.max_gpus_per_replica == 0 || raw.max_gpus_per_replica > super::layout::MAX_GPUS {
@@ -431,16 +386,13 @@ impl Workload {
                 format!("must be between 1 and {}", super::layout::MAX_GPUS),
             ));
         }
-        let whole =
-            raw.gpus.is_empty() || raw.gpus.iter().any(|g| g.eq_ignore_ascii_case("catalog"));
+        let whole = raw.gpus.is_empty() || raw.gpus.iter().any(|g| g.eq_ignore_ascii_case("catalog"));
         let gpus: Vec<GpuSpec> = if whole {
             catalog.gpu_specs().cloned().collect()
         } else {
             let mut out: Vec<GpuSpec> = Vec::new();
             for g in &raw.gpus {
-                let spec = catalog
-                    .gpu(g)
-                    .map_err(|e| bad_value("gpus", g, e.to_string()))?;
+                let spec = catalog.gpu(g).map_err(|e| bad_value("gpus", g, e.to_string()))?;
                 if !out.iter().any(|x| x.id == spec.id) {
                     out.push(spec);
                 }
@@ -448,10 +400,7 @@ impl Workload {
             out
         };
         if gpus.is_empty() {
-            return Err(bad(
-                "gpus",
-                "no GPU to size for (the catalog is empty)".into(),
-            ));
+            return Err(bad("gpus", "no GPU to size for (the catalog is empty)".into()));
         }
         Ok(Workload {
             file: file.to_path_buf(),
@@ -502,18 +451,12 @@ impl Workload {
             gpus: gpus.iter().map(|g| g.id.clone()).collect(),
             cost: CostSpec::default(),
             max_gpus_per_replica: default_max_gpus(),
-            headroom: Headroom {
-                memory: 0.0,
-                load: 0.0,
-            },
+            headroom: Headroom { memory: 0.0, load: 0.0 },
         };
         Workload {
             file: PathBuf::from("-"),
             raw,
-            models: vec![ModelOption {
-                spec: model,
-                formats,
-            }],
+            models: vec![ModelOption { spec: model, formats }],
             gpus,
             runtime,
             kv: None,
@@ -567,25 +510,22 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_and_field() {
-        assert!(err(&GOOD.replace("  concurrent_users: 10", "  users: 10")).starts_with("w.yaml:10: load: unknown field `users`, expected `concurrent_users` or `requests_per_second`"));
-        assert!(
-            err(&format!("{GOOD}colour: blue\n")).starts_with("w.yaml:14: unknown field `colour`")
-        );
+        assert!(err(&GOOD.replace("  concurrent_users: 10", "  users: 10")).starts_with(
+            "w.yaml:10: load: unknown field `users`, expected `concurrent_users` or `requests_per_second`"
+        ));
+        assert!(err(&format!("{GOOD}colour: blue\n")).starts_with("w.yaml:14: unknown field `colour`"));
         assert!(err(&GOOD.replace("  p95: 800", "  p95: 80"))
             .starts_with("w.yaml:8: field `output_tokens.p95`: the 95th percentile (80)"));
         assert!(err(&GOOD.replace("q4_k_m]", "q3]"))
             .starts_with("w.yaml:4: field `models.precisions`: unknown precision `q3`"));
         assert!(err(&GOOD.replace("[rtx-4090, h100]", "[rtx-4090, h1000]"))
             .starts_with("w.yaml:13: field `gpus`: unknown gpu `h1000`"));
-        assert!(err(&GOOD.replace("  ttft_s: 2", "  ttft_s: -1"))
-            .starts_with("w.yaml:12: field `targets.ttft_s`"));
+        assert!(err(&GOOD.replace("  ttft_s: 2", "  ttft_s: -1")).starts_with("w.yaml:12: field `targets.ttft_s`"));
         assert!(err(&GOOD.replace(
             "  concurrent_users: 10",
             "  concurrent_users: 10\n  requests_per_second: 3"
         ))
-        .starts_with(
-            "w.yaml:9: field `load`: give concurrent_users or requests_per_second, not both"
-        ));
+        .starts_with("w.yaml:9: field `load`: give concurrent_users or requests_per_second, not both"));
         assert!(err(&GOOD.replace("- id: phi-3.5-mini", "- id: phi-9"))
             .starts_with("w.yaml:3: field `models.id`: unknown model `phi-9`"));
         assert!(err(&GOOD.replace("average: 1000", "average: lots")).starts_with("w.yaml:5"));

@@ -20,8 +20,7 @@ const FAMILY: &str = "sans-serif";
 /// Registers the embedded font once; an error if the font data is unreadable.
 fn font() -> Result<()> {
     static DONE: OnceLock<bool> = OnceLock::new();
-    let ok = *DONE
-        .get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
+    let ok = *DONE.get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
     if ok {
         Ok(())
     } else {
@@ -136,16 +135,16 @@ pub fn png(kind: ChartKind, data: &ChartData, path: &Path) -> Result<()> {
     font()?;
     let root = BitMapBackend::new(path, size(kind, data)).into_drawing_area();
     draw(&root, kind, data)?;
-    root.present()
-        .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+    root.present().map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
     Ok(())
 }
 
 /// Writes the chart to `path` in `format`.
 pub fn write(kind: ChartKind, data: &ChartData, format: ImageFormat, path: &Path) -> Result<()> {
     match format {
-        ImageFormat::Svg => std::fs::write(path, svg(kind, data)?)
-            .map_err(|e| anyhow!("writing {}: {e}", path.display())),
+        ImageFormat::Svg => {
+            std::fs::write(path, svg(kind, data)?).map_err(|e| anyhow!("writing {}: {e}", path.display()))
+        }
         ImageFormat::Png => png(kind, data, path),
     }
 }
@@ -165,17 +164,11 @@ const COLORS: [RGBColor; 10] = [
 ];
 const FREE: RGBColor = RGBColor(225, 225, 225);
 
-fn err<E: std::error::Error + Send + Sync>(
-    kind: ChartKind,
-) -> impl Fn(DrawingAreaErrorKind<E>) -> anyhow::Error {
+fn err<E: std::error::Error + Send + Sync>(kind: ChartKind) -> impl Fn(DrawingAreaErrorKind<E>) -> anyhow::Error {
     move |e| anyhow!("drawing the {} chart: {e}", kind.id())
 }
 
-fn draw<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    kind: ChartKind,
-    data: &ChartData,
-) -> Result<()>
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, kind: ChartKind, data: &ChartData) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
@@ -211,20 +204,16 @@ enum Mark {
 }
 
 /// Draws a one-row legend in `area` (a strip under the chart), items left to right.
-fn legend<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    items: &[(&str, Mark)],
-    kind: ChartKind,
-) -> Result<()>
+fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, items: &[(&str, Mark)], kind: ChartKind) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
-    let style = TextStyle::from((FAMILY, 13).into_font()).color(&BLACK).pos(
-        plotters::style::text_anchor::Pos::new(
+    let style = TextStyle::from((FAMILY, 13).into_font())
+        .color(&BLACK)
+        .pos(plotters::style::text_anchor::Pos::new(
             plotters::style::text_anchor::HPos::Left,
             plotters::style::text_anchor::VPos::Center,
-        ),
-    );
+        ));
     let y = (LEGEND_H / 2) as i32;
     let mut x = 24i32;
     for (label, mark) in items {
@@ -269,12 +258,12 @@ fn row_labels<DB: DrawingBackend, X: Ranged<ValueType = f64>>(
 where
     DB::ErrorType: 'static,
 {
-    let style = TextStyle::from((FAMILY, 14).into_font()).color(&BLACK).pos(
-        plotters::style::text_anchor::Pos::new(
+    let style = TextStyle::from((FAMILY, 14).into_font())
+        .color(&BLACK)
+        .pos(plotters::style::text_anchor::Pos::new(
             plotters::style::text_anchor::HPos::Right,
             plotters::style::text_anchor::VPos::Center,
-        ),
-    );
+        ));
     for (i, l) in labels.iter().enumerate() {
         let (px, py) = chart.backend_coord(&(x0, row_y(i, labels.len()) + 0.5));
         root.draw(&Text::new(l.to_string(), (px - 8, py), style.clone()))
@@ -286,11 +275,7 @@ where
 /// A stacked segment: its name, color and value.
 type Part = (&'static str, RGBColor, fn(&MemoryBar) -> u64);
 
-fn memory<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    data: &ChartData,
-    bars: &[MemoryBar],
-) -> Result<()>
+fn memory<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &ChartData, bars: &[MemoryBar]) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
@@ -334,11 +319,7 @@ where
             .iter()
             .enumerate()
             .map(|(i, b)| {
-                let before: u64 = parts
-                    .iter()
-                    .take_while(|p| p.0 != name)
-                    .map(|p| (p.2)(b))
-                    .sum();
+                let before: u64 = parts.iter().take_while(|p| p.0 != name).map(|p| (p.2)(b)).sum();
                 let x0 = before as f64 / GIB;
                 let x1 = (before + value(b)) as f64 / GIB;
                 let y = row_y(i, rows);
@@ -361,11 +342,7 @@ where
     row_labels(&top, &chart, &labels, 0.0, kind)
 }
 
-fn context<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    data: &ChartData,
-    bars: &[ContextBar],
-) -> Result<()>
+fn context<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &ChartData, bars: &[ContextBar]) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
@@ -408,21 +385,14 @@ where
         }))
         .map_err(err(kind))?;
     for (color, width, value) in [
-        (
-            BLACK,
-            2,
-            (|b: &ContextBar| b.model_max) as fn(&ContextBar) -> u64,
-        ),
+        (BLACK, 2, (|b: &ContextBar| b.model_max) as fn(&ContextBar) -> u64),
         (COLORS[5], 3, |b: &ContextBar| b.needed),
     ] {
         chart
             .draw_series(bars.iter().enumerate().map(|(i, b)| {
                 let x = value(b) as f64 / k;
                 let y = row_y(i, rows);
-                PathElement::new(
-                    vec![(x, y + 0.08), (x, y + 0.92)],
-                    color.stroke_width(width),
-                )
+                PathElement::new(vec![(x, y + 0.08), (x, y + 0.92)], color.stroke_width(width))
             }))
             .map_err(err(kind))?;
     }
@@ -435,11 +405,7 @@ where
     row_labels(&top, &chart, &labels, 0.0, kind)
 }
 
-fn decode<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    data: &ChartData,
-    series: &[DecodeSeries],
-) -> Result<()>
+fn decode<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &ChartData, series: &[DecodeSeries]) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
@@ -477,9 +443,7 @@ where
             .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
             .map_err(err(kind))?
             .label(s.label.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
         chart
             .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
             .map_err(err(kind))?;
@@ -495,11 +459,7 @@ where
     Ok(())
 }
 
-fn cost<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    data: &ChartData,
-    bars: &[CostBar],
-) -> Result<()>
+fn cost<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &ChartData, bars: &[CostBar]) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
@@ -537,18 +497,15 @@ where
                 COLORS[5]
             };
             let y = row_y(i, rows);
-            Rectangle::new(
-                [(0.0, y + 0.18), (b.usd_per_million_tokens, y + 0.82)],
-                color.filled(),
-            )
+            Rectangle::new([(0.0, y + 0.18), (b.usd_per_million_tokens, y + 0.82)], color.filled())
         }))
         .map_err(err(kind))?;
-    let style = TextStyle::from((FAMILY, 13).into_font()).color(&BLACK).pos(
-        plotters::style::text_anchor::Pos::new(
+    let style = TextStyle::from((FAMILY, 13).into_font())
+        .color(&BLACK)
+        .pos(plotters::style::text_anchor::Pos::new(
             plotters::style::text_anchor::HPos::Left,
             plotters::style::text_anchor::VPos::Center,
-        ),
-    );
+        ));
     for (i, b) in bars.iter().enumerate() {
         let (px, py) = chart.backend_coord(&(b.usd_per_million_tokens, row_y(i, rows) + 0.5));
         let text = format!("${:.3}  ({})", b.usd_per_million_tokens, b.status.label());

@@ -17,13 +17,19 @@ pub struct Cell {
 
 impl<T: Into<String>> From<T> for Cell {
     fn from(t: T) -> Self {
-        Cell { text: t.into(), tone: Tone::Plain }
+        Cell {
+            text: t.into(),
+            tone: Tone::Plain,
+        }
     }
 }
 
 impl Cell {
     pub fn toned(text: impl Into<String>, tone: Tone) -> Self {
-        Cell { text: text.into(), tone }
+        Cell {
+            text: text.into(),
+            tone,
+        }
     }
 }
 
@@ -38,7 +44,12 @@ pub struct Table {
 
 impl Table {
     pub fn new(headers: &[&str]) -> Self {
-        Table { title: None, headers: headers.iter().map(|h| h.to_string()).collect(), rows: vec![], numeric: vec![] }
+        Table {
+            title: None,
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows: vec![],
+            numeric: vec![],
+        }
     }
 
     pub fn titled(mut self, title: impl Into<String>) -> Self {

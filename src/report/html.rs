@@ -83,10 +83,7 @@ pub fn page(title: &str, sections: &[Section]) -> String {
             Section::Figure { id, caption, svg } => {
                 out.push_str(&format!("<figure id=\"chart-{}\">\n", escape(id)));
                 out.push_str(strip_xml_declaration(svg));
-                out.push_str(&format!(
-                    "\n<figcaption>{}</figcaption>\n</figure>\n",
-                    escape(caption)
-                ));
+                out.push_str(&format!("\n<figcaption>{}</figcaption>\n</figure>\n", escape(caption)));
             }
         }
     }
@@ -161,11 +158,7 @@ pub fn fragment(doc: &Doc) -> String {
             Block::KeyValues(kv) => {
                 out.push_str("<dl class=\"kv\">\n");
                 for (k, v) in kv {
-                    out.push_str(&format!(
-                        "<dt>{}</dt><dd>{}</dd>\n",
-                        escape(k),
-                        span(&v.text, v.tone)
-                    ));
+                    out.push_str(&format!("<dt>{}</dt><dd>{}</dd>\n", escape(k), span(&v.text, v.tone)));
                 }
                 out.push_str("</dl>\n");
             }
@@ -192,11 +185,7 @@ pub fn fragment(doc: &Doc) -> String {
                         if classes.is_empty() {
                             out.push_str(&format!("<td>{}</td>", escape(&c.text)));
                         } else {
-                            out.push_str(&format!(
-                                "<td class=\"{}\">{}</td>",
-                                classes.join(" "),
-                                escape(&c.text)
-                            ));
+                            out.push_str(&format!("<td class=\"{}\">{}</td>", classes.join(" "), escape(&c.text)));
                         }
                     }
                     out.push_str("</tr>\n");
@@ -231,10 +220,7 @@ mod tests {
 
     #[test]
     fn svg_loses_its_xml_declaration() {
-        assert_eq!(
-            strip_xml_declaration("<?xml version=\"1.0\"?>\n<svg/>"),
-            "<svg/>"
-        );
+        assert_eq!(strip_xml_declaration("<?xml version=\"1.0\"?>\n<svg/>"), "<svg/>");
         assert_eq!(strip_xml_declaration("<svg/>"), "<svg/>");
     }
 }

@@ -18,11 +18,19 @@ pub fn render(doc: &Doc) -> String {
                 if let Some(title) = &t.title {
                     out.push_str(&format!("**{title}**\n\n"));
                 }
-                out.push_str(&format!("| {} |\n", t.headers.iter().map(|h| escape(h)).collect::<Vec<_>>().join(" | ")));
-                let rule: Vec<&str> = (0..t.headers.len()).map(|i| if t.numeric.contains(&i) { "---:" } else { "---" }).collect();
+                out.push_str(&format!(
+                    "| {} |\n",
+                    t.headers.iter().map(|h| escape(h)).collect::<Vec<_>>().join(" | ")
+                ));
+                let rule: Vec<&str> = (0..t.headers.len())
+                    .map(|i| if t.numeric.contains(&i) { "---:" } else { "---" })
+                    .collect();
                 out.push_str(&format!("|{}|\n", rule.join("|")));
                 for row in &t.rows {
-                    out.push_str(&format!("| {} |\n", row.iter().map(|c| escape(&c.text)).collect::<Vec<_>>().join(" | ")));
+                    out.push_str(&format!(
+                        "| {} |\n",
+                        row.iter().map(|c| escape(&c.text)).collect::<Vec<_>>().join(" | ")
+                    ));
                 }
                 out.push('\n');
             }

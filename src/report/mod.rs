@@ -26,7 +26,11 @@ pub enum OutputFormat {
 }
 
 /// Renders a result: JSON from the typed value, the other formats from its document view.
-pub fn render<T: Serialize>(format: OutputFormat, value: &T, view: impl FnOnce(&T) -> doc::Doc) -> anyhow::Result<String> {
+pub fn render<T: Serialize>(
+    format: OutputFormat,
+    value: &T,
+    view: impl FnOnce(&T) -> doc::Doc,
+) -> anyhow::Result<String> {
     Ok(match format {
         OutputFormat::Json => json::render(value)?,
         OutputFormat::Table => table::render(&view(value), table::Style::detect()),

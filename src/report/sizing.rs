@@ -32,11 +32,7 @@ pub fn html(s: &Sizing) -> Result<String> {
     for kind in ChartKind::ALL {
         svgs.push((kind, charts::svg(kind, &s.charts)?));
     }
-    let mut sections = vec![
-        Section::Doc(&overview),
-        Section::Doc(&ranking),
-        Section::Part("Charts"),
-    ];
+    let mut sections = vec![Section::Doc(&overview), Section::Doc(&ranking), Section::Part("Charts")];
     for (kind, svg) in &svgs {
         sections.push(Section::Figure {
             id: kind.id(),
@@ -45,10 +41,7 @@ pub fn html(s: &Sizing) -> Result<String> {
         });
     }
     sections.push(Section::Doc(&details));
-    Ok(html::page(
-        &format!("GPU sizing: {}", s.workload.name),
-        &sections,
-    ))
+    Ok(html::page(&format!("GPU sizing: {}", s.workload.name), &sections))
 }
 
 /// Chart files written beside a Markdown report `out`: `<stem>-<kind>.<ext>`.
@@ -96,8 +89,7 @@ pub fn write(s: &Sizing, out: &Path, format: ImageFormat) -> Result<Vec<PathBuf>
         charts::write(kind, &s.charts, format, &path)?;
         written.push(path);
     }
-    std::fs::write(out, markdown(s, out, format))
-        .with_context(|| format!("writing {}", out.display()))?;
+    std::fs::write(out, markdown(s, out, format)).with_context(|| format!("writing {}", out.display()))?;
     written.insert(0, out.to_path_buf());
     Ok(written)
 }

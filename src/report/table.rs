@@ -14,7 +14,9 @@ impl Style {
     /// Color when stdout is a terminal and NO_COLOR is unset or empty.
     pub fn detect() -> Style {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Style { color: !no_color && std::io::stdout().is_terminal() }
+        Style {
+            color: !no_color && std::io::stdout().is_terminal(),
+        }
     }
 }
 
@@ -41,7 +43,9 @@ pub fn render(doc: &Doc, style: Style) -> String {
                     out.push_str(&format!("{title}\n"));
                 }
                 let mut table = comfy_table::Table::new();
-                table.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled);
+                table
+                    .load_preset(presets::UTF8_FULL_CONDENSED)
+                    .set_content_arrangement(ContentArrangement::Disabled);
                 if !style.color {
                     table.force_no_tty();
                 } else {

@@ -109,8 +109,12 @@ pub fn parse_tokens(s: &str) -> Result<u64, String> {
         Some('m') | Some('M') => (&t[..t.len() - 1], 1024 * 1024),
         _ => (t.as_str(), 1),
     };
-    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a token count (e.g. 4096, 8k, 128K)"))?;
-    n.checked_mul(mult).filter(|&v| v > 0).ok_or_else(|| format!("`{s}` must be between 1 and 2^64"))
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a token count (e.g. 4096, 8k, 128K)"))?;
+    n.checked_mul(mult)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("`{s}` must be between 1 and 2^64"))
 }
 
 #[cfg(test)]

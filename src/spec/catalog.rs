@@ -72,13 +72,21 @@ impl Catalog {
 
     fn add_model(&mut self, path: &Path, text: String, embedded: bool, check: ModelCheck) -> Result<(), SpecError> {
         let spec = parse_model(path, &text, check)?;
-        let origin = Origin { path: path.to_path_buf(), embedded, text };
+        let origin = Origin {
+            path: path.to_path_buf(),
+            embedded,
+            text,
+        };
         upsert(&mut self.models, Entry { spec, origin }, |e| &e.spec.id, "model")
     }
 
     fn add_gpu(&mut self, path: &Path, text: String, embedded: bool) -> Result<(), SpecError> {
         let spec = GpuSpec::from_yaml(path, &text)?;
-        let origin = Origin { path: path.to_path_buf(), embedded, text };
+        let origin = Origin {
+            path: path.to_path_buf(),
+            embedded,
+            text,
+        };
         upsert(&mut self.gpus, Entry { spec, origin }, |e| &e.spec.id, "gpu")
     }
 
@@ -90,7 +98,9 @@ impl Catalog {
         }
         find(&self.models, key, |e| {
             let s = &e.spec;
-            std::iter::once(s.id.as_str()).chain(s.aliases.iter().map(String::as_str)).chain(s.hf_id.as_deref())
+            std::iter::once(s.id.as_str())
+                .chain(s.aliases.iter().map(String::as_str))
+                .chain(s.hf_id.as_deref())
         })
         .map(|e| e.spec.clone())
         .ok_or_else(|| unknown("model", key, self.models.iter().map(|e| e.spec.id.as_str())))
@@ -136,14 +146,20 @@ fn looks_like_file(key: &str) -> bool {
 }
 
 fn read(path: &Path) -> Result<String, SpecError> {
-    std::fs::read_to_string(path).map_err(|source| SpecError::Io { path: path.to_path_buf(), source })
+    std::fs::read_to_string(path).map_err(|source| SpecError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, SpecError> {
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
-    let rd = std::fs::read_dir(dir).map_err(|source| SpecError::Io { path: dir.to_path_buf(), source })?;
+    let rd = std::fs::read_dir(dir).map_err(|source| SpecError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut files: Vec<PathBuf> = rd
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
@@ -152,7 +168,12 @@ fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, SpecError> {
     Ok(files)
 }
 
-fn upsert<T>(list: &mut Vec<Entry<T>>, entry: Entry<T>, id: fn(&Entry<T>) -> &String, kind: &'static str) -> Result<(), SpecError> {
+fn upsert<T>(
+    list: &mut Vec<Entry<T>>,
+    entry: Entry<T>,
+    id: fn(&Entry<T>) -> &String,
+    kind: &'static str,
+) -> Result<(), SpecError> {
     match list.iter().position(|e| id(e).eq_ignore_ascii_case(id(&entry))) {
         // a user file replaces an embedded entry; two files of the same origin clash
         Some(i) if list[i].origin.embedded && !entry.origin.embedded => {
@@ -194,7 +215,11 @@ fn unknown<'a>(kind: &'static str, key: &str, ids: impl Iterator<Item = &'a str>
     } else {
         format!(" (did you mean: {}?)", near.join(", "))
     };
-    SpecError::Unknown { kind, id: key.to_string(), hint }
+    SpecError::Unknown {
+        kind,
+        id: key.to_string(),
+        hint,
+    }
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {

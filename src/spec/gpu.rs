@@ -160,7 +160,11 @@ impl GpuSpec {
         if !positive(self.tflops.bf16) {
             return bad("tflops.bf16", "must be a positive number".into());
         }
-        for (field, v) in [("tflops.fp8", self.tflops.fp8), ("tflops.int8", self.tflops.int8), ("tflops.fp32", self.tflops.fp32)] {
+        for (field, v) in [
+            ("tflops.fp8", self.tflops.fp8),
+            ("tflops.int8", self.tflops.int8),
+            ("tflops.fp32", self.tflops.fp32),
+        ] {
             if v.is_some_and(|x| !positive(x)) {
                 return bad(field, "must be a positive number when given".into());
             }
@@ -174,7 +178,10 @@ impl GpuSpec {
             if p.purchase_usd.is_none() && p.hourly_usd.is_none() {
                 return bad("price", "give purchase_usd and/or hourly_usd".into());
             }
-            for (field, v) in [("price.purchase_usd", p.purchase_usd), ("price.hourly_usd", p.hourly_usd)] {
+            for (field, v) in [
+                ("price.purchase_usd", p.purchase_usd),
+                ("price.hourly_usd", p.hourly_usd),
+            ] {
                 if v.is_some_and(|x| !positive(x)) {
                     return bad(field, "must be a positive number when given".into());
                 }

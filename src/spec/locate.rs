@@ -66,9 +66,7 @@ fn key_end(body: &str) -> Option<usize> {
         match (quote, b) {
             (Some(q), _) if b == q => quote = None,
             (None, b'"') | (None, b'\'') if i == 0 => quote = Some(b),
-            (None, b':') if bytes.get(i + 1).is_none_or(|c| c.is_ascii_whitespace()) => {
-                return Some(i)
-            }
+            (None, b':') if bytes.get(i + 1).is_none_or(|c| c.is_ascii_whitespace()) => return Some(i),
             (None, b'{') | (None, b'[') if i == 0 => return None,
             _ => {}
         }
@@ -77,11 +75,7 @@ fn key_end(body: &str) -> Option<usize> {
 }
 
 fn matched_depth(stack: &[(usize, String)], wanted: &[&str]) -> usize {
-    stack
-        .iter()
-        .zip(wanted)
-        .take_while(|((_, k), w)| k == *w)
-        .count()
+    stack.iter().zip(wanted).take_while(|((_, k), w)| k == *w).count()
 }
 
 #[cfg(test)]

@@ -267,8 +267,7 @@ impl ModelSpec {
 
     /// Parses and validates one spec. `text` is the YAML; `file` names it in errors.
     pub fn from_yaml(file: &Path, text: &str) -> Result<ModelSpec, SpecError> {
-        let spec: ModelSpec =
-            serde_yaml::from_str(text).map_err(|e| SpecError::from_yaml(file, e))?;
+        let spec: ModelSpec = serde_yaml::from_str(text).map_err(|e| SpecError::from_yaml(file, e))?;
         spec.validate(file, text)?;
         Ok(spec)
     }
@@ -286,10 +285,17 @@ impl ModelSpec {
         if super::precision::Format::parse(&self.dtype).is_none() {
             return bad(
                 "dtype",
-                format!("unknown format `{}` (known: {})", self.dtype, super::precision::Format::ids().join(", ")),
+                format!(
+                    "unknown format `{}` (known: {})",
+                    self.dtype,
+                    super::precision::Format::ids().join(", ")
+                ),
             );
         }
-        for (field, v) in [("parameters", self.parameters), ("active_parameters", self.active_parameters)] {
+        for (field, v) in [
+            ("parameters", self.parameters),
+            ("active_parameters", self.active_parameters),
+        ] {
             if v == Some(0) {
                 return bad(field, "must be positive".into());
             }
@@ -306,12 +312,18 @@ impl ModelSpec {
             (Some(a), None) => a.validate(file, text)?,
             (None, Some(kv)) => {
                 if self.parameters.is_none() {
-                    return bad("parameters", "a summary-level spec (no `architecture`) needs `parameters`".into());
+                    return bad(
+                        "parameters",
+                        "a summary-level spec (no `architecture`) needs `parameters`".into(),
+                    );
                 }
                 kv.validate(file, text)?;
             }
             (Some(_), Some(_)) => {
-                return bad("kv_cache", "give either `architecture` or the summary `kv_cache`, not both".into())
+                return bad(
+                    "kv_cache",
+                    "give either `architecture` or the summary `kv_cache`, not both".into(),
+                )
             }
             (None, None) => {
                 return bad(
@@ -329,9 +341,7 @@ impl ModelSpec {
 
 impl Architecture {
     fn validate(&self, file: &Path, text: &str) -> Result<(), SpecError> {
-        let bad = |field: &str, msg: String| {
-            Err(SpecError::invalid(file, text, &format!("architecture.{field}"), msg))
-        };
+        let bad = |field: &str, msg: String| Err(SpecError::invalid(file, text, &format!("architecture.{field}"), msg));
         for (field, v) in [
             ("hidden_size", self.hidden_size),
             ("layers", self.layers),
@@ -361,7 +371,11 @@ impl Architecture {
         if self.attention_heads % self.kv_heads() != 0 {
             return bad(
                 "kv_heads",
-                format!("{} kv heads do not divide {} attention heads", self.kv_heads(), self.attention_heads),
+                format!(
+                    "{} kv heads do not divide {} attention heads",
+                    self.kv_heads(),
+                    self.attention_heads
+                ),
             );
         }
         if self.sliding_window == Some(0) {
@@ -375,7 +389,12 @@ impl Architecture {
         }
         if let Some(m) = &self.moe {
             let bad = |field: &str, msg: String| {
-                Err(SpecError::invalid(file, text, &format!("architecture.moe.{field}"), msg))
+                Err(SpecError::invalid(
+                    file,
+                    text,
+                    &format!("architecture.moe.{field}"),
+                    msg,
+                ))
             };
             if m.experts == 0 {
                 return bad("experts", "must be positive".into());
@@ -383,7 +402,10 @@ impl Architecture {
             if m.experts_per_token == 0 || m.experts_per_token > m.experts {
                 return bad(
                     "experts_per_token",
-                    format!("must be between 1 and experts ({}), got {}", m.experts, m.experts_per_token),
+                    format!(
+                        "must be between 1 and experts ({}), got {}",
+                        m.experts, m.experts_per_token
+                    ),
                 );
             }
             if m.expert_intermediate_size == Some(0) {
@@ -398,19 +420,25 @@ impl KvShape {
     fn validate(&self, file: &Path, text: &str) -> Result<(), SpecError> {
         let geometry = [self.layers, self.kv_heads, self.head_dim];
         let have = geometry.iter().filter(|v| v.is_some()).count();
-        let bad = |field: &str, msg: String| {
-            Err(SpecError::invalid(file, text, &format!("kv_cache.{field}"), msg))
-        };
+        let bad = |field: &str, msg: String| Err(SpecError::invalid(file, text, &format!("kv_cache.{field}"), msg));
         match (have, self.bytes_per_token_16bit) {
             (0, Some(0)) => bad("bytes_per_token_16bit", "must be positive".into()),
             (0, Some(_)) => Ok(()),
-            (3, _) if geometry.contains(&Some(0)) => bad("layers", "layers, kv_heads and head_dim must be positive".into()),
+            (3, _) if geometry.contains(&Some(0)) => {
+                bad("layers", "layers, kv_heads and head_dim must be positive".into())
+            }
             (3, Some(b)) if Some(b) != self.geometry_bytes() => bad(
                 "bytes_per_token_16bit",
-                format!("{b} disagrees with 2 x layers x kv_heads x head_dim x 2 = {}", self.geometry_bytes().unwrap_or(0)),
+                format!(
+                    "{b} disagrees with 2 x layers x kv_heads x head_dim x 2 = {}",
+                    self.geometry_bytes().unwrap_or(0)
+                ),
             ),
             (3, _) => Ok(()),
-            _ => bad("layers", "give layers, kv_heads and head_dim together, or bytes_per_token_16bit".into()),
+            _ => bad(
+                "layers",
+                "give layers, kv_heads and head_dim together, or bytes_per_token_16bit".into(),
+            ),
         }
     }
 
@@ -439,7 +467,10 @@ impl VisionSpec {
             }
         }
         if self.image_size % self.patch_size != 0 {
-            return bad("patch_size", format!("{} does not divide image_size {}", self.patch_size, self.image_size));
+            return bad(
+                "patch_size",
+                format!("{} does not divide image_size {}", self.patch_size, self.image_size),
+            );
         }
         if (self.image_size / self.patch_size) % self.merge != 0 {
             return bad("merge", "must divide the patch grid side".into());

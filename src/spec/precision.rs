@@ -8,7 +8,14 @@
 //!   (fp16), g_idx in*4 B (int32). AWQ (AutoAWQ `WQLinear_GEMM`): the same without g_idx.
 //! - bitsandbytes LLM.int8: one int8 per weight plus one f32 scale per output row (`SCB`).
 //! - FP8 (vLLM `--quantization fp8`, e4m3): one byte per weight plus one f32 per-tensor scale.
+//!
+//! GGUF type rules transcribe llama.cpp's `src/llama-quant.cpp` (`llama_tensor_get_type_impl`,
+//! `tensor_type_fallback`; read at ggml-org/llama.cpp 007dbbf3fd17eefe9b47fee45f48f7ba5e62b714) for the
+//! file types in [`Ftype`]; see [`Format::storage_for`]. Published GGUF files of Llama 3.1 8B, Llama 3.2
+//! 3B, Llama 3.3 70B, Qwen2.5 7B and phi-4 reproduce to the byte up to their metadata header
+//! (tests/catalog_models.rs).
 
+use super::model::{ArchType, Architecture};
 use serde::Serialize;
 use std::fmt;
 
@@ -18,8 +25,10 @@ use std::fmt;
 pub enum Role {
     Embedding,
     LmHead,
-    /// q/k/v projections (or the fused qkv)
+    /// the q projection; with fused qkv (Phi-3) q, k and v, which GGUF stores as one `attn_qkv`
     AttnQkv,
+    /// a separate k projection (`attn_k`)
+    AttnK,
     AttnV,
     AttnOut,
     MlpUp,
@@ -40,6 +49,7 @@ impl Role {
         matches!(
             self,
             Role::AttnQkv
+                | Role::AttnK
                 | Role::AttnV
                 | Role::AttnOut
                 | Role::MlpUp
@@ -94,8 +104,8 @@ impl Ggml {
         }
     }
 
-    /// llama.cpp falls back when a row is not a whole number of 256-wide K-quant blocks
-    /// (llama-quant.cpp, `llama_tensor_get_type`, "fallback" switch).
+    /// The 32-wide type a K-quant falls back to when a row is not a whole number of 256-wide blocks
+    /// (llama-quant.cpp `tensor_type_fallback`: Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0).
     const fn fallback(self) -> Ggml {
         match self {
             Ggml::Q4K => Ggml::Q5_0,
@@ -105,13 +115,81 @@ impl Ggml {
         }
     }
 
-    /// This type, or its fallback when `cols` does not fill whole blocks.
+    /// This type, its fallback when `cols` does not fill whole blocks, or F16 when the fallback does not
+    /// either (`tensor_type_fallback`: "must use F16 due to unusual shape"). llama-quantize refuses a
+    /// 32-wide type (Q8_0, Q4_0) on ragged rows; F16 stands in for that case too.
     pub fn for_row(self, cols: u64) -> Ggml {
-        let (_, per) = self.block();
-        if cols % per == 0 {
-            self
+        if cols % self.block().1 == 0 {
+            return self;
+        }
+        let fb = self.fallback();
+        if cols % fb.block().1 == 0 {
+            fb
         } else {
-            self.fallback()
+            Ggml::F16
+        }
+    }
+}
+
+/// The llama.cpp file types (`llama_ftype`) gpuplan sizes. Each names the default tensor type
+/// (`llama_ftype_get_default_type`) and selects the per-tensor rules in [`Format::storage_for`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Ftype {
+    Q8_0,
+    Q6K,
+    Q5KM,
+    Q4KM,
+    Q4_0,
+}
+
+impl Ftype {
+    pub const fn base(self) -> Ggml {
+        match self {
+            Ftype::Q8_0 => Ggml::Q8_0,
+            Ftype::Q6K => Ggml::Q6K,
+            Ftype::Q5KM => Ggml::Q5K,
+            Ftype::Q4KM => Ggml::Q4K,
+            Ftype::Q4_0 => Ggml::Q4_0,
+        }
+    }
+
+    /// Q4_K_M and Q5_K_M choose attn_v / ffn_down types per layer ([`use_more_bits`]).
+    pub const fn layer_dependent(self) -> bool {
+        matches!(self, Ftype::Q4KM | Ftype::Q5KM)
+    }
+}
+
+/// What llama.cpp's quantizer knows about the whole model when it types one tensor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct GgufModel {
+    /// q, k, v stored as one `attn_qkv` tensor (Phi-3)
+    pub fused_qkv: bool,
+    /// no `output.weight`: `token_embd` is typed like the output (`has_tied_embeddings`)
+    pub tied_embeddings: bool,
+    /// `hparams.n_expert` (0 for dense models); 8 triggers the Mixtral rules
+    pub experts: u64,
+    /// llama.cpp classifies the model as `LLM_TYPE_70B`
+    pub is_70b: bool,
+}
+
+impl GgufModel {
+    /// From the architecture. `LLM_TYPE_70B` (llama-model.cpp `load_hparams`, read at ggml-org/llama.cpp
+    /// 00342301d01add50835550e8a916f12097d94517): LLAMA-arch GGUFs (Llama, Mistral and Mixtral convert to
+    /// it) with 80 layers, GQA and no 8 experts; Qwen2 with 80 layers.
+    pub fn from_architecture(a: &Architecture) -> GgufModel {
+        let experts = a.moe.as_ref().map_or(0, |m| m.experts);
+        let is_70b = match a.kind {
+            ArchType::Llama | ArchType::Mistral | ArchType::Mixtral => {
+                a.layers == 80 && a.kv_heads() != a.attention_heads && experts != 8
+            }
+            ArchType::Qwen2 => a.layers == 80,
+            _ => false,
+        };
+        GgufModel {
+            fused_qkv: a.fused_qkv,
+            tied_embeddings: a.tie_embeddings,
+            experts,
+            is_70b,
         }
     }
 }
@@ -127,7 +205,10 @@ pub enum StorageType {
     /// int8 with one f32 scale per output row (bitsandbytes LLM.int8).
     Int8Row,
     /// 4-bit with fp16 scales and packed 4-bit zeros per group of `group` input columns.
-    Int4 { group: u64, g_idx: bool },
+    Int4 {
+        group: u64,
+        g_idx: bool,
+    },
     Ggml(Ggml),
 }
 
@@ -173,7 +254,8 @@ pub enum FormatKind {
     Uniform,
     /// linear layers quantized; embeddings, lm_head, norms, biases, router and vision tower kept 16-bit
     LinearOnly,
-    /// llama.cpp GGUF: 1-D tensors f32, router f32, per-tensor type rules, vision tower (mmproj) f16
+    /// GGUF: 1-D tensors and router f32, vision tower (mmproj) f16; 2-D tensors by llama.cpp's
+    /// per-tensor rules for `ftype`, or all `storage` when there is none
     Gguf,
 }
 
@@ -199,16 +281,12 @@ pub struct Format {
     /// the dtype the tensors that are not quantized keep
     pub keep: StorageType,
     pub compute: ComputeType,
-    /// GGUF K-quant mixes that promote attn_v / ffn_down in some layers (Q4_K_M, Q5_K_M)
-    pub promote: Option<Ggml>,
-    /// GGUF type for a fused attn_qkv tensor (llama.cpp: Q4_K_M -> Q5_K, Q5_K_M -> Q6_K)
-    pub fused_qkv: Option<Ggml>,
-    /// GGUF type for output.weight (llama.cpp uses Q6_K unless the base is Q8_0 or wider)
-    pub output: Option<Ggml>,
+    /// the llama.cpp file type whose per-tensor rules apply (GGUF formats made by llama-quantize)
+    pub ftype: Option<Ftype>,
     pub source: &'static str,
 }
 
-const GGUF_SRC: &str = "llama.cpp src/llama-quant.cpp llama_tensor_get_type (Q4_K_M/Q5_K_M promote attn_v and ffn_down with use_more_bits, output.weight Q6_K); ggml-common.h block sizes";
+const GGUF_SRC: &str = "llama.cpp src/llama-quant.cpp llama_tensor_get_type_impl (output and tied token_embd Q6_K; Q4_K_M/Q5_K_M attn_v and ffn_down Q6_K where use_more_bits; fused attn_qkv Q5_K/Q6_K; 70B attn_v Q5_K; 8 experts: attn_k/attn_v Q8_0), no imatrix; ggml-common.h block sizes";
 
 /// The format table. Ids are what users type; aliases in [`Format::parse`].
 pub const FORMATS: &[Format] = &[
@@ -219,9 +297,7 @@ pub const FORMATS: &[Format] = &[
         storage: StorageType::F32,
         keep: StorageType::F32,
         compute: ComputeType::F32,
-        promote: None,
-        fused_qkv: None,
-        output: None,
+        ftype: None,
         source: "4 bytes per weight",
     },
     Format {
@@ -231,9 +307,7 @@ pub const FORMATS: &[Format] = &[
         storage: StorageType::Bf16,
         keep: StorageType::Bf16,
         compute: ComputeType::F16,
-        promote: None,
-        fused_qkv: None,
-        output: None,
+        ftype: None,
         source: "2 bytes per weight",
     },
     Format {
@@ -243,9 +317,7 @@ pub const FORMATS: &[Format] = &[
         storage: StorageType::F16,
         keep: StorageType::F16,
         compute: ComputeType::F16,
-        promote: None,
-        fused_qkv: None,
-        output: None,
+        ftype: None,
         source: "2 bytes per weight",
     },
     Format {
@@ -255,9 +327,7 @@ pub const FORMATS: &[Format] = &[
         storage: StorageType::Fp8,
         keep: StorageType::Bf16,
         compute: ComputeType::Fp8,
-        promote: None,
-        fused_qkv: None,
-        output: None,
+        ftype: None,
         source: "vLLM Fp8LinearMethod: e4m3 weight + f32 weight_scale; embeddings, lm_head, norms and MoE gate stay bf16",
     },
     Format {
@@ -267,9 +337,7 @@ pub const FORMATS: &[Format] = &[
         storage: StorageType::Int8Row,
         keep: StorageType::F16,
         compute: ComputeType::F16,
-        promote: None,
-        fused_qkv: None,
-        output: None,
+        ftype: None,
         source: "bitsandbytes Int8Params (int8 CB + f32 SCB per row); llm_int8_skip_modules keeps lm_head",
     },
     Format {
@@ -279,9 +347,7 @@ pub const FORMATS: &[Format] = &[
         storage: StorageType::Int4 { group: 128, g_idx: true },
         keep: StorageType::F16,
         compute: ComputeType::F16,
-        promote: None,
-        fused_qkv: None,
-        output: None,
+        ftype: None,
         source: "AutoGPTQ QuantLinear: qweight int32[in/8,out], qzeros int32[in/g,out/8], scales f16[in/g,out], g_idx int32[in]",
     },
     Format {
@@ -291,9 +357,7 @@ pub const FORMATS: &[Format] = &[
         storage: StorageType::Int4 { group: 128, g_idx: false },
         keep: StorageType::F16,
         compute: ComputeType::F16,
-        promote: None,
-        fused_qkv: None,
-        output: None,
+        ftype: None,
         source: "AutoAWQ WQLinear_GEMM: qweight int32[in,out/8], qzeros int32[in/g,out/8], scales f16[in/g,out]",
     },
     Format {
@@ -303,9 +367,7 @@ pub const FORMATS: &[Format] = &[
         storage: StorageType::Ggml(Ggml::Q8_0),
         keep: StorageType::F32,
         compute: ComputeType::F16,
-        promote: None,
-        fused_qkv: None,
-        output: Some(Ggml::Q8_0),
+        ftype: Some(Ftype::Q8_0),
         source: GGUF_SRC,
     },
     Format {
@@ -315,9 +377,7 @@ pub const FORMATS: &[Format] = &[
         storage: StorageType::Ggml(Ggml::Q6K),
         keep: StorageType::F32,
         compute: ComputeType::F16,
-        promote: None,
-        fused_qkv: None,
-        output: Some(Ggml::Q6K),
+        ftype: Some(Ftype::Q6K),
         source: GGUF_SRC,
     },
     Format {
@@ -327,9 +387,7 @@ pub const FORMATS: &[Format] = &[
         storage: StorageType::Ggml(Ggml::Q5K),
         keep: StorageType::F32,
         compute: ComputeType::F16,
-        promote: Some(Ggml::Q6K),
-        fused_qkv: Some(Ggml::Q6K),
-        output: Some(Ggml::Q6K),
+        ftype: Some(Ftype::Q5KM),
         source: GGUF_SRC,
     },
     Format {
@@ -339,9 +397,7 @@ pub const FORMATS: &[Format] = &[
         storage: StorageType::Ggml(Ggml::Q4K),
         keep: StorageType::F32,
         compute: ComputeType::F16,
-        promote: Some(Ggml::Q6K),
-        fused_qkv: Some(Ggml::Q5K),
-        output: Some(Ggml::Q6K),
+        ftype: Some(Ftype::Q4KM),
         source: GGUF_SRC,
     },
     Format {
@@ -351,29 +407,74 @@ pub const FORMATS: &[Format] = &[
         storage: StorageType::Ggml(Ggml::Q4K),
         keep: StorageType::F32,
         compute: ComputeType::F16,
-        promote: None,
-        fused_qkv: Some(Ggml::Q4K),
-        output: Some(Ggml::Q4K),
+        ftype: None,
         source: "ggml-common.h block_q4_K (144 B / 256 weights); gpuplan's candle runner quantizes every 2-D tensor to Q4_K",
     },
     Format {
         id: "q4_0",
-        description: "GGUF Q4_0 (4.5 bits per weight)",
+        description: "GGUF Q4_0 (4.5 bits per weight; output Q6_K)",
         kind: FormatKind::Gguf,
         storage: StorageType::Ggml(Ggml::Q4_0),
         keep: StorageType::F32,
         compute: ComputeType::F16,
-        promote: None,
-        fused_qkv: None,
-        output: Some(Ggml::Q6K),
+        ftype: Some(Ftype::Q4_0),
         source: GGUF_SRC,
     },
 ];
 
 /// `use_more_bits` from llama.cpp llama-quant.cpp: the first and last eighth of the layers, and every
-/// third layer in between, get the promoted type in Q4_K_M / Q5_K_M.
+/// third layer in between, get the promoted type in Q4_K_M / Q5_K_M. The same expression as the C++;
+/// short-circuiting keeps the u64 subtraction from underflowing.
 pub fn use_more_bits(layer: u64, layers: u64) -> bool {
-    layer < layers / 8 || layer >= 7 * layers / 8 || (layer >= layers / 8 && (layer - layers / 8) % 3 == 2)
+    layer < layers / 8 || layer >= 7 * layers / 8 || (layer - layers / 8) % 3 == 2
+}
+
+/// The type llama-quantize gives a 2-D tensor of `role` (llama-quant.cpp `llama_tensor_get_type_impl`,
+/// without an imatrix; rows that do not fill whole blocks fall back in [`Ggml::for_row`]):
+/// - `output.weight`, and `token_embd` when the embeddings are tied: Q6_K, unless the base is Q8_0
+///   (a row not divisible by the base block makes it Q8_0, which [`Ggml::for_row`] also yields);
+/// - untied `token_embd`: the base type;
+/// - `attn_v`: Q6_K in [`use_more_bits`] layers for Q4_K_M/Q5_K_M; a remaining Q4_K becomes Q5_K in
+///   `LLM_TYPE_70B` models; Q8_0 whenever the model has 8 experts (Mixtral), whatever the file type;
+/// - `attn_k`: Q8_0 with 8 experts; `attn_output`: Q5_K with 8 experts in Q4_K_M;
+/// - fused `attn_qkv`: Q5_K in Q4_K_M, Q6_K in Q5_K_M, in every layer. At 007dbbf llama.cpp routes
+///   `attn_qkv` through the `attn_v` branch instead (`category_is_attn_v`), leaving this rule
+///   unreachable; the published phi-4 Q4_K_M and Q5_K_M files (bartowski/phi-4-GGUF, llama.cpp b4456)
+///   match this rule to the byte and not that one (tests/catalog_models.rs), so gpuplan sizes the
+///   files people download;
+/// - `ffn_down` (dense, shared expert or routed experts): Q6_K in [`use_more_bits`] layers for
+///   Q4_K_M/Q5_K_M (MoE layers are parsed from the tensor name, so the index is the decoder layer).
+///
+/// Not modelled: with an imatrix, Q4_0 stores `ffn_down` of the first layers/8 layers as Q4_1
+/// (20 B / 32), which the published bartowski/unsloth Q4_0 files show.
+pub fn llama_tensor_type(ft: Ftype, role: Role, layer: Option<(u64, u64)>, model: &GgufModel) -> Ggml {
+    let base = ft.base();
+    let more_bits = ft.layer_dependent() && layer.is_some_and(|(i, n)| use_more_bits(i, n));
+    let eight_experts = model.experts == 8;
+    let output = if base == Ggml::Q8_0 { Ggml::Q8_0 } else { Ggml::Q6K };
+    match role {
+        Role::LmHead => output,
+        Role::Embedding if model.tied_embeddings => output,
+        Role::AttnQkv if model.fused_qkv => match ft {
+            Ftype::Q4KM => Ggml::Q5K,
+            Ftype::Q5KM => Ggml::Q6K,
+            _ => base,
+        },
+        Role::AttnV => {
+            let mut t = if more_bits { Ggml::Q6K } else { base };
+            if model.is_70b && t == Ggml::Q4K {
+                t = Ggml::Q5K;
+            }
+            if eight_experts {
+                t = Ggml::Q8_0;
+            }
+            t
+        }
+        Role::AttnK if eight_experts => Ggml::Q8_0,
+        Role::AttnOut if eight_experts && ft == Ftype::Q4KM => Ggml::Q5K,
+        Role::MlpDown | Role::ExpertDown if more_bits => Ggml::Q6K,
+        _ => base,
+    }
 }
 
 impl Format {
@@ -401,10 +502,9 @@ impl Format {
         FORMATS.iter().map(|f| f.id).collect()
     }
 
-    /// Storage of one tensor of `role`, in layer `layer` of `layers` (None for non-layer tensors).
-    /// `cols` is the row length (for GGUF block fallbacks); `fused_qkv` says the architecture stores
-    /// q, k and v in one tensor.
-    pub fn storage_for(&self, role: Role, layer: Option<(u64, u64)>, fused_qkv: bool) -> StorageType {
+    /// Storage of one tensor of `role`, in layer `layer` of `layers` (None for non-layer tensors);
+    /// `model` carries what GGUF type rules need to know about the whole model.
+    pub fn storage_for(&self, role: Role, layer: Option<(u64, u64)>, model: &GgufModel) -> StorageType {
         match self.kind {
             FormatKind::Uniform => self.storage,
             FormatKind::LinearOnly => {
@@ -414,29 +514,32 @@ impl Format {
                     self.keep
                 }
             }
-            FormatKind::Gguf => self.gguf_storage(role, layer, fused_qkv),
+            FormatKind::Gguf => self.gguf_storage(role, layer, model),
         }
     }
 
-    fn gguf_storage(&self, role: Role, layer: Option<(u64, u64)>, fused_qkv: bool) -> StorageType {
+    /// True when a tensor's storage can depend on its layer index (Q4_K_M, Q5_K_M).
+    pub fn layer_dependent(&self) -> bool {
+        self.ftype.is_some_and(Ftype::layer_dependent)
+    }
+
+    /// 1-D tensors (norms, biases) stay f32 and the MoE router is never quantized
+    /// (`tensor_allows_quantization`: only 2-D/3-D `*weight`, not `ffn_gate_inp`); the vision tower
+    /// ships as an f16 mmproj file. 2-D tensors follow [`llama_tensor_type`] for the format's `ftype`;
+    /// without one (gpuplan's candle runner) every 2-D tensor takes `storage`.
+    fn gguf_storage(&self, role: Role, layer: Option<(u64, u64)>, model: &GgufModel) -> StorageType {
         let base = match self.storage {
             StorageType::Ggml(t) => t,
             other => return other,
         };
-        let promoted = |t: Ggml| match (self.promote, layer) {
-            (Some(p), Some((i, n))) if use_more_bits(i, n) => p,
-            _ => t,
-        };
-        let t = match role {
-            Role::Norm | Role::Bias | Role::Router => return StorageType::F32,
-            Role::Vision | Role::Projector | Role::Other => return StorageType::F16,
-            Role::LmHead => self.output.unwrap_or(base),
-            Role::Embedding => base,
-            Role::AttnQkv if fused_qkv => self.fused_qkv.unwrap_or(base),
-            Role::AttnV | Role::MlpDown | Role::ExpertDown => promoted(base),
-            _ => base,
-        };
-        StorageType::Ggml(t)
+        match role {
+            Role::Norm | Role::Bias | Role::Router => StorageType::F32,
+            Role::Vision | Role::Projector | Role::Other => StorageType::F16,
+            _ => StorageType::Ggml(match self.ftype {
+                Some(ft) => llama_tensor_type(ft, role, layer, model),
+                None => base,
+            }),
+        }
     }
 
     /// Bytes per element of activations when running this format: quantized GGUF kernels in candle and
@@ -528,16 +631,134 @@ mod tests {
         assert_eq!(q4k.bytes(1, 256), 144);
         assert_eq!(q4k.bytes(10, 512), 2880);
         assert_eq!(StorageType::Ggml(Ggml::Q8_0).bytes(1, 32), 34);
-        // 3072-wide rows are 12 K-blocks; 100-wide rows fall back to Q5_0 (4 blocks of 22 B)
+        // 3072-wide rows are 12 K-blocks; 160-wide rows fall back to Q5_0 (5 blocks of 22 B); 100-wide
+        // rows fit neither and become F16
         assert_eq!(q4k.bytes(1, 3072), 12 * 144);
-        assert_eq!(q4k.bytes(1, 100), 4 * 22);
+        assert_eq!(q4k.bytes(1, 160), 5 * 22);
+        assert_eq!(q4k.bytes(1, 100), 200);
+        assert_eq!(Ggml::Q6K.for_row(96), Ggml::Q8_0);
+    }
+
+    fn fmt(id: &str) -> Ftype {
+        Format::parse(id).and_then(|f| f.ftype).expect("llama.cpp file type")
+    }
+
+    #[test]
+    fn output_and_tied_embeddings_follow_the_output_rule() {
+        let tied = GgufModel {
+            tied_embeddings: true,
+            ..GgufModel::default()
+        };
+        let untied = GgufModel::default();
+        for (id, out, embd) in [
+            ("q4_k_m", Ggml::Q6K, Ggml::Q4K),
+            ("q4_0", Ggml::Q6K, Ggml::Q4_0),
+            ("q8_0", Ggml::Q8_0, Ggml::Q8_0),
+        ] {
+            assert_eq!(llama_tensor_type(fmt(id), Role::LmHead, None, &untied), out, "{id}");
+            assert_eq!(
+                llama_tensor_type(fmt(id), Role::Embedding, None, &tied),
+                out,
+                "{id} tied"
+            );
+            assert_eq!(
+                llama_tensor_type(fmt(id), Role::Embedding, None, &untied),
+                embd,
+                "{id} untied"
+            );
+        }
+    }
+
+    #[test]
+    fn attn_v_rules_for_70b_and_eight_experts() {
+        let l70 = GgufModel {
+            is_70b: true,
+            ..GgufModel::default()
+        };
+        // layer 10 of 80 is not a use_more_bits layer: Q4_K, bumped to Q5_K for 70B; layer 0 is Q6_K
+        assert!(!use_more_bits(10, 80));
+        assert_eq!(
+            llama_tensor_type(Ftype::Q4KM, Role::AttnV, Some((10, 80)), &GgufModel::default()),
+            Ggml::Q4K
+        );
+        assert_eq!(
+            llama_tensor_type(Ftype::Q4KM, Role::AttnV, Some((10, 80)), &l70),
+            Ggml::Q5K
+        );
+        assert_eq!(
+            llama_tensor_type(Ftype::Q4KM, Role::AttnV, Some((0, 80)), &l70),
+            Ggml::Q6K
+        );
+        // Mixtral: attn_v and attn_k Q8_0 in every file type, attn_output Q5_K in Q4_K_M, q untouched
+        let mix = GgufModel {
+            experts: 8,
+            ..GgufModel::default()
+        };
+        for ft in [Ftype::Q4KM, Ftype::Q5KM, Ftype::Q6K, Ftype::Q4_0] {
+            assert_eq!(llama_tensor_type(ft, Role::AttnV, Some((0, 32)), &mix), Ggml::Q8_0);
+            assert_eq!(llama_tensor_type(ft, Role::AttnK, Some((5, 32)), &mix), Ggml::Q8_0);
+            assert_eq!(llama_tensor_type(ft, Role::AttnQkv, Some((5, 32)), &mix), ft.base());
+        }
+        assert_eq!(
+            llama_tensor_type(Ftype::Q4KM, Role::AttnOut, Some((5, 32)), &mix),
+            Ggml::Q5K
+        );
+        assert_eq!(
+            llama_tensor_type(Ftype::Q5KM, Role::AttnOut, Some((5, 32)), &mix),
+            Ggml::Q5K
+        );
+        // 16 experts (Phi-3.5-MoE) get none of this
+        let phimoe = GgufModel {
+            experts: 16,
+            ..GgufModel::default()
+        };
+        assert_eq!(
+            llama_tensor_type(Ftype::Q4KM, Role::AttnK, Some((5, 32)), &phimoe),
+            Ggml::Q4K
+        );
+    }
+
+    #[test]
+    fn fused_qkv_takes_one_type_in_every_layer() {
+        let phi3 = GgufModel {
+            fused_qkv: true,
+            ..GgufModel::default()
+        };
+        for layer in [0, 5, 31] {
+            assert_eq!(
+                llama_tensor_type(Ftype::Q4KM, Role::AttnQkv, Some((layer, 32)), &phi3),
+                Ggml::Q5K
+            );
+            assert_eq!(
+                llama_tensor_type(Ftype::Q5KM, Role::AttnQkv, Some((layer, 32)), &phi3),
+                Ggml::Q6K
+            );
+            assert_eq!(
+                llama_tensor_type(Ftype::Q6K, Role::AttnQkv, Some((layer, 32)), &phi3),
+                Ggml::Q6K
+            );
+        }
+        // ffn_down still follows use_more_bits
+        assert_eq!(
+            llama_tensor_type(Ftype::Q4KM, Role::MlpDown, Some((0, 32)), &phi3),
+            Ggml::Q6K
+        );
+        assert_eq!(
+            llama_tensor_type(Ftype::Q4KM, Role::MlpDown, Some((4, 32)), &phi3),
+            Ggml::Q4K
+        );
     }
 
     #[test]
     fn gptq_matches_autogptq_tensor_sizes() {
-        // Llama-7B q_proj 4096x4096, g128: qweight 8 MiB, qzeros 64 KiB, scales 1 MiB, g_idx 16 KiB
-        let b = StorageType::Int4 { group: 128, g_idx: true }.bytes(4096, 4096);
-        assert_eq!(b, 8_388_608 + 65_536 + 1_048_576 + 16_384);
+        // Llama-7B q_proj 4096x4096, g128 (32 groups): qweight 8 MiB, qzeros int32[32, 512] = 64 KiB,
+        // scales f16[32, 4096] = 256 KiB, g_idx int32[4096] = 16 KiB
+        let b = StorageType::Int4 {
+            group: 128,
+            g_idx: true,
+        }
+        .bytes(4096, 4096);
+        assert_eq!(b, 8_388_608 + 65_536 + 262_144 + 16_384);
     }
 
     #[test]

@@ -31,12 +31,26 @@ fn norm_vectors(kind: NormKind) -> u64 {
 
 /// Embeddings, final norm and LM head (untied: its own vocab x hidden matrix, optional bias).
 pub fn outer(a: &Architecture) -> Vec<TensorGroup> {
-    let mut g = vec![group("embed_tokens.weight", Role::Embedding, a.vocab_size, a.hidden_size, 1, Shard::Rows)];
+    let mut g = vec![group(
+        "embed_tokens.weight",
+        Role::Embedding,
+        a.vocab_size,
+        a.hidden_size,
+        1,
+        Shard::Rows,
+    )];
     let mut norm = group("norm", Role::Norm, 1, a.hidden_size, 1, Shard::Replicated);
     norm.count_per_layer = norm_vectors(a.norm);
     g.push(norm);
     if !a.tie_embeddings {
-        g.push(group("lm_head.weight", Role::LmHead, a.vocab_size, a.hidden_size, 1, Shard::Rows));
+        g.push(group(
+            "lm_head.weight",
+            Role::LmHead,
+            a.vocab_size,
+            a.hidden_size,
+            1,
+            Shard::Rows,
+        ));
     }
     if a.lm_head_bias {
         g.push(group("lm_head.bias", Role::Bias, 1, a.vocab_size, 1, Shard::Rows));
@@ -49,22 +63,58 @@ pub fn attention(a: &Architecture) -> Vec<TensorGroup> {
     let (h, q, kv, l) = (a.hidden_size, a.q_dim(), a.kv_dim(), a.layers);
     let mut g = vec![
         group("layers.*.self_attn.q_proj.weight", Role::AttnQkv, q, h, l, Shard::Rows),
-        group("layers.*.self_attn.k_proj.weight", Role::AttnQkv, kv, h, l, Shard::KvHeads),
-        group("layers.*.self_attn.v_proj.weight", Role::AttnV, kv, h, l, Shard::KvHeads),
+        group(
+            "layers.*.self_attn.k_proj.weight",
+            Role::AttnK,
+            kv,
+            h,
+            l,
+            Shard::KvHeads,
+        ),
+        group(
+            "layers.*.self_attn.v_proj.weight",
+            Role::AttnV,
+            kv,
+            h,
+            l,
+            Shard::KvHeads,
+        ),
         group("layers.*.self_attn.o_proj.weight", Role::AttnOut, h, q, l, Shard::Cols),
     ];
     if a.fused_qkv {
-        // one tensor in the checkpoint: GGUF types it as attn_qkv (no separate attn_v rule)
+        // one tensor in the checkpoint: GGUF types it as attn_qkv (no separate attn_k/attn_v rules)
+        g[1].role = Role::AttnQkv;
         g[2].role = Role::AttnQkv;
     }
     if a.qkv_bias {
-        g.push(group("layers.*.self_attn.q_proj.bias", Role::Bias, 1, q, l, Shard::Rows));
-        let mut kv_bias = group("layers.*.self_attn.k_proj.bias+v_proj.bias", Role::Bias, 1, kv, l, Shard::KvHeads);
+        g.push(group(
+            "layers.*.self_attn.q_proj.bias",
+            Role::Bias,
+            1,
+            q,
+            l,
+            Shard::Rows,
+        ));
+        let mut kv_bias = group(
+            "layers.*.self_attn.k_proj.bias+v_proj.bias",
+            Role::Bias,
+            1,
+            kv,
+            l,
+            Shard::KvHeads,
+        );
         kv_bias.count_per_layer = 2;
         g.push(kv_bias);
     }
     if a.o_bias {
-        g.push(group("layers.*.self_attn.o_proj.bias", Role::Bias, 1, h, l, Shard::Replicated));
+        g.push(group(
+            "layers.*.self_attn.o_proj.bias",
+            Role::Bias,
+            1,
+            h,
+            l,
+            Shard::Replicated,
+        ));
     }
     let mut norms = group("layers.*.norms", Role::Norm, 1, h, l, Shard::Replicated);
     norms.count_per_layer = a.norms_per_layer * norm_vectors(a.norm);
@@ -77,23 +127,58 @@ pub fn mlp(a: &Architecture) -> Vec<TensorGroup> {
     let (h, i, l) = (a.hidden_size, a.intermediate_size, a.layers);
     let up_rows = match a.mlp {
         MlpKind::Gated => {
-            let mut gate_up = group("layers.*.mlp.gate_proj+up_proj.weight", Role::MlpUp, i, h, l, Shard::Rows);
+            let mut gate_up = group(
+                "layers.*.mlp.gate_proj+up_proj.weight",
+                Role::MlpUp,
+                i,
+                h,
+                l,
+                Shard::Rows,
+            );
             gate_up.count_per_layer = 2;
             return finish_mlp(a, vec![gate_up]);
         }
         MlpKind::GatedFusedWide => 2 * i,
         MlpKind::Plain => i,
     };
-    finish_mlp(a, vec![group("layers.*.mlp.up_proj.weight", Role::MlpUp, up_rows, h, l, Shard::Rows)])
+    finish_mlp(
+        a,
+        vec![group(
+            "layers.*.mlp.up_proj.weight",
+            Role::MlpUp,
+            up_rows,
+            h,
+            l,
+            Shard::Rows,
+        )],
+    )
 }
 
 fn finish_mlp(a: &Architecture, mut g: Vec<TensorGroup>) -> Vec<TensorGroup> {
     let (h, i, l) = (a.hidden_size, a.intermediate_size, a.layers);
-    g.push(group("layers.*.mlp.down_proj.weight", Role::MlpDown, h, i, l, Shard::Cols));
+    g.push(group(
+        "layers.*.mlp.down_proj.weight",
+        Role::MlpDown,
+        h,
+        i,
+        l,
+        Shard::Cols,
+    ));
     if a.mlp_bias {
-        let up_width: u64 = g.iter().filter(|t| t.role == Role::MlpUp).map(|t| t.rows * t.count_per_layer).sum();
+        let up_width: u64 = g
+            .iter()
+            .filter(|t| t.role == Role::MlpUp)
+            .map(|t| t.rows * t.count_per_layer)
+            .sum();
         g.push(group("layers.*.mlp.up.bias", Role::Bias, 1, up_width, l, Shard::Rows));
-        g.push(group("layers.*.mlp.down_proj.bias", Role::Bias, 1, h, l, Shard::Replicated));
+        g.push(group(
+            "layers.*.mlp.down_proj.bias",
+            Role::Bias,
+            1,
+            h,
+            l,
+            Shard::Replicated,
+        ));
     }
     g
 }

@@ -8,7 +8,7 @@ pub mod summary;
 pub mod vision;
 
 use crate::spec::model::ModelSpec;
-use crate::spec::precision::Role;
+use crate::spec::precision::{GgufModel, Role};
 use serde::Serialize;
 
 /// How tensor parallelism splits a tensor across GPUs (Megatron-LM layout, as vLLM shards).
@@ -67,7 +67,8 @@ pub struct Inventory {
     pub exact: bool,
     /// experts per token / experts, when MoE
     pub moe: Option<(u64, u64)>,
-    pub fused_qkv: bool,
+    /// what GGUF type rules need to know about the model
+    pub gguf: GgufModel,
 }
 
 impl Inventory {
@@ -88,13 +89,22 @@ impl Inventory {
     }
 
     pub fn vision_parameters(&self) -> u64 {
-        self.groups.iter().filter(|g| g.part == Part::Vision).map(TensorGroup::numel).sum()
+        self.groups
+            .iter()
+            .filter(|g| g.part == Part::Vision)
+            .map(TensorGroup::numel)
+            .sum()
     }
 
     /// Elements of one routed expert across all layers (all its matrices), 0 for dense models.
     pub fn expert_parameters_per_expert(&self) -> u64 {
         match self.moe {
-            Some((_, e)) => self.groups.iter().filter(|g| g.routed_expert).map(|g| g.numel() / e).sum(),
+            Some((_, e)) => self
+                .groups
+                .iter()
+                .filter(|g| g.routed_expert)
+                .map(|g| g.numel() / e)
+                .sum(),
             None => 0,
         }
     }
@@ -118,7 +128,7 @@ pub fn inventory(spec: &ModelSpec) -> Inventory {
         groups,
         exact: true,
         moe: a.moe.as_ref().map(|m| (m.experts_per_token, m.experts)),
-        fused_qkv: a.fused_qkv,
+        gguf: GgufModel::from_architecture(a),
     }
 }
 
@@ -137,7 +147,10 @@ pub fn check_declared(spec: &ModelSpec) -> Result<(), (String, String)> {
             if d != derived {
                 return Err((
                     field.to_string(),
-                    format!("declared {d} but the architecture has {derived} (difference {})", derived as i128 - d as i128),
+                    format!(
+                        "declared {d} but the architecture has {derived} (difference {})",
+                        derived as i128 - d as i128
+                    ),
                 ));
             }
         }

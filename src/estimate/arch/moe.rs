@@ -22,17 +22,73 @@ pub fn mlp(a: &Architecture, m: &MoeSpec) -> Vec<TensorGroup> {
         part: Part::Text,
     };
     let mut g = vec![
-        layer("layers.*.block_sparse_moe.gate.weight", Role::Router, m.experts, h, 1, false, Shard::Replicated),
-        layer("layers.*.experts.*.w1+w3.weight", Role::Expert, i, h, 2 * m.experts, true, Shard::Rows),
-        layer("layers.*.experts.*.w2.weight", Role::ExpertDown, h, i, m.experts, true, Shard::Cols),
+        layer(
+            "layers.*.block_sparse_moe.gate.weight",
+            Role::Router,
+            m.experts,
+            h,
+            1,
+            false,
+            Shard::Replicated,
+        ),
+        layer(
+            "layers.*.experts.*.w1+w3.weight",
+            Role::Expert,
+            i,
+            h,
+            2 * m.experts,
+            true,
+            Shard::Rows,
+        ),
+        layer(
+            "layers.*.experts.*.w2.weight",
+            Role::ExpertDown,
+            h,
+            i,
+            m.experts,
+            true,
+            Shard::Cols,
+        ),
     ];
     if m.router_bias {
-        g.push(layer("layers.*.block_sparse_moe.gate.bias", Role::Bias, 1, m.experts, 1, false, Shard::Replicated));
+        g.push(layer(
+            "layers.*.block_sparse_moe.gate.bias",
+            Role::Bias,
+            1,
+            m.experts,
+            1,
+            false,
+            Shard::Replicated,
+        ));
     }
     if let Some(s) = m.shared_expert_intermediate_size {
-        g.push(layer("layers.*.shared_expert.gate+up.weight", Role::MlpUp, s, h, 2, false, Shard::Rows));
-        g.push(layer("layers.*.shared_expert.down.weight", Role::MlpDown, h, s, 1, false, Shard::Cols));
-        g.push(layer("layers.*.shared_expert_gate.weight", Role::Router, 1, h, 1, false, Shard::Replicated));
+        g.push(layer(
+            "layers.*.shared_expert.gate+up.weight",
+            Role::MlpUp,
+            s,
+            h,
+            2,
+            false,
+            Shard::Rows,
+        ));
+        g.push(layer(
+            "layers.*.shared_expert.down.weight",
+            Role::MlpDown,
+            h,
+            s,
+            1,
+            false,
+            Shard::Cols,
+        ));
+        g.push(layer(
+            "layers.*.shared_expert_gate.weight",
+            Role::Router,
+            1,
+            h,
+            1,
+            false,
+            Shard::Replicated,
+        ));
     }
     g
 }

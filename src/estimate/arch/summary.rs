@@ -3,7 +3,7 @@
 
 use super::{Inventory, Part, Shard, TensorGroup};
 use crate::spec::model::ModelSpec;
-use crate::spec::precision::Role;
+use crate::spec::precision::{GgufModel, Role};
 
 pub fn inventory(spec: &ModelSpec) -> Inventory {
     let total = spec.parameters.unwrap_or(0);
@@ -32,6 +32,6 @@ pub fn inventory(spec: &ModelSpec) -> Inventory {
         groups,
         exact: false,
         moe: (total > active).then_some((0, 1)),
-        fused_qkv: false,
+        gguf: GgufModel::default(),
     }
 }

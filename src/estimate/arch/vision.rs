@@ -28,8 +28,22 @@ pub fn tower(v: &VisionSpec, text_hidden: u64) -> Vec<TensorGroup> {
     };
     let mut g = vec![
         t("vision.embeddings.class_embedding", Role::Vision, 1, d, 1, 1),
-        t("vision.embeddings.patch_embedding", Role::Vision, d, v.channels * v.patch_size * v.patch_size, 1, 1),
-        t("vision.embeddings.position_embedding", Role::Vision, patches + 1, d, 1, 1),
+        t(
+            "vision.embeddings.patch_embedding",
+            Role::Vision,
+            d,
+            v.channels * v.patch_size * v.patch_size,
+            1,
+            1,
+        ),
+        t(
+            "vision.embeddings.position_embedding",
+            Role::Vision,
+            patches + 1,
+            d,
+            1,
+            1,
+        ),
         // pre_layrnorm and post_layernorm, weight + bias each
         t("vision.pre+post_layernorm", Role::Vision, 1, d, 1, 4),
         t("vision.layers.*.q/k/v/out_proj.weight", Role::Vision, d, d, l, 4),

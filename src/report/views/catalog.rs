@@ -6,13 +6,27 @@ use crate::report::units::{bytes, params, rate, tokens};
 
 pub fn models(rows: &Vec<ModelRow>) -> Doc {
     let mut d = Doc::default();
-    let mut t = Table::new(&["id", "name", "arch", "params", "active", "max context", "KV/token (16-bit)", "weights (dtype)"]).numeric(&[3, 4, 5, 6, 7]);
+    let mut t = Table::new(&[
+        "id",
+        "name",
+        "arch",
+        "params",
+        "active",
+        "max context",
+        "KV/token (16-bit)",
+        "weights (dtype)",
+    ])
+    .numeric(&[3, 4, 5, 6, 7]);
     for r in rows {
         t.row(vec![
             r.id.clone().into(),
             r.name.clone().into(),
             r.architecture.clone().into(),
-            if r.exact { Cell::from(params(r.parameters)) } else { Cell::toned(format!("~{}", params(r.parameters)), Tone::Muted) },
+            if r.exact {
+                Cell::from(params(r.parameters))
+            } else {
+                Cell::toned(format!("~{}", params(r.parameters)), Tone::Muted)
+            },
             params(r.active_parameters).into(),
             tokens(r.max_context).into(),
             format!("{} KiB", r.kv_bytes_per_token / 1024).into(),
@@ -25,8 +39,20 @@ pub fn models(rows: &Vec<ModelRow>) -> Doc {
 
 pub fn gpus(rows: &Vec<GpuRow>) -> Doc {
     let mut d = Doc::default();
-    let mut t = Table::new(&["id", "name", "memory", "nvidia-smi MiB", "usable", "bandwidth GB/s", "bf16 TFLOPS", "fp8 TFLOPS", "TDP W", "$/hour", "purchase $"])
-        .numeric(&[3, 4, 5, 6, 7, 8, 9, 10]);
+    let mut t = Table::new(&[
+        "id",
+        "name",
+        "memory",
+        "nvidia-smi MiB",
+        "usable",
+        "bandwidth GB/s",
+        "bf16 TFLOPS",
+        "fp8 TFLOPS",
+        "TDP W",
+        "$/hour",
+        "purchase $",
+    ])
+    .numeric(&[3, 4, 5, 6, 7, 8, 9, 10]);
     for r in rows {
         t.row(vec![
             r.id.clone().into(),
@@ -50,7 +76,12 @@ pub fn formats(rows: &Vec<FormatRow>) -> Doc {
     let mut d = Doc::default();
     let mut t = Table::new(&["id", "description", "bits/weight", "kept in higher precision"]).numeric(&[2]);
     for r in rows {
-        t.row(vec![r.id.into(), r.description.into(), format!("{:.3}", r.bits_per_weight).into(), r.keeps.into()]);
+        t.row(vec![
+            r.id.into(),
+            r.description.into(),
+            format!("{:.3}", r.bits_per_weight).into(),
+            r.keeps.into(),
+        ]);
     }
     d.table(t);
     d

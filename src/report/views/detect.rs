@@ -21,16 +21,57 @@ pub fn detect(r: &DetectReport) -> Doc {
         let l = &g.local;
         d.heading(format!("GPU {}: {}", l.index, l.name));
         d.kv(vec![
-            ("memory".into(), format!("{} total, {} used, {} free (NVML)", bytes(l.memory_total_bytes), bytes(l.memory_used_bytes), bytes(l.memory_free_bytes)).into()),
-            ("compute capability".into(), l.compute_capability.clone().unwrap_or_else(|| "unknown".into()).into()),
-            ("power limit".into(), l.power_limit_w.map_or("unknown".into(), |w| format!("{w} W")).into()),
-            ("ECC".into(), l.ecc_enabled.map_or("not reported", |e| if e { "on" } else { "off" }).into()),
-            ("processes".into(), if l.processes.is_empty() { "none".to_string() } else { l.processes.iter().map(|(pid, m)| format!("{pid} ({})", m.map_or("?".into(), bytes))).collect::<Vec<_>>().join(", ") }.into()),
+            (
+                "memory".into(),
+                format!(
+                    "{} total, {} used, {} free (NVML)",
+                    bytes(l.memory_total_bytes),
+                    bytes(l.memory_used_bytes),
+                    bytes(l.memory_free_bytes)
+                )
+                .into(),
+            ),
+            (
+                "compute capability".into(),
+                l.compute_capability.clone().unwrap_or_else(|| "unknown".into()).into(),
+            ),
+            (
+                "power limit".into(),
+                l.power_limit_w.map_or("unknown".into(), |w| format!("{w} W")).into(),
+            ),
+            (
+                "ECC".into(),
+                l.ecc_enabled
+                    .map_or("not reported", |e| if e { "on" } else { "off" })
+                    .into(),
+            ),
+            (
+                "processes".into(),
+                if l.processes.is_empty() {
+                    "none".to_string()
+                } else {
+                    l.processes
+                        .iter()
+                        .map(|(pid, m)| format!("{pid} ({})", m.map_or("?".into(), bytes)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+                .into(),
+            ),
             (
                 "catalog".into(),
                 match &g.catalog {
-                    Some(m) => Cell::toned(format!("{} (memory within {} MiB of the catalog's)", m.id, m.memory_difference_mib), Tone::Good),
-                    None => Cell::toned("not in the catalog: add a gpus/*.yaml with this NVML name to get estimates", Tone::Bad),
+                    Some(m) => Cell::toned(
+                        format!(
+                            "{} (memory within {} MiB of the catalog's)",
+                            m.id, m.memory_difference_mib
+                        ),
+                        Tone::Good,
+                    ),
+                    None => Cell::toned(
+                        "not in the catalog: add a gpus/*.yaml with this NVML name to get estimates",
+                        Tone::Bad,
+                    ),
                 },
             ),
         ]);

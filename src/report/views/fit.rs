@@ -10,11 +10,24 @@ pub fn fit(r: &FitReport) -> Doc {
     d.heading(format!(
         "{} on {}{}",
         r.model_name,
-        if r.total_gpus > 1 { format!("{} x ", r.total_gpus) } else { String::new() },
+        if r.total_gpus > 1 {
+            format!("{} x ", r.total_gpus)
+        } else {
+            String::new()
+        },
         r.gpu_name
     ));
     if r.total_gpus > 1 {
-        d.text(format!("{}: tensor parallel over {} GPU(s) per stage, {} pipeline stage(s)", Layout { tp: r.gpus, pp: r.pipeline }.label(), r.gpus, r.pipeline));
+        d.text(format!(
+            "{}: tensor parallel over {} GPU(s) per stage, {} pipeline stage(s)",
+            Layout {
+                tp: r.gpus,
+                pp: r.pipeline
+            }
+            .label(),
+            r.gpus,
+            r.pipeline
+        ));
     }
     d.text(format!(
         "{} weights, {} KV cache, {} runtime, {} context, batch {}{}",
@@ -23,16 +36,30 @@ pub fn fit(r: &FitReport) -> Doc {
         r.runtime,
         tokens(r.context),
         r.batch,
-        if r.images > 0 { format!(", {} image(s) = {} tokens", r.images, r.image_tokens) } else { String::new() }
+        if r.images > 0 {
+            format!(", {} image(s) = {} tokens", r.images, r.image_tokens)
+        } else {
+            String::new()
+        }
     ));
     let verdict = if r.fits {
         Cell::toned(
-            format!("FITS: {} of {} ({} free)", bytes(r.memory.total_bytes), bytes(r.memory.available_bytes), signed_bytes(r.headroom_bytes)),
+            format!(
+                "FITS: {} of {} ({} free)",
+                bytes(r.memory.total_bytes),
+                bytes(r.memory.available_bytes),
+                signed_bytes(r.headroom_bytes)
+            ),
             Tone::Good,
         )
     } else {
         Cell::toned(
-            format!("DOES NOT FIT: needs {} of {} (short {})", bytes(r.memory.total_bytes), bytes(r.memory.available_bytes), bytes(r.headroom_bytes.unsigned_abs())),
+            format!(
+                "DOES NOT FIT: needs {} of {} (short {})",
+                bytes(r.memory.total_bytes),
+                bytes(r.memory.available_bytes),
+                bytes(r.headroom_bytes.unsigned_abs())
+            ),
             Tone::Bad,
         )
     };
@@ -46,7 +73,13 @@ pub fn fit(r: &FitReport) -> Doc {
         ("verdict".into(), verdict),
         (
             "parameters".into(),
-            format!("{} total, {} active ({})", params(r.params.total), params(r.params.active), if r.params.exact { "exact" } else { "declared, coarse" }).into(),
+            format!(
+                "{} total, {} active ({})",
+                params(r.params.total),
+                params(r.params.active),
+                if r.params.exact { "exact" } else { "declared, coarse" }
+            )
+            .into(),
         ),
         (
             "max context".into(),
@@ -59,7 +92,10 @@ pub fn fit(r: &FitReport) -> Doc {
             "fewest GPUs".into(),
             match r.smallest_layout {
                 Some(l) => format!("{} ({}) fit this context and batch", l.gpus(), l.label()).into(),
-                None => Cell::toned(format!("no layout of up to {MAX_GPUS} GPUs fits this context and batch"), Tone::Bad),
+                None => Cell::toned(
+                    format!("no layout of up to {MAX_GPUS} GPUs fits this context and batch"),
+                    Tone::Bad,
+                ),
             },
         ),
         (
@@ -77,34 +113,71 @@ pub fn fit(r: &FitReport) -> Doc {
                 rate(t.per_user_tokens_per_s),
                 t.decode_bound,
                 bytes(t.decode_bytes_per_step),
-                t.experts_touched_per_layer.map(|e| format!(", {e:.1} experts/layer")).unwrap_or_default(),
+                t.experts_touched_per_layer
+                    .map(|e| format!(", {e:.1} experts/layer"))
+                    .unwrap_or_default(),
                 if t.calibrated { "" } else { " [uncalibrated]" }
             )
             .into(),
         ),
         (
             "prefill".into(),
-            format!("{} tok/s, time to first token {}", rate(t.prefill_tokens_per_s), seconds(t.ttft_s)).into(),
+            format!(
+                "{} tok/s, time to first token {}",
+                rate(t.prefill_tokens_per_s),
+                seconds(t.ttft_s)
+            )
+            .into(),
         ),
     ]);
-    let mut table = Table::new(&["component", "bytes", "size", "detail"]).titled(format!("Memory breakdown{per_gpu}")).numeric(&[1, 2]);
+    let mut table = Table::new(&["component", "bytes", "size", "detail"])
+        .titled(format!("Memory breakdown{per_gpu}"))
+        .numeric(&[1, 2]);
     let muted = |s: String| Cell::toned(s, Tone::Muted);
     for w in &r.memory.weights {
-        table.row(vec![format!("weights: {}", w.component).into(), w.bytes.to_string().into(), bytes(w.bytes).into(), muted(format!("{} params, {}", params(w.parameters), w.storage))]);
+        table.row(vec![
+            format!("weights: {}", w.component).into(),
+            w.bytes.to_string().into(),
+            bytes(w.bytes).into(),
+            muted(format!("{} params, {}", params(w.parameters), w.storage)),
+        ]);
     }
     let kv = &r.memory.kv_cache;
-    table.row(vec!["kv cache".into(), kv.bytes.to_string().into(), bytes(kv.bytes).into(), muted(kv.formula.clone())]);
+    table.row(vec![
+        "kv cache".into(),
+        kv.bytes.to_string().into(),
+        bytes(kv.bytes).into(),
+        muted(kv.formula.clone()),
+    ]);
     for a in &r.memory.activations {
-        table.row(vec![format!("activations: {}", a.name).into(), a.bytes.to_string().into(), bytes(a.bytes).into(), muted(a.formula.clone())]);
+        table.row(vec![
+            format!("activations: {}", a.name).into(),
+            a.bytes.to_string().into(),
+            bytes(a.bytes).into(),
+            muted(a.formula.clone()),
+        ]);
     }
     for o in &r.memory.overhead {
-        table.row(vec![format!("overhead: {}", o.name).into(), o.bytes.to_string().into(), bytes(o.bytes).into(), muted(o.formula.clone())]);
+        table.row(vec![
+            format!("overhead: {}", o.name).into(),
+            o.bytes.to_string().into(),
+            bytes(o.bytes).into(),
+            muted(o.formula.clone()),
+        ]);
     }
     table.row(vec![
         Cell::toned("total", if r.fits { Tone::Good } else { Tone::Bad }),
         r.memory.total_bytes.to_string().into(),
         bytes(r.memory.total_bytes).into(),
-        format!("weights {} + kv {} + activations {} (peak: {}) + overhead {}", bytes(r.memory.weights_bytes), bytes(r.memory.kv_cache_bytes), bytes(r.memory.activations_bytes), r.memory.activation_peak_phase, bytes(r.memory.overhead_bytes)).into(),
+        format!(
+            "weights {} + kv {} + activations {} (peak: {}) + overhead {}",
+            bytes(r.memory.weights_bytes),
+            bytes(r.memory.kv_cache_bytes),
+            bytes(r.memory.activations_bytes),
+            r.memory.activation_peak_phase,
+            bytes(r.memory.overhead_bytes)
+        )
+        .into(),
     ]);
     table.row(vec![
         "available".into(),
@@ -127,9 +200,28 @@ pub fn compare(reports: &Vec<FitReport>) -> Doc {
     let mut d = Doc::default();
     if let Some(first) = reports.first() {
         d.heading(format!("{} models on {}", reports.len(), first.gpu_name));
-        d.text(format!("{} runtime, {} context, batch {}", first.runtime, tokens(first.context), first.batch));
+        d.text(format!(
+            "{} runtime, {} context, batch {}",
+            first.runtime,
+            tokens(first.context),
+            first.batch
+        ));
     }
-    let mut t = Table::new(&["model", "params", "active", "precision", "weights", "kv cache", "total", "fits", "max context", "max batch", "decode tok/s", "ttft"]).numeric(&[1, 2, 4, 5, 6, 8, 9, 10, 11]);
+    let mut t = Table::new(&[
+        "model",
+        "params",
+        "active",
+        "precision",
+        "weights",
+        "kv cache",
+        "total",
+        "fits",
+        "max context",
+        "max batch",
+        "decode tok/s",
+        "ttft",
+    ])
+    .numeric(&[1, 2, 4, 5, 6, 8, 9, 10, 11]);
     for r in reports {
         t.row(vec![
             r.model.clone().into(),
@@ -139,11 +231,25 @@ pub fn compare(reports: &Vec<FitReport>) -> Doc {
             bytes(r.memory.weights_bytes).into(),
             bytes(r.memory.kv_cache_bytes).into(),
             bytes(r.memory.total_bytes).into(),
-            if r.fits { Cell::toned("yes", Tone::Good) } else { Cell::toned("no", Tone::Bad) },
+            if r.fits {
+                Cell::toned("yes", Tone::Good)
+            } else {
+                Cell::toned("no", Tone::Bad)
+            },
             r.max_context.map_or("-".into(), tokens).into(),
             r.max_batch.map_or("-".into(), |b| b.to_string()).into(),
-            if r.fits { rate(r.throughput.decode_tokens_per_s) } else { "-".into() }.into(),
-            if r.fits { seconds(r.throughput.ttft_s) } else { "-".into() }.into(),
+            if r.fits {
+                rate(r.throughput.decode_tokens_per_s)
+            } else {
+                "-".into()
+            }
+            .into(),
+            if r.fits {
+                seconds(r.throughput.ttft_s)
+            } else {
+                "-".into()
+            }
+            .into(),
         ]);
     }
     d.table(t);

@@ -25,10 +25,17 @@ pub fn matrix(m: &Matrix) -> Doc {
     for (model, precision, context) in keys {
         let mut row: Vec<Cell> = vec![model.into(), precision.into(), tokens(context).into()];
         for gpu in &m.gpus {
-            let cell = m.cells.iter().find(|c| c.model == model && c.precision == precision && c.context == context && &c.gpu == gpu);
+            let cell = m
+                .cells
+                .iter()
+                .find(|c| c.model == model && c.precision == precision && c.context == context && &c.gpu == gpu);
             row.push(match cell {
                 Some(c) if c.fits => Cell::toned(
-                    format!("{} / {}", c.max_context.map_or("-".into(), tokens), c.decode_tokens_per_s.map_or("-".into(), rate)),
+                    format!(
+                        "{} / {}",
+                        c.max_context.map_or("-".into(), tokens),
+                        c.decode_tokens_per_s.map_or("-".into(), rate)
+                    ),
                     Tone::Good,
                 ),
                 Some(c) => Cell::toned(

@@ -50,13 +50,9 @@ fn layout_words(o: &SizedOption) -> String {
 pub fn reason(r: &Reason) -> String {
     match r {
         Reason::OnlyFeasible => {
-            "the only option that fits, meets the latency targets and stays within the budget"
-                .into()
+            "the only option that fits, meets the latency targets and stays within the budget".into()
         }
-        Reason::Cheapest {
-            monthly_usd,
-            feasible,
-        } => format!(
+        Reason::Cheapest { monthly_usd, feasible } => format!(
             "lowest cost of the {feasible} options that meet every requirement: {} per month",
             usd(*monthly_usd)
         ),
@@ -252,10 +248,7 @@ pub fn overview(s: &Sizing) -> Doc {
                 d.text(format!("- {}", reason(x)));
             }
             if let Some(u) = &r.runner_up {
-                let mut kv = vec![(
-                    "runner-up".into(),
-                    Cell::from(format!("#{} {}", u.rank, u.label)),
-                )];
+                let mut kv = vec![("runner-up".into(), Cell::from(format!("#{} {}", u.rank, u.label)))];
                 if let Some(o) = s.options.iter().find(|o| o.rank == u.rank) {
                     kv.push(("status".into(), status_cell(o.status)));
                 }
@@ -300,7 +293,7 @@ fn status_cell(s: Status) -> Cell {
         match s {
             Status::Feasible => Tone::Good,
             Status::OverBudget | Status::NoPrice => Tone::Plain,
-            Status::MissesTargets | Status::DoesNotFit => Tone::Bad,
+            Status::MissesTargets | Status::DoesNotFit | Status::Unsupported => Tone::Bad,
         },
     )
 }
@@ -345,22 +338,14 @@ pub fn ranking(s: &Sizing) -> Doc {
             o.rank.to_string().into(),
             o.label.clone().into(),
             status_cell(o.status),
-            if fits {
-                o.total_gpus.to_string().into()
-            } else {
-                dash()
-            },
+            if fits { o.total_gpus.to_string().into() } else { dash() },
             layout_words(o).into(),
             if fits {
                 o.batch_per_replica.to_string().into()
             } else {
                 dash()
             },
-            if fits {
-                check(o.ttft, o.ttft_s, seconds)
-            } else {
-                dash()
-            },
+            if fits { check(o.ttft, o.ttft_s, seconds) } else { dash() },
             if fits {
                 check(o.tokens_per_s, o.per_user_tokens_per_s, rate)
             } else {
@@ -372,16 +357,9 @@ pub fn ranking(s: &Sizing) -> Doc {
                 CostMode::Purchase => o.cost.upfront_usd,
             }
             .map_or_else(dash, |x| usd(x).into()),
-            o.cost
-                .usd_per_million_tokens
-                .map_or_else(dash, |x| usd(x).into()),
+            o.cost.usd_per_million_tokens.map_or_else(dash, |x| usd(x).into()),
             if fits {
-                format!(
-                    "{} ({})",
-                    signed_bytes(o.headroom_bytes),
-                    percent(o.headroom_fraction)
-                )
-                .into()
+                format!("{} ({})", signed_bytes(o.headroom_bytes), percent(o.headroom_fraction)).into()
             } else {
                 dash()
             },

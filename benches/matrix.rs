@@ -1,0 +1,41 @@
+//! The full-catalog matrix: every model x every GPU x every weight format x 8 contexts, in one process.
+//! Target: under 50 ms (README "Performance"). Run: `cargo bench --bench matrix`.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use gpuplan::estimate::arch::check_declared;
+use gpuplan::plan::{matrix::matrix, Options};
+use gpuplan::spec::{precision::FORMATS, Catalog, Format};
+use std::hint::black_box;
+
+const CONTEXTS: [u64; 8] = [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072];
+
+fn full_catalog(c: &mut Criterion) {
+    let catalog = Catalog::embedded(check_declared).expect("embedded catalog");
+    let models: Vec<_> = catalog.model_specs().cloned().collect();
+    let gpus: Vec<_> = catalog.gpu_specs().cloned().collect();
+    let formats: Vec<&'static Format> = FORMATS.iter().collect();
+    let opts = Options::default();
+    let cells = matrix(&models, &gpus, &formats, &CONTEXTS, &opts).cells.len();
+    println!(
+        "{} models x {} GPUs x {} formats x {} contexts = {cells} cells (contexts above a model's maximum skipped)",
+        models.len(),
+        gpus.len(),
+        formats.len(),
+        CONTEXTS.len()
+    );
+    c.bench_function("matrix/full-catalog", |b| {
+        b.iter(|| black_box(matrix(&models, &gpus, &formats, &CONTEXTS, &opts)))
+    });
+    // including catalog parsing, as the CLI pays it
+    c.bench_function("matrix/full-catalog+load", |b| {
+        b.iter(|| {
+            let catalog = Catalog::embedded(check_declared).expect("embedded catalog");
+            let models: Vec<_> = catalog.model_specs().cloned().collect();
+            let gpus: Vec<_> = catalog.gpu_specs().cloned().collect();
+            black_box(matrix(&models, &gpus, &formats, &CONTEXTS, &opts))
+        })
+    });
+}
+
+criterion_group!(benches, full_catalog);
+criterion_main!(benches);
