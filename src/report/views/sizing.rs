@@ -149,7 +149,10 @@ pub fn overview(s: &Sizing) -> Doc {
         d.text(desc.clone());
     }
     let load = match (w.concurrent_users, w.requests_per_second) {
-        (Some(u), _) => format!("{u} concurrent users (requests in flight)"),
+        (Some(u), _) => format!(
+            "{u} concurrent user{} (requests in flight)",
+            if u == 1 { "" } else { "s" }
+        ),
         (None, Some(r)) => format!("{r} requests per second"),
         _ => "-".into(),
     };
@@ -430,6 +433,41 @@ pub fn details(s: &Sizing) -> Doc {
             o.capacity_tokens_per_s.map_or("-".into(), rate).into(),
             o.load_headroom_fraction.map_or("-".into(), percent).into(),
             basis_word(&o.evidence.throughput).into(),
+        ]);
+    }
+    d.table(t);
+    d.heading("Cost per option");
+    let mut t = Table::new(&[
+        "#",
+        "option",
+        "GPUs",
+        "$/hour",
+        "$/month",
+        "$ up front",
+        "$/M output tokens",
+        "within budget",
+    ])
+    .titled(match s.workload.cost_mode {
+        CostMode::Cloud => "Cloud: catalog $/GPU-hour; GPUs only",
+        CostMode::Purchase => "Purchase: catalog price per GPU, written off monthly (plus power when priced); $/hour spreads the month over its hours of service",
+    })
+    .numeric(&[0, 2, 3, 4, 5, 6]);
+    for o in s.options.iter().filter(|o| o.layout.is_some()) {
+        let c = &o.cost;
+        let money = |x: Option<f64>| x.map_or("-".to_string(), usd);
+        t.row(vec![
+            o.rank.to_string().into(),
+            o.label.clone().into(),
+            o.total_gpus.to_string().into(),
+            money(c.hourly_usd).into(),
+            money(c.monthly_usd).into(),
+            money(c.upfront_usd).into(),
+            money(c.usd_per_million_tokens).into(),
+            match c.within_budget {
+                None => Cell::toned("-", Tone::Muted),
+                Some(true) => Cell::toned("yes", Tone::Good),
+                Some(false) => Cell::toned("no", Tone::Bad),
+            },
         ]);
     }
     d.table(t);
