@@ -191,7 +191,7 @@ impl<'a> Prepared<'a> {
             rt.honors_sliding_window,
         );
         let chunk = prefill_chunk(rt, tokens);
-        let t = batch * chunk;
+        let t = tokens_in_flight(rt, chunk, batch, tokens);
         let mut terms = Terms {
             kv: kv_bytes,
             residual: act::residual_stream(g, t, a),
@@ -323,7 +323,7 @@ impl<'a> Prepared<'a> {
                 });
             }
         };
-        let t_tok = chunk * batch;
+        let t_tok = tokens_in_flight(rt, chunk, batch, tokens);
         match phase {
             Phase::Attention | Phase::Mlp | Phase::Logits | Phase::Widening => push(
                 "residual stream",
@@ -493,6 +493,20 @@ fn prefill_chunk(rt: &super::Runtime, tokens: u64) -> u64 {
         None => tokens,
     }
     .max(1)
+}
+
+/// Tokens one prefill step processes: chunk x batch, or at most the step budget when the runtime's
+/// chunk bounds the whole step (then the batch's prompts share it).
+fn tokens_in_flight(rt: &super::Runtime, chunk: u64, batch: u64, tokens: u64) -> u64 {
+    if rt.step_token_budget {
+        if rt.reserves_full_chunk {
+            chunk
+        } else {
+            chunk.min(batch * tokens)
+        }
+    } else {
+        batch * chunk
+    }
 }
 
 /// RoPE tables: sin and cos for every position, head_dim/2 frequencies each, in the compute dtype:
