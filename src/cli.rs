@@ -1,5 +1,6 @@
 //! Command-line definitions (clap derive). Nothing here computes.
 
+use crate::report::charts::{ChartKind, ImageFormat};
 use crate::report::OutputFormat;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -10,11 +11,17 @@ Examples:
   gpuplan fit phi-3.5-moe --gpu rtx-3090 --precision q4_k_m --context 8k
   gpuplan fit phi-3.5-moe --gpu h100-sxm --gpus 2 --runtime vllm --batch 32 --format json
   gpuplan matrix --models phi-3.5-mini,phi-3.5-moe --precision bf16,q4_k_m --context 4k,32k
+  gpuplan fit phi-3.5-moe --gpu rtx-4090 --gpus 2 --pipeline 2 --precision q4_k_m
   gpuplan compare phi-3.5-mini phi-3.5-moe phi-3-medium-4k --gpu l40s
+  gpuplan report --workload examples/workloads/moe-chat-50-users.yaml --out report.html
+  gpuplan plot memory --workload examples/workloads/moe-chat-50-users.yaml --out memory.png
+  gpuplan detect
+  gpuplan fit phi-3.5-mini --gpu local --context 32k
   gpuplan models --format markdown
 
-Exit codes: 0 success (also when a model does not fit: see `fits` in the output),
-1 an error (bad spec, unknown id, I/O), 2 bad command-line usage.";
+Exit codes: 0 success (also when a model does not fit: see `fits` in the output, and for `detect`
+when no NVIDIA GPU or driver is found: it says so in one line), 1 an error (bad spec or workload,
+unknown id, I/O, `--gpu local` without a GPU), 2 bad command-line usage.";
 
 #[derive(Debug, Parser)]
 #[command(name = "gpuplan", version, about = "GPU capacity planner and VRAM calculator for LLM inference", after_help = EXAMPLES)]
@@ -44,6 +51,14 @@ pub enum Command {
     Matrix(MatrixArgs),
     /// Several models side by side on one GPU.
     Compare(CompareArgs),
+    /// Size a workload (YAML): GPUs, layout and replicas per option, latency targets, cost; ranked,
+    /// with a recommendation. HTML (self-contained, charts inline) or Markdown (charts beside it).
+    Report(ReportArgs),
+    /// Write one chart of a sizing (PNG or SVG, from the --out extension).
+    Plot(PlotArgs),
+    /// List local NVIDIA GPUs (NVML), match them to the catalog, and show what fits in their free
+    /// memory now. No driver or no GPU: one line saying so, exit code 0.
+    Detect(DetectArgs),
     /// Load and run models with candle on this machine's GPU (or CPU), measure memory and speed,
     /// and compare with the estimate; writes a JSON record per run.
     #[command(after_help = VALIDATE_HELP)]
@@ -125,9 +140,12 @@ pub struct EstimateArgs {
     /// Sequences decoded together.
     #[arg(long, short = 'b', default_value_t = 1)]
     pub batch: u64,
-    /// GPUs in tensor parallel (per-GPU figures are reported).
+    /// GPUs in tensor parallel per pipeline stage (per-GPU figures are reported).
     #[arg(long, default_value_t = 1)]
     pub gpus: u64,
+    /// Pipeline-parallel stages (decoder layers split in order; total GPUs = gpus x pipeline).
+    #[arg(long, default_value_t = 1)]
+    pub pipeline: u64,
     /// Images per sequence (vision models).
     #[arg(long, default_value_t = 0)]
     pub images: u64,
@@ -149,7 +167,8 @@ pub enum EccArg {
 pub struct FitArgs {
     /// Model id, alias, Hugging Face id, or path to a model YAML.
     pub model: String,
-    /// GPU id, alias, NVML name, or path to a GPU YAML.
+    /// GPU id, alias, NVML name, path to a GPU YAML, or `local` (`local:N`) for this machine's GPU
+    /// with its free memory.
     #[arg(long, short = 'g')]
     pub gpu: String,
     /// Tokens per sequence (prompt + output), e.g. 4096, 32k, 128K; default min(4K, model max).
@@ -160,11 +179,69 @@ pub struct FitArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Workload YAML (see examples/workloads/).
+    #[arg(long, short = 'w')]
+    pub workload: PathBuf,
+    /// Write the report here: .html (one page, charts inline) or .md (charts written beside it);
+    /// without it the report goes to stdout in --format.
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// Image format of the charts beside a Markdown report.
+    #[arg(long, value_enum, default_value_t = ImageFormat::Svg)]
+    pub charts: ImageFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// Which chart.
+    #[arg(value_enum)]
+    pub kind: ChartKind,
+    /// Output file; .png or .svg.
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+    /// Workload YAML to chart (as in `report`).
+    #[arg(long, short = 'w', conflicts_with_all = ["model", "gpu", "precision", "context"])]
+    pub workload: Option<PathBuf>,
+    /// Without a workload: the model (one sequence at --context).
+    #[arg(long, short = 'm', required_unless_present = "workload")]
+    pub model: Option<String>,
+    /// Without a workload: GPUs (comma-separated); default the whole catalog.
+    #[arg(long, short = 'g', value_delimiter = ',')]
+    pub gpu: Vec<String>,
+    /// Without a workload: weight formats (comma-separated); default the model's dtype.
+    #[arg(long, short = 'p', value_delimiter = ',')]
+    pub precision: Vec<String>,
+    /// Without a workload: tokens per sequence (default 4K).
+    #[arg(long, short = 'c')]
+    pub context: Option<String>,
+    /// Without a workload: runtime profile.
+    #[arg(long, short = 'r', default_value = "vllm")]
+    pub runtime: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// Models to check against the free memory (comma-separated); default the whole catalog.
+    #[arg(long, value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// Weight formats (comma-separated); default each model's dtype.
+    #[arg(long, short = 'p', value_delimiter = ',')]
+    pub precision: Vec<String>,
+    /// Tokens per sequence; default min(4K, model max).
+    #[arg(long, short = 'c')]
+    pub context: Option<String>,
+    #[arg(long, short = 'r', default_value = "candle")]
+    pub runtime: String,
+}
+
+#[derive(Debug, Args)]
 pub struct MatrixArgs {
     /// Models (comma-separated); default: the whole catalog.
     #[arg(long, value_delimiter = ',')]
     pub models: Vec<String>,
-    /// GPUs (comma-separated); default: the whole catalog.
+    /// GPUs (comma-separated); default: the whole catalog; `local` = this machine's GPUs with their
+    /// free memory.
     #[arg(long = "gpu", visible_alias = "gpus-list", value_delimiter = ',')]
     pub gpu: Vec<String>,
     /// Contexts (comma-separated), e.g. 4k,32k,128k; default min(4K, model max).

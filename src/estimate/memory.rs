@@ -5,6 +5,7 @@ use super::activations::{self as act, Geometry};
 use super::arch::vision::{crop_grid, image_tokens};
 use super::kv::{self, KvPerToken};
 use super::overhead;
+use super::pipeline::{self, Stage};
 use super::runtime::{AttentionImpl, KvAlloc};
 use super::{ModelFacts, Setup, WeightFacts};
 use crate::spec::gpu::GpuSpec;
@@ -20,7 +21,8 @@ pub struct Term {
     pub source: &'static str,
 }
 
-/// The itemized estimate for one GPU (under tensor parallelism, every GPU holds the same).
+/// The itemized estimate for one GPU (under tensor parallelism, every GPU of a stage holds the same;
+/// under pipeline parallelism, one [`Prepared`] per stage).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Memory {
     pub weights: Vec<super::weights::WeightLine>,
@@ -56,6 +58,10 @@ pub struct Prepared<'a> {
     pub image_tokens: u64,
     pub visible: u64,
     pub budget: u64,
+    /// the pipeline stage estimated (the whole model without pipeline parallelism)
+    pub stage: Stage,
+    /// parameters whose matmuls run per token on this stage, before the tensor-parallel split
+    pub matmul_params: u64,
 }
 
 /// Numeric values of every term, without the text; `memory()` and `total()` share it.
@@ -124,8 +130,13 @@ impl<'a> Prepared<'a> {
     pub fn new(setup: Setup<'a>, gpu: &'a GpuSpec, facts: &'a ModelFacts, weights: &'a WeightFacts) -> Self {
         let model = setup.model;
         let tp = setup.tp.max(1);
-        let kv = kv::per_token(model, setup.kv, tp);
-        let geometry = geometry(model, tp, &kv);
+        let stage = pipeline::stage(model, setup.pp, setup.stage);
+        let kv = pipeline::stage_kv(model, setup.kv, tp, &stage);
+        let mut geometry = geometry(model, tp, &kv);
+        if !stage.is_whole() {
+            geometry.layers = stage.layers;
+        }
+        let matmul_params = pipeline::matmul_parameters(model, facts, &stage, geometry.vocab * tp, geometry.hidden);
         let image_tokens = match &model.vision {
             Some(v) if setup.images > 0 => {
                 let crops = if setup.crops == 0 {
@@ -154,6 +165,8 @@ impl<'a> Prepared<'a> {
             image_tokens,
             visible,
             budget,
+            stage,
+            matmul_params,
         }
     }
 
@@ -178,7 +191,7 @@ impl<'a> Prepared<'a> {
             rt.honors_sliding_window,
         );
         let chunk = prefill_chunk(rt, tokens);
-        let t = batch * chunk;
+        let t = tokens_in_flight(rt, chunk, batch, tokens);
         let mut terms = Terms {
             kv: kv_bytes,
             residual: act::residual_stream(g, t, a),
@@ -189,7 +202,12 @@ impl<'a> Prepared<'a> {
             } else {
                 act::mlp(g, t, a)
             },
-            logits: act::logits(g, batch, if rt.logits_f32 { 4 } else { a }),
+            // only the last pipeline stage computes logits
+            logits: if self.stage.is_last() {
+                act::logits(g, batch, if rt.logits_f32 { 4 } else { a })
+            } else {
+                0
+            },
             ..Terms::default()
         };
         if let AttentionImpl::Eager { copies, expands_gqa } = rt.attention {
@@ -206,7 +224,8 @@ impl<'a> Prepared<'a> {
         if rt.is_cpu() && self.setup.format.keep == StorageType::Bf16 {
             terms.widening = act::cpu_bf16_widening(self.weights.largest_matrix, self.weights.largest_rows, batch);
         }
-        if let (Some(v), true) = (&self.setup.model.vision, self.image_tokens > 0) {
+        // the vision tower runs on the first pipeline stage
+        if let (Some(v), true) = (&self.setup.model.vision, self.image_tokens > 0 && self.stage.is_first()) {
             let crops = if self.setup.crops == 0 {
                 v.default_crops
             } else {
@@ -304,7 +323,7 @@ impl<'a> Prepared<'a> {
                 });
             }
         };
-        let t_tok = chunk * batch;
+        let t_tok = tokens_in_flight(rt, chunk, batch, tokens);
         match phase {
             Phase::Attention | Phase::Mlp | Phase::Logits | Phase::Widening => push(
                 "residual stream",
@@ -474,6 +493,20 @@ fn prefill_chunk(rt: &super::Runtime, tokens: u64) -> u64 {
         None => tokens,
     }
     .max(1)
+}
+
+/// Tokens one prefill step processes: chunk x batch, or at most the step budget when the runtime's
+/// chunk bounds the whole step (then the batch's prompts share it).
+fn tokens_in_flight(rt: &super::Runtime, chunk: u64, batch: u64, tokens: u64) -> u64 {
+    if rt.step_token_budget {
+        if rt.reserves_full_chunk {
+            chunk
+        } else {
+            chunk.min(batch * tokens)
+        }
+    } else {
+        batch * chunk
+    }
 }
 
 /// RoPE tables: sin and cos for every position, head_dim/2 frequencies each, in the compute dtype:

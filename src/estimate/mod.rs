@@ -9,6 +9,7 @@ pub mod arch;
 pub mod kv;
 pub mod memory;
 pub mod overhead;
+pub mod pipeline;
 pub mod runtime;
 pub mod throughput;
 pub mod weights;
@@ -31,8 +32,12 @@ pub struct Setup<'a> {
     pub format: &'static Format,
     pub kv: KvPrecision,
     pub runtime: &'a Runtime,
-    /// tensor-parallel degree (GPUs per replica)
+    /// tensor-parallel degree (GPUs per pipeline stage)
     pub tp: u64,
+    /// pipeline-parallel stages (decoder layers split in order; 1 = none), see [`pipeline`]
+    pub pp: u64,
+    /// the stage this estimate is for (0-based, < `pp`); each stage is one tensor-parallel group
+    pub stage: u64,
     /// images per sequence (vision models)
     pub images: u64,
     /// HD crops per image (vision models); 0 = the model's default
@@ -49,6 +54,8 @@ impl<'a> Setup<'a> {
             kv: runtime.default_kv(format),
             runtime,
             tp: 1,
+            pp: 1,
+            stage: 0,
             images: 0,
             crops: 0,
             ecc: EccMode::Default,
@@ -108,12 +115,23 @@ pub struct WeightFacts {
 
 impl WeightFacts {
     pub fn new(model: &ModelSpec, facts: &ModelFacts, format: &Format, tp: u64) -> Self {
+        Self::for_layers(model, facts, format, tp, &weights::all_layers)
+    }
+
+    /// The weights of the layers `select` picks (a pipeline stage: [`pipeline::stage_weights`]).
+    pub fn for_layers(
+        model: &ModelSpec,
+        facts: &ModelFacts,
+        format: &Format,
+        tp: u64,
+        select: weights::LayerSelect,
+    ) -> Self {
         let inv = &facts.inventory;
         let kv_heads = model.architecture.as_ref().map(|a| a.kv_heads()).unwrap_or(1);
         let per_group: Vec<weights::GroupBytes> = inv
             .groups
             .iter()
-            .map(|g| weights::group(g, format, &inv.gguf, tp, kv_heads))
+            .map(|g| weights::group_in(g, format, &inv.gguf, tp, kv_heads, select(g)))
             .collect();
         let sum_where = |pred: &dyn Fn(&arch::TensorGroup) -> bool| -> u64 {
             inv.groups
@@ -123,7 +141,13 @@ impl WeightFacts {
                 .map(|(_, b)| b.bytes)
                 .sum()
         };
-        let largest = inv.groups.iter().filter(|g| g.rows > 1).max_by_key(|g| g.rows * g.cols);
+        let largest = inv
+            .groups
+            .iter()
+            .zip(&per_group)
+            .filter(|(g, b)| g.rows > 1 && b.layers > 0)
+            .map(|(g, _)| g)
+            .max_by_key(|g| g.rows * g.cols);
         WeightFacts {
             total: per_group.iter().map(|b| b.bytes).sum(),
             embedding: sum_where(&|g| g.role == crate::spec::precision::Role::Embedding),

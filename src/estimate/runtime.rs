@@ -40,6 +40,10 @@ pub struct Runtime {
     pub attention: AttentionImpl,
     /// Prefill is processed this many tokens at a time (None: the whole prompt at once).
     pub prefill_chunk: Option<u64>,
+    /// `prefill_chunk` bounds the tokens of one forward step over all sequences together (vLLM
+    /// max_num_batched_tokens, llama.cpp n_ubatch), not per sequence (candle's runner chunks each
+    /// sequence of the batch).
+    pub step_token_budget: bool,
     /// The activation peak is reserved for a full chunk whatever the request (vLLM's profile run
     /// with max_num_batched_tokens decides the memory left for KV).
     pub reserves_full_chunk: bool,
@@ -83,6 +87,7 @@ pub const CANDLE: Runtime = Runtime {
     // scaled, masked and softmaxed scores are alive together (candle-transformers phi3.rs binds each)
     attention: AttentionImpl::Eager { copies: 3, expands_gqa: true },
     prefill_chunk: Some(512),
+    step_token_budget: false,
     reserves_full_chunk: false,
     fused_moe: false,
     stacked_experts: false,
@@ -111,6 +116,7 @@ pub const CANDLE_CPU: Runtime = Runtime {
         expands_gqa: true,
     },
     prefill_chunk: Some(512),
+    step_token_budget: false,
     reserves_full_chunk: false,
     fused_moe: false,
     stacked_experts: false,
@@ -134,6 +140,7 @@ pub const VLLM: Runtime = Runtime {
     kv_alloc: KvAlloc::Paged { block: 16, utilization: 0.90 },
     attention: AttentionImpl::Fused,
     prefill_chunk: Some(8192),
+    step_token_budget: true,
     reserves_full_chunk: true,
     fused_moe: true,
     stacked_experts: true,
@@ -159,6 +166,7 @@ pub const LLAMA_CPP: Runtime = Runtime {
     kv_alloc: KvAlloc::Preallocated,
     attention: AttentionImpl::Fused,
     prefill_chunk: Some(512),
+    step_token_budget: true,
     reserves_full_chunk: false,
     fused_moe: true,
     stacked_experts: true,
@@ -182,6 +190,7 @@ pub const TRANSFORMERS: Runtime = Runtime {
     kv_alloc: KvAlloc::Grow,
     attention: AttentionImpl::Fused,
     prefill_chunk: None,
+    step_token_budget: false,
     reserves_full_chunk: false,
     fused_moe: false,
     stacked_experts: false,

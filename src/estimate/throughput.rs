@@ -46,8 +46,9 @@ pub fn peak_flops(p: &Prepared) -> f64 {
 /// expected E(1-(1-k/E)^B) touched per layer.
 pub fn decode_weight_bytes(p: &Prepared, batch: u64) -> (u64, Option<f64>) {
     let w = p.weights;
+    // tied embeddings are read whole as the LM head (on the last pipeline stage)
     let tied = p.setup.model.architecture.as_ref().is_some_and(|a| a.tie_embeddings);
-    let embedding = if tied { 0 } else { w.embedding };
+    let embedding = if tied && p.stage.is_last() { 0 } else { w.embedding };
     let dense = w.total - w.vision - embedding - w.experts;
     match p.facts.inventory.moe {
         Some((k, e)) if k > 0 && w.experts > 0 => {
@@ -65,19 +66,13 @@ pub fn decode_kv_bytes(p: &Prepared, context: u64, batch: u64) -> u64 {
 }
 
 /// FLOPs per GPU for `tokens` new tokens per sequence attending to `kv_len` (average) past tokens:
-/// 2 x active params x tokens x batch (the embedding lookup excluded) + attention 4 x layers x
-/// heads x head_dim x kv_len per token (q·kᵀ and p·v).
+/// 2 x active matmul params / tp x tokens x batch (the embedding lookup and the vision tower
+/// excluded: `pipeline::matmul_parameters`, per stage) + attention 4 x layers x heads x head_dim x
+/// kv_len per token (q·kᵀ and p·v).
 pub fn forward_flops(p: &Prepared, tokens: u64, kv_len: f64, batch: u64) -> f64 {
     let g = &p.geometry;
     let tp = p.setup.tp.max(1) as f64;
-    let tied = p.setup.model.architecture.as_ref().is_some_and(|a| a.tie_embeddings);
-    let embed_params = if tied {
-        0
-    } else {
-        g.vocab * g.hidden * p.setup.tp.max(1)
-    };
-    let vision = p.facts.inventory.vision_parameters();
-    let matmul_params = p.facts.active_parameters.saturating_sub(embed_params + vision) as f64 / tp;
+    let matmul_params = p.matmul_params as f64 / tp;
     let n = (tokens * batch) as f64;
     2.0 * matmul_params * n + 4.0 * (g.layers * g.heads * g.head_dim) as f64 * kv_len * n
 }

@@ -4,6 +4,16 @@
 use super::arch::{Inventory, Part, Shard, TensorGroup};
 use crate::spec::precision::{Format, GgufModel, Role, StorageType};
 use serde::Serialize;
+use std::ops::Range;
+
+/// Which of a group's layers one GPU holds: `0..g.layers` for all of them ([`all_layers`]);
+/// pipeline stages hold a contiguous slice of the decoder layers (`estimate::pipeline`).
+pub type LayerSelect<'a> = &'a dyn Fn(&TensorGroup) -> Range<u64>;
+
+/// Every layer of every group: one GPU (or one tensor-parallel rank) holds the whole model.
+pub fn all_layers(g: &TensorGroup) -> Range<u64> {
+    0..g.layers
+}
 
 /// One line of the weights breakdown.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -49,19 +59,40 @@ pub struct GroupBytes {
     pub rounding_2mib_stacked: u64,
     /// the distinct storage types used (several for GGUF K-quant mixes)
     pub storages: Vec<StorageType>,
+    /// layers of the group counted (all of them, or a pipeline stage's slice)
+    pub layers: u64,
 }
 
 /// Bytes one GPU holds for a tensor group. The storage type may depend on the layer index (GGUF
 /// K-quant mixes), so those groups are summed layer by layer; otherwise the formula is
 /// layers x count x bytes(rows/tp, cols). Allocation rounding is per tensor, exactly.
 pub fn group(g: &TensorGroup, format: &Format, gguf: &GgufModel, tp: u64, kv_heads: u64) -> GroupBytes {
+    group_in(g, format, gguf, tp, kv_heads, all_layers(g))
+}
+
+/// [`group`] over the layers `layers` of the group only (a pipeline stage's slice). Layer indices
+/// stay global, so the per-layer type rules of GGUF K-quant mixes see the same index as in the whole
+/// model and the stages add up exactly to the whole.
+pub fn group_in(
+    g: &TensorGroup,
+    format: &Format,
+    gguf: &GgufModel,
+    tp: u64,
+    kv_heads: u64,
+    layers: Range<u64>,
+) -> GroupBytes {
+    let layers = layers.start.min(g.layers)..layers.end.min(g.layers);
     let (rows, cols) = shard_shape(g, tp, kv_heads);
     let mut out = GroupBytes {
         bytes: 0,
         rounding_2mib: 0,
         rounding_2mib_stacked: 0,
         storages: Vec::new(),
+        layers: layers.end.saturating_sub(layers.start),
     };
+    if out.layers == 0 {
+        return out;
+    }
     let round = allocation_waste;
     let mut add = |layer: Option<(u64, u64)>, layers: u64| {
         let storage = format.storage_for(g.role, layer, gguf);
@@ -79,11 +110,11 @@ pub fn group(g: &TensorGroup, format: &Format, gguf: &GgufModel, tp: u64, kv_hea
         }
     };
     if g.per_decoder_layer && format.layer_dependent() {
-        for i in 0..g.layers {
+        for i in layers {
             add(Some((i, g.layers)), 1);
         }
     } else {
-        add(None, g.layers);
+        add(None, layers.end - layers.start);
     }
     out
 }
@@ -129,11 +160,14 @@ fn label(s: StorageType, cols: u64) -> String {
 }
 
 /// Weight bytes per GPU grouped by component (in inventory order), from per-group results
-/// `per_group[i]` for `inv.groups[i]`.
+/// `per_group[i]` for `inv.groups[i]`; groups of which no layer is held are left out.
 pub fn breakdown(inv: &Inventory, per_group: &[GroupBytes]) -> Vec<WeightLine> {
     let mut lines: Vec<WeightLine> = Vec::new();
     let mut storages: Vec<Vec<String>> = Vec::new();
     for (g, gb) in inv.groups.iter().zip(per_group) {
+        if gb.layers == 0 {
+            continue;
+        }
         let name = component(g);
         let idx = match lines.iter().position(|l| l.component == name) {
             Some(i) => i,
@@ -148,7 +182,8 @@ pub fn breakdown(inv: &Inventory, per_group: &[GroupBytes]) -> Vec<WeightLine> {
                 lines.len() - 1
             }
         };
-        lines[idx].parameters += g.numel();
+        // parameters are counted whole (not per GPU), for the layers held
+        lines[idx].parameters += g.numel() / g.layers.max(1) * gb.layers;
         lines[idx].bytes += gb.bytes;
         for s in &gb.storages {
             let l = label(*s, g.cols);

@@ -11,6 +11,7 @@
 //! Failure is data: running out of device memory is recorded as "out_of_memory" with the step it
 //! happened at and the estimator's verdict beside it.
 
+pub mod detect;
 pub mod nvml;
 pub mod record;
 pub mod rss;

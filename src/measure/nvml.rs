@@ -23,11 +23,20 @@ pub struct GpuInfo {
     pub compute_capability: Option<String>,
 }
 
-/// Opens NVML; the error says why it is unavailable.
+/// Opens NVML; the error says why it is unavailable. The driver's runtime soname comes first:
+/// nvml-wrapper's default, the `libnvidia-ml.so` development link, is often not installed.
 pub fn open() -> anyhow::Result<Arc<Nvml>> {
-    Nvml::init().map(Arc::new).map_err(|e| {
-        anyhow::anyhow!("NVML is not available ({e}): no NVIDIA driver (libnvidia-ml.so.1) on this machine")
-    })
+    let mut first = None;
+    for lib in ["libnvidia-ml.so.1", "libnvidia-ml.so"] {
+        match Nvml::builder().lib_path(std::ffi::OsStr::new(lib)).init() {
+            Ok(n) => return Ok(Arc::new(n)),
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    let e = first.map_or_else(String::new, |e| e.to_string());
+    anyhow::bail!("NVML is not available ({e}): no NVIDIA driver (libnvidia-ml.so.1) on this machine")
 }
 
 pub fn device_count(nvml: &Nvml) -> u32 {

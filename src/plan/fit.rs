@@ -1,8 +1,9 @@
 //! `gpuplan fit`: does a model fit a GPU at a context and batch, with the itemized breakdown, the
 //! largest context and batch that fit, and the throughput to expect.
 
-use super::{solve, Options};
-use crate::estimate::{throughput, Memory, ModelFacts, Prepared, Throughput, WeightFacts};
+use super::layout::{self, Layout, Replica};
+use super::Options;
+use crate::estimate::{Memory, Prepared, Throughput};
 use crate::spec::{GpuSpec, ModelSpec};
 use serde::Serialize;
 
@@ -14,7 +15,8 @@ pub struct Params {
     pub exact: bool,
 }
 
-/// The answer to `fit`, and its JSON contract (bytes are integers; per GPU when `gpus` > 1).
+/// The answer to `fit`, and its JSON contract (bytes are integers; per GPU when `gpus` > 1 or
+/// `pipeline` > 1: with pipeline stages, `memory` is the heaviest stage's).
 #[derive(Debug, Clone, Serialize)]
 pub struct FitReport {
     pub model: String,
@@ -26,7 +28,17 @@ pub struct FitReport {
     pub runtime: String,
     pub context: u64,
     pub batch: u64,
+    /// tensor-parallel GPUs per stage (`--gpus`)
     pub gpus: u64,
+    /// pipeline stages (`--pipeline`)
+    pub pipeline: u64,
+    /// gpus x pipeline
+    pub total_gpus: u64,
+    /// the stage `memory` describes (0-based; 0 without pipeline parallelism)
+    pub memory_stage: u64,
+    /// the fewest GPUs on which this context and batch fit (any tensor/pipeline layout up to
+    /// `layout::MAX_GPUS`); None when none does
+    pub smallest_layout: Option<Layout>,
     pub images: u64,
     pub image_tokens: u64,
     pub fits: bool,
@@ -45,13 +57,19 @@ pub struct FitReport {
 pub const MAX_BATCH_SEARCHED: u64 = 4096;
 
 pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
-    let facts = ModelFacts::new(model);
-    let setup = opts.setup(model);
-    let weights = WeightFacts::new(model, &facts, setup.format, setup.tp);
-    let p = Prepared::new(setup, gpu, &facts, &weights);
+    let asked = Layout {
+        tp: opts.gpus.max(1),
+        pp: opts.pipeline.max(1),
+    };
+    let replica = Replica::new(model, gpu, opts, asked);
+    let stages = replica.stages();
+    let setup = *replica.setup();
+    let facts = replica.facts();
+    let p = stages.first();
     let context = opts.context_for(model);
     let batch = opts.batch.max(1);
-    let memory = p.memory(context, batch);
+    let (memory_stage, memory) = stages.heaviest(context, batch);
+    let fits = stages.fits(context, batch);
     let mut notes = Vec::new();
     if !facts.exact {
         notes.push(
@@ -65,7 +83,7 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
             model.max_context
         ));
     }
-    if !throughput_calibrated(&p) {
+    if !throughput_calibrated(p) {
         notes.push(format!(
             "throughput is an uncalibrated roofline estimate for the {} profile",
             opts.runtime.id
@@ -80,6 +98,26 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
                 .into(),
         );
     }
+    if asked.pp > replica.layout.pp {
+        notes.push(format!(
+            "{} cannot be split into {} pipeline stages (summary spec or too few layers): estimated unsplit",
+            model.id, asked.pp
+        ));
+    }
+    if replica.layout.pp > 1 {
+        notes.push(format!(
+            "pipeline: {} stages of {} layers; memory shown for the heaviest (stage {}); one token passes every stage in turn",
+            replica.layout.pp,
+            stages.all().iter().map(|s| s.stage.layers.to_string()).collect::<Vec<_>>().join("/"),
+            memory_stage
+        ));
+    }
+    let smallest_layout = if fits && replica.layout.gpus() == 1 {
+        Some(Layout::SINGLE)
+    } else {
+        layout::smallest(model, gpu, opts, context, batch, layout::MAX_GPUS)
+    };
+    let throughput = stages.throughput(context, batch);
     FitReport {
         model: model.id.clone(),
         model_name: model.name.clone(),
@@ -91,18 +129,22 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
         context,
         batch,
         gpus: setup.tp,
+        pipeline: replica.layout.pp,
+        total_gpus: replica.layout.gpus(),
+        memory_stage,
+        smallest_layout,
         images: opts.images,
         image_tokens: p.image_tokens,
-        fits: memory.total_bytes <= memory.available_bytes,
+        fits,
         headroom_bytes: memory.available_bytes as i64 - memory.total_bytes as i64,
         params: Params {
             total: facts.parameters,
             active: facts.active_parameters,
             exact: facts.exact,
         },
-        max_context: solve::max_context(&p, batch),
-        max_batch: solve::max_batch(&p, context, MAX_BATCH_SEARCHED),
-        throughput: throughput::estimate(&p, context, batch),
+        max_context: stages.max_context(batch),
+        max_batch: stages.max_batch(context, MAX_BATCH_SEARCHED),
+        throughput,
         memory,
         notes,
     }

@@ -3,9 +3,14 @@
 
 pub mod catalog;
 pub mod compare;
+pub mod evidence;
 pub mod fit;
+pub mod layout;
 pub mod matrix;
+pub mod sizing;
 pub mod solve;
+pub mod support;
+pub mod workload;
 
 use crate::estimate::{EccMode, Runtime};
 use crate::spec::{Format, KvPrecision, ModelSpec};
@@ -23,8 +28,10 @@ pub struct Options {
     /// tokens per sequence; None = min(model max, [`DEFAULT_CONTEXT`])
     pub context: Option<u64>,
     pub batch: u64,
-    /// tensor-parallel GPUs
+    /// tensor-parallel GPUs (per pipeline stage)
     pub gpus: u64,
+    /// pipeline-parallel stages (1 = none)
+    pub pipeline: u64,
     pub images: u64,
     pub crops: u64,
     pub ecc: EccMode,
@@ -42,6 +49,7 @@ impl Default for Options {
             context: None,
             batch: 1,
             gpus: 1,
+            pipeline: 1,
             images: 0,
             crops: 0,
             ecc: EccMode::Default,
@@ -69,6 +77,8 @@ impl Options {
             kv: self.kv.unwrap_or_else(|| self.runtime.default_kv(format)),
             runtime: self.runtime,
             tp: self.gpus.max(1),
+            pp: self.pipeline.max(1),
+            stage: 0,
             images: self.images,
             crops: self.crops,
             ecc: self.ecc,

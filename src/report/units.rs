@@ -71,6 +71,36 @@ pub fn seconds(s: f64) -> String {
     }
 }
 
+/// Dollars: below 10 with cents, otherwise whole dollars with thousands separators ($12,345).
+pub fn usd(x: f64) -> String {
+    if !x.is_finite() {
+        return "-".into();
+    }
+    let sign = if x < 0.0 { "-" } else { "" };
+    let a = x.abs();
+    if a < 10.0 {
+        return format!("{sign}${a:.2}");
+    }
+    let digits = format!("{:.0}", a);
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}${grouped}")
+}
+
+/// A fraction as a percentage with no decimals: 0.256 -> "26%".
+pub fn percent(f: f64) -> String {
+    if f.is_finite() {
+        format!("{:.0}%", f * 100.0)
+    } else {
+        "-".into()
+    }
+}
+
 /// Parses token counts as users write them: 4096, 4k, 128K, 1M.
 pub fn parse_tokens(s: &str) -> Result<u64, String> {
     let t = s.trim().replace('_', "");
@@ -100,5 +130,14 @@ mod tests {
         assert!(parse_tokens("abc").is_err());
         assert_eq!(tokens(131_072), "128K");
         assert_eq!(tokens(3000), "3000");
+    }
+
+    #[test]
+    fn prints_money_and_percent() {
+        assert_eq!(usd(1234567.4), "$1,234,567");
+        assert_eq!(usd(2.691), "$2.69");
+        assert_eq!(usd(-15000.0), "-$15,000");
+        assert_eq!(usd(100.0), "$100");
+        assert_eq!(percent(0.256), "26%");
     }
 }

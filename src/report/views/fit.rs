@@ -1,5 +1,6 @@
 //! `fit` and `compare` as documents.
 
+use crate::plan::layout::{Layout, MAX_GPUS};
 use crate::plan::FitReport;
 use crate::report::doc::{Cell, Doc, Table, Tone};
 use crate::report::units::{bytes, params, rate, seconds, signed_bytes, tokens};
@@ -9,13 +10,25 @@ pub fn fit(r: &FitReport) -> Doc {
     d.heading(format!(
         "{} on {}{}",
         r.model_name,
-        if r.gpus > 1 {
-            format!("{} x ", r.gpus)
+        if r.total_gpus > 1 {
+            format!("{} x ", r.total_gpus)
         } else {
             String::new()
         },
         r.gpu_name
     ));
+    if r.total_gpus > 1 {
+        d.text(format!(
+            "{}: tensor parallel over {} GPU(s) per stage, {} pipeline stage(s)",
+            Layout {
+                tp: r.gpus,
+                pp: r.pipeline
+            }
+            .label(),
+            r.gpus,
+            r.pipeline
+        ));
+    }
     d.text(format!(
         "{} weights, {} KV cache, {} runtime, {} context, batch {}{}",
         r.precision,
@@ -50,7 +63,11 @@ pub fn fit(r: &FitReport) -> Doc {
             Tone::Bad,
         )
     };
-    let per_gpu = if r.gpus > 1 { " per GPU" } else { "" };
+    let per_gpu = match (r.total_gpus > 1, r.pipeline > 1) {
+        (_, true) => format!(" per GPU (stage {} of {}, the heaviest)", r.memory_stage, r.pipeline),
+        (true, false) => " per GPU".to_string(),
+        _ => String::new(),
+    };
     let t = &r.throughput;
     d.kv(vec![
         ("verdict".into(), verdict),
@@ -69,6 +86,16 @@ pub fn fit(r: &FitReport) -> Doc {
             match r.max_context {
                 Some(c) => format!("{} tokens at batch {}", tokens(c), r.batch).into(),
                 None => Cell::toned("none: the weights and overheads alone do not fit", Tone::Bad),
+            },
+        ),
+        (
+            "fewest GPUs".into(),
+            match r.smallest_layout {
+                Some(l) => format!("{} ({}) fit this context and batch", l.gpus(), l.label()).into(),
+                None => Cell::toned(
+                    format!("no layout of up to {MAX_GPUS} GPUs fits this context and batch"),
+                    Tone::Bad,
+                ),
             },
         ),
         (

@@ -1,6 +1,8 @@
 //! Views: typed plan results -> documents. Formatting only; every number comes from `plan`.
 
 pub mod catalog;
+pub mod detect;
 pub mod fit;
 pub mod matrix;
+pub mod sizing;
 pub mod validate;

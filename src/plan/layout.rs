@@ -1,0 +1,252 @@
+//! Multi-GPU layouts: `tp` GPUs in tensor parallel inside a node, `pp` pipeline stages (which may span
+//! nodes). A [`Replica`] owns what the per-stage estimates borrow; the smallest GPU count that fits is
+//! found by searching every valid layout in order of GPU count ([`smallest`]), not guessed.
+
+use super::{solve, Options};
+use crate::estimate::pipeline::{self, GPUS_PER_NODE};
+use crate::estimate::{throughput, Memory, ModelFacts, Prepared, Setup, Throughput, WeightFacts};
+use crate::spec::{GpuSpec, ModelSpec};
+use serde::Serialize;
+
+/// GPUs per replica the searches consider at most (8 nodes of 8).
+pub const MAX_GPUS: u64 = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Layout {
+    /// tensor-parallel GPUs per stage
+    pub tp: u64,
+    /// pipeline stages
+    pub pp: u64,
+}
+
+impl Layout {
+    pub const SINGLE: Layout = Layout { tp: 1, pp: 1 };
+
+    pub fn gpus(&self) -> u64 {
+        self.tp * self.pp
+    }
+
+    /// "1 GPU", "TP 2", "PP 2", "TP 4 x PP 2".
+    pub fn label(&self) -> String {
+        match (self.tp, self.pp) {
+            (1, 1) => "1 GPU".into(),
+            (t, 1) => format!("TP {t}"),
+            (1, p) => format!("PP {p}"),
+            (t, p) => format!("TP {t} x PP {p}"),
+        }
+    }
+}
+
+/// Every layout worth trying for `model` with at most `max_gpus` GPUs, fewest GPUs first and, for
+/// the same count, the widest tensor parallelism first (lower latency than more stages). Tensor
+/// parallel degrees come from [`solve::tp_degrees`] (they divide the attention heads and stay in a
+/// node); pipeline depth is limited by the decoder layers.
+pub fn candidates(model: &ModelSpec, max_gpus: u64) -> Vec<Layout> {
+    let tps: Vec<u64> = solve::tp_degrees(model)
+        .into_iter()
+        .filter(|&t| t <= GPUS_PER_NODE)
+        .collect();
+    let max_pp = pipeline::decoder_layers(model).unwrap_or(1);
+    let mut out: Vec<Layout> = Vec::new();
+    for &tp in &tps {
+        for pp in 1..=max_pp {
+            if tp * pp <= max_gpus && pipeline::supports(model, pp) {
+                out.push(Layout { tp, pp });
+            }
+        }
+    }
+    out.sort_by_key(|l| (l.gpus(), std::cmp::Reverse(l.tp)));
+    out
+}
+
+/// One replica of a model on `tp x pp` GPUs: the facts and per-stage weights its estimates borrow.
+#[derive(Debug, Clone)]
+pub struct Replica<'a> {
+    pub model: &'a ModelSpec,
+    pub gpu: &'a GpuSpec,
+    pub layout: Layout,
+    setup: Setup<'a>,
+    facts: ModelFacts,
+    weights: Vec<WeightFacts>,
+}
+
+impl<'a> Replica<'a> {
+    /// `opts.gpus` and `opts.pipeline` are replaced by `layout`.
+    pub fn new(model: &'a ModelSpec, gpu: &'a GpuSpec, opts: &Options, layout: Layout) -> Self {
+        let o = Options {
+            gpus: layout.tp,
+            pipeline: layout.pp,
+            ..*opts
+        };
+        let setup = o.setup(model);
+        let facts = ModelFacts::new(model);
+        let weights = pipeline::all_stage_weights(model, &facts, setup.format, setup.tp, setup.pp);
+        // a model that cannot be split runs unsplit
+        let layout = Layout {
+            tp: layout.tp,
+            pp: weights.len() as u64,
+        };
+        let setup = Setup { pp: layout.pp, ..setup };
+        Replica {
+            model,
+            gpu,
+            layout,
+            setup,
+            facts,
+            weights,
+        }
+    }
+
+    pub fn facts(&self) -> &ModelFacts {
+        &self.facts
+    }
+
+    pub fn setup(&self) -> &Setup<'a> {
+        &self.setup
+    }
+
+    /// One prepared estimate per stage, in order (at least one: `all_stage_weights` never returns
+    /// an empty list).
+    pub fn stages(&self) -> Stages<'_> {
+        Stages(
+            self.weights
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    Prepared::new(
+                        Setup {
+                            stage: i as u64,
+                            ..self.setup
+                        },
+                        self.gpu,
+                        &self.facts,
+                        w,
+                    )
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Estimates over a replica's stages (never empty): memory is per GPU, so the heaviest stage decides.
+pub struct Stages<'p>(Vec<Prepared<'p>>);
+
+impl<'p> Stages<'p> {
+    pub fn all(&self) -> &[Prepared<'p>] {
+        &self.0
+    }
+
+    /// The first stage (the whole model without pipeline parallelism).
+    pub fn first(&self) -> &Prepared<'p> {
+        &self.0[0]
+    }
+
+    pub fn fits(&self, context: u64, batch: u64) -> bool {
+        self.0.iter().all(|p| p.fits(context, batch))
+    }
+
+    /// Fits with `margin` (a fraction) of every GPU's usable memory left free.
+    pub fn fits_with_margin(&self, context: u64, batch: u64, margin: f64) -> bool {
+        self.0
+            .iter()
+            .all(|p| p.total(context, batch) <= p.budget - (p.budget as f64 * margin.clamp(0.0, 1.0)) as u64)
+    }
+
+    /// Largest batch at `context` that fits with `margin` left free, up to `cap`.
+    pub fn max_batch_with_margin(&self, context: u64, cap: u64, margin: f64) -> Option<u64> {
+        solve::largest(1, cap.max(1), |b| self.fits_with_margin(context, b, margin))
+    }
+
+    /// The stage with the most bytes per GPU, and its itemized memory.
+    pub fn heaviest(&self, context: u64, batch: u64) -> (u64, Memory) {
+        let idx = (0..self.0.len())
+            .max_by_key(|&i| self.0[i].total(context, batch))
+            .unwrap_or(0);
+        (idx as u64, self.0[idx].memory(context, batch))
+    }
+
+    /// Per-GPU memory of every stage (what a chart of the stages shows).
+    pub fn memories(&self, context: u64, batch: u64) -> Vec<Memory> {
+        self.0.iter().map(|p| p.memory(context, batch)).collect()
+    }
+
+    /// Largest context (up to the model's maximum) every stage fits at `batch`.
+    pub fn max_context(&self, batch: u64) -> Option<u64> {
+        let limit = self.first().setup.model.max_context;
+        solve::largest(1, limit, |c| self.fits(c, batch))
+    }
+
+    /// Largest batch at `context` every stage fits, up to `cap`.
+    pub fn max_batch(&self, context: u64, cap: u64) -> Option<u64> {
+        solve::largest(1, cap.max(1), |b| self.fits(context, b))
+    }
+
+    pub fn throughput(&self, context: u64, batch: u64) -> Throughput {
+        pipeline::estimate(&self.0, context, batch)
+            .unwrap_or_else(|| throughput::estimate(self.first(), context, batch))
+    }
+}
+
+/// The smallest layout (fewest GPUs) on which `model` fits `gpu` at `context` and `batch`, up to
+/// `max_gpus`; among layouts with that many GPUs, the fastest per-sequence decode. None when no
+/// layout fits.
+pub fn smallest(
+    model: &ModelSpec,
+    gpu: &GpuSpec,
+    opts: &Options,
+    context: u64,
+    batch: u64,
+    max_gpus: u64,
+) -> Option<Layout> {
+    let mut best: Option<(Layout, f64)> = None;
+    for layout in candidates(model, max_gpus) {
+        if best.is_some_and(|(b, _)| layout.gpus() > b.gpus()) {
+            break;
+        }
+        let replica = Replica::new(model, gpu, opts, layout);
+        let stages = replica.stages();
+        if !stages.fits(context, batch) {
+            continue;
+        }
+        let speed = stages.throughput(context, batch).per_user_tokens_per_s;
+        if best.is_none_or(|(_, s)| speed > s) {
+            best = Some((replica.layout, speed));
+        }
+    }
+    best.map(|(l, _)| l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::estimate::arch::check_declared;
+    use crate::spec::Catalog;
+
+    fn specs(model: &str, gpu: &str) -> (ModelSpec, GpuSpec) {
+        let c = Catalog::embedded(check_declared).expect("embedded catalog");
+        (c.model(model, check_declared).expect("model"), c.gpu(gpu).expect("gpu"))
+    }
+
+    #[test]
+    fn candidates_are_ordered_by_gpu_count_then_wider_tp() {
+        let (m, _) = specs("phi-3.5-mini", "h100-sxm");
+        let c = candidates(&m, 4);
+        let labels: Vec<(u64, u64)> = c.iter().map(|l| (l.tp, l.pp)).collect();
+        assert_eq!(labels, vec![(1, 1), (2, 1), (1, 2), (1, 3), (4, 1), (2, 2), (1, 4)]);
+    }
+
+    #[test]
+    fn smallest_layout_is_the_first_count_that_fits() {
+        // Phi-3.5-MoE in bf16 holds 83.7 GB of weights: more than one 80 GB H100
+        let (m, g) = specs("phi-3.5-moe", "h100-sxm");
+        let opts = Options::default();
+        let l = smallest(&m, &g, &opts, 4096, 1, MAX_GPUS).expect("fits on some layout");
+        assert_eq!(l.gpus(), 2);
+        let one = Replica::new(&m, &g, &opts, Layout::SINGLE);
+        let one = one.stages();
+        assert!(!one.fits(4096, 1));
+        // and on the 141 GB H200 one GPU is enough
+        let (m, g) = specs("phi-3.5-moe", "h200");
+        assert_eq!(smallest(&m, &g, &opts, 4096, 1, MAX_GPUS), Some(Layout::SINGLE));
+    }
+}
