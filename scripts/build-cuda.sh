@@ -13,7 +13,9 @@
 #     or loaded: on the GPU machine the driver's real libcuda.so.1 is used.
 #  3. cargo build --release --features cuda into target/cuda (the CPU build in target/ stays warm).
 #     First build ~16-19 min on 2 cores (candle-kernels' sm_90a kernels take ~13 min), then minutes.
-#  4. strips the binary to target/cuda/gpuplan-cuda (~40 MB) and lists the libraries it loads.
+#  4. strips the binary to target/cuda/gpuplan-cuda (~60 MB: 33 MB of it candle's sm_90a kernels) and
+#     lists the libraries it loads; also writes target/cuda/gpuplan-cuda.xz (~8 MB), the file to carry
+#     to the GPU machine (the device tool carries at most 64 MiB with the working tree).
 #
 # On the GPU machine: scripts/gpu-suite.sh sets LD_LIBRARY_PATH to the CUDA 13 libraries (cuBLAS,
 # cuRAND, cudart) and runs the suite; carry target/cuda/gpuplan-cuda (target/ is git-ignored).
@@ -52,4 +54,10 @@ fi
 cargo build --release --features "$FEATURES" --bin "$BIN" --target-dir target/cuda
 strip -o "target/cuda/$BIN-cuda" "target/cuda/release/$BIN"
 ls -la "target/cuda/$BIN-cuda"
+if command -v xz >/dev/null; then
+  xz -6 -T0 -kf "target/cuda/$BIN-cuda" && ls -la "target/cuda/$BIN-cuda.xz"
+else
+  python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(open(sys.argv[1],"rb"), lzma.open(sys.argv[1]+".xz","wb"))' "target/cuda/$BIN-cuda"
+  ls -la "target/cuda/$BIN-cuda.xz"
+fi
 echo "needs at load time:"; readelf -d "target/cuda/$BIN-cuda" | grep NEEDED | sed 's/.*\[/  /; s/\]//'

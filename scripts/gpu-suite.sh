@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # gpuplan's GPU validation suite (issue 6), for the lent GPU machine (no cargo, no internet there):
-# build target/cuda/gpuplan-cuda here with scripts/build-cuda.sh, carry it, run this from the
-# repository root. Every run appends its record to ONE file, $OUT/records.json (the device tool
+# build target/cuda/gpuplan-cuda here with scripts/build-cuda.sh, carry target/cuda/gpuplan-cuda.xz
+# (unpacked here on first use), run this from the repository root. Every run appends its record to ONE file, $OUT/records.json (the device tool
 # returns files from $OUT); the log and nvidia-smi's view go next to it.
 #
 #   bash scripts/gpu-suite.sh              (OUT defaults to ./suite-out)
@@ -21,7 +21,16 @@ mkdir -p "$OUT"
 REC="$OUT/records.json"
 LOG="$OUT/suite.log"
 : > "$LOG"
-[ -x "$BIN" ] || { echo "no $BIN: build it with scripts/build-cuda.sh and carry it" | tee -a "$LOG" >&2; exit 2; }
+# the binary travels xz-compressed (~8 MB instead of ~60 MB): unpack it next to itself
+if [ ! -x "$BIN" ] && [ -f "$BIN.xz" ]; then
+  if command -v xz >/dev/null; then
+    xz -dkc "$BIN.xz" > "$BIN"
+  else
+    python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],"wb"))' "$BIN.xz" "$BIN"
+  fi
+  chmod +x "$BIN"
+fi
+[ -x "$BIN" ] || { echo "no $BIN: build it with scripts/build-cuda.sh and carry it (or $BIN.xz)" | tee -a "$LOG" >&2; exit 2; }
 
 # CUDA 13 cuBLAS / cuRAND / cudart: the image ships them in its PyTorch environment and/or
 # /usr/local/cuda; look in the usual places before searching the whole disk
