@@ -66,13 +66,26 @@ run() {
 run --probe context
 run --probe cublas
 run phi-3.5-mini --precision bf16 --context 4096 --decode 16
+# the borderline case early, so a budget cut cannot lose it: MoE bf16 weights are 78.0 GiB of the
+# ~79.2 GiB an 80 GB H100 lets a program allocate
+run phi-3.5-moe --precision bf16 --context 512 --decode 8
+run phi-3.5-moe --precision bf16 --context 4096 --decode 8
 run phi-3.5-mini --precision q8_0 --context 4096 --decode 16
 run phi-3.5-mini --precision q4_k --context 4096 --decode 16
 run phi-3.5-mini --precision bf16 --context 4096 --decode 8 --batch 8
 run phi-3.5-vision --precision bf16 --context 4096 --decode 8 --images 1
-run phi-3.5-mini --precision bf16 --context 32768 --decode 8
 run phi-3.5-moe --precision q4_k --context 4096 --decode 8
 run phi-3.5-moe --precision q8_0 --context 4096 --decode 8
-run phi-3.5-moe --precision bf16 --context 512 --decode 8
-run phi-3.5-moe --precision bf16 --context 4096 --decode 8
+run phi-3.5-mini --precision bf16 --context 32768 --decode 8
 echo "suite done in $((SECONDS - START)) s; records in $REC" | tee -a "$LOG"
+
+# what `gpuplan detect` makes of this machine (issue 4's device check)
+"$BIN" detect >> "$LOG" 2>&1
+"$BIN" detect --format json > "$OUT/detect.json" 2>> "$LOG"
+
+# a second, independent implementation when time is left: transformers on the same shapes
+if [ $((SECONDS - START)) -lt $((BUDGET + 40)) ] && python3 -c 'import torch, transformers, yaml' 2>/dev/null; then
+  echo "== transformers probe: phi-3.5-mini bf16, 4096 context, 16 decode" | tee -a "$LOG"
+  timeout 90 python3 scripts/transformers-probe.py phi-3.5-mini 4096 16 > "$OUT/transformers.json" 2>> "$LOG"
+  echo "   exit $? after $((SECONDS - START)) s" | tee -a "$LOG"
+fi
