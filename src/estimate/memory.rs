@@ -81,6 +81,7 @@ struct Terms {
     vision: u64,
     context: u64,
     workspace: u64,
+    modules: u64,
     fixed: u64,
     rounding: u64,
     rope: u64,
@@ -122,7 +123,7 @@ impl Terms {
     }
 
     fn overhead(&self) -> u64 {
-        self.context + self.workspace + self.fixed + self.rounding + self.rope + self.slack
+        self.context + self.workspace + self.modules + self.fixed + self.rounding + self.rope + self.slack
     }
 }
 
@@ -250,6 +251,7 @@ impl<'a> Prepared<'a> {
         if !rt.is_cpu() {
             terms.context = overhead::cuda_context(rt);
             terms.workspace = overhead::blas_workspace(self.gpu, rt);
+            terms.modules = overhead::kernel_modules(rt);
             terms.fixed = overhead::runtime_fixed(rt);
         }
         terms.rounding = if rt.granularity_bytes == 2 << 20 {
@@ -422,14 +424,20 @@ impl<'a> Prepared<'a> {
             rt.sources,
         );
         push(
+            "kernel modules",
+            t.modules,
+            format!("{} MiB loaded on first use ({} profile)", rt.modules_mib, rt.id),
+            rt.sources,
+        );
+        push(
             "cublas workspace",
             t.workspace,
-            if self.gpu.is_hopper_or_newer() {
-                "32 MiB (Hopper+)".into()
-            } else {
-                "4 MiB".into()
+            match rt.blas_workspace_mib {
+                Some(mib) => format!("{mib} MiB (measured for {})", rt.id),
+                None if self.gpu.is_hopper_or_newer() => "32 MiB (Hopper+)".into(),
+                None => "4 MiB".into(),
             },
-            "cuBLAS docs via pytorch/pytorch PR #120925",
+            "cuBLAS docs via pytorch/pytorch PR #120925; measured where the profile says so",
         );
         push("runtime fixed", t.fixed, format!("{} MiB", rt.fixed_mib), rt.sources);
         push(

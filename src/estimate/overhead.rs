@@ -15,11 +15,19 @@ pub fn cuda_context(rt: &Runtime) -> u64 {
 pub fn blas_workspace(gpu: &GpuSpec, rt: &Runtime) -> u64 {
     if rt.is_cpu() {
         0
+    } else if let Some(mib) = rt.blas_workspace_mib {
+        mib * MIB
     } else if gpu.is_hopper_or_newer() {
         32 * MIB
     } else {
         4 * MIB
     }
+}
+
+/// Kernel modules the runtime loads on first use: `modules_mib` (candle: measured as the growth over
+/// a warm-up forward pass).
+pub fn kernel_modules(rt: &Runtime) -> u64 {
+    rt.modules_mib * MIB
 }
 
 /// Other fixed allocations of the runtime (CUDA graphs, NCCL buffers): `fixed_mib`.

@@ -65,16 +65,47 @@ pub fn decode_kv_bytes(p: &Prepared, context: u64, batch: u64) -> u64 {
     super::kv::cache_bytes(&p.kv, tokens, batch, p.setup.runtime.honors_sliding_window)
 }
 
-/// FLOPs per GPU for `tokens` new tokens per sequence attending to `kv_len` (average) past tokens:
-/// 2 x active matmul params / tp x tokens x batch (the embedding lookup and the vision tower
-/// excluded: `pipeline::matmul_parameters`, per stage) + attention 4 x layers x heads x head_dim x
-/// kv_len per token (q·kᵀ and p·v).
-pub fn forward_flops(p: &Prepared, tokens: u64, kv_len: f64, batch: u64) -> f64 {
-    let g = &p.geometry;
+/// Matmul FLOPs per GPU for `tokens` new tokens per sequence: 2 x active matmul params / tp x
+/// tokens x batch (the embedding lookup and the vision tower excluded: `pipeline::matmul_parameters`,
+/// per stage).
+pub fn matmul_flops(p: &Prepared, tokens: u64, batch: u64) -> f64 {
     let tp = p.setup.tp.max(1) as f64;
-    let matmul_params = p.matmul_params as f64 / tp;
-    let n = (tokens * batch) as f64;
-    2.0 * matmul_params * n + 4.0 * (g.layers * g.heads * g.head_dim) as f64 * kv_len * n
+    2.0 * p.matmul_params as f64 / tp * (tokens * batch) as f64
+}
+
+/// Attention FLOPs per GPU: 4 x layers x heads x head_dim per (new token, attended position) pair
+/// (q·kᵀ and p·v); `pairs` counts those pairs per sequence.
+pub fn attention_flops(p: &Prepared, pairs: f64, batch: u64) -> f64 {
+    let g = &p.geometry;
+    4.0 * (g.layers * g.heads * g.head_dim) as f64 * pairs * batch as f64
+}
+
+/// FLOPs per GPU for `tokens` new tokens per sequence attending to `kv_len` (average) past tokens.
+pub fn forward_flops(p: &Prepared, tokens: u64, kv_len: f64, batch: u64) -> f64 {
+    matmul_flops(p, tokens, batch) + attention_flops(p, tokens as f64 * kv_len, batch)
+}
+
+/// Compute time of `matmul` and `attention` FLOPs: each at the tensor peak times its efficiency
+/// (eager attention runs far below the matmul rate; f32 activations slower still).
+fn compute_s(p: &Prepared, matmul: f64, attention: f64) -> f64 {
+    let rt = p.setup.runtime;
+    let peak = peak_flops(p);
+    let attn_eff = if p.act_bytes >= 4 {
+        rt.attention_efficiency_f32
+    } else {
+        rt.attention_efficiency
+    };
+    matmul / (peak * rt.compute_efficiency) + attention / (peak * attn_eff)
+}
+
+/// Host-side MoE cost per forward: `per_layer` seconds for each MoE layer on this GPU (routing on
+/// the host and the loop over experts in candle; zero for fused-kernel engines).
+fn moe_s(p: &Prepared, per_layer: f64) -> f64 {
+    if p.geometry.moe.is_some() {
+        p.geometry.layers as f64 * per_layer
+    } else {
+        0.0
+    }
 }
 
 /// Tensor-parallel all-reduce time per forward pass: 2 all-reduces per layer of t x hidden x a bytes,
@@ -94,26 +125,48 @@ pub fn tp_comm_s(p: &Prepared, tokens_in_flight: u64) -> f64 {
 /// and FLOPs / (peak x eff), plus the runtime's fixed per-step cost and TP communication.
 pub fn decode_step_s(p: &Prepared, context: u64, batch: u64) -> (f64, bool, u64, Option<f64>) {
     let rt = p.setup.runtime;
+    let bw = p.gpu.bandwidth_gbps * 1e9;
     let (wbytes, touched) = decode_weight_bytes(p, batch);
-    let bytes = wbytes + decode_kv_bytes(p, context, batch);
-    let mem_t = bytes as f64 / (p.gpu.bandwidth_gbps * 1e9 * rt.memory_efficiency);
-    let flops = forward_flops(p, 1, p.sequence_tokens(context) as f64, batch);
-    let compute_t = flops / (peak_flops(p) * rt.compute_efficiency);
-    let step = mem_t.max(compute_t) + rt.step_overhead_s + tp_comm_s(p, batch);
-    (step, mem_t >= compute_t, bytes, touched)
+    let kv_bytes = decode_kv_bytes(p, context, batch);
+    let kv_work = if rt.kv_cost_per_element {
+        kv_bytes as f64 / p.setup.kv.element_bytes() * 2.0
+    } else {
+        kv_bytes as f64
+    };
+    let mem_t = wbytes as f64 / (bw * rt.memory_efficiency) + kv_work / (bw * rt.kv_efficiency);
+    let compute_t = compute_s(
+        p,
+        matmul_flops(p, 1, batch),
+        attention_flops(p, p.sequence_tokens(context) as f64, batch),
+    );
+    let quantized = p.setup.format.kind != crate::spec::precision::FormatKind::Uniform;
+    let moe = moe_s(
+        p,
+        if quantized {
+            rt.moe_layer_quantized_s
+        } else {
+            rt.moe_layer_s
+        },
+    );
+    let step = mem_t.max(compute_t) + rt.step_overhead_s + moe + tp_comm_s(p, batch);
+    (step, mem_t >= compute_t, wbytes + kv_bytes, touched)
 }
 
-/// Prefill time for a prompt of `tokens` per sequence: causal attention averages tokens/2 past
-/// positions; the weights are read once per chunk (MoE prefill touches every expert).
+/// Prefill time for a prompt of `tokens` per sequence in chunks of c: causal attention over
+/// Σ chunks c x (positions so far) = (T² + T·c)/2 pairs; the weights are read once per chunk (MoE
+/// prefill touches every expert); each chunk pays the runtime's fixed cost, each prompt its one-time
+/// cost, each token the host-side MoE routing.
 pub fn prefill_s(p: &Prepared, tokens: u64, batch: u64) -> f64 {
     let rt = p.setup.runtime;
     let chunk = rt.prefill_chunk.unwrap_or(tokens).clamp(1, tokens.max(1));
     let chunks = tokens.max(1).div_ceil(chunk);
-    let flops = forward_flops(p, tokens, tokens as f64 / 2.0, batch);
-    let compute_t = flops / (peak_flops(p) * rt.compute_efficiency);
+    let pairs = (tokens as f64 * tokens as f64 + tokens as f64 * chunk as f64) / 2.0;
+    let compute_t = compute_s(p, matmul_flops(p, tokens, batch), attention_flops(p, pairs, batch));
     let read = (p.weights.total - p.weights.vision) as f64 * chunks as f64;
     let mem_t = read / (p.gpu.bandwidth_gbps * 1e9 * rt.memory_efficiency);
-    compute_t.max(mem_t) + chunks as f64 * (rt.step_overhead_s + tp_comm_s(p, chunk * batch))
+    let per_chunk = rt.prefill_chunk_s + tp_comm_s(p, chunk * batch);
+    let moe = moe_s(p, rt.moe_prefill_token_layer_s) * (tokens * batch) as f64;
+    compute_t.max(mem_t) + chunks as f64 * per_chunk + rt.prefill_fixed_s + moe
 }
 
 /// Decode and prefill throughput at `context` tokens and `batch` sequences.

@@ -1231,6 +1231,34 @@ pub fn write_records(records: &[Record], target: Option<&Path>) -> anyhow::Resul
     Ok(())
 }
 
+/// Today's estimator on a committed record's setup: the prediction `validate` would make now for the
+/// same model, format, runtime profile, device, context, batch and images. The CI check of committed
+/// records and the README's "Validated on" table use it, so both follow the estimator as it changes.
+pub fn repredict(rec: &Record, catalog: &Catalog) -> anyhow::Result<(PredictedMemory, Option<record::Throughput>)> {
+    let model = catalog.model(&rec.model, crate::estimate::arch::check_declared)?;
+    let format = Format::parse(&rec.precision).ok_or_else(|| anyhow::anyhow!("unknown precision {}", rec.precision))?;
+    let rt = Runtime::parse(&rec.runtime).ok_or_else(|| anyhow::anyhow!("unknown runtime {}", rec.runtime))?;
+    let (spec, known) = match &rec.device.gpu_spec {
+        Some(id) => (catalog.gpu(id)?, true),
+        None => {
+            let total = rec.device.memory_total_bytes.unwrap_or(0);
+            (
+                synthetic_spec(&rec.device.kind, &rec.device.name, total, None, None),
+                false,
+            )
+        }
+    };
+    let case = Case {
+        context: rec.context,
+        batch: rec.batch,
+        decode: rec.decode_steps,
+        images: rec.images,
+        crops: rec.crops,
+    };
+    let p = predict(&model, format, rt, &spec, known, &case);
+    Ok((p.memory, p.throughput))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -608,6 +608,17 @@ impl KvPrecision {
         }
     }
 
+    /// Bytes per cached element (block formats averaged over their 32-element blocks).
+    pub fn element_bytes(self) -> f64 {
+        match self {
+            KvPrecision::F32 => 4.0,
+            KvPrecision::F16 | KvPrecision::Bf16 => 2.0,
+            KvPrecision::Fp8 | KvPrecision::Int8 => 1.0,
+            KvPrecision::Q8_0 => 34.0 / 32.0,
+            KvPrecision::Q4_0 => 18.0 / 32.0,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             KvPrecision::F32 => "fp32",
