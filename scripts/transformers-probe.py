@@ -65,6 +65,9 @@ def main():
     weights_alloc = torch.cuda.memory_allocated()
     torch.cuda.reset_peak_memory_stats()
     ids = torch.randint(0, cfg.vocab_size, (1, context), device="cuda")
+    with torch.no_grad():
+        # warm-up: the first generate pays one-time costs (kernel selection, lazy modules)
+        model.generate(ids[:, :16], max_new_tokens=2, min_new_tokens=2, do_sample=False)
     torch.cuda.synchronize()
     t1 = time.time()
     with torch.no_grad():

@@ -283,7 +283,9 @@ pub const TRANSFORMERS: Runtime = Runtime {
     honors_sliding_window: false,
     logits_f32: true,
     rope_tables: false,
-    context_mib: 600,
+    // calibrated: NVML showed 1,154,285,568 B used after torch initialised CUDA on the H100
+    // (validation/runs/2026-11-26-h100/transformers.json, torch 2.11.0+cu130)
+    context_mib: 1101,
     fixed_mib: 0,
     granularity_bytes: 2 << 20,
     slack_fraction: 0.05,
@@ -302,7 +304,7 @@ pub const TRANSFORMERS: Runtime = Runtime {
     prefill_fixed_s: 0.0,
     moe_prefill_token_layer_s: 0.0,
     sources: "transformers DynamicCache (torch.cat), num_logits_to_keep=1 in generate (>= 4.45); PyTorch caching allocator rounds blocks > 1 MiB to 2 MiB",
-    calibrated_from: None,
+    calibrated_from: None, // only the context is measured; throughput stays uncalibrated
 };
 
 pub const RUNTIMES: &[&Runtime] = &[&CANDLE, &VLLM, &LLAMA_CPP, &TRANSFORMERS, &CANDLE_CPU];
