@@ -84,11 +84,14 @@ pub struct Runtime {
     /// separate batched kernels), with 16-bit and with f32 activations.
     pub attention_efficiency: f64,
     pub attention_efficiency_f32: f64,
-    /// Decode-time KV work as a fraction of memory bandwidth.
+    /// Decode-time KV reads as a fraction of memory bandwidth (bandwidth-bound engines).
     pub kv_efficiency: f64,
-    /// KV cost scales with cached elements, counted at 2 bytes each (candle copies and re-reads the
-    /// cache every step, at the same cost per element for f16 and f32 caches), instead of bytes.
-    pub kv_cost_per_element: bool,
+    /// KV cost per element instead of per byte (candle copies the cache with Tensor::cat and, for
+    /// GQA, expands it to all heads every step: the same cost per element for f16 and f32 caches, and
+    /// no faster on an H200 than on an H100). Rates in elements per FLOP of tensor peak, for cached
+    /// elements and for GQA-expanded ones; 0 = bytes over bandwidth instead.
+    pub kv_cached_elements_per_flop: f64,
+    pub kv_expanded_elements_per_flop: f64,
     /// Per MoE layer and decode step: host-side routing and the expert loop (16-bit / quantized
     /// experts), seconds.
     pub moe_layer_s: f64,
@@ -127,35 +130,36 @@ pub const CANDLE: Runtime = Runtime {
     // stream-ordered pool packs allocations; no per-tensor rounding)
     granularity_bytes: 1,
     // calibrated: the pool keeps what Tensor::cat and the chunked prefill free (cudaMallocAsync does
-    // not return it to the device): 21% of KV + activations, fitted on the 9 H100 model records (total
-    // peak within -5.3%..+5.1% of every record: `cargo test --test validation_records`)
+    // not return it to the device): 21% of KV + activations, fitted on the H100 model records; the
+    // H200 records, out of sample, agree (every total peak within -5.3%..+6.0%:
+    // `cargo test --test validation_records`)
     slack_fraction: 0.21,
     // not identifiable from the records (candle's decode is launch-bound); an engineering value
     memory_efficiency: 0.80,
     // not identifiable from the records (see attention_efficiency); an engineering value
     compute_efficiency: 0.60,
-    // calibrated by relative least squares on the decode of the 9 H100 model records
-    step_overhead_s: 0.00458,
+    // decode and prefill: relative least squares over the 19 H100 and H200 model records
+    // (scripts/calibrate-candle.py prints the fit)
+    step_overhead_s: 0.004457,
     // calibrated: candle creates its cuBLAS handle with the device, so the measured context holds the
     // workspace; cublas-workspace_nvidia-h100-80gb-hbm3 saw no growth over the first matmul
     // (first_matmul_bytes 0) beyond the probe's own tensors
     blas_workspace_mib: Some(0),
     // calibrated: phi-3.5-mini_bf16_nvidia-h100-80gb-hbm3_ctx4096_b1 warm-up grew 94,371,840 B
     modules_mib: 90,
-    // calibrated by relative least squares on the prefill of the 9 H100 model records
-    // (compute_efficiency fixed at 0.6: matmul time is not identifiable beside eager attention)
-    attention_efficiency: 0.01025,
-    attention_efficiency_f32: 0.00664,
-    // calibrated by relative least squares on the decode of the 9 H100 model records
-    kv_efficiency: 0.0558,
-    kv_cost_per_element: true,
-    moe_layer_s: 0.000205,
-    moe_layer_quantized_s: 0.000453,
+    // (compute_efficiency is fixed at 0.6: matmul time is not identifiable beside eager attention)
+    attention_efficiency: 0.01035,
+    attention_efficiency_f32: 0.00695,
+    kv_efficiency: 0.80,
+    kv_cached_elements_per_flop: 9.421e-5,
+    kv_expanded_elements_per_flop: 1.275e-4,
+    moe_layer_s: 0.0002006,
+    moe_layer_quantized_s: 0.0002117,
     prefill_chunk_s: 0.0,
-    prefill_fixed_s: 0.1116,
-    moe_prefill_token_layer_s: 0.00000123,
-    sources: "candle-transformers 0.11.1 models/phi3.rs (attention, KV cat, last-token logits); H100 validation records (validation/records/*nvidia-h100-80gb-hbm3*.json, suite run 2026-11-26)",
-    calibrated_from: Some("validation/records/*_nvidia-h100-80gb-hbm3*.json (12 records, H100 SXM 80GB, driver 580.159.04, 2026-11-26)"),
+    prefill_fixed_s: 0.1086,
+    moe_prefill_token_layer_s: 0.000001753,
+    sources: "candle-transformers 0.11.1 models/phi3.rs (attention, KV cat, last-token logits); H100 and H200 validation records (validation/records/, suite runs 2026-11-26)",
+    calibrated_from: Some("validation/records/*nvidia-h100-80gb-hbm3*.json and *nvidia-h200*.json (25 records, H100 SXM 80GB and H200, driver 580.159.04, 2026-11-26)"),
 };
 
 /// candle on the CPU (what `validate --device cpu` runs): no CUDA context; bf16 matmuls widen both
@@ -188,7 +192,8 @@ pub const CANDLE_CPU: Runtime = Runtime {
     attention_efficiency: 0.3,
     attention_efficiency_f32: 0.3,
     kv_efficiency: 0.5,
-    kv_cost_per_element: false,
+    kv_cached_elements_per_flop: 0.0,
+    kv_expanded_elements_per_flop: 0.0,
     moe_layer_s: 0.0,
     moe_layer_quantized_s: 0.0,
     prefill_chunk_s: 0.0,
@@ -225,7 +230,8 @@ pub const VLLM: Runtime = Runtime {
     attention_efficiency: 0.60,
     attention_efficiency_f32: 0.60,
     kv_efficiency: 0.80,
-    kv_cost_per_element: false,
+    kv_cached_elements_per_flop: 0.0,
+    kv_expanded_elements_per_flop: 0.0,
     moe_layer_s: 0.0,
     moe_layer_quantized_s: 0.0,
     prefill_chunk_s: 0.001,
@@ -260,7 +266,8 @@ pub const LLAMA_CPP: Runtime = Runtime {
     attention_efficiency: 0.45,
     attention_efficiency_f32: 0.45,
     kv_efficiency: 0.75,
-    kv_cost_per_element: false,
+    kv_cached_elements_per_flop: 0.0,
+    kv_expanded_elements_per_flop: 0.0,
     moe_layer_s: 0.0,
     moe_layer_quantized_s: 0.0,
     prefill_chunk_s: 0.001,
@@ -297,7 +304,8 @@ pub const TRANSFORMERS: Runtime = Runtime {
     attention_efficiency: 0.50,
     attention_efficiency_f32: 0.50,
     kv_efficiency: 0.55,
-    kv_cost_per_element: false,
+    kv_cached_elements_per_flop: 0.0,
+    kv_expanded_elements_per_flop: 0.0,
     moe_layer_s: 0.0,
     moe_layer_quantized_s: 0.0,
     prefill_chunk_s: 0.020,

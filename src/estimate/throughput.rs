@@ -121,6 +121,26 @@ pub fn tp_comm_s(p: &Prepared, tokens_in_flight: u64) -> f64 {
     2.0 * p.geometry.layers as f64 * per
 }
 
+/// Time a decode step spends on the KV cache: bytes over bandwidth for bandwidth-bound engines; for
+/// element-bound ones (candle) cached elements at one rate plus, with GQA, the elements expanded to
+/// all heads at another, both relative to the tensor peak.
+pub fn kv_decode_s(p: &Prepared, kv_bytes: u64) -> f64 {
+    let rt = p.setup.runtime;
+    if rt.kv_cached_elements_per_flop > 0.0 {
+        let cached = kv_bytes as f64 / p.setup.kv.element_bytes();
+        let g = &p.geometry;
+        let peak = p.gpu.tflops.bf16 * 1e12;
+        let expanded = if g.heads != g.kv_heads && g.kv_heads > 0 && rt.kv_expanded_elements_per_flop > 0.0 {
+            cached * g.heads as f64 / g.kv_heads as f64 / (peak * rt.kv_expanded_elements_per_flop)
+        } else {
+            0.0
+        };
+        cached / (peak * rt.kv_cached_elements_per_flop) + expanded
+    } else {
+        kv_bytes as f64 / (p.gpu.bandwidth_gbps * 1e9 * rt.kv_efficiency)
+    }
+}
+
 /// Time of one decode step for `batch` sequences at `context`: the roofline max of bytes / (BW x eff)
 /// and FLOPs / (peak x eff), plus the runtime's fixed per-step cost and TP communication.
 pub fn decode_step_s(p: &Prepared, context: u64, batch: u64) -> (f64, bool, u64, Option<f64>) {
@@ -128,12 +148,7 @@ pub fn decode_step_s(p: &Prepared, context: u64, batch: u64) -> (f64, bool, u64,
     let bw = p.gpu.bandwidth_gbps * 1e9;
     let (wbytes, touched) = decode_weight_bytes(p, batch);
     let kv_bytes = decode_kv_bytes(p, context, batch);
-    let kv_work = if rt.kv_cost_per_element {
-        kv_bytes as f64 / p.setup.kv.element_bytes() * 2.0
-    } else {
-        kv_bytes as f64
-    };
-    let mem_t = wbytes as f64 / (bw * rt.memory_efficiency) + kv_work / (bw * rt.kv_efficiency);
+    let mem_t = wbytes as f64 / (bw * rt.memory_efficiency) + kv_decode_s(p, kv_bytes);
     let compute_t = compute_s(
         p,
         matmul_flops(p, 1, batch),
