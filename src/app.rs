@@ -2,6 +2,7 @@
 
 use crate::cli::{Cli, Command, EccArg, EstimateArgs};
 use crate::estimate::{arch::check_declared, EccMode, Runtime};
+use crate::import;
 use crate::plan::{self, Options};
 use crate::report::{self, units::parse_tokens, views};
 use crate::spec::{Catalog, Format, GpuSpec, KvPrecision, ModelSpec};
@@ -25,6 +26,14 @@ pub fn run(cli: Cli) -> Result<String> {
             let gpu = catalog.gpu(&a.gpu)?;
             let opts = options(&a.est, a.context.as_deref())?;
             report::render(f, &plan::compare::compare(&models, &gpu, &opts), views::fit::compare)
+        }
+        Command::Import(a) => {
+            let imported = import::import_path(&a.path)?;
+            if let Some(out) = &a.out {
+                let yaml = import::to_yaml(&imported)?;
+                std::fs::write(out, yaml).with_context(|| format!("writing {}", out.display()))?;
+            }
+            report::render(f, &imported, views::import::import)
         }
         Command::Matrix(a) => {
             let models: Vec<ModelSpec> = if a.models.is_empty() {
@@ -50,7 +59,12 @@ pub fn run(cli: Cli) -> Result<String> {
     }
 }
 
+/// The single place model keys resolve: a config.json, model directory or .gguf path is imported
+/// (headers only); anything else is a catalog id, alias, Hugging Face id or model YAML.
 fn model(catalog: &Catalog, key: &str) -> Result<ModelSpec> {
+    if import::is_importable(key) {
+        return Ok(import::import_path(std::path::Path::new(key))?.spec);
+    }
     Ok(catalog.model(key, check_declared)?)
 }
 

@@ -12,6 +12,11 @@ Examples:
   gpuplan matrix --models phi-3.5-mini,phi-3.5-moe --precision bf16,q4_k_m --context 4k,32k
   gpuplan compare phi-3.5-mini phi-3.5-moe phi-3-medium-4k --gpu l40s
   gpuplan models --format markdown
+  gpuplan import ./Phi-3.5-mini-instruct --out phi-3.5-mini.yaml
+  gpuplan fit ./Phi-3.5-mini-instruct-Q4_K_M.gguf --gpu rtx-4090 --context 16k
+
+A model may be a catalog id, a model YAML, a config.json, a model directory (config.json +
+safetensors) or a .gguf file; imports read headers only.
 
 Exit codes: 0 success (also when a model does not fit: see `fits` in the output),
 1 an error (bad spec, unknown id, I/O), 2 bad command-line usage.";
@@ -44,6 +49,18 @@ pub enum Command {
     Matrix(MatrixArgs),
     /// Several models side by side on one GPU.
     Compare(CompareArgs),
+    /// Read a config.json, a model directory (config.json + safetensors headers) or a GGUF file into
+    /// a model spec: exact tensor bytes, what each field rests on, optional YAML output.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// config.json, model directory, or .gguf file.
+    pub path: PathBuf,
+    /// Write the imported spec as YAML here (usable with --catalog DIR/models or as a model argument).
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
 }
 
 /// Options every estimate takes.
@@ -83,7 +100,7 @@ pub enum EccArg {
 
 #[derive(Debug, Args)]
 pub struct FitArgs {
-    /// Model id, alias, Hugging Face id, or path to a model YAML.
+    /// Model id, alias, Hugging Face id, or a path: model YAML, config.json, model directory, .gguf.
     pub model: String,
     /// GPU id, alias, NVML name, or path to a GPU YAML.
     #[arg(long, short = 'g')]

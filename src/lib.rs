@@ -4,6 +4,7 @@
 //! (the questions users ask) -> [`report`] (rendering only).
 
 pub mod estimate;
+pub mod import;
 pub mod plan;
 pub mod report;
 pub mod spec;

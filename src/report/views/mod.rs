@@ -2,4 +2,5 @@
 
 pub mod catalog;
 pub mod fit;
+pub mod import;
 pub mod matrix;
