@@ -52,7 +52,11 @@ fn write_dir(dir: &Path) -> u64 {
             map.insert(n.clone(), serde_json::json!(file));
         }
     }
-    std::fs::write(dir.join("model.safetensors.index.json"), serde_json::json!({"weight_map": map}).to_string()).unwrap();
+    std::fs::write(
+        dir.join("model.safetensors.index.json"),
+        serde_json::json!({"weight_map": map}).to_string(),
+    )
+    .unwrap();
     total
 }
 
@@ -67,7 +71,10 @@ fn write_gguf_file(path: &Path) -> u64 {
         ("llama.feed_forward_length", Kv::U32(14_336)),
         ("llama.attention.head_count", Kv::U32(32)),
         ("llama.attention.head_count_kv", Kv::U32(8)),
-        ("tokenizer.ggml.tokens", Kv::Strs((0..128_256).map(|i| format!("token-{i}")).collect())),
+        (
+            "tokenizer.ggml.tokens",
+            Kv::Strs((0..128_256).map(|i| format!("token-{i}")).collect()),
+        ),
     ];
     let mut t: Vec<(String, &str, Vec<u64>)> = vec![
         ("token_embd.weight".into(), "Q4_K", vec![4096, 128_256]),

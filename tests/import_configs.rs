@@ -29,10 +29,19 @@ fn every_catalog_model_round_trips_through_config_json() {
         let imp = import_json(tmp.path(), &text).unwrap_or_else(|e| panic!("{}: {e}", spec.id));
         let (want, got) = (ModelFacts::new(spec), ModelFacts::new(&imp.spec));
         assert_eq!(got.parameters, want.parameters, "{} parameters", spec.id);
-        assert_eq!(got.active_parameters, want.active_parameters, "{} active parameters", spec.id);
+        assert_eq!(
+            got.active_parameters, want.active_parameters,
+            "{} active parameters",
+            spec.id
+        );
         for p in [KvPrecision::F16, KvPrecision::Fp8, KvPrecision::Q8_0] {
             let (w, g) = (kv::per_token(spec, p, 1), kv::per_token(&imp.spec, p, 1));
-            assert_eq!((g.full, g.windowed, g.window), (w.full, w.windowed, w.window), "{} KV at {p:?}", spec.id);
+            assert_eq!(
+                (g.full, g.windowed, g.window),
+                (w.full, w.windowed, w.window),
+                "{} KV at {p:?}",
+                spec.id
+            );
         }
         assert_eq!(imp.spec.max_context, spec.max_context, "{}", spec.id);
         assert_eq!(imp.spec.dtype, spec.dtype, "{}", spec.id);
@@ -145,11 +154,19 @@ fn absent_fields_take_the_architecture_defaults() {
     assert_eq!(a.head_dim(), 256);
     // gemma-2b: keras-hub gemma_2b_en 2506172416
     assert_eq!(g.derived_parameters, 2_506_172_416);
-    let note = g.provenance.iter().find(|n| n.field == "architecture.tie_embeddings").unwrap();
+    let note = g
+        .provenance
+        .iter()
+        .find(|n| n.field == "architecture.tie_embeddings")
+        .unwrap();
     assert_eq!(note.basis, Basis::Default);
     assert!(note.source.contains("GemmaConfig"));
 
-    let q = import_json(tmp.path(), r#"{"model_type":"qwen2","hidden_size":4096,"num_attention_heads":32,"num_hidden_layers":24}"#).unwrap();
+    let q = import_json(
+        tmp.path(),
+        r#"{"model_type":"qwen2","hidden_size":4096,"num_attention_heads":32,"num_hidden_layers":24}"#,
+    )
+    .unwrap();
     let a = q.spec.architecture.as_ref().unwrap();
     assert!(a.qkv_bias && !a.o_bias);
     assert_eq!(a.kv_heads(), 32, "Qwen2Config num_key_value_heads default");
@@ -172,10 +189,16 @@ fn absent_fields_take_the_architecture_defaults() {
     .unwrap();
     assert_eq!(p.spec.architecture.as_ref().unwrap().kind, ArchType::Phi3);
     assert_eq!(p.spec.max_context, 131_072);
-    assert_eq!(p.derived_parameters, 3_821_079_552, "Phi3Config defaults are Phi-3-mini");
+    assert_eq!(
+        p.derived_parameters, 3_821_079_552,
+        "Phi3Config defaults are Phi-3-mini"
+    );
     assert!(p.spec.notes.as_deref().unwrap_or("").contains("longrope"));
     assert_eq!(p.spec.dtype, "bf16");
-    assert!(p.provenance.iter().any(|n| n.field == "dtype" && n.basis == Basis::Default));
+    assert!(p
+        .provenance
+        .iter()
+        .any(|n| n.field == "dtype" && n.basis == Basis::Default));
 }
 
 #[test]
@@ -183,45 +206,97 @@ fn quantization_config_sets_the_format() {
     let tmp = tempfile::tempdir().unwrap();
     let base = r#""model_type":"llama","hidden_size":4096,"num_hidden_layers":32,"num_attention_heads":32,"torch_dtype":"float16""#;
     for (q, dtype) in [
-        (r#"{"quant_method":"gptq","bits":4,"group_size":128,"desc_act":true}"#, "gptq-int4"),
-        (r#"{"quant_method":"awq","bits":4,"group_size":128,"version":"gemm"}"#, "awq-int4"),
+        (
+            r#"{"quant_method":"gptq","bits":4,"group_size":128,"desc_act":true}"#,
+            "gptq-int4",
+        ),
+        (
+            r#"{"quant_method":"awq","bits":4,"group_size":128,"version":"gemm"}"#,
+            "awq-int4",
+        ),
         (r#"{"quant_method":"bitsandbytes","load_in_8bit":true}"#, "int8"),
         (r#"{"quant_method":"fp8","activation_scheme":"dynamic"}"#, "fp8"),
-        (r#"{"quant_method":"bitsandbytes","load_in_4bit":true,"bnb_4bit_quant_type":"nf4"}"#, "fp16"),
+        (
+            r#"{"quant_method":"bitsandbytes","load_in_4bit":true,"bnb_4bit_quant_type":"nf4"}"#,
+            "fp16",
+        ),
     ] {
         let imp = import_json(tmp.path(), &format!("{{{base},\"quantization_config\":{q}}}")).unwrap();
         assert_eq!(imp.spec.dtype, dtype, "{q}");
     }
-    let g32 = import_json(tmp.path(), &format!("{{{base},\"quantization_config\":{{\"quant_method\":\"gptq\",\"bits\":4,\"group_size\":32}}}}")).unwrap();
-    assert!(g32.warnings.iter().any(|w| w.contains("group size 32")), "{:?}", g32.warnings);
+    let g32 = import_json(
+        tmp.path(),
+        &format!("{{{base},\"quantization_config\":{{\"quant_method\":\"gptq\",\"bits\":4,\"group_size\":32}}}}"),
+    )
+    .unwrap();
+    assert!(
+        g32.warnings.iter().any(|w| w.contains("group size 32")),
+        "{:?}",
+        g32.warnings
+    );
 }
 
 #[test]
 fn errors_name_file_line_and_field() {
     let tmp = tempfile::tempdir().unwrap();
-    let e = import_json(tmp.path(), "{\n  \"model_type\": \"llama\",\n  \"hidden_size\": -5\n}").unwrap_err().to_string();
+    let e = import_json(tmp.path(), "{\n  \"model_type\": \"llama\",\n  \"hidden_size\": -5\n}")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("config.json:3: field `hidden_size`"), "{e}");
     assert!(e.contains("non-negative integer"), "{e}");
 
-    let e = import_json(tmp.path(), "{\n  \"model_type\": \"gpt2\"\n}").unwrap_err().to_string();
-    assert!(e.contains("config.json:2: field `model_type`") && e.contains("gpt2") && e.contains("llama"), "{e}");
+    let e = import_json(tmp.path(), "{\n  \"model_type\": \"gpt2\"\n}")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("config.json:2: field `model_type`") && e.contains("gpt2") && e.contains("llama"),
+        "{e}"
+    );
 
-    let e = import_json(tmp.path(), "{\n  \"model_type\": \"llama\",\n  \"hidden_size\": 4096,\n}").unwrap_err().to_string();
-    assert!(e.contains("config.json:4:"), "trailing comma is a JSON error with its line: {e}");
+    let e = import_json(
+        tmp.path(),
+        "{\n  \"model_type\": \"llama\",\n  \"hidden_size\": 4096,\n}",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("config.json:4:"),
+        "trailing comma is a JSON error with its line: {e}"
+    );
 
     // Qwen2Config's default of 32 KV heads does not divide 14 heads: the error names the config key
-    let e = import_json(tmp.path(), "{\n \"model_type\": \"qwen2\",\n \"hidden_size\": 896,\n \"num_attention_heads\": 14\n}").unwrap_err().to_string();
-    assert!(e.contains("config.json: field `num_key_value_heads`") && e.contains("do not divide 14") && e.contains("default"), "{e}");
-    let e = import_json(tmp.path(), "{\n \"model_type\": \"qwen2\",\n \"num_key_value_heads\": 5\n}").unwrap_err().to_string();
+    let e = import_json(
+        tmp.path(),
+        "{\n \"model_type\": \"qwen2\",\n \"hidden_size\": 896,\n \"num_attention_heads\": 14\n}",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("config.json: field `num_key_value_heads`")
+            && e.contains("do not divide 14")
+            && e.contains("default"),
+        "{e}"
+    );
+    let e = import_json(
+        tmp.path(),
+        "{\n \"model_type\": \"qwen2\",\n \"num_key_value_heads\": 5\n}",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("config.json:3: field `num_key_value_heads`"), "{e}");
 
-    let e = import_json(tmp.path(), r#"{"model_type":"phi3small","hidden_size":4096}"#).unwrap_err().to_string();
+    let e = import_json(tmp.path(), r#"{"model_type":"phi3small","hidden_size":4096}"#)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("num_hidden_layers") && e.contains("no default"), "{e}");
 
     // sizes that would overflow the estimator are refused, not wrapped
-    let e = import_json(tmp.path(), r#"{"model_type":"llama","hidden_size":4294967296,"num_attention_heads":1,"intermediate_size":4294967296}"#)
-        .unwrap_err()
-        .to_string();
+    let e = import_json(
+        tmp.path(),
+        r#"{"model_type":"llama","hidden_size":4294967296,"num_attention_heads":1,"intermediate_size":4294967296}"#,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("2^50"), "{e}");
 
     let path = tmp.path().join("config.json");

@@ -63,11 +63,17 @@ fn bf16_directory_counts_match_and_bytes_are_exact() {
     assert_eq!(s.parameters, TINY_PARAMS);
     assert_eq!(s.total_bytes, 2 * TINY_PARAMS);
     assert_eq!(s.files[0].header_bytes + s.files[0].data_bytes, len);
-    assert_eq!(s.get("model.layers.1.mlp.down_proj.weight").unwrap().bytes, 64 * 128 * 2);
+    assert_eq!(
+        s.get("model.layers.1.mlp.down_proj.weight").unwrap().bytes,
+        64 * 128 * 2
+    );
     assert_eq!(ModelFacts::new(&imp.spec).parameters, TINY_PARAMS);
     // 2 x 2 layers x 2 kv heads x 16 x 2 B
     assert_eq!(kv::per_token(&imp.spec, KvPrecision::F16, 1).total(), 256);
-    assert!(imp.provenance.iter().any(|n| n.field == "parameters" && n.basis == Basis::Exact));
+    assert!(imp
+        .provenance
+        .iter()
+        .any(|n| n.field == "parameters" && n.basis == Basis::Exact));
 }
 
 #[test]
@@ -86,7 +92,13 @@ fn mixed_dtypes_are_summed_per_dtype() {
     write_safetensors(&tmp.path().join("model.safetensors"), &as_refs(&t));
     let imp = import::import_path(tmp.path()).unwrap();
     let s = imp.tensors.unwrap();
-    let line = |d: &str| s.by_dtype.iter().find(|l| l.dtype == d).map(|l| (l.tensors, l.elements, l.bytes)).unwrap();
+    let line = |d: &str| {
+        s.by_dtype
+            .iter()
+            .find(|l| l.dtype == d)
+            .map(|l| (l.tensors, l.elements, l.bytes))
+            .unwrap()
+    };
     assert_eq!(line("F32"), (2, 12_800, 51_200));
     assert_eq!(line("F16"), (8, 24_576, 49_152));
     assert_eq!(line("I8"), (6, 49_152, 49_152));
@@ -99,10 +111,17 @@ fn mixed_dtypes_are_summed_per_dtype() {
 fn missing_lm_head_means_tied_whatever_the_config_says() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("config.json"), TINY_LLAMA).unwrap();
-    write_safetensors(&tmp.path().join("model.safetensors"), &as_refs(&llama_tensors(|_| "F16", false)));
+    write_safetensors(
+        &tmp.path().join("model.safetensors"),
+        &as_refs(&llama_tensors(|_| "F16", false)),
+    );
     let imp = import::import_path(tmp.path()).unwrap();
     assert!(imp.spec.architecture.as_ref().unwrap().tie_embeddings);
-    assert!(imp.warnings.iter().any(|w| w.contains("tie_embeddings")), "{:?}", imp.warnings);
+    assert!(
+        imp.warnings.iter().any(|w| w.contains("tie_embeddings")),
+        "{:?}",
+        imp.warnings
+    );
     assert!(imp.parameters_checked);
     assert_eq!(imp.derived_parameters, TINY_PARAMS - 6400);
 }
@@ -118,7 +137,16 @@ fn sharded_checkpoint_with_index() {
     let map: serde_json::Map<String, serde_json::Value> = t
         .iter()
         .enumerate()
-        .map(|(i, (n, _, _))| (n.clone(), serde_json::json!(if i < 10 { "model-00001-of-00002.safetensors" } else { "model-00002-of-00002.safetensors" })))
+        .map(|(i, (n, _, _))| {
+            (
+                n.clone(),
+                serde_json::json!(if i < 10 {
+                    "model-00001-of-00002.safetensors"
+                } else {
+                    "model-00002-of-00002.safetensors"
+                }),
+            )
+        })
         .collect();
     let index = serde_json::json!({"metadata": {"total_size": 2 * TINY_PARAMS}, "weight_map": map});
     std::fs::write(tmp.path().join("model.safetensors.index.json"), index.to_string()).unwrap();
@@ -136,11 +164,22 @@ fn sharded_checkpoint_with_index() {
     assert_eq!(one.derived_parameters, TINY_PARAMS);
 
     // an index naming a shard outside the directory is refused
-    std::fs::write(tmp.path().join("model.safetensors.index.json"), r#"{"weight_map":{"a":"../x.safetensors"}}"#).unwrap();
+    std::fs::write(
+        tmp.path().join("model.safetensors.index.json"),
+        r#"{"weight_map":{"a":"../x.safetensors"}}"#,
+    )
+    .unwrap();
     let e = import::import_path(tmp.path()).unwrap_err().to_string();
-    assert!(e.contains("model.safetensors.index.json") && e.contains("plain file name"), "{e}");
+    assert!(
+        e.contains("model.safetensors.index.json") && e.contains("plain file name"),
+        "{e}"
+    );
     // an index naming a missing shard names it
-    std::fs::write(tmp.path().join("model.safetensors.index.json"), r#"{"weight_map":{"a":"model-9.safetensors"}}"#).unwrap();
+    std::fs::write(
+        tmp.path().join("model.safetensors.index.json"),
+        r#"{"weight_map":{"a":"model-9.safetensors"}}"#,
+    )
+    .unwrap();
     let e = import::import_path(tmp.path()).unwrap_err().to_string();
     assert!(e.contains("model-9.safetensors"), "{e}");
 }
@@ -171,17 +210,30 @@ fn gptq_packed_weights_unpack_to_the_config_count() {
     let imp = import::import_path(tmp.path()).unwrap();
     assert_eq!(imp.spec.dtype, "gptq-int4");
     let s = imp.tensors.as_ref().unwrap();
-    assert_eq!(s.parameters, TINY_PARAMS, "qweight unpacked 8 per int32, scales/zeros/g_idx not counted");
+    assert_eq!(
+        s.parameters, TINY_PARAMS,
+        "qweight unpacked 8 per int32, scales/zeros/g_idx not counted"
+    );
     assert!(imp.parameters_checked);
-    assert_eq!(s.get("model.layers.0.self_attn.q_proj.qweight").unwrap().bytes, 8 * 64 * 4);
+    assert_eq!(
+        s.get("model.layers.0.self_attn.q_proj.qweight").unwrap().bytes,
+        8 * 64 * 4
+    );
     assert_eq!(s.get("model.layers.0.mlp.down_proj.scales").unwrap().bytes, 4 * 64 * 2);
-    assert!(s.not_counted.iter().any(|n| n.starts_with("42 quantization")), "{:?}", s.not_counted);
+    assert!(
+        s.not_counted.iter().any(|n| n.starts_with("42 quantization")),
+        "{:?}",
+        s.not_counted
+    );
 }
 
 #[test]
 fn bitsandbytes_4bit_u8_weights_unpack() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = TINY_LLAMA.replace("\"torch_dtype\":\"bfloat16\"", "\"torch_dtype\":\"float16\",\"quantization_config\":{\"quant_method\":\"bitsandbytes\",\"load_in_4bit\":true}");
+    let cfg = TINY_LLAMA.replace(
+        "\"torch_dtype\":\"bfloat16\"",
+        "\"torch_dtype\":\"float16\",\"quantization_config\":{\"quant_method\":\"bitsandbytes\",\"load_in_4bit\":true}",
+    );
     std::fs::write(tmp.path().join("config.json"), cfg).unwrap();
     let mut t: Vec<(String, &str, Vec<u64>)> = Vec::new();
     for (n, _, shape) in llama_tensors(|_| "F16", true) {
@@ -210,7 +262,10 @@ fn st_error(bytes: &[u8]) -> String {
 #[test]
 fn safetensors_header_errors_are_clean() {
     let e = st_error(b"abc");
-    assert!(e.contains("model.safetensors: byte 0") && e.contains("too short"), "{e}");
+    assert!(
+        e.contains("model.safetensors: byte 0") && e.contains("too short"),
+        "{e}"
+    );
     let e = st_error(&u64::MAX.to_le_bytes());
     assert!(e.contains("exceeds the safetensors limit"), "{e}");
     let mut b = 1000u64.to_le_bytes().to_vec();
@@ -231,7 +286,10 @@ fn safetensors_header_errors_are_clean() {
     b.extend_from_slice(h.as_bytes());
     b.extend_from_slice(&[0u8; 60]);
     let e = st_error(&b);
-    assert!(e.contains("64 bytes of tensor data but only 60") && e.contains("truncated"), "{e}");
+    assert!(
+        e.contains("64 bytes of tensor data but only 60") && e.contains("truncated"),
+        "{e}"
+    );
     b.extend_from_slice(&[0u8; 8]);
     let e = st_error(&b);
     assert!(e.contains("4 bytes after the last tensor"), "{e}");
@@ -257,7 +315,10 @@ fn llama_gguf_kvs(arch: &str) -> Vec<(&'static str, Kv)> {
         (k("attention.head_count"), Kv::U32(4)),
         (k("attention.head_count_kv"), Kv::U32(2)),
         (k("attention.layer_norm_rms_epsilon"), Kv::F32(1e-5)),
-        ("tokenizer.ggml.tokens", Kv::Strs((0..100).map(|i| format!("tok{i}")).collect())),
+        (
+            "tokenizer.ggml.tokens",
+            Kv::Strs((0..100).map(|i| format!("tok{i}")).collect()),
+        ),
     ]
 }
 
@@ -300,16 +361,33 @@ fn gguf_bytes_per_quant_type_are_exact() {
     assert_eq!(bytes("blk.1.ffn_down.weight"), 256 * 512 * 2, "F16");
     assert_eq!(bytes("blk.0.ffn_down.weight"), 256 * 2 * 210);
     assert_eq!(bytes("output_norm.weight"), 1024);
-    assert_eq!(s.get("blk.0.ffn_up.weight").unwrap().shape, vec![512, 256], "row-major order");
+    assert_eq!(
+        s.get("blk.0.ffn_up.weight").unwrap().shape,
+        vec![512, 256],
+        "row-major order"
+    );
     let q4k = s.by_dtype.iter().find(|l| l.dtype == "Q4_K").unwrap();
     assert_eq!(q4k.bytes, 100 * 144 + (256 + 128 + 256 + 512 + 512) * 144);
     assert_eq!(s.files[0].header_bytes + s.files[0].data_bytes, len);
     // the architecture from metadata and shapes: 256 hidden, 4 heads of 64, 2 KV heads, untied
     let a = imp.spec.architecture.as_ref().unwrap();
-    assert_eq!((a.hidden_size, a.layers, a.attention_heads, a.kv_heads(), a.head_dim(), a.vocab_size), (256, 2, 4, 2, 64, 100));
+    assert_eq!(
+        (
+            a.hidden_size,
+            a.layers,
+            a.attention_heads,
+            a.kv_heads(),
+            a.head_dim(),
+            a.vocab_size
+        ),
+        (256, 2, 4, 2, 64, 100)
+    );
     assert!(!a.tie_embeddings);
     // 2 x 25,600 + 256 + 2 x (65,536 + 2 x 32,768 + 65,536 + 3 x 131,072 + 512)
-    assert_eq!(s.parameters, 51_200 + 256 + 2 * (65_536 + 65_536 + 65_536 + 393_216 + 512));
+    assert_eq!(
+        s.parameters,
+        51_200 + 256 + 2 * (65_536 + 65_536 + 65_536 + 393_216 + 512)
+    );
     assert!(imp.parameters_checked, "{:?}", imp.warnings);
 }
 
@@ -352,7 +430,10 @@ fn gguf_phi3_and_gemma2_layouts() {
     kvs.push(("gemma2.attention.sliding_window", Kv::U32(4096)));
     kvs.push(("gemma2.attention.key_length", Kv::U32(128)));
     kvs.retain(|(k, _)| *k != "general.file_type");
-    let mut t: Vec<(String, &str, Vec<u64>)> = vec![("token_embd.weight".into(), "BF16", vec![256, 100]), ("output_norm.weight".into(), "F32", vec![256])];
+    let mut t: Vec<(String, &str, Vec<u64>)> = vec![
+        ("token_embd.weight".into(), "BF16", vec![256, 100]),
+        ("output_norm.weight".into(), "F32", vec![256]),
+    ];
     for l in 0..2 {
         let p = |s: &str| format!("blk.{l}.{s}");
         t.extend([
@@ -373,7 +454,15 @@ fn gguf_phi3_and_gemma2_layouts() {
     let imp = import::import_path(&path).unwrap();
     let a = imp.spec.architecture.as_ref().unwrap();
     assert!(a.tie_embeddings);
-    assert_eq!((a.norms_per_layer, a.sliding_window, a.sliding_window_pattern, a.head_dim()), (4, Some(4096), 2, 128));
+    assert_eq!(
+        (
+            a.norms_per_layer,
+            a.sliding_window,
+            a.sliding_window_pattern,
+            a.head_dim()
+        ),
+        (4, Some(4096), 2, 128)
+    );
     assert!(imp.parameters_checked, "{:?}", imp.warnings);
     assert_eq!(imp.spec.dtype, "bf16", "no file_type: the dtype holding most bytes");
 }
@@ -421,7 +510,10 @@ fn gguf_header_errors_are_clean() {
     assert!(e.contains("byte 24") && e.contains("truncated"), "{e}");
     // a key whose length field claims 2^64-1 bytes
     let e = gguf_err(&raw_gguf(3, 0, 1, &[0xff; 16]));
-    assert!(e.contains("metadata key") && e.contains("needs 18446744073709551615 bytes"), "{e}");
+    assert!(
+        e.contains("metadata key") && e.contains("needs 18446744073709551615 bytes"),
+        "{e}"
+    );
     // a string value cut short
     let mut kv = Vec::new();
     kv.extend_from_slice(&1u64.to_le_bytes());
@@ -486,10 +578,17 @@ fn directory_with_only_a_gguf_imports_it_and_errors_name_paths() {
     let imp = import::import_path(tmp.path()).unwrap();
     assert_eq!(imp.kind, SourceKind::Gguf);
     assert!(!imp.parameters_checked);
-    assert!(imp.warnings.iter().any(|w| w.contains("tensors hold 25600 parameters")), "{:?}", imp.warnings);
+    assert!(
+        imp.warnings.iter().any(|w| w.contains("tensors hold 25600 parameters")),
+        "{:?}",
+        imp.warnings
+    );
     let p = tmp.path().join("notes.txt");
     std::fs::File::create(&p).unwrap().write_all(b"hello").unwrap();
     let e = import::import_path(&p).unwrap_err().to_string();
     assert!(e.contains("notes.txt") && e.contains("not a config.json"), "{e}");
-    assert!(import::import_path(Path::new("/nonexistent/model.gguf")).unwrap_err().to_string().contains("/nonexistent/model.gguf"));
+    assert!(import::import_path(Path::new("/nonexistent/model.gguf"))
+        .unwrap_err()
+        .to_string()
+        .contains("/nonexistent/model.gguf"));
 }

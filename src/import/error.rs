@@ -15,13 +15,27 @@ pub enum ImportError {
     },
     /// JSON syntax error, or a document of the wrong shape.
     #[error("{}:{line}:{column}: {message}", path.display())]
-    Json { path: PathBuf, line: usize, column: usize, message: String },
+    Json {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     /// A config.json field with an impossible or unsupported value.
     #[error("{}{}: field `{field}`: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
-    Field { path: PathBuf, line: Option<usize>, field: String, message: String },
+    Field {
+        path: PathBuf,
+        line: Option<usize>,
+        field: String,
+        message: String,
+    },
     /// A binary header (safetensors, GGUF) that is malformed, truncated or hostile.
     #[error("{}: byte {offset}: {message}", path.display())]
-    Header { path: PathBuf, offset: u64, message: String },
+    Header {
+        path: PathBuf,
+        offset: u64,
+        message: String,
+    },
     /// A file or directory gpuplan cannot import (unknown architecture, no config.json, ...).
     #[error("{}: {message}", path.display())]
     Unsupported { path: PathBuf, message: String },
@@ -32,15 +46,25 @@ pub enum ImportError {
 
 impl ImportError {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        ImportError::Io { path: path.to_path_buf(), source }
+        ImportError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     pub fn header(path: &Path, offset: u64, message: impl Into<String>) -> Self {
-        ImportError::Header { path: path.to_path_buf(), offset, message: message.into() }
+        ImportError::Header {
+            path: path.to_path_buf(),
+            offset,
+            message: message.into(),
+        }
     }
 
     pub fn unsupported(path: &Path, message: impl Into<String>) -> Self {
-        ImportError::Unsupported { path: path.to_path_buf(), message: message.into() }
+        ImportError::Unsupported {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
     }
 
     pub fn json(path: &Path, err: &serde_json::Error) -> Self {
@@ -49,7 +73,12 @@ impl ImportError {
         if let Some(pos) = message.find(" at line ") {
             message.truncate(pos);
         }
-        ImportError::Json { path: path.to_path_buf(), line: err.line(), column: err.column(), message }
+        ImportError::Json {
+            path: path.to_path_buf(),
+            line: err.line(),
+            column: err.column(),
+            message,
+        }
     }
 
     /// A field error; `text` (the JSON) locates the field's line.

@@ -44,7 +44,10 @@ pub fn safetensors_header(data: &[u8]) {
     let path = Path::new("fuzz/model.safetensors");
     if let Ok(h) = safetensors::read_header(path, Cursor::new(data), data.len() as u64) {
         let sum: u64 = h.tensors.iter().map(|t| t.3).sum();
-        assert_eq!(sum, h.data_len, "tensor bytes must add up to the data the header describes");
+        assert_eq!(
+            sum, h.data_len,
+            "tensor bytes must add up to the data the header describes"
+        );
         assert_eq!(8 + h.json_len + h.data_len, data.len() as u64);
     }
     // the index parser sees the same bytes as JSON
@@ -58,7 +61,10 @@ pub fn gguf_header(data: &[u8]) {
     let path = Path::new("fuzz/model.gguf");
     if let Ok(g) = gguf::read(path, Cursor::new(data), data.len() as u64) {
         for t in &g.tensors {
-            assert!(g.data_start + t.offset + t.bytes <= data.len() as u64, "tensor inside the file");
+            assert!(
+                g.data_start + t.offset + t.bytes <= data.len() as u64,
+                "tensor inside the file"
+            );
         }
         if let Ok((spec, notes, summary, warnings)) = gguf::to_spec(path, &g) {
             if let Ok(imp) = super::finish(path, super::SourceKind::Gguf, spec, notes, Some(summary), warnings) {
@@ -70,7 +76,11 @@ pub fn gguf_header(data: &[u8]) {
 
 fn check_round_trip(imp: &super::Imported) {
     let yaml = super::to_yaml(imp).expect("an imported spec serializes");
-    let back = ModelSpec::from_yaml(Path::new("fuzz/imported.yaml"), &yaml).expect("the YAML an import writes loads back");
+    let back =
+        ModelSpec::from_yaml(Path::new("fuzz/imported.yaml"), &yaml).expect("the YAML an import writes loads back");
     assert_eq!(back, imp.spec, "YAML round trip");
-    assert!(arch::check_declared(&back).is_ok(), "declared counts agree with the derivation");
+    assert!(
+        arch::check_declared(&back).is_ok(),
+        "declared counts agree with the derivation"
+    );
 }

@@ -81,7 +81,10 @@ pub enum Value {
     /// an integer array (kept when short)
     Ints(Vec<i64>),
     /// any other array: its element type and length
-    Array { elem: u32, len: u64 },
+    Array {
+        elem: u32,
+        len: u64,
+    },
 }
 
 impl Value {
@@ -139,7 +142,9 @@ impl<R: Read + Seek> Rd<'_, R> {
     fn need(&self, n: u64, what: &str) -> Result<(), ImportError> {
         let left = self.len - self.pos;
         if n > left {
-            Err(self.err(format!("{what}: needs {n} bytes but the file ends {left} bytes on (truncated or corrupt)")))
+            Err(self.err(format!(
+                "{what}: needs {n} bytes but the file ends {left} bytes on (truncated or corrupt)"
+            )))
         } else {
             Ok(())
         }
@@ -148,7 +153,9 @@ impl<R: Read + Seek> Rd<'_, R> {
     fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], ImportError> {
         self.need(N as u64, what)?;
         let mut b = [0u8; N];
-        self.r.read_exact(&mut b).map_err(|e| self.err(format!("{what}: {e}")))?;
+        self.r
+            .read_exact(&mut b)
+            .map_err(|e| self.err(format!("{what}: {e}")))?;
         self.pos += N as u64;
         Ok(b)
     }
@@ -166,10 +173,14 @@ impl<R: Read + Seek> Rd<'_, R> {
         if n <= 1 << 16 {
             // short skips through the buffer (tokenizer arrays hold 100k+ short strings)
             self.scratch.resize(n as usize, 0);
-            self.r.read_exact(&mut self.scratch).map_err(|e| self.err(format!("{what}: {e}")))?;
+            self.r
+                .read_exact(&mut self.scratch)
+                .map_err(|e| self.err(format!("{what}: {e}")))?;
         } else {
             let off = i64::try_from(n).map_err(|_| self.err(format!("{what}: {n} bytes is out of range")))?;
-            self.r.seek(SeekFrom::Current(off)).map_err(|e| self.err(format!("{what}: {e}")))?;
+            self.r
+                .seek(SeekFrom::Current(off))
+                .map_err(|e| self.err(format!("{what}: {e}")))?;
         }
         self.pos += n;
         Ok(())
@@ -184,12 +195,18 @@ impl<R: Read + Seek> Rd<'_, R> {
             return Ok(None);
         }
         let mut b = vec![0u8; n as usize];
-        self.r.read_exact(&mut b).map_err(|e| self.err(format!("{what}: {e}")))?;
+        self.r
+            .read_exact(&mut b)
+            .map_err(|e| self.err(format!("{what}: {e}")))?;
         let at = self.pos;
         self.pos += n;
-        String::from_utf8(b)
-            .map(Some)
-            .map_err(|e| ImportError::header(self.path, at + e.utf8_error().valid_up_to() as u64, format!("{what}: not valid UTF-8")))
+        String::from_utf8(b).map(Some).map_err(|e| {
+            ImportError::header(
+                self.path,
+                at + e.utf8_error().valid_up_to() as u64,
+                format!("{what}: not valid UTF-8"),
+            )
+        })
     }
 
     /// A name (key or tensor name): must be kept.
@@ -197,7 +214,11 @@ impl<R: Read + Seek> Rd<'_, R> {
         let at = self.pos;
         match self.string(MAX_NAME, what)? {
             Some(s) => Ok(s),
-            None => Err(ImportError::header(self.path, at, format!("{what}: longer than {MAX_NAME} bytes"))),
+            None => Err(ImportError::header(
+                self.path,
+                at,
+                format!("{what}: longer than {MAX_NAME} bytes"),
+            )),
         }
     }
 
@@ -249,7 +270,9 @@ impl<R: Read + Seek> Rd<'_, R> {
         };
         Ok(match fixed {
             Some(size) => {
-                let total = len.checked_mul(size).ok_or_else(|| self.err(format!("{what}: {len} elements overflow")))?;
+                let total = len
+                    .checked_mul(size)
+                    .ok_or_else(|| self.err(format!("{what}: {len} elements overflow")))?;
                 self.need(total, &what)?;
                 let int = !matches!(elem, 6 | 7 | 12);
                 if int && len <= MAX_KEPT_ARRAY {
@@ -288,7 +311,13 @@ impl<R: Read + Seek> Rd<'_, R> {
 
 /// Reads a GGUF header from `r` (at the start of a file of `file_len` bytes).
 pub fn read<R: Read + Seek>(path: &Path, r: R, file_len: u64) -> Result<Gguf, ImportError> {
-    let mut rd = Rd { r, pos: 0, len: file_len, path, scratch: Vec::new() };
+    let mut rd = Rd {
+        r,
+        pos: 0,
+        len: file_len,
+        path,
+        scratch: Vec::new(),
+    };
     let magic = rd.array::<4>("magic")?;
     if &magic != b"GGUF" {
         return Err(ImportError::header(path, 0, "not a GGUF file (magic is not `GGUF`)"));
@@ -296,20 +325,37 @@ pub fn read<R: Read + Seek>(path: &Path, r: R, file_len: u64) -> Result<Gguf, Im
     let version = rd.u32("version")?;
     match version {
         2 | 3 => {}
-        1 => return Err(ImportError::header(path, 4, "GGUF version 1 (2023) is not supported; convert the file again")),
+        1 => {
+            return Err(ImportError::header(
+                path,
+                4,
+                "GGUF version 1 (2023) is not supported; convert the file again",
+            ))
+        }
         v if v.swap_bytes() <= 3 => return Err(ImportError::header(path, 4, "big-endian GGUF is not supported")),
         v => return Err(ImportError::header(path, 4, format!("unknown GGUF version {v}"))),
     }
     let n_tensors = rd.u64("tensor count")?;
     let n_keys = rd.u64("metadata count")?;
     if n_tensors > MAX_TENSORS {
-        return Err(ImportError::header(path, 8, format!("{n_tensors} tensors: more than the {MAX_TENSORS} gpuplan accepts")));
+        return Err(ImportError::header(
+            path,
+            8,
+            format!("{n_tensors} tensors: more than the {MAX_TENSORS} gpuplan accepts"),
+        ));
     }
     if n_keys > MAX_KEYS {
-        return Err(ImportError::header(path, 16, format!("{n_keys} metadata keys: more than the {MAX_KEYS} gpuplan accepts")));
+        return Err(ImportError::header(
+            path,
+            16,
+            format!("{n_keys} metadata keys: more than the {MAX_KEYS} gpuplan accepts"),
+        ));
     }
     // each key/value is at least 8 (length) + 4 (type) + 1 bytes; each tensor info at least 8 + 4 + 4 + 8
-    rd.need(n_keys.saturating_mul(13).saturating_add(n_tensors.saturating_mul(24)), "metadata and tensor infos")?;
+    rd.need(
+        n_keys.saturating_mul(13).saturating_add(n_tensors.saturating_mul(24)),
+        "metadata and tensor infos",
+    )?;
 
     let mut metadata: Vec<(String, Value)> = Vec::new();
     let mut keys = HashSet::new();
@@ -317,7 +363,11 @@ pub fn read<R: Read + Seek>(path: &Path, r: R, file_len: u64) -> Result<Gguf, Im
         let at = rd.pos;
         let key = rd.name("metadata key")?;
         if !keys.insert(key.clone()) {
-            return Err(ImportError::header(path, at, format!("metadata key `{key}` appears twice")));
+            return Err(ImportError::header(
+                path,
+                at,
+                format!("metadata key `{key}` appears twice"),
+            ));
         }
         let ty = rd.u32(&format!("type of `{key}`"))?;
         let v = rd.value(ty, &key, 0)?;
@@ -349,22 +399,36 @@ pub fn read<R: Read + Seek>(path: &Path, r: R, file_len: u64) -> Result<Gguf, Im
             dims.push(rd.u64(&what)?);
         }
         let ty = rd.u32(&what)?;
-        let (tname, block, block_bytes) =
-            ggml_type(ty).ok_or_else(|| rd.err(format!("{what}: unknown GGML type {ty} (newer than this gpuplan?)")))?;
+        let (tname, block, block_bytes) = ggml_type(ty)
+            .ok_or_else(|| rd.err(format!("{what}: unknown GGML type {ty} (newer than this gpuplan?)")))?;
         let offset = rd.u64(&what)?;
-        let elements = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).filter(|&n| n <= 1 << 60);
+        let elements = dims
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+            .filter(|&n| n <= 1 << 60);
         let Some(elements) = elements else {
             return Err(rd.err(format!("{what}: dimensions {dims:?} overflow")));
         };
         if dims[0] % block != 0 {
-            return Err(rd.err(format!("{what}: row length {} is not a multiple of the {tname} block ({block})", dims[0])));
+            return Err(rd.err(format!(
+                "{what}: row length {} is not a multiple of the {tname} block ({block})",
+                dims[0]
+            )));
         }
         // elements / block whole blocks (rows are whole blocks, so this is exact)
-        let bytes = (elements / block).checked_mul(block_bytes).ok_or_else(|| rd.err(format!("{what}: size overflows")))?;
+        let bytes = (elements / block)
+            .checked_mul(block_bytes)
+            .ok_or_else(|| rd.err(format!("{what}: size overflows")))?;
         if offset % alignment != 0 {
             return Err(rd.err(format!("{what}: data offset {offset} is not aligned to {alignment}")));
         }
-        tensors.push(TensorInfo { name, dims, ggml_type: ty, offset, bytes });
+        tensors.push(TensorInfo {
+            name,
+            dims,
+            ggml_type: ty,
+            offset,
+            bytes,
+        });
     }
     let data_start = rd.pos.div_ceil(alignment).saturating_mul(alignment);
     // the data region: each tensor inside the file, none overlapping
@@ -373,19 +437,36 @@ pub fn read<R: Read + Seek>(path: &Path, r: R, file_len: u64) -> Result<Gguf, Im
     let mut end = 0u64;
     for t in order {
         if t.offset < end {
-            return Err(ImportError::header(path, data_start, format!("tensor `{}` overlaps the tensor before it", t.name)));
+            return Err(ImportError::header(
+                path,
+                data_start,
+                format!("tensor `{}` overlaps the tensor before it", t.name),
+            ));
         }
-        end = t.offset.checked_add(t.bytes).ok_or_else(|| ImportError::header(path, data_start, format!("tensor `{}`: offset overflows", t.name)))?;
+        end = t
+            .offset
+            .checked_add(t.bytes)
+            .ok_or_else(|| ImportError::header(path, data_start, format!("tensor `{}`: offset overflows", t.name)))?;
         let abs_end = data_start.saturating_add(end);
         if abs_end > file_len {
             return Err(ImportError::header(
                 path,
                 data_start.saturating_add(t.offset),
-                format!("tensor `{}` ends at byte {abs_end} but the file has {file_len}: truncated", t.name),
+                format!(
+                    "tensor `{}` ends at byte {abs_end} but the file has {file_len}: truncated",
+                    t.name
+                ),
             ));
         }
     }
-    Ok(Gguf { version, metadata, tensors, alignment, data_start, file_len })
+    Ok(Gguf {
+        version,
+        metadata,
+        tensors,
+        alignment,
+        data_start,
+        file_len,
+    })
 }
 
 /// Reads the header of the file at `path` (buffered: only the header is read).
@@ -403,7 +484,11 @@ pub fn import_file(path: &Path) -> Result<super::Imported, ImportError> {
 }
 
 /// Tensors llama.cpp's converters add that are not model parameters (RoPE frequency tables).
-const NOT_PARAMETERS: &[&str] = &["rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"];
+const NOT_PARAMETERS: &[&str] = &[
+    "rope_freqs.weight",
+    "rope_factors_long.weight",
+    "rope_factors_short.weight",
+];
 
 /// The tensor summary of a GGUF file (shapes in row-major order).
 pub fn summary(path: &Path, g: &Gguf) -> TensorSummary {
@@ -437,7 +522,9 @@ pub fn summary(path: &Path, g: &Gguf) -> TensorSummary {
         .map(|t| t.elements())
         .sum();
     if skipped > 0 {
-        s.not_counted.push(format!("{skipped} RoPE frequency tables llama.cpp adds (not model parameters)"));
+        s.not_counted.push(format!(
+            "{skipped} RoPE frequency tables llama.cpp adds (not model parameters)"
+        ));
     }
     s
 }
@@ -473,7 +560,12 @@ pub fn to_spec(path: &Path, g: &Gguf) -> Result<(ModelSpec, Vec<FieldNote>, Tens
     let key = |k: &str| format!("{arch}.{k}");
     fn put(notes: &mut Vec<FieldNote>, field: &str, value: String, basis: Basis, source: String) {
         notes.retain(|n| n.field != field);
-        notes.push(FieldNote { field: field.into(), value, basis, source });
+        notes.push(FieldNote {
+            field: field.into(),
+            value,
+            basis,
+            source,
+        });
     }
     // a metadata integer (a per-layer list must be uniform)
     let meta = |k: &str| -> Result<Option<u64>, ImportError> {
@@ -481,9 +573,15 @@ pub fn to_spec(path: &Path, g: &Gguf) -> Result<(ModelSpec, Vec<FieldNote>, Tens
             None => Ok(None),
             Some(Value::Ints(v)) => match v.first() {
                 Some(&first) if v.iter().all(|&x| x == first) && first >= 0 => Ok(Some(first as u64)),
-                _ => Err(unsupported(format!("`{}` varies per layer: no spec form for that", key(k)))),
+                _ => Err(unsupported(format!(
+                    "`{}` varies per layer: no spec form for that",
+                    key(k)
+                ))),
             },
-            Some(v) => v.as_u64().map(Some).ok_or_else(|| unsupported(format!("`{}` is {v:?}, not a count", key(k)))),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| unsupported(format!("`{}` is {v:?}, not a count", key(k)))),
         }
     };
     let required = |k: &str| -> Result<u64, ImportError> {
@@ -508,7 +606,13 @@ pub fn to_spec(path: &Path, g: &Gguf) -> Result<(ModelSpec, Vec<FieldNote>, Tens
             )))
         }
     };
-    put(&mut notes, "architecture.type", kind.name().into(), Basis::Config, format!("GGUF general.architecture {arch}"));
+    put(
+        &mut notes,
+        "architecture.type",
+        kind.name().into(),
+        Basis::Config,
+        format!("GGUF general.architecture {arch}"),
+    );
     let stated = |notes: &mut Vec<FieldNote>, field: &str, k: &str, v: u64| {
         put(notes, field, v.to_string(), Basis::Config, format!("GGUF {}", key(k)));
         v
@@ -516,13 +620,34 @@ pub fn to_spec(path: &Path, g: &Gguf) -> Result<(ModelSpec, Vec<FieldNote>, Tens
     let embd = tensors.get("token_embd.weight").filter(|t| t.dims.len() == 2);
     let hidden = match embd {
         Some(t) => {
-            put(&mut notes, "architecture.hidden_size", t.dims[0].to_string(), Basis::Exact, "token_embd.weight row length".into());
+            put(
+                &mut notes,
+                "architecture.hidden_size",
+                t.dims[0].to_string(),
+                Basis::Exact,
+                "token_embd.weight row length".into(),
+            );
             t.dims[0]
         }
-        None => stated(&mut notes, "architecture.hidden_size", "embedding_length", required("embedding_length")?),
+        None => stated(
+            &mut notes,
+            "architecture.hidden_size",
+            "embedding_length",
+            required("embedding_length")?,
+        ),
     };
-    let layers = stated(&mut notes, "architecture.layers", "block_count", required("block_count")?);
-    let heads = stated(&mut notes, "architecture.attention_heads", "attention.head_count", required("attention.head_count")?);
+    let layers = stated(
+        &mut notes,
+        "architecture.layers",
+        "block_count",
+        required("block_count")?,
+    );
+    let heads = stated(
+        &mut notes,
+        "architecture.attention_heads",
+        "attention.head_count",
+        required("attention.head_count")?,
+    );
     if heads == 0 {
         return Err(unsupported(format!("`{}` is 0", key("attention.head_count"))));
     }
@@ -530,30 +655,69 @@ pub fn to_spec(path: &Path, g: &Gguf) -> Result<(ModelSpec, Vec<FieldNote>, Tens
         Some(k) => stated(&mut notes, "architecture.kv_heads", "attention.head_count_kv", k),
         None => heads,
     };
-    let intermediate = stated(&mut notes, "architecture.intermediate_size", "feed_forward_length", required("feed_forward_length")?);
+    let intermediate = stated(
+        &mut notes,
+        "architecture.intermediate_size",
+        "feed_forward_length",
+        required("feed_forward_length")?,
+    );
     let vocab = match embd {
         Some(t) => {
-            put(&mut notes, "architecture.vocab_size", t.dims[1].to_string(), Basis::Exact, "token_embd.weight rows".into());
+            put(
+                &mut notes,
+                "architecture.vocab_size",
+                t.dims[1].to_string(),
+                Basis::Exact,
+                "token_embd.weight rows".into(),
+            );
             t.dims[1]
         }
         None => match meta("vocab_size")? {
             Some(v) => stated(&mut notes, "architecture.vocab_size", "vocab_size", v),
-            None => return Err(unsupported("no token_embd.weight and no vocab_size: cannot tell the vocabulary".into())),
+            None => {
+                return Err(unsupported(
+                    "no token_embd.weight and no vocab_size: cannot tell the vocabulary".into(),
+                ))
+            }
         },
     };
     let max_context = stated(&mut notes, "max_context", "context_length", required("context_length")?);
     let head_dim = match meta("attention.key_length")? {
-        Some(h) if kind != ArchType::DeepseekV2 && kind != ArchType::DeepseekV3 => stated(&mut notes, "architecture.head_dim", "attention.key_length", h),
+        Some(h) if kind != ArchType::DeepseekV2 && kind != ArchType::DeepseekV3 => {
+            stated(&mut notes, "architecture.head_dim", "attention.key_length", h)
+        }
         _ => hidden / heads,
     };
     let tie = !has("output.weight");
-    put(&mut notes, "architecture.tie_embeddings", tie.to_string(), Basis::Exact, "output.weight absent = tied".into());
+    put(
+        &mut notes,
+        "architecture.tie_embeddings",
+        tie.to_string(),
+        Basis::Exact,
+        "output.weight absent = tied".into(),
+    );
     let b0 = |s: &str| has(&format!("blk.0.{s}"));
-    let norm = if b0("attn_norm.bias") { NormKind::Layer } else { NormKind::Rms };
-    let norms = ["attn_norm.weight", "ffn_norm.weight", "post_attention_norm.weight", "post_ffw_norm.weight"].iter().filter(|n| b0(n)).count() as u64;
+    let norm = if b0("attn_norm.bias") {
+        NormKind::Layer
+    } else {
+        NormKind::Rms
+    };
+    let norms = [
+        "attn_norm.weight",
+        "ffn_norm.weight",
+        "post_attention_norm.weight",
+        "post_ffw_norm.weight",
+    ]
+    .iter()
+    .filter(|n| b0(n))
+    .count() as u64;
     let fused_qkv = b0("attn_qkv.weight");
     let up_rows = tensors.get("blk.0.ffn_up.weight").and_then(|t| t.dims.get(1).copied());
-    let mlp = if b0("ffn_gate.weight") || experts > 0 || up_rows == Some(2 * intermediate) { MlpKind::Gated } else { MlpKind::Plain };
+    let mlp = if b0("ffn_gate.weight") || experts > 0 || up_rows == Some(2 * intermediate) {
+        MlpKind::Gated
+    } else {
+        MlpKind::Plain
+    };
     let mut a = Architecture {
         kind,
         hidden_size: hidden,
@@ -595,7 +759,12 @@ pub fn to_spec(path: &Path, g: &Gguf) -> Result<(ModelSpec, Vec<FieldNote>, Tens
         "block 0 tensor names".into(),
     );
     if let Some(w) = meta("attention.sliding_window")? {
-        a.sliding_window = Some(stated(&mut notes, "architecture.sliding_window", "attention.sliding_window", w));
+        a.sliding_window = Some(stated(
+            &mut notes,
+            "architecture.sliding_window",
+            "attention.sliding_window",
+            w,
+        ));
         if kind == ArchType::Gemma2 {
             a.sliding_window_pattern = 2;
         }
@@ -604,7 +773,12 @@ pub fn to_spec(path: &Path, g: &Gguf) -> Result<(ModelSpec, Vec<FieldNote>, Tens
         let top = required("expert_used_count")?;
         let mut m = MoeSpec {
             experts: stated(&mut notes, "architecture.moe.experts", "expert_count", experts),
-            experts_per_token: stated(&mut notes, "architecture.moe.experts_per_token", "expert_used_count", top),
+            experts_per_token: stated(
+                &mut notes,
+                "architecture.moe.experts_per_token",
+                "expert_used_count",
+                top,
+            ),
             expert_intermediate_size: None,
             shared_expert_intermediate_size: None,
             router_bias: has("blk.0.ffn_gate_inp.bias") || kind == ArchType::DeepseekV3,
@@ -612,40 +786,74 @@ pub fn to_spec(path: &Path, g: &Gguf) -> Result<(ModelSpec, Vec<FieldNote>, Tens
             dense_layers: 0,
         };
         if let Some(e) = meta("expert_feed_forward_length")? {
-            m.expert_intermediate_size = Some(stated(&mut notes, "architecture.moe.expert_intermediate_size", "expert_feed_forward_length", e));
+            m.expert_intermediate_size = Some(stated(
+                &mut notes,
+                "architecture.moe.expert_intermediate_size",
+                "expert_feed_forward_length",
+                e,
+            ));
         }
         if let Some(s) = meta("expert_shared_feed_forward_length")? {
             m.shared_expert_intermediate_size = Some(s);
         } else if let Some(n) = meta("expert_shared_count")? {
-            m.shared_expert_intermediate_size = (n > 0).then(|| n.saturating_mul(m.expert_intermediate_size.unwrap_or(intermediate)));
+            m.shared_expert_intermediate_size =
+                (n > 0).then(|| n.saturating_mul(m.expert_intermediate_size.unwrap_or(intermediate)));
         }
         if let Some(d) = meta("leading_dense_block_count")? {
-            m.dense_layers = stated(&mut notes, "architecture.moe.dense_layers", "leading_dense_block_count", d);
+            m.dense_layers = stated(
+                &mut notes,
+                "architecture.moe.dense_layers",
+                "leading_dense_block_count",
+                d,
+            );
         }
         a.moe = Some(m);
     }
     if matches!(kind, ArchType::DeepseekV2 | ArchType::DeepseekV3) {
         let rope = required("rope.dimension_count")?;
-        let k = meta("attention.key_length_mla")?.or(meta("attention.key_length")?).unwrap_or(192);
-        let v = meta("attention.value_length_mla")?.or(meta("attention.value_length")?).unwrap_or(128);
+        let k = meta("attention.key_length_mla")?
+            .or(meta("attention.key_length")?)
+            .unwrap_or(192);
+        let v = meta("attention.value_length_mla")?
+            .or(meta("attention.value_length")?)
+            .unwrap_or(128);
         let m = MlaSpec {
             q_lora_rank: meta("attention.q_lora_rank")?.filter(|&r| r > 0),
             kv_lora_rank: required("attention.kv_lora_rank")?,
-            qk_nope_head_dim: k.checked_sub(rope).ok_or_else(|| unsupported(format!("key length {k} is shorter than the rotary part {rope}")))?,
+            qk_nope_head_dim: k
+                .checked_sub(rope)
+                .ok_or_else(|| unsupported(format!("key length {k} is shorter than the rotary part {rope}")))?,
             qk_rope_head_dim: rope,
             v_head_dim: v,
         };
-        put(&mut notes, "architecture.mla", format!("{m:?}"), Basis::Config, "GGUF attention.*_lora_rank, key/value_length(_mla), rope.dimension_count".into());
+        put(
+            &mut notes,
+            "architecture.mla",
+            format!("{m:?}"),
+            Basis::Config,
+            "GGUF attention.*_lora_rank, key/value_length(_mla), rope.dimension_count".into(),
+        );
         a.head_dim = Some(k);
         a.kv_heads = None;
         a.mla = Some(m);
-        if g.tensors.iter().any(|t| t.name.ends_with("attn_k_b.weight")) && g.tensors.iter().any(|t| t.name.ends_with("attn_kv_b.weight")) {
-            warnings.push("the file holds both attn_kv_b and its split attn_k_b/attn_v_b: the tensor count includes kv_b twice".into());
+        if g.tensors.iter().any(|t| t.name.ends_with("attn_k_b.weight"))
+            && g.tensors.iter().any(|t| t.name.ends_with("attn_kv_b.weight"))
+        {
+            warnings.push(
+                "the file holds both attn_kv_b and its split attn_k_b/attn_v_b: the tensor count includes kv_b twice"
+                    .into(),
+            );
         }
     }
     let dtype = match meta_file_type(g) {
         Some((ft, Some(id))) => {
-            put(&mut notes, "dtype", id.into(), Basis::Config, format!("GGUF general.file_type {ft}"));
+            put(
+                &mut notes,
+                "dtype",
+                id.into(),
+                Basis::Config,
+                format!("GGUF general.file_type {ft}"),
+            );
             id.to_string()
         }
         other => {
@@ -701,7 +909,17 @@ mod tests {
     #[test]
     fn ggml_block_table_agrees_with_the_estimator() {
         use crate::spec::precision::Ggml;
-        for g in [Ggml::F32, Ggml::F16, Ggml::Q8_0, Ggml::Q6K, Ggml::Q5K, Ggml::Q5_1, Ggml::Q5_0, Ggml::Q4K, Ggml::Q4_0] {
+        for g in [
+            Ggml::F32,
+            Ggml::F16,
+            Ggml::Q8_0,
+            Ggml::Q6K,
+            Ggml::Q5K,
+            Ggml::Q5_1,
+            Ggml::Q5_0,
+            Ggml::Q4K,
+            Ggml::Q4_0,
+        ] {
             let (bytes, per) = g.block();
             let t = GGML_TYPES.iter().find(|t| t.1 == g.name()).expect("type in table");
             assert_eq!((t.2, t.3), (per, bytes), "{}", g.name());

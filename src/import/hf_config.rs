@@ -23,7 +23,10 @@ pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
 pub enum Quant {
     None,
     /// GPTQ / AWQ: `bits`-bit weights packed in int32 `qweight`, `group` input columns per scale
-    Packed { bits: u64, group: Option<u64> },
+    Packed {
+        bits: u64,
+        group: Option<u64>,
+    },
     /// bitsandbytes LLM.int8
     Bnb8,
     /// bitsandbytes NF4/FP4: two weights per byte in a u8 `weight`
@@ -67,7 +70,12 @@ impl<'a> Cfg<'a> {
 
     fn note(&mut self, field: &str, value: impl ToString, basis: Basis, source: String) {
         self.notes.retain(|n| n.field != field);
-        self.notes.push(FieldNote { field: field.to_string(), value: value.to_string(), basis, source });
+        self.notes.push(FieldNote {
+            field: field.to_string(),
+            value: value.to_string(),
+            basis,
+            source,
+        });
     }
 
     fn stated(&self, key: &str) -> Option<&'a Value> {
@@ -76,9 +84,11 @@ impl<'a> Cfg<'a> {
 
     fn to_u64(&self, key: &str, v: &Value) -> Result<u64, ImportError> {
         let n = match v {
-            Value::Number(n) => n
-                .as_u64()
-                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 9.0e15).map(|f| f as u64)),
+            Value::Number(n) => n.as_u64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 9.0e15)
+                    .map(|f| f as u64)
+            }),
             _ => None,
         };
         n.ok_or_else(|| self.err(key, format!("expected a non-negative integer, got {}", short(v))))
@@ -94,7 +104,12 @@ impl<'a> Cfg<'a> {
             }
             None => match default {
                 Some(d) => {
-                    self.note(field, d, Basis::Default, format!("`{key}` absent: {} default", self.class));
+                    self.note(
+                        field,
+                        d,
+                        Basis::Default,
+                        format!("`{key}` absent: {} default", self.class),
+                    );
                     Ok(d)
                 }
                 None => Err(self.err(key, format!("missing, and {} has no default for it", self.class))),
@@ -116,7 +131,12 @@ impl<'a> Cfg<'a> {
             }
             None => {
                 let shown = default.map_or("none".to_string(), |d| d.to_string());
-                self.note(field, shown, Basis::Default, format!("`{key}` absent: {} default", self.class));
+                self.note(
+                    field,
+                    shown,
+                    Basis::Default,
+                    format!("`{key}` absent: {} default", self.class),
+                );
                 Ok(default)
             }
         }
@@ -130,7 +150,12 @@ impl<'a> Cfg<'a> {
             }
             Some(v) => Err(self.err(key, format!("expected true or false, got {}", short(v)))),
             None => {
-                self.note(field, default, Basis::Default, format!("`{key}` absent: {} default", self.class));
+                self.note(
+                    field,
+                    default,
+                    Basis::Default,
+                    format!("`{key}` absent: {} default", self.class),
+                );
                 Ok(default)
             }
         }
@@ -255,37 +280,158 @@ pub fn supported() -> Vec<&'static str> {
 pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
     let value: Value = serde_json::from_str(text).map_err(|e| ImportError::json(path, &e))?;
     let Value::Object(map) = &value else {
-        return Err(ImportError::Json { path: path.to_path_buf(), line: 1, column: 1, message: "config.json must be a JSON object".into() });
+        return Err(ImportError::Json {
+            path: path.to_path_buf(),
+            line: 1,
+            column: 1,
+            message: "config.json must be a JSON object".into(),
+        });
     };
     let model_type = model_type(path, text, map)?;
     let (kind, defaults) = match model_type.as_str() {
-        "llama" => (ArchType::Llama, d("LlamaConfig", 32000, 4096, 11008, 32, 32, None, None, 2048, false)),
-        "mistral" => (ArchType::Mistral, d("MistralConfig", 32000, 4096, 14336, 32, 32, Some(8), None, 131072, false)),
-        "mixtral" => (ArchType::Mixtral, d("MixtralConfig", 32000, 4096, 14336, 32, 32, Some(8), None, 131072, false)),
-        "qwen2" => (ArchType::Qwen2, d("Qwen2Config", 151936, 4096, 22016, 32, 32, Some(32), None, 32768, false)),
-        "qwen2_moe" => (ArchType::Qwen2Moe, d("Qwen2MoeConfig", 151936, 2048, 5632, 24, 16, Some(16), None, 32768, false)),
-        "gemma" => (ArchType::Gemma, d("GemmaConfig", 256000, 3072, 24576, 28, 16, Some(16), Some(256), 8192, true)),
-        "gemma2" => (ArchType::Gemma2, d("Gemma2Config", 256000, 2304, 9216, 26, 8, Some(4), Some(256), 8192, true)),
-        "phi" => (ArchType::Phi, d("PhiConfig", 51200, 2048, 8192, 24, 32, None, None, 2048, false)),
-        "phi3" => (ArchType::Phi3, d("Phi3Config", 32064, 3072, 8192, 32, 32, None, None, 4096, false)),
-        "phimoe" => (ArchType::Phimoe, d("PhimoeConfig", 32064, 4096, 6400, 32, 32, Some(8), None, 131072, false)),
+        "llama" => (
+            ArchType::Llama,
+            d("LlamaConfig", 32000, 4096, 11008, 32, 32, None, None, 2048, false),
+        ),
+        "mistral" => (
+            ArchType::Mistral,
+            d(
+                "MistralConfig",
+                32000,
+                4096,
+                14336,
+                32,
+                32,
+                Some(8),
+                None,
+                131072,
+                false,
+            ),
+        ),
+        "mixtral" => (
+            ArchType::Mixtral,
+            d(
+                "MixtralConfig",
+                32000,
+                4096,
+                14336,
+                32,
+                32,
+                Some(8),
+                None,
+                131072,
+                false,
+            ),
+        ),
+        "qwen2" => (
+            ArchType::Qwen2,
+            d("Qwen2Config", 151936, 4096, 22016, 32, 32, Some(32), None, 32768, false),
+        ),
+        "qwen2_moe" => (
+            ArchType::Qwen2Moe,
+            d(
+                "Qwen2MoeConfig",
+                151936,
+                2048,
+                5632,
+                24,
+                16,
+                Some(16),
+                None,
+                32768,
+                false,
+            ),
+        ),
+        "gemma" => (
+            ArchType::Gemma,
+            d(
+                "GemmaConfig",
+                256000,
+                3072,
+                24576,
+                28,
+                16,
+                Some(16),
+                Some(256),
+                8192,
+                true,
+            ),
+        ),
+        "gemma2" => (
+            ArchType::Gemma2,
+            d(
+                "Gemma2Config",
+                256000,
+                2304,
+                9216,
+                26,
+                8,
+                Some(4),
+                Some(256),
+                8192,
+                true,
+            ),
+        ),
+        "phi" => (
+            ArchType::Phi,
+            d("PhiConfig", 51200, 2048, 8192, 24, 32, None, None, 2048, false),
+        ),
+        "phi3" => (
+            ArchType::Phi3,
+            d("Phi3Config", 32064, 3072, 8192, 32, 32, None, None, 4096, false),
+        ),
+        "phimoe" => (
+            ArchType::Phimoe,
+            d("PhimoeConfig", 32064, 4096, 6400, 32, 32, Some(8), None, 131072, false),
+        ),
         // PretrainedConfig's tie_word_embeddings default (true) applies: the config does not state it
         "phi3small" => (ArchType::Phi3small, required("Phi3SmallConfig (remote code)", true)),
         "phi3_v" => (ArchType::Phi3V, required("Phi3VConfig (remote code)", false)),
-        "deepseek_v2" => (ArchType::DeepseekV2, d("DeepseekV2Config", 32000, 4096, 11008, 32, 32, None, None, 2048, false)),
-        "deepseek_v3" => (ArchType::DeepseekV3, d("DeepseekV3Config", 129280, 7168, 18432, 61, 128, None, None, 4096, false)),
+        "deepseek_v2" => (
+            ArchType::DeepseekV2,
+            d("DeepseekV2Config", 32000, 4096, 11008, 32, 32, None, None, 2048, false),
+        ),
+        "deepseek_v3" => (
+            ArchType::DeepseekV3,
+            d(
+                "DeepseekV3Config",
+                129280,
+                7168,
+                18432,
+                61,
+                128,
+                None,
+                None,
+                4096,
+                false,
+            ),
+        ),
         other => {
             return Err(ImportError::field(
                 path,
                 text,
                 "model_type",
-                format!("`{other}` is not an architecture gpuplan imports (supported: {})", supported().join(", ")),
+                format!(
+                    "`{other}` is not an architecture gpuplan imports (supported: {})",
+                    supported().join(", ")
+                ),
             ))
         }
     };
-    let mut c = Cfg { path, text, map, class: defaults.class, notes: Vec::new() };
+    let mut c = Cfg {
+        path,
+        text,
+        map,
+        class: defaults.class,
+        notes: Vec::new(),
+    };
     let mut warnings = Vec::new();
-    c.note("architecture.type", kind.name(), Basis::Config, format!("config.json `model_type` {model_type}"));
+    c.note(
+        "architecture.type",
+        kind.name(),
+        Basis::Config,
+        format!("config.json `model_type` {model_type}"),
+    );
 
     let hidden = c.count("hidden_size", "architecture.hidden_size", defaults.hidden)?;
     let layers = c.count("num_hidden_layers", "architecture.layers", defaults.layers)?;
@@ -297,20 +443,34 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
     let intermediate = if kind == ArchType::Phi3small {
         c.count("ff_intermediate_size", "architecture.intermediate_size", None)?
     } else {
-        c.count("intermediate_size", "architecture.intermediate_size", defaults.intermediate)?
+        c.count(
+            "intermediate_size",
+            "architecture.intermediate_size",
+            defaults.intermediate,
+        )?
     };
     let max_context = c.count("max_position_embeddings", "max_context", defaults.max_position)?;
     let kv_heads = match c.opt_count("num_key_value_heads", "architecture.kv_heads", defaults.kv_heads)? {
         Some(k) => k,
         None => {
-            c.note("architecture.kv_heads", heads, Basis::Derived, "no `num_key_value_heads`: one KV head per attention head".into());
+            c.note(
+                "architecture.kv_heads",
+                heads,
+                Basis::Derived,
+                "no `num_key_value_heads`: one KV head per attention head".into(),
+            );
             heads
         }
     };
     let head_dim = match c.opt_count("head_dim", "architecture.head_dim", defaults.head_dim)? {
         Some(h) => h,
         None => {
-            c.note("architecture.head_dim", hidden / heads, Basis::Derived, "hidden_size / num_attention_heads".into());
+            c.note(
+                "architecture.head_dim",
+                hidden / heads,
+                Basis::Derived,
+                "hidden_size / num_attention_heads".into(),
+            );
             hidden / heads
         }
     };
@@ -344,7 +504,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
         ArchType::Llama => {
             let bias = c.flag("attention_bias", "architecture.qkv_bias", false)?;
             (a.qkv_bias, a.o_bias) = (bias, bias);
-            c.note("architecture.o_bias", bias, Basis::Derived, "LlamaAttention: o_proj bias = attention_bias".into());
+            c.note(
+                "architecture.o_bias",
+                bias,
+                Basis::Derived,
+                "LlamaAttention: o_proj bias = attention_bias".into(),
+            );
             a.mlp_bias = c.flag("mlp_bias", "architecture.mlp_bias", false)?;
         }
         ArchType::Mistral => {
@@ -353,23 +518,40 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
         }
         ArchType::Mixtral | ArchType::Phimoe => {
             a.sliding_window = c.opt_count("sliding_window", "architecture.sliding_window", None)?;
-            let experts = c.count("num_local_experts", "architecture.moe.experts", Some(if kind == ArchType::Mixtral { 8 } else { 16 }))?;
+            let experts = c.count(
+                "num_local_experts",
+                "architecture.moe.experts",
+                Some(if kind == ArchType::Mixtral { 8 } else { 16 }),
+            )?;
             let top = c.count("num_experts_per_tok", "architecture.moe.experts_per_token", Some(2))?;
             a.moe = Some(moe(experts, top));
             if kind == ArchType::Phimoe {
                 let bias = c.flag("attention_bias", "architecture.qkv_bias", false)?;
                 (a.qkv_bias, a.o_bias) = (bias, bias);
-                c.note("architecture.o_bias", bias, Basis::Derived, "PhimoeAttention: o_proj bias = attention_bias".into());
+                c.note(
+                    "architecture.o_bias",
+                    bias,
+                    Basis::Derived,
+                    "PhimoeAttention: o_proj bias = attention_bias".into(),
+                );
                 a.lm_head_bias = c.flag("lm_head_bias", "architecture.lm_head_bias", false)?;
                 a.norm = NormKind::Layer;
-                c.fixed("architecture.norm", "layer", "PhimoeDecoderLayer: nn.LayerNorm (weight + bias)");
+                c.fixed(
+                    "architecture.norm",
+                    "layer",
+                    "PhimoeDecoderLayer: nn.LayerNorm (weight + bias)",
+                );
             }
         }
         ArchType::Qwen2 | ArchType::Qwen2Moe => {
             let bias = c.flag("qkv_bias", "architecture.qkv_bias", true)?;
             a.qkv_bias = bias;
             if c.stated("qkv_bias").is_none() {
-                c.fixed("architecture.qkv_bias", true, "Qwen2Attention: q/k/v carry biases, o_proj none");
+                c.fixed(
+                    "architecture.qkv_bias",
+                    true,
+                    "Qwen2Attention: q/k/v carry biases, o_proj none",
+                );
             }
             if c.flag("use_sliding_window", "architecture.sliding_window", false)? {
                 let window = c.count("sliding_window", "architecture.sliding_window", Some(4096))?;
@@ -378,21 +560,39 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
                     a.sliding_window = Some(window);
                 } else if kind == ArchType::Qwen2 && from >= layers {
                     // Qwen2Config layer_types: only layers from max_window_layers on use the window
-                    c.note("architecture.sliding_window", "none", Basis::Derived, "max_window_layers >= num_hidden_layers: no windowed layer".into());
+                    c.note(
+                        "architecture.sliding_window",
+                        "none",
+                        Basis::Derived,
+                        "max_window_layers >= num_hidden_layers: no windowed layer".into(),
+                    );
                 } else {
                     warnings.push(format!(
                         "use_sliding_window with max_window_layers {from}: the windowed layer pattern has no spec form; \
                          every layer is taken as full attention (KV cache an upper bound)"
                     ));
-                    c.note("architecture.sliding_window", "none", Basis::Derived, "layer pattern not representable: full attention assumed".into());
+                    c.note(
+                        "architecture.sliding_window",
+                        "none",
+                        Basis::Derived,
+                        "layer pattern not representable: full attention assumed".into(),
+                    );
                 }
             }
             if kind == ArchType::Qwen2Moe {
                 let experts = c.count("num_experts", "architecture.moe.experts", Some(60))?;
                 let top = c.count("num_experts_per_tok", "architecture.moe.experts_per_token", Some(4))?;
                 let mut m = moe(experts, top);
-                m.expert_intermediate_size = Some(c.count("moe_intermediate_size", "architecture.moe.expert_intermediate_size", Some(1408))?);
-                let shared = c.count("shared_expert_intermediate_size", "architecture.moe.shared_expert_intermediate_size", Some(5632))?;
+                m.expert_intermediate_size = Some(c.count(
+                    "moe_intermediate_size",
+                    "architecture.moe.expert_intermediate_size",
+                    Some(1408),
+                )?);
+                let shared = c.count(
+                    "shared_expert_intermediate_size",
+                    "architecture.moe.shared_expert_intermediate_size",
+                    Some(5632),
+                )?;
                 m.shared_expert_intermediate_size = (shared > 0).then_some(shared);
                 let step = c.count("decoder_sparse_step", "architecture.moe.dense_layers", Some(1))?;
                 let only = int_list(&c, "mlp_only_layers")?;
@@ -401,7 +601,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
                 m.dense_layers = (0..layers)
                     .filter(|i| only.contains(i) || experts == 0 || step == 0 || (i + 1) % step != 0)
                     .count() as u64;
-                c.note("architecture.moe.dense_layers", m.dense_layers, Basis::Derived, "layers in mlp_only_layers or off decoder_sparse_step".into());
+                c.note(
+                    "architecture.moe.dense_layers",
+                    m.dense_layers,
+                    Basis::Derived,
+                    "layers in mlp_only_layers or off decoder_sparse_step".into(),
+                );
                 a.moe = Some(m);
             }
         }
@@ -411,9 +616,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
             if kind == ArchType::Gemma2 {
                 a.sliding_window = c.opt_count("sliding_window", "architecture.sliding_window", Some(4096))?;
                 a.sliding_window_pattern = 2;
-                c.fixed("architecture.sliding_window_pattern", 2, "Gemma2Config layer_types: sliding and full attention alternate");
+                c.fixed(
+                    "architecture.sliding_window_pattern",
+                    2,
+                    "Gemma2Config layer_types: sliding and full attention alternate",
+                );
                 a.norms_per_layer = 4;
-                c.fixed("architecture.norms_per_layer", 4, "Gemma2DecoderLayer: input, post_attention, pre_feedforward, post_feedforward");
+                c.fixed(
+                    "architecture.norms_per_layer",
+                    4,
+                    "Gemma2DecoderLayer: input, post_attention, pre_feedforward, post_feedforward",
+                );
             }
         }
         ArchType::Phi => {
@@ -430,7 +643,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
         }
         ArchType::Phi3 | ArchType::Phi3V => {
             a.fused_qkv = true;
-            c.fixed("architecture.fused_qkv", true, "Phi3Attention: one qkv_proj, one gate_up_proj");
+            c.fixed(
+                "architecture.fused_qkv",
+                true,
+                "Phi3Attention: one qkv_proj, one gate_up_proj",
+            );
             a.sliding_window = c.opt_count("sliding_window", "architecture.sliding_window", None)?;
             if kind == ArchType::Phi3V {
                 vision = Some(phi3v_vision(&mut c, hidden)?);
@@ -446,7 +663,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
             );
             if let Some(act) = c.string("hidden_act")? {
                 if act != "gegelu" {
-                    return Err(c.err("hidden_act", format!("`{act}`: only Phi-3-small's gegelu layout is known")));
+                    return Err(c.err(
+                        "hidden_act",
+                        format!("`{act}`: only Phi-3-small's gegelu layout is known"),
+                    ));
                 }
             }
         }
@@ -465,15 +685,29 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
 
     let (dtype, quant) = dtype_and_quant(&mut c, &mut warnings)?;
     if let Some(rope) = c.object("rope_scaling")?.or(c.object("rope_parameters")?) {
-        let t = rope.get("rope_type").or(rope.get("type")).and_then(Value::as_str).unwrap_or("?");
-        c.note("notes", format!("rope scaling `{t}`"), Basis::Config, "config.json `rope_scaling`".into());
+        let t = rope
+            .get("rope_type")
+            .or(rope.get("type"))
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        c.note(
+            "notes",
+            format!("rope scaling `{t}`"),
+            Basis::Config,
+            "config.json `rope_scaling`".into(),
+        );
     }
     let name = super::source_name(path);
     let hf_id = c
         .string("_name_or_path")
         .ok()
         .flatten()
-        .filter(|s| s.split('/').count() == 2 && !s.starts_with('/') && !s.starts_with('.') && s.chars().all(|ch| ch.is_ascii_alphanumeric() || "/._-".contains(ch)))
+        .filter(|s| {
+            s.split('/').count() == 2
+                && !s.starts_with('/')
+                && !s.starts_with('.')
+                && s.chars().all(|ch| ch.is_ascii_alphanumeric() || "/._-".contains(ch))
+        })
         .map(str::to_string);
     let notes_text = c.notes.iter().find(|n| n.field == "notes").map(|n| n.value.clone());
     let spec = ModelSpec {
@@ -492,7 +726,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
         notes: notes_text,
     };
     let notes = c.notes.into_iter().filter(|n| n.field != "notes").collect();
-    Ok(Parsed { spec, notes, warnings, quant, class: defaults.class })
+    Ok(Parsed {
+        spec,
+        notes,
+        warnings,
+        quant,
+        class: defaults.class,
+    })
 }
 
 fn moe(experts: u64, top: u64) -> MoeSpec {
@@ -511,7 +751,14 @@ fn moe(experts: u64, top: u64) -> MoeSpec {
 fn model_type(path: &Path, text: &str, map: &Map<String, Value>) -> Result<String, ImportError> {
     match map.get("model_type") {
         Some(Value::String(s)) => return Ok(s.clone()),
-        Some(v) if !v.is_null() => return Err(ImportError::field(path, text, "model_type", format!("expected a string, got {}", short(v)))),
+        Some(v) if !v.is_null() => {
+            return Err(ImportError::field(
+                path,
+                text,
+                "model_type",
+                format!("expected a string, got {}", short(v)),
+            ))
+        }
         _ => {}
     }
     if let Some(Value::Array(list)) = map.get("architectures") {
@@ -519,10 +766,20 @@ fn model_type(path: &Path, text: &str, map: &Map<String, Value>) -> Result<Strin
             if let Some((t, _)) = ARCHITECTURES.iter().find(|(_, c)| c == class) {
                 return Ok(t.to_string());
             }
-            return Err(ImportError::field(path, text, "architectures", format!("`{class}` is not an architecture gpuplan imports")));
+            return Err(ImportError::field(
+                path,
+                text,
+                "architectures",
+                format!("`{class}` is not an architecture gpuplan imports"),
+            ));
         }
     }
-    Err(ImportError::field(path, text, "model_type", "missing (and no known `architectures` entry): cannot tell the architecture"))
+    Err(ImportError::field(
+        path,
+        text,
+        "model_type",
+        "missing (and no known `architectures` entry): cannot tell the architecture",
+    ))
 }
 
 /// A list of non-negative integers (absent or null: empty), at most one entry per... anything: the
@@ -546,17 +803,49 @@ fn deepseek(c: &mut Cfg, a: &mut Architecture, kind: ArchType) -> Result<(), Imp
     let nope = c.count("qk_nope_head_dim", "architecture.mla.qk_nope_head_dim", Some(128))?;
     let rope = c.count("qk_rope_head_dim", "architecture.mla.qk_rope_head_dim", Some(64))?;
     let v = c.count("v_head_dim", "architecture.mla.v_head_dim", Some(128))?;
-    a.mla = Some(MlaSpec { q_lora_rank: q_lora, kv_lora_rank: kv_lora, qk_nope_head_dim: nope, qk_rope_head_dim: rope, v_head_dim: v });
+    a.mla = Some(MlaSpec {
+        q_lora_rank: q_lora,
+        kv_lora_rank: kv_lora,
+        qk_nope_head_dim: nope,
+        qk_rope_head_dim: rope,
+        v_head_dim: v,
+    });
     a.kv_heads = None;
     a.head_dim = Some(nope.saturating_add(rope));
-    c.note("architecture.head_dim", nope.saturating_add(rope), Basis::Derived, "qk_nope_head_dim + qk_rope_head_dim".into());
-    c.note("architecture.kv_heads", a.attention_heads, Basis::Derived, "MLA: k and v per attention head, cached as one latent".into());
-    let experts = c.count("n_routed_experts", "architecture.moe.experts", Some(if v3 { 256 } else { 64 }))?;
-    let top = c.count("num_experts_per_tok", "architecture.moe.experts_per_token", if v3 { Some(8) } else { None })?;
+    c.note(
+        "architecture.head_dim",
+        nope.saturating_add(rope),
+        Basis::Derived,
+        "qk_nope_head_dim + qk_rope_head_dim".into(),
+    );
+    c.note(
+        "architecture.kv_heads",
+        a.attention_heads,
+        Basis::Derived,
+        "MLA: k and v per attention head, cached as one latent".into(),
+    );
+    let experts = c.count(
+        "n_routed_experts",
+        "architecture.moe.experts",
+        Some(if v3 { 256 } else { 64 }),
+    )?;
+    let top = c.count(
+        "num_experts_per_tok",
+        "architecture.moe.experts_per_token",
+        if v3 { Some(8) } else { None },
+    )?;
     let mut m = moe(experts, top);
-    let moe_i = c.count("moe_intermediate_size", "architecture.moe.expert_intermediate_size", Some(if v3 { 2048 } else { 1407 }))?;
+    let moe_i = c.count(
+        "moe_intermediate_size",
+        "architecture.moe.expert_intermediate_size",
+        Some(if v3 { 2048 } else { 1407 }),
+    )?;
     m.expert_intermediate_size = Some(moe_i);
-    let shared = c.count("n_shared_experts", "architecture.moe.shared_expert_intermediate_size", Some(if v3 { 1 } else { 2 }))?;
+    let shared = c.count(
+        "n_shared_experts",
+        "architecture.moe.shared_expert_intermediate_size",
+        Some(if v3 { 1 } else { 2 }),
+    )?;
     m.shared_expert_intermediate_size = (shared > 0).then(|| moe_i.saturating_mul(shared));
     m.shared_expert_gate = false;
     c.note(
@@ -565,7 +854,11 @@ fn deepseek(c: &mut Cfg, a: &mut Architecture, kind: ArchType) -> Result<(), Imp
         Basis::Derived,
         "moe_intermediate_size x n_shared_experts (one MLP, no gate)".into(),
     );
-    let first = c.count("first_k_dense_replace", "architecture.moe.dense_layers", Some(if v3 { 3 } else { 0 }))?;
+    let first = c.count(
+        "first_k_dense_replace",
+        "architecture.moe.dense_layers",
+        Some(if v3 { 3 } else { 0 }),
+    )?;
     // the original DeepSeek code also skips layers off `moe_layer_freq` (1 in every release)
     let freq = match c.stated("moe_layer_freq") {
         Some(v) => c.to_u64("moe_layer_freq", v)?.max(1),
@@ -578,7 +871,14 @@ fn deepseek(c: &mut Cfg, a: &mut Architecture, kind: ArchType) -> Result<(), Imp
         "architecture.moe.router_bias",
         m.router_bias,
         Basis::Default,
-        if v3 { "DeepseekV3TopkRouter: e_score_correction_bias".into() } else { "topk_method noaux_tc adds e_score_correction_bias".into() },
+        if v3 {
+            "DeepseekV3TopkRouter: e_score_correction_bias".into()
+        } else {
+            format!(
+                "topk_method {}: e_score_correction_bias only with noaux_tc",
+                c.string("topk_method")?.unwrap_or("greedy")
+            )
+        },
     );
     a.moe = Some(m);
     Ok(())
@@ -588,11 +888,16 @@ fn deepseek(c: &mut Cfg, a: &mut Architecture, kind: ArchType) -> Result<(), Imp
 /// transform's 2x2 merge, the projector `embd_layer.projection_cls` selects, and the learnable
 /// separators (glb_GN + sub_GN, 4 x image_dim_out each).
 fn phi3v_vision(c: &mut Cfg, hidden: u64) -> Result<VisionSpec, ImportError> {
-    let ip = c.object("img_processor")?.ok_or_else(|| c.err("img_processor", "missing: phi3_v needs the image encoder"))?;
+    let ip = c
+        .object("img_processor")?
+        .ok_or_else(|| c.err("img_processor", "missing: phi3_v needs the image encoder"))?;
     let name = ip.get("model_name").and_then(Value::as_str).unwrap_or("");
     // CLIP ViT-L/14-336 geometry: shared/reference/models/Phi-3.5-vision-instruct.json
     if name != "openai/clip-vit-large-patch14-336" {
-        return Err(c.err("model_name", format!("image encoder `{name}`: only openai/clip-vit-large-patch14-336 is known")));
+        return Err(c.err(
+            "model_name",
+            format!("image encoder `{name}`: only openai/clip-vit-large-patch14-336 is known"),
+        ));
     }
     let dim_out = match ip.get("image_dim_out") {
         Some(v) => c.to_u64("image_dim_out", v)?,
@@ -613,9 +918,24 @@ fn phi3v_vision(c: &mut Cfg, hidden: u64) -> Result<VisionSpec, ImportError> {
     };
     let separators = get("with_learnable_separator").and_then(Value::as_bool).unwrap_or(true);
     let extra = if separators { 2 * 4 * dim_out } else { 0 };
-    c.note("vision", "clip-vit-l-14-336, 2x2 merge", Basis::Config, format!("config.json `img_processor.model_name` {name}"));
-    c.note("vision.projector", format!("{projector:?}"), Basis::Config, "`embd_layer.projection_cls`".into());
-    c.note("vision.max_crops", 16, Basis::Default, "Phi-3-V HD transform: 16 crops at most (processor num_crops)".into());
+    c.note(
+        "vision",
+        "clip-vit-l-14-336, 2x2 merge",
+        Basis::Config,
+        format!("config.json `img_processor.model_name` {name}"),
+    );
+    c.note(
+        "vision.projector",
+        format!("{projector:?}"),
+        Basis::Config,
+        "`embd_layer.projection_cls`".into(),
+    );
+    c.note(
+        "vision.max_crops",
+        16,
+        Basis::Default,
+        "Phi-3-V HD transform: 16 crops at most (processor num_crops)".into(),
+    );
     Ok(VisionSpec {
         encoder: "clip-vit-l-14-336".into(),
         image_size: 336,
@@ -635,7 +955,9 @@ fn phi3v_vision(c: &mut Cfg, hidden: u64) -> Result<VisionSpec, ImportError> {
 
 /// Reads `preprocessor_config.json` next to a phi3_v config for the processor's `num_crops`.
 pub fn read_processor(dir: &Path, p: &mut Parsed) -> Result<(), ImportError> {
-    let Some(v) = p.spec.vision.as_mut() else { return Ok(()) };
+    let Some(v) = p.spec.vision.as_mut() else {
+        return Ok(());
+    };
     let path = dir.join("preprocessor_config.json");
     if !path.is_file() {
         return Ok(());
@@ -643,7 +965,10 @@ pub fn read_processor(dir: &Path, p: &mut Parsed) -> Result<(), ImportError> {
     let text = super::read_text(&path, 1 << 20)?;
     let value: Value = serde_json::from_str(&text).map_err(|e| ImportError::json(&path, &e))?;
     if let Some(n) = value.get("num_crops") {
-        let crops = n.as_u64().filter(|n| (1..=64).contains(n)).ok_or_else(|| ImportError::field(&path, &text, "num_crops", "expected 1..64"))?;
+        let crops = n
+            .as_u64()
+            .filter(|n| (1..=64).contains(n))
+            .ok_or_else(|| ImportError::field(&path, &text, "num_crops", "expected 1..64"))?;
         v.default_crops = crops;
         v.max_crops = v.max_crops.max(crops);
         p.notes.push(FieldNote {
@@ -659,7 +984,11 @@ pub fn read_processor(dir: &Path, p: &mut Parsed) -> Result<(), ImportError> {
 /// The checkpoint dtype (`torch_dtype`, or `dtype` in newer configs) and, when present, the
 /// quantization method that overrides it as the default `--precision`.
 fn dtype_and_quant(c: &mut Cfg, warnings: &mut Vec<String>) -> Result<(String, Quant), ImportError> {
-    let key = if c.stated("torch_dtype").is_some() { "torch_dtype" } else { "dtype" };
+    let key = if c.stated("torch_dtype").is_some() {
+        "torch_dtype"
+    } else {
+        "dtype"
+    };
     let mut dtype = match c.string(key)? {
         Some(s) => {
             let id = match s {
@@ -673,11 +1002,18 @@ fn dtype_and_quant(c: &mut Cfg, warnings: &mut Vec<String>) -> Result<(String, Q
             id
         }
         None => {
-            c.note("dtype", "bf16", Basis::Default, "no `torch_dtype`: bf16 assumed (how most checkpoints ship)".into());
+            c.note(
+                "dtype",
+                "bf16",
+                Basis::Default,
+                "no `torch_dtype`: bf16 assumed (how most checkpoints ship)".into(),
+            );
             "bf16"
         }
     };
-    let Some(q) = c.object("quantization_config")? else { return Ok((dtype.into(), Quant::None)) };
+    let Some(q) = c.object("quantization_config")? else {
+        return Ok((dtype.into(), Quant::None));
+    };
     let method = q.get("quant_method").and_then(Value::as_str).unwrap_or("");
     let num = |k: &str| q.get(k).and_then(Value::as_i64);
     let field = "quantization_config.quant_method";
@@ -688,7 +1024,12 @@ fn dtype_and_quant(c: &mut Cfg, warnings: &mut Vec<String>) -> Result<(String, Q
             let group = (group > 0).then_some(group as u64);
             if bits == 4 {
                 dtype = if method == "gptq" { "gptq-int4" } else { "awq-int4" };
-                c.note("dtype", dtype, Basis::Config, format!("config.json `quantization_config` {method}, {bits} bits, group {group:?}"));
+                c.note(
+                    "dtype",
+                    dtype,
+                    Basis::Config,
+                    format!("config.json `quantization_config` {method}, {bits} bits, group {group:?}"),
+                );
                 if group != Some(128) {
                     warnings.push(format!(
                         "{method} group size {}: gpuplan's {dtype} format assumes 128, so its weight estimate differs slightly from the \
@@ -697,18 +1038,30 @@ fn dtype_and_quant(c: &mut Cfg, warnings: &mut Vec<String>) -> Result<(String, Q
                     ));
                 }
             } else {
-                warnings.push(format!("{method} with {bits} bits has no format in gpuplan's table: --precision defaults to {dtype}"));
+                warnings.push(format!(
+                    "{method} with {bits} bits has no format in gpuplan's table: --precision defaults to {dtype}"
+                ));
             }
-            Quant::Packed { bits: bits.clamp(1, 32) as u64, group }
+            Quant::Packed {
+                bits: bits.clamp(1, 32) as u64,
+                group,
+            }
         }
         "bitsandbytes" => {
             let on = |k: &str| q.get(k).or(q.get(&format!("_{k}"))).and_then(Value::as_bool) == Some(true);
             if on("load_in_8bit") {
                 dtype = "int8";
-                c.note("dtype", dtype, Basis::Config, "config.json `quantization_config` bitsandbytes load_in_8bit".into());
+                c.note(
+                    "dtype",
+                    dtype,
+                    Basis::Config,
+                    "config.json `quantization_config` bitsandbytes load_in_8bit".into(),
+                );
                 Quant::Bnb8
             } else if on("load_in_4bit") {
-                warnings.push(format!("bitsandbytes 4-bit has no format in gpuplan's table: --precision defaults to {dtype}"));
+                warnings.push(format!(
+                    "bitsandbytes 4-bit has no format in gpuplan's table: --precision defaults to {dtype}"
+                ));
                 Quant::Bnb4
             } else {
                 warnings.push("bitsandbytes config without load_in_8bit/load_in_4bit".into());
@@ -717,20 +1070,31 @@ fn dtype_and_quant(c: &mut Cfg, warnings: &mut Vec<String>) -> Result<(String, Q
         }
         "fp8" | "fbgemm_fp8" => {
             dtype = "fp8";
-            c.note("dtype", dtype, Basis::Config, format!("config.json `quantization_config` {method}"));
+            c.note(
+                "dtype",
+                dtype,
+                Basis::Config,
+                format!("config.json `quantization_config` {method}"),
+            );
             Quant::Fp8
         }
         "compressed-tensors" if q.get("format").and_then(Value::as_str) == Some("float-quantized") => {
             dtype = "fp8";
-            c.note("dtype", dtype, Basis::Config, "config.json `quantization_config` compressed-tensors float-quantized".into());
+            c.note(
+                "dtype",
+                dtype,
+                Basis::Config,
+                "config.json `quantization_config` compressed-tensors float-quantized".into(),
+            );
             Quant::Fp8
         }
         "" => return Err(c.err(field, "quantization_config without quant_method")),
         other => {
-            warnings.push(format!("quantization `{other}` has no format in gpuplan's table: --precision defaults to {dtype}"));
+            warnings.push(format!(
+                "quantization `{other}` has no format in gpuplan's table: --precision defaults to {dtype}"
+            ));
             Quant::Other
         }
     };
     Ok((dtype.into(), quant))
 }
-

@@ -133,12 +133,24 @@ impl TensorSummary {
                     l.elements += t.elements();
                     l.bytes += t.bytes;
                 }
-                None => by_dtype.push(DtypeLine { dtype: t.dtype.clone(), tensors: 1, elements: t.elements(), bytes: t.bytes }),
+                None => by_dtype.push(DtypeLine {
+                    dtype: t.dtype.clone(),
+                    tensors: 1,
+                    elements: t.elements(),
+                    bytes: t.bytes,
+                }),
             }
         }
         by_dtype.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.dtype.cmp(&b.dtype)));
         let total_bytes = tensors.iter().map(|t| t.bytes).sum();
-        TensorSummary { files, by_dtype, tensors, total_bytes, parameters: 0, not_counted: Vec::new() }
+        TensorSummary {
+            files,
+            by_dtype,
+            tensors,
+            total_bytes,
+            parameters: 0,
+            not_counted: Vec::new(),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&TensorEntry> {
@@ -170,12 +182,18 @@ pub fn import_path(path: &Path) -> Result<Imported, ImportError> {
     if meta.is_dir() {
         return import_dir(path);
     }
-    let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
     if name.ends_with(".gguf") {
         return gguf::import_file(path);
     }
     if name.ends_with(".safetensors") || name.ends_with(".safetensors.index.json") {
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         return import_dir(dir);
     }
     if name.ends_with(".json") {
@@ -212,7 +230,9 @@ pub fn is_importable(key: &str) -> bool {
     }
     if p.is_dir() {
         let explicit = key.contains(std::path::MAIN_SEPARATOR) || key.contains('/') || key.starts_with('.');
-        return explicit || p.join("config.json").is_file() || files_with_suffix(p, ".gguf").is_ok_and(|g| !g.is_empty());
+        return explicit
+            || p.join("config.json").is_file()
+            || files_with_suffix(p, ".gguf").is_ok_and(|g| !g.is_empty());
     }
     p.is_file() && (lower.ends_with(".json") || lower.ends_with(".gguf") || lower.ends_with(".safetensors"))
 }
@@ -225,10 +245,16 @@ pub fn import_dir(dir: &Path) -> Result<Imported, ImportError> {
         let ggufs = files_with_suffix(dir, ".gguf")?;
         return match ggufs.as_slice() {
             [one] => gguf::import_file(one),
-            [] => Err(ImportError::unsupported(dir, "no config.json (and no .gguf file) in this directory")),
+            [] => Err(ImportError::unsupported(
+                dir,
+                "no config.json (and no .gguf file) in this directory",
+            )),
             _ => Err(ImportError::unsupported(
                 dir,
-                format!("no config.json, and {} .gguf files: name the one to import", ggufs.len()),
+                format!(
+                    "no config.json, and {} .gguf files: name the one to import",
+                    ggufs.len()
+                ),
             )),
         };
     }
@@ -242,11 +268,17 @@ pub fn import_dir(dir: &Path) -> Result<Imported, ImportError> {
             Some(s)
         }
         None => {
-            parsed.warnings.push("no .safetensors files next to config.json: counts are derived from the config alone".into());
+            parsed
+                .warnings
+                .push("no .safetensors files next to config.json: counts are derived from the config alone".into());
             None
         }
     };
-    let kind = if summary.is_some() { SourceKind::Directory } else { SourceKind::Config };
+    let kind = if summary.is_some() {
+        SourceKind::Directory
+    } else {
+        SourceKind::Config
+    };
     finish(dir, kind, parsed.spec, parsed.notes, summary, parsed.warnings)
 }
 
@@ -270,7 +302,8 @@ pub(crate) fn finish(
         }
     ));
     let label = PathBuf::from(format!("{} (imported spec)", source.display()));
-    let yaml = serde_yaml::to_string(&spec).map_err(|e| ImportError::unsupported(source, format!("spec to YAML: {e}")))?;
+    let yaml =
+        serde_yaml::to_string(&spec).map_err(|e| ImportError::unsupported(source, format!("spec to YAML: {e}")))?;
     spec = ModelSpec::from_yaml(&label, &yaml).map_err(|e| explain(source, kind, &notes, e))?;
     let inv = arch::inventory(&spec);
     let derived = inv.parameters();
@@ -285,7 +318,10 @@ pub(crate) fn finish(
                 field: "parameters".into(),
                 value: derived.to_string(),
                 basis: Basis::Exact,
-                source: format!("sum of {} tensors' elements, equal to the architecture's derivation", t.tensors.len()),
+                source: format!(
+                    "sum of {} tensors' elements, equal to the architecture's derivation",
+                    t.tensors.len()
+                ),
             });
             if derived_active != derived {
                 notes.push(FieldNote {
@@ -323,8 +359,12 @@ pub(crate) fn finish(
 /// A spec check that fails on an imported spec points back at the config key or GGUF metadata key
 /// the field came from (with its line in config.json), not at the generated YAML.
 fn explain(source: &Path, kind: SourceKind, notes: &[FieldNote], err: crate::spec::SpecError) -> ImportError {
-    let crate::spec::SpecError::Invalid { at, message } = &err else { return err.into() };
-    let Some(field) = at.field.as_deref() else { return err.into() };
+    let crate::spec::SpecError::Invalid { at, message } = &err else {
+        return err.into();
+    };
+    let Some(field) = at.field.as_deref() else {
+        return err.into();
+    };
     // the note for the field, or for its closest parent
     let note = notes
         .iter()
@@ -336,7 +376,11 @@ fn explain(source: &Path, kind: SourceKind, notes: &[FieldNote], err: crate::spe
     match (kind, key) {
         (SourceKind::Gguf, _) | (_, None) => ImportError::unsupported(source, format!("field `{field}`: {message}")),
         (_, Some(key)) => {
-            let config = if kind == SourceKind::Directory { source.join("config.json") } else { source.to_path_buf() };
+            let config = if kind == SourceKind::Directory {
+                source.join("config.json")
+            } else {
+                source.to_path_buf()
+            };
             let text = read_text(&config, hf_config::MAX_CONFIG_BYTES).unwrap_or_default();
             ImportError::field(&config, &text, &key, message)
         }
@@ -345,13 +389,23 @@ fn explain(source: &Path, kind: SourceKind, notes: &[FieldNote], err: crate::spe
 
 /// The spec as YAML, headed by comments that say where each field came from.
 pub fn to_yaml(imp: &Imported) -> Result<String, ImportError> {
-    let body = serde_yaml::to_string(&imp.spec).map_err(|e| ImportError::unsupported(&imp.source, format!("spec to YAML: {e}")))?;
+    let body = serde_yaml::to_string(&imp.spec)
+        .map_err(|e| ImportError::unsupported(&imp.source, format!("spec to YAML: {e}")))?;
     let mut out = String::new();
-    out.push_str(&format!("# Imported by gpuplan from {}\n", one_line(&imp.source.display().to_string())));
+    out.push_str(&format!(
+        "# Imported by gpuplan from {}\n",
+        one_line(&imp.source.display().to_string())
+    ));
     if !imp.provenance.is_empty() {
         out.push_str("# Field provenance (exact = from tensors, config = stated, default = architecture default):\n");
         for n in &imp.provenance {
-            out.push_str(&format!("#   {} = {}  [{}: {}]\n", n.field, one_line(&n.value), n.basis.label(), one_line(&n.source)));
+            out.push_str(&format!(
+                "#   {} = {}  [{}: {}]\n",
+                n.field,
+                one_line(&n.value),
+                n.basis.label(),
+                one_line(&n.source)
+            ));
         }
     }
     for w in &imp.warnings {
@@ -373,18 +427,29 @@ pub(crate) fn read_text(path: &Path, max: u64) -> Result<String, ImportError> {
     let f = std::fs::File::open(path).map_err(|e| ImportError::io(path, e))?;
     let len = f.metadata().map_err(|e| ImportError::io(path, e))?.len();
     if len > max {
-        return Err(ImportError::header(path, 0, format!("{len} bytes is larger than the {max} a file of this kind may have")));
+        return Err(ImportError::header(
+            path,
+            0,
+            format!("{len} bytes is larger than the {max} a file of this kind may have"),
+        ));
     }
     let mut bytes = Vec::with_capacity(len as usize);
-    f.take(max + 1).read_to_end(&mut bytes).map_err(|e| ImportError::io(path, e))?;
-    String::from_utf8(bytes).map_err(|e| ImportError::header(path, e.utf8_error().valid_up_to() as u64, "not valid UTF-8"))
+    f.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ImportError::io(path, e))?;
+    String::from_utf8(bytes)
+        .map_err(|e| ImportError::header(path, e.utf8_error().valid_up_to() as u64, "not valid UTF-8"))
 }
 
 pub(crate) fn files_with_suffix(dir: &Path, suffix: &str) -> Result<Vec<PathBuf>, ImportError> {
     let rd = std::fs::read_dir(dir).map_err(|e| ImportError::io(dir, e))?;
     let mut out: Vec<PathBuf> = rd
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.file_name().is_some_and(|n| n.to_string_lossy().to_ascii_lowercase().ends_with(suffix)))
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().to_ascii_lowercase().ends_with(suffix))
+        })
         .collect();
     out.sort();
     Ok(out)
@@ -395,7 +460,13 @@ pub(crate) fn id_from(name: &str) -> String {
     let mut id: String = name
         .trim()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     id = id.trim_matches('-').to_string();
     if id.is_empty() {
@@ -406,9 +477,17 @@ pub(crate) fn id_from(name: &str) -> String {
 
 /// A display name for a source path: the directory name for config.json, else the file stem.
 pub(crate) fn source_name(path: &Path) -> String {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if stem.eq_ignore_ascii_case("config") || stem.is_empty() {
-        if let Some(dir) = std::fs::canonicalize(path).ok().as_deref().and_then(Path::parent).and_then(Path::file_name) {
+        if let Some(dir) = std::fs::canonicalize(path)
+            .ok()
+            .as_deref()
+            .and_then(Path::parent)
+            .and_then(Path::file_name)
+        {
             return dir.to_string_lossy().into_owned();
         }
     }

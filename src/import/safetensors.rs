@@ -35,13 +35,22 @@ pub struct Header {
 /// Reads a header from `r` (positioned at the start of a file of `file_len` bytes).
 pub fn read_header<R: Read>(path: &Path, mut r: R, file_len: u64) -> Result<Header, ImportError> {
     if file_len < 8 {
-        return Err(ImportError::header(path, 0, format!("{file_len} bytes: too short for the 8-byte header length")));
+        return Err(ImportError::header(
+            path,
+            0,
+            format!("{file_len} bytes: too short for the 8-byte header length"),
+        ));
     }
     let mut len = [0u8; 8];
-    r.read_exact(&mut len).map_err(|e| ImportError::header(path, 0, format!("reading the header length: {e}")))?;
+    r.read_exact(&mut len)
+        .map_err(|e| ImportError::header(path, 0, format!("reading the header length: {e}")))?;
     let n = u64::from_le_bytes(len);
     if n > MAX_HEADER_BYTES {
-        return Err(ImportError::header(path, 0, format!("header length {n} exceeds the safetensors limit of {MAX_HEADER_BYTES} bytes")));
+        return Err(ImportError::header(
+            path,
+            0,
+            format!("header length {n} exceeds the safetensors limit of {MAX_HEADER_BYTES} bytes"),
+        ));
     }
     if n > file_len - 8 {
         return Err(ImportError::header(
@@ -51,15 +60,25 @@ pub fn read_header<R: Read>(path: &Path, mut r: R, file_len: u64) -> Result<Head
         ));
     }
     let mut json = Vec::with_capacity(n as usize);
-    r.take(n).read_to_end(&mut json).map_err(|e| ImportError::header(path, 8, format!("reading the header: {e}")))?;
+    r.take(n)
+        .read_to_end(&mut json)
+        .map_err(|e| ImportError::header(path, 8, format!("reading the header: {e}")))?;
     if (json.len() as u64) < n {
-        return Err(ImportError::header(path, 8 + json.len() as u64, "file ends inside the header"));
+        return Err(ImportError::header(
+            path,
+            8 + json.len() as u64,
+            "file ends inside the header",
+        ));
     }
     let text = std::str::from_utf8(&json)
         .map_err(|e| ImportError::header(path, 8 + e.valid_up_to() as u64, "header is not valid UTF-8"))?;
     let meta: Metadata = serde_json::from_str(text).map_err(|e| {
         // headers are one line: the column is the byte offset within the JSON
-        let at = if e.line() <= 1 { 8 + e.column().saturating_sub(1) as u64 } else { 8 };
+        let at = if e.line() <= 1 {
+            8 + e.column().saturating_sub(1) as u64
+        } else {
+            8
+        };
         ImportError::header(path, at, format!("invalid header: {e}"))
     })?;
     let data_len = meta.data_len() as u64;
@@ -75,7 +94,10 @@ pub fn read_header<R: Read>(path: &Path, mut r: R, file_len: u64) -> Result<Head
         return Err(ImportError::header(
             path,
             8 + n + data_len,
-            format!("{} bytes after the last tensor's data: not a safetensors file as written", have - data_len),
+            format!(
+                "{} bytes after the last tensor's data: not a safetensors file as written",
+                have - data_len
+            ),
         ));
     }
     let mut tensors = Vec::new();
@@ -87,7 +109,12 @@ pub fn read_header<R: Read>(path: &Path, mut r: R, file_len: u64) -> Result<Head
         }
     }
     let format = meta.metadata().as_ref().and_then(|m| m.get("format").cloned());
-    Ok(Header { json_len: n, data_len, tensors, format })
+    Ok(Header {
+        json_len: n,
+        data_len,
+        tensors,
+        format,
+    })
 }
 
 /// Reads the header of the file at `path`.
@@ -118,7 +145,11 @@ pub fn read_dir(dir: &Path) -> Result<Option<(TensorSummary, Vec<String>)>, Impo
             (all, None)
         } else {
             if model.len() < all.len() {
-                notes.push(format!("read the {} model*.safetensors files, not the {} others", model.len(), all.len() - model.len()));
+                notes.push(format!(
+                    "read the {} model*.safetensors files, not the {} others",
+                    model.len(),
+                    all.len() - model.len()
+                ));
             }
             (model, None)
         }
@@ -131,21 +162,37 @@ pub fn read_dir(dir: &Path) -> Result<Option<(TensorSummary, Vec<String>)>, Impo
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, path) in files.iter().enumerate() {
         let h = read_file(path)?;
-        summaries.push(FileSummary { path: path.clone(), header_bytes: 8 + h.json_len, data_bytes: h.data_len, tensors: h.tensors.len() as u64 });
+        summaries.push(FileSummary {
+            path: path.clone(),
+            header_bytes: 8 + h.json_len,
+            data_bytes: h.data_len,
+            tensors: h.tensors.len() as u64,
+        });
         for (name, dtype, shape, bytes) in h.tensors {
             if let Some(&first) = seen.get(&name) {
                 return Err(ImportError::unsupported(
                     path,
-                    format!("tensor `{name}` is also in {}: which one loads is ambiguous", files[first].display()),
+                    format!(
+                        "tensor `{name}` is also in {}: which one loads is ambiguous",
+                        files[first].display()
+                    ),
                 ));
             }
             seen.insert(name.clone(), i);
-            tensors.push(TensorEntry { name, dtype, shape, bytes, file: i });
+            tensors.push(TensorEntry {
+                name,
+                dtype,
+                shape,
+                bytes,
+                file: i,
+            });
         }
     }
     if let Some(index) = index {
         for (tensor, file) in &index.weight_map {
-            let at = files.iter().position(|p| p.file_name().is_some_and(|n| n.to_string_lossy() == file.as_str()));
+            let at = files
+                .iter()
+                .position(|p| p.file_name().is_some_and(|n| n.to_string_lossy() == file.as_str()));
             if seen.get(tensor).copied() != at {
                 return Err(ImportError::unsupported(
                     &index_path,
@@ -153,14 +200,21 @@ pub fn read_dir(dir: &Path) -> Result<Option<(TensorSummary, Vec<String>)>, Impo
                 ));
             }
         }
-        let unmapped = tensors.iter().filter(|t| !index.weight_map.contains_key(&t.name)).count();
+        let unmapped = tensors
+            .iter()
+            .filter(|t| !index.weight_map.contains_key(&t.name))
+            .count();
         if unmapped > 0 {
-            notes.push(format!("{unmapped} tensors in the shards are not in weight_map (transformers does not load them)"));
+            notes.push(format!(
+                "{unmapped} tensors in the shards are not in weight_map (transformers does not load them)"
+            ));
         }
         let data: u64 = tensors.iter().map(|t| t.bytes).sum();
         if let Some(total) = index.total_size {
             if total != data {
-                notes.push(format!("index metadata.total_size {total} differs from the {data} bytes the shard headers describe"));
+                notes.push(format!(
+                    "index metadata.total_size {total} differs from the {data} bytes the shard headers describe"
+                ));
             }
         }
     }
@@ -182,20 +236,31 @@ pub fn read_index(path: &Path) -> Result<(Vec<String>, Index), ImportError> {
 pub fn parse_index(path: &Path, text: &str) -> Result<(Vec<String>, Index), ImportError> {
     let v: Value = serde_json::from_str(text).map_err(|e| ImportError::json(path, &e))?;
     let bad = |field: &str, msg: String| ImportError::field(path, text, field, msg);
-    let map = v.get("weight_map").and_then(Value::as_object).ok_or_else(|| bad("weight_map", "missing or not an object".into()))?;
+    let map = v
+        .get("weight_map")
+        .and_then(Value::as_object)
+        .ok_or_else(|| bad("weight_map", "missing or not an object".into()))?;
     let mut weight_map = HashMap::with_capacity(map.len());
     let mut files = BTreeSet::new();
     for (tensor, file) in map {
-        let file = file.as_str().ok_or_else(|| bad("weight_map", format!("`{tensor}`: the shard must be a file name")))?;
+        let file = file
+            .as_str()
+            .ok_or_else(|| bad("weight_map", format!("`{tensor}`: the shard must be a file name")))?;
         if file.is_empty() || file.contains(['/', '\\']) || file == ".." || file == "." {
-            return Err(bad("weight_map", format!("`{tensor}`: shard `{file}` must be a plain file name in the same directory")));
+            return Err(bad(
+                "weight_map",
+                format!("`{tensor}`: shard `{file}` must be a plain file name in the same directory"),
+            ));
         }
         files.insert(file.to_string());
         weight_map.insert(tensor.clone(), file.to_string());
     }
     let total_size = match v.get("metadata").and_then(|m| m.get("total_size")) {
         None | Some(Value::Null) => None,
-        Some(t) => Some(t.as_u64().ok_or_else(|| bad("total_size", format!("expected a byte count, got {t}")))?),
+        Some(t) => Some(
+            t.as_u64()
+                .ok_or_else(|| bad("total_size", format!("expected a byte count, got {t}")))?,
+        ),
     };
     Ok((files.into_iter().collect(), Index { weight_map, total_size }))
 }

@@ -66,7 +66,10 @@ pub fn count_parameters(s: &mut TensorSummary, quant: Quant, layers: u64) {
     for (k, what) in [
         (aux, "quantization scales/zeros/indices"),
         (buffers, "non-parameter buffers (rotary inv_freq, ...)"),
-        (extra, "tensors of decoder layers beyond num_hidden_layers (not loaded by transformers)"),
+        (
+            extra,
+            "tensors of decoder layers beyond num_hidden_layers (not loaded by transformers)",
+        ),
     ] {
         if k > 0 {
             s.not_counted.push(format!("{k} {what}"));
@@ -87,7 +90,17 @@ fn layer_index(name: &str) -> Option<u64> {
 
 /// The text decoder's name for a tensor (prefixes stripped), None for vision-tower tensors.
 fn text_name(name: &str) -> Option<&str> {
-    if ["vision", "img_processor", "img_projection", "visual", "glb_GN", "sub_GN"].iter().any(|v| name.contains(v)) {
+    if [
+        "vision",
+        "img_processor",
+        "img_projection",
+        "visual",
+        "glb_GN",
+        "sub_GN",
+    ]
+    .iter()
+    .any(|v| name.contains(v))
+    {
         return None;
     }
     let mut n = name;
@@ -104,31 +117,63 @@ fn refine_layout(p: &mut Parsed, s: &TensorSummary) {
     let names: Vec<&str> = s.tensors.iter().filter_map(|t| text_name(&t.name)).collect();
     let has = |n: &str| names.contains(&n);
     let layer0 = |suffix: &str| has(&format!("layers.0.{suffix}"));
-    let set = |notes: &mut Vec<FieldNote>, warnings: &mut Vec<String>, field: &str, old: String, new: String, why: &str| {
-        if old != new {
-            warnings.push(format!("{field}: the config implies {old}, the tensors show {new}; using the tensors"));
-        }
-        notes.retain(|n| n.field != field);
-        notes.push(FieldNote { field: field.to_string(), value: new, basis: Basis::Exact, source: why.to_string() });
-    };
+    let set =
+        |notes: &mut Vec<FieldNote>, warnings: &mut Vec<String>, field: &str, old: String, new: String, why: &str| {
+            if old != new {
+                warnings.push(format!(
+                    "{field}: the config implies {old}, the tensors show {new}; using the tensors"
+                ));
+            }
+            notes.retain(|n| n.field != field);
+            notes.push(FieldNote {
+                field: field.to_string(),
+                value: new,
+                basis: Basis::Exact,
+                source: why.to_string(),
+            });
+        };
     let (notes, warnings) = (&mut p.notes, &mut p.warnings);
 
-    let embed = s.tensors.iter().find(|t| text_name(&t.name) == Some("embed_tokens.weight"));
+    let embed = s
+        .tensors
+        .iter()
+        .find(|t| text_name(&t.name) == Some("embed_tokens.weight"));
     if let Some(e) = embed {
         let head = names.iter().any(|n| n.starts_with("lm_head."));
         let tie = !head;
-        set(notes, warnings, "architecture.tie_embeddings", a.tie_embeddings.to_string(), tie.to_string(), if head {
-            "tensor lm_head.* present"
-        } else {
-            "no lm_head tensor: the head reuses embed_tokens"
-        });
+        set(
+            notes,
+            warnings,
+            "architecture.tie_embeddings",
+            a.tie_embeddings.to_string(),
+            tie.to_string(),
+            if head {
+                "tensor lm_head.* present"
+            } else {
+                "no lm_head tensor: the head reuses embed_tokens"
+            },
+        );
         a.tie_embeddings = tie;
         if let (Some(&rows), 2) = (e.shape.first(), e.shape.len()) {
-            set(notes, warnings, "architecture.vocab_size", a.vocab_size.to_string(), rows.to_string(), "rows of embed_tokens.weight");
+            set(
+                notes,
+                warnings,
+                "architecture.vocab_size",
+                a.vocab_size.to_string(),
+                rows.to_string(),
+                "rows of embed_tokens.weight",
+            );
             a.vocab_size = rows;
         }
         let lm_bias = has("lm_head.bias");
-        set(notes, warnings, "architecture.lm_head_bias", a.lm_head_bias.to_string(), lm_bias.to_string(), "tensor lm_head.bias present or not");
+        set(
+            notes,
+            warnings,
+            "architecture.lm_head_bias",
+            a.lm_head_bias.to_string(),
+            lm_bias.to_string(),
+            "tensor lm_head.bias present or not",
+        );
         a.lm_head_bias = lm_bias;
     }
     if a.mla.is_some() {
@@ -138,22 +183,56 @@ fn refine_layout(p: &mut Parsed, s: &TensorSummary) {
     let weight_or_q = |base: &str| layer0(&format!("{base}.weight")) || layer0(&format!("{base}.qweight"));
     if attn.iter().any(|b| weight_or_q(b)) {
         let qkv = attn.iter().any(|b| layer0(&format!("{b}.bias")));
-        set(notes, warnings, "architecture.qkv_bias", a.qkv_bias.to_string(), qkv.to_string(), "layer 0 q/k/v bias tensors present or not");
+        set(
+            notes,
+            warnings,
+            "architecture.qkv_bias",
+            a.qkv_bias.to_string(),
+            qkv.to_string(),
+            "layer 0 q/k/v bias tensors present or not",
+        );
         a.qkv_bias = qkv;
         let o = layer0("self_attn.o_proj.bias") || layer0("self_attn.dense.bias");
-        set(notes, warnings, "architecture.o_bias", a.o_bias.to_string(), o.to_string(), "layer 0 o_proj/dense bias present or not");
+        set(
+            notes,
+            warnings,
+            "architecture.o_bias",
+            a.o_bias.to_string(),
+            o.to_string(),
+            "layer 0 o_proj/dense bias present or not",
+        );
         a.o_bias = o;
     }
     let mlp = ["mlp.down_proj", "mlp.fc2"];
     if a.moe.is_none() && mlp.iter().any(|b| weight_or_q(b)) {
-        let bias = ["mlp.down_proj.bias", "mlp.fc2.bias", "mlp.up_proj.bias", "mlp.fc1.bias"].iter().any(|b| layer0(b));
-        set(notes, warnings, "architecture.mlp_bias", a.mlp_bias.to_string(), bias.to_string(), "layer 0 MLP bias tensors present or not");
+        let bias = ["mlp.down_proj.bias", "mlp.fc2.bias", "mlp.up_proj.bias", "mlp.fc1.bias"]
+            .iter()
+            .any(|b| layer0(b));
+        set(
+            notes,
+            warnings,
+            "architecture.mlp_bias",
+            a.mlp_bias.to_string(),
+            bias.to_string(),
+            "layer 0 MLP bias tensors present or not",
+        );
         a.mlp_bias = bias;
     }
     if layer0("input_layernorm.weight") {
-        let norm = if layer0("input_layernorm.bias") { NormKind::Layer } else { NormKind::Rms };
+        let norm = if layer0("input_layernorm.bias") {
+            NormKind::Layer
+        } else {
+            NormKind::Rms
+        };
         let show = |n: NormKind| if n == NormKind::Layer { "layer" } else { "rms" };
-        set(notes, warnings, "architecture.norm", show(a.norm).into(), show(norm).into(), "layer 0 input_layernorm has a bias (LayerNorm) or not (RMSNorm)");
+        set(
+            notes,
+            warnings,
+            "architecture.norm",
+            show(a.norm).into(),
+            show(norm).into(),
+            "layer 0 input_layernorm has a bias (LayerNorm) or not (RMSNorm)",
+        );
         a.norm = norm;
     }
 }

@@ -488,7 +488,7 @@ impl Architecture {
             _ => {
                 return bad(
                     "hidden_size",
-                    format!("the sizes describe more than 2^50 parameters (or overflow): not a model gpuplan can plan for"),
+                    "the sizes describe more than 2^50 parameters (or overflow): not a model gpuplan can plan for".into(),
                 )
             }
         }

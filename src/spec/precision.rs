@@ -373,7 +373,7 @@ pub const FORMATS: &[Format] = &[
 /// `use_more_bits` from llama.cpp llama-quant.cpp: the first and last eighth of the layers, and every
 /// third layer in between, get the promoted type in Q4_K_M / Q5_K_M.
 pub fn use_more_bits(layer: u64, layers: u64) -> bool {
-    layer < layers / 8 || layer >= 7 * layers / 8 || (layer >= layers / 8 && (layer - layers / 8) % 3 == 2)
+    layer < layers / 8 || layer >= 7 * layers / 8 || (layer - layers / 8) % 3 == 2
 }
 
 impl Format {

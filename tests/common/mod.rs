@@ -27,7 +27,10 @@ pub fn st_header(tensors: &[(&str, &str, Vec<u64>)]) -> (String, u64) {
     let mut at = 0u64;
     for (name, dtype, shape) in tensors {
         let n: u64 = shape.iter().product::<u64>() * st_size(dtype);
-        map.insert(name.to_string(), json!({"dtype": dtype, "shape": shape, "data_offsets": [at, at + n]}));
+        map.insert(
+            name.to_string(),
+            json!({"dtype": dtype, "shape": shape, "data_offsets": [at, at + n]}),
+        );
         at += n;
     }
     (Value::Object(map).to_string(), at)
