@@ -592,3 +592,75 @@ fn directory_with_only_a_gguf_imports_it_and_errors_name_paths() {
         .to_string()
         .contains("/nonexistent/model.gguf"));
 }
+
+#[test]
+fn deepseek_v3_directory_mla_tensors_and_mtp_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("config.json"),
+        r#"{"model_type":"deepseek_v3","hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":4,
+            "q_lora_rank":32,"kv_lora_rank":16,"qk_nope_head_dim":8,"qk_rope_head_dim":4,"v_head_dim":8,"vocab_size":50,
+            "intermediate_size":96,"moe_intermediate_size":16,"n_routed_experts":4,"n_shared_experts":1,"num_experts_per_tok":2,
+            "first_k_dense_replace":1,"num_nextn_predict_layers":1,"max_position_embeddings":4096,"torch_dtype":"bfloat16"}"#,
+    )
+    .unwrap();
+    let mut t: Vec<(String, &str, Vec<u64>)> = vec![("model.embed_tokens.weight".into(), "BF16", vec![50, 64])];
+    // layer 2 is the multi-token-prediction layer the checkpoint carries and transformers skips
+    for l in 0..3 {
+        let p = |s: &str| format!("model.layers.{l}.{s}");
+        t.extend([
+            (p("input_layernorm.weight"), "BF16", vec![64]),
+            (p("post_attention_layernorm.weight"), "BF16", vec![64]),
+            (p("self_attn.q_a_proj.weight"), "BF16", vec![32, 64]),
+            (p("self_attn.q_a_layernorm.weight"), "BF16", vec![32]),
+            (p("self_attn.q_b_proj.weight"), "BF16", vec![48, 32]),
+            (p("self_attn.kv_a_proj_with_mqa.weight"), "BF16", vec![20, 64]),
+            (p("self_attn.kv_a_layernorm.weight"), "BF16", vec![16]),
+            (p("self_attn.kv_b_proj.weight"), "BF16", vec![64, 16]),
+            (p("self_attn.o_proj.weight"), "BF16", vec![64, 32]),
+        ]);
+        if l == 0 {
+            t.extend([
+                (p("mlp.gate_proj.weight"), "BF16", vec![96, 64]),
+                (p("mlp.up_proj.weight"), "BF16", vec![96, 64]),
+                (p("mlp.down_proj.weight"), "BF16", vec![64, 96]),
+            ]);
+        } else {
+            t.push((p("mlp.gate.weight"), "BF16", vec![4, 64]));
+            t.push((p("mlp.gate.e_score_correction_bias"), "F32", vec![4]));
+            for e in 0..4 {
+                t.extend([
+                    (p(&format!("mlp.experts.{e}.gate_proj.weight")), "BF16", vec![16, 64]),
+                    (p(&format!("mlp.experts.{e}.up_proj.weight")), "BF16", vec![16, 64]),
+                    (p(&format!("mlp.experts.{e}.down_proj.weight")), "BF16", vec![64, 16]),
+                ]);
+            }
+            t.extend([
+                (p("mlp.shared_experts.gate_proj.weight"), "BF16", vec![16, 64]),
+                (p("mlp.shared_experts.up_proj.weight"), "BF16", vec![16, 64]),
+                (p("mlp.shared_experts.down_proj.weight"), "BF16", vec![64, 16]),
+            ]);
+        }
+    }
+    t.push(("model.layers.2.eh_proj.weight".into(), "BF16", vec![64, 128]));
+    t.push(("model.norm.weight".into(), "BF16", vec![64]));
+    t.push(("lm_head.weight".into(), "BF16", vec![50, 64]));
+    write_safetensors(&tmp.path().join("model.safetensors"), &as_refs(&t));
+    let imp = import::import_path(tmp.path()).unwrap();
+    assert!(imp.parameters_checked, "{:?}", imp.warnings);
+    let s = imp.tensors.as_ref().unwrap();
+    assert!(
+        s.not_counted.iter().any(|n| n.contains("beyond num_hidden_layers")),
+        "{:?}",
+        s.not_counted
+    );
+    // attention (q_a 2,048 + 32 + q_b 1,536 + kv_a 1,280 + 16 + kv_b 1,024 + o 2,048 = 7,984) x 2 + norms 128 x 2 + dense MLP 18,432 + router 256 + bias 4 + 5 experts x 3,072
+    // + embeddings and head 6,400 + final norm 64
+    assert_eq!(
+        imp.derived_parameters,
+        2 * 7984 + 2 * 128 + 18_432 + 256 + 4 + 5 * 3072 + 6400 + 64
+    );
+    // MLA cache: 2 layers x (16 + 4) x 2 B
+    assert_eq!(imp.kv_bytes_per_token_16bit, 80);
+    assert_eq!(imp.derived_active_parameters, imp.derived_parameters - 2 * 3072);
+}

@@ -25,7 +25,7 @@ const QUANT_AUX: &[&str] = &[
 ];
 
 /// Non-parameter buffers some checkpoints save.
-const BUFFERS: &[&str] = &[".inv_freq", ".masked_bias"];
+const BUFFERS: &[&str] = &[".inv_freq", ".masked_bias", ".position_ids"];
 
 /// Counts parameters from the tensors (into `s.parameters`, with what was left out) and refines the
 /// spec from tensor presence and shapes.
@@ -47,7 +47,7 @@ pub fn count_parameters(s: &mut TensorSummary, quant: Quant, layers: u64) {
             aux += 1;
         } else if BUFFERS.iter().any(|suf| t.name.ends_with(suf)) {
             buffers += 1;
-        } else if layer_index(&t.name).is_some_and(|i| i >= layers) {
+        } else if text_name(&t.name).and_then(layer_index).is_some_and(|i| i >= layers) {
             extra += 1;
         } else if t.name.ends_with(".qweight") && t.dtype == "I32" {
             let bits = match quant {
