@@ -713,7 +713,7 @@ pub fn to_spec(path: &Path, g: &Gguf) -> Result<(ModelSpec, Vec<FieldNote>, Tens
     .count() as u64;
     let fused_qkv = b0("attn_qkv.weight");
     let up_rows = tensors.get("blk.0.ffn_up.weight").and_then(|t| t.dims.get(1).copied());
-    let mlp = if b0("ffn_gate.weight") || experts > 0 || up_rows == Some(2 * intermediate) {
+    let mlp = if b0("ffn_gate.weight") || experts > 0 || up_rows == Some(intermediate.saturating_mul(2)) {
         MlpKind::Gated
     } else {
         MlpKind::Plain

@@ -9,6 +9,7 @@
 
 use super::{Basis, FieldNote, ImportError, SourceKind};
 use crate::spec::model::{ArchType, Architecture, MlaSpec, MlpKind, MoeSpec, NormKind, VisionSpec};
+use crate::spec::model::MAX_LAYERS;
 use crate::spec::ModelSpec;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -439,6 +440,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
     let vocab = c.count("vocab_size", "architecture.vocab_size", defaults.vocab)?;
     if heads == 0 {
         return Err(c.err("num_attention_heads", "must be positive"));
+    }
+    if layers > MAX_LAYERS {
+        return Err(c.err("num_hidden_layers", format!("{layers} layers: more than the {MAX_LAYERS} a spec may have")));
     }
     let intermediate = if kind == ArchType::Phi3small {
         c.count("ff_intermediate_size", "architecture.intermediate_size", None)?

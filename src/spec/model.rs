@@ -309,6 +309,10 @@ impl Architecture {
 /// published model). Bounding it keeps every product the estimator forms inside u64.
 pub const MAX_PARAMETERS: u64 = 1 << 50;
 
+/// Upper limit on decoder (and vision) layers: far above any model, and it keeps per-layer loops
+/// (GGUF type rules) short.
+pub const MAX_LAYERS: u64 = 1 << 16;
+
 /// Upper limit on summary-level KV bytes per token (1 TiB).
 pub const MAX_KV_BYTES_PER_TOKEN: u64 = 1 << 40;
 
@@ -434,6 +438,9 @@ impl Architecture {
             if v == 0 {
                 return bad(field, "must be positive".into());
             }
+        }
+        if self.layers > MAX_LAYERS {
+            return bad("layers", format!("{} layers: more than the {MAX_LAYERS} a spec may have", self.layers));
         }
         if self.kv_heads == Some(0) {
             return bad("kv_heads", "must be positive".into());
@@ -571,6 +578,9 @@ impl VisionSpec {
             if v == 0 {
                 return bad(field, "must be positive".into());
             }
+        }
+        if self.layers > MAX_LAYERS {
+            return bad("layers", format!("{} layers: more than the {MAX_LAYERS} a spec may have", self.layers));
         }
         if self.image_size % self.patch_size != 0 {
             return bad("patch_size", format!("{} does not divide image_size {}", self.patch_size, self.image_size));
