@@ -1,5 +1,5 @@
 //! Import reads headers only: a Llama-3.1-8B-shaped checkpoint (16 GB of bf16 safetensors in four
-//! shards with an index, and a 4.9 GB Q4_K/Q6_K GGUF with a 128,256-token vocabulary array) imports
+//! shards with an index, and a 5.2 GB Q4_K/Q6_K GGUF with a 128,256-token vocabulary array) imports
 //! in milliseconds. The data regions are sparse (set_len), the headers real.
 //!
 //! `cargo bench --bench import`
@@ -114,7 +114,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("import 16 GB safetensors directory (4 shards + index)", |b| {
         b.iter(|| black_box(gpuplan::import::import_path(black_box(&dir)).unwrap()))
     });
-    c.bench_function("import 4.9 GB GGUF (128k-token vocabulary)", |b| {
+    c.bench_function("import 5.2 GB GGUF (128k-token vocabulary)", |b| {
         b.iter(|| black_box(gpuplan::import::import_path(black_box(&gguf)).unwrap()))
     });
 }

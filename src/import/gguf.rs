@@ -694,7 +694,12 @@ pub fn to_spec(path: &Path, g: &Gguf) -> Result<(ModelSpec, Vec<FieldNote>, Tens
         "architecture.tie_embeddings",
         tie.to_string(),
         Basis::Exact,
-        "output.weight absent = tied".into(),
+        if tie {
+            "no output.weight: the head reuses token_embd"
+        } else {
+            "output.weight present"
+        }
+        .into(),
     );
     let b0 = |s: &str| has(&format!("blk.0.{s}"));
     let norm = if b0("attn_norm.bias") {

@@ -8,8 +8,8 @@
 //! deepseek_v2, deepseek_v3.
 
 use super::{Basis, FieldNote, ImportError, SourceKind};
-use crate::spec::model::{ArchType, Architecture, MlaSpec, MlpKind, MoeSpec, NormKind, VisionSpec};
 use crate::spec::model::MAX_LAYERS;
+use crate::spec::model::{ArchType, Architecture, MlaSpec, MlpKind, MoeSpec, NormKind, VisionSpec};
 use crate::spec::ModelSpec;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -254,6 +254,28 @@ const fn required(class: &'static str, tie: bool) -> Defaults {
     }
 }
 
+/// Each supported `model_type`, its spec type and its config class defaults (vocab, hidden,
+/// intermediate, layers, heads, kv heads, head_dim, max positions, tied embeddings).
+#[rustfmt::skip]
+const DEFAULTS: &[(&str, ArchType, Defaults)] = &[
+    ("llama", ArchType::Llama, d("LlamaConfig", 32000, 4096, 11008, 32, 32, None, None, 2048, false)),
+    ("mistral", ArchType::Mistral, d("MistralConfig", 32000, 4096, 14336, 32, 32, Some(8), None, 131072, false)),
+    ("mixtral", ArchType::Mixtral, d("MixtralConfig", 32000, 4096, 14336, 32, 32, Some(8), None, 131072, false)),
+    ("qwen2", ArchType::Qwen2, d("Qwen2Config", 151936, 4096, 22016, 32, 32, Some(32), None, 32768, false)),
+    ("qwen2_moe", ArchType::Qwen2Moe, d("Qwen2MoeConfig", 151936, 2048, 5632, 24, 16, Some(16), None, 32768, false)),
+    ("gemma", ArchType::Gemma, d("GemmaConfig", 256000, 3072, 24576, 28, 16, Some(16), Some(256), 8192, true)),
+    ("gemma2", ArchType::Gemma2, d("Gemma2Config", 256000, 2304, 9216, 26, 8, Some(4), Some(256), 8192, true)),
+    ("phi", ArchType::Phi, d("PhiConfig", 51200, 2048, 8192, 24, 32, None, None, 2048, false)),
+    ("phi3", ArchType::Phi3, d("Phi3Config", 32064, 3072, 8192, 32, 32, None, None, 4096, false)),
+    ("phimoe", ArchType::Phimoe, d("PhimoeConfig", 32064, 4096, 6400, 32, 32, Some(8), None, 131072, false)),
+    // remote code, class not read: sizes required; PretrainedConfig's tie_word_embeddings default
+    // (true) applies to Phi-3-small, whose config does not state it
+    ("phi3small", ArchType::Phi3small, required("Phi3SmallConfig (remote code)", true)),
+    ("phi3_v", ArchType::Phi3V, required("Phi3VConfig (remote code)", false)),
+    ("deepseek_v2", ArchType::DeepseekV2, d("DeepseekV2Config", 32000, 4096, 11008, 32, 32, None, None, 2048, false)),
+    ("deepseek_v3", ArchType::DeepseekV3, d("DeepseekV3Config", 129280, 7168, 18432, 61, 128, None, None, 4096, false)),
+];
+
 /// The `model_type`s this importer knows, with the `architectures` class names that imply them.
 const ARCHITECTURES: &[(&str, &str)] = &[
     ("llama", "LlamaForCausalLM"),
@@ -289,136 +311,18 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
         });
     };
     let model_type = model_type(path, text, map)?;
-    let (kind, defaults) = match model_type.as_str() {
-        "llama" => (
-            ArchType::Llama,
-            d("LlamaConfig", 32000, 4096, 11008, 32, 32, None, None, 2048, false),
-        ),
-        "mistral" => (
-            ArchType::Mistral,
-            d(
-                "MistralConfig",
-                32000,
-                4096,
-                14336,
-                32,
-                32,
-                Some(8),
-                None,
-                131072,
-                false,
+    let Some((_, kind, defaults)) = DEFAULTS.iter().find(|(t, _, _)| *t == model_type) else {
+        return Err(ImportError::field(
+            path,
+            text,
+            "model_type",
+            format!(
+                "`{model_type}` is not an architecture gpuplan imports (supported: {})",
+                supported().join(", ")
             ),
-        ),
-        "mixtral" => (
-            ArchType::Mixtral,
-            d(
-                "MixtralConfig",
-                32000,
-                4096,
-                14336,
-                32,
-                32,
-                Some(8),
-                None,
-                131072,
-                false,
-            ),
-        ),
-        "qwen2" => (
-            ArchType::Qwen2,
-            d("Qwen2Config", 151936, 4096, 22016, 32, 32, Some(32), None, 32768, false),
-        ),
-        "qwen2_moe" => (
-            ArchType::Qwen2Moe,
-            d(
-                "Qwen2MoeConfig",
-                151936,
-                2048,
-                5632,
-                24,
-                16,
-                Some(16),
-                None,
-                32768,
-                false,
-            ),
-        ),
-        "gemma" => (
-            ArchType::Gemma,
-            d(
-                "GemmaConfig",
-                256000,
-                3072,
-                24576,
-                28,
-                16,
-                Some(16),
-                Some(256),
-                8192,
-                true,
-            ),
-        ),
-        "gemma2" => (
-            ArchType::Gemma2,
-            d(
-                "Gemma2Config",
-                256000,
-                2304,
-                9216,
-                26,
-                8,
-                Some(4),
-                Some(256),
-                8192,
-                true,
-            ),
-        ),
-        "phi" => (
-            ArchType::Phi,
-            d("PhiConfig", 51200, 2048, 8192, 24, 32, None, None, 2048, false),
-        ),
-        "phi3" => (
-            ArchType::Phi3,
-            d("Phi3Config", 32064, 3072, 8192, 32, 32, None, None, 4096, false),
-        ),
-        "phimoe" => (
-            ArchType::Phimoe,
-            d("PhimoeConfig", 32064, 4096, 6400, 32, 32, Some(8), None, 131072, false),
-        ),
-        // PretrainedConfig's tie_word_embeddings default (true) applies: the config does not state it
-        "phi3small" => (ArchType::Phi3small, required("Phi3SmallConfig (remote code)", true)),
-        "phi3_v" => (ArchType::Phi3V, required("Phi3VConfig (remote code)", false)),
-        "deepseek_v2" => (
-            ArchType::DeepseekV2,
-            d("DeepseekV2Config", 32000, 4096, 11008, 32, 32, None, None, 2048, false),
-        ),
-        "deepseek_v3" => (
-            ArchType::DeepseekV3,
-            d(
-                "DeepseekV3Config",
-                129280,
-                7168,
-                18432,
-                61,
-                128,
-                None,
-                None,
-                4096,
-                false,
-            ),
-        ),
-        other => {
-            return Err(ImportError::field(
-                path,
-                text,
-                "model_type",
-                format!(
-                    "`{other}` is not an architecture gpuplan imports (supported: {})",
-                    supported().join(", ")
-                ),
-            ))
-        }
+        ));
     };
+    let kind = *kind;
     let mut c = Cfg {
         path,
         text,
@@ -442,7 +346,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
         return Err(c.err("num_attention_heads", "must be positive"));
     }
     if layers > MAX_LAYERS {
-        return Err(c.err("num_hidden_layers", format!("{layers} layers: more than the {MAX_LAYERS} a spec may have")));
+        return Err(c.err(
+            "num_hidden_layers",
+            format!("{layers} layers: more than the {MAX_LAYERS} a spec may have"),
+        ));
     }
     let intermediate = if kind == ArchType::Phi3small {
         c.count("ff_intermediate_size", "architecture.intermediate_size", None)?
