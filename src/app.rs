@@ -2,6 +2,7 @@
 
 use crate::cli::{Cli, Command, DetectArgs, EccArg, EstimateArgs, PlotArgs, ProbeArg, ReportArgs, ValidateArgs};
 use crate::estimate::{arch::check_declared, EccMode, Runtime};
+use crate::import;
 use crate::measure::detect::{self, DetectReport, DetectedGpu};
 use crate::measure::{self, DeviceRequest, Probe, ValidateOptions};
 use crate::plan::workload::Workload;
@@ -33,6 +34,14 @@ pub fn run(cli: Cli) -> Result<String> {
             let gpu = gpu(&catalog, &a.gpu)?;
             let opts = options(&a.est, a.context.as_deref())?;
             report::render(f, &plan::compare::compare(&models, &gpu, &opts), views::fit::compare)
+        }
+        Command::Import(a) => {
+            let imported = import::import_path(&a.path)?;
+            if let Some(out) = &a.out {
+                let yaml = import::to_yaml(&imported)?;
+                std::fs::write(out, yaml).with_context(|| format!("writing {}", out.display()))?;
+            }
+            report::render(f, &imported, views::import::import)
         }
         Command::Matrix(a) => {
             let models: Vec<ModelSpec> = if a.models.is_empty() {
@@ -258,7 +267,12 @@ fn local_as_spec(catalog: &Catalog, local: &detect::LocalGpu) -> Result<GpuSpec>
     Ok(detect::local_spec(local, &catalog.gpu(&m.id)?))
 }
 
+/// The single place model keys resolve: a config.json, model directory or .gguf path is imported
+/// (headers only); anything else is a catalog id, alias, Hugging Face id or model YAML.
 fn model(catalog: &Catalog, key: &str) -> Result<ModelSpec> {
+    if import::is_importable(key) {
+        return Ok(import::import_path(std::path::Path::new(key))?.spec);
+    }
     Ok(catalog.model(key, check_declared)?)
 }
 

@@ -18,6 +18,11 @@ Examples:
   gpuplan detect
   gpuplan fit phi-3.5-mini --gpu local --context 32k
   gpuplan models --format markdown
+  gpuplan import ./Phi-3.5-mini-instruct --out phi-3.5-mini.yaml
+  gpuplan fit ./Phi-3.5-mini-instruct-Q4_K_M.gguf --gpu rtx-4090 --context 16k
+
+A model may be a catalog id, a model YAML, a config.json, a model directory (config.json +
+safetensors) or a .gguf file; imports read headers only.
 
 Exit codes: 0 success (also when a model does not fit: see `fits` in the output, and for `detect`
 when no NVIDIA GPU or driver is found: it says so in one line), 1 an error (bad spec or workload,
@@ -63,6 +68,9 @@ pub enum Command {
     /// and compare with the estimate; writes a JSON record per run.
     #[command(after_help = VALIDATE_HELP)]
     Validate(ValidateArgs),
+    /// Read a config.json, a model directory (config.json + safetensors headers) or a GGUF file into
+    /// a model spec: exact tensor bytes, what each field rests on, optional YAML output.
+    Import(ImportArgs),
 }
 
 const VALIDATE_HELP: &str = "\
@@ -125,6 +133,15 @@ pub enum ProbeArg {
     Cublas,
 }
 
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// config.json, model directory, or .gguf file.
+    pub path: PathBuf,
+    /// Write the imported spec as YAML here (usable with --catalog DIR/models or as a model argument).
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+}
+
 /// Options every estimate takes.
 #[derive(Debug, Args, Clone)]
 pub struct EstimateArgs {
@@ -165,7 +182,7 @@ pub enum EccArg {
 
 #[derive(Debug, Args)]
 pub struct FitArgs {
-    /// Model id, alias, Hugging Face id, or path to a model YAML.
+    /// Model id, alias, Hugging Face id, or a path: model YAML, config.json, model directory, .gguf.
     pub model: String,
     /// GPU id, alias, NVML name, path to a GPU YAML, or `local` (`local:N`) for this machine's GPU
     /// with its free memory.

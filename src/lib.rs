@@ -5,6 +5,7 @@
 //! estimator against reality.
 
 pub mod estimate;
+pub mod import;
 pub mod measure;
 pub mod plan;
 pub mod report;

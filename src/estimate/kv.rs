@@ -36,10 +36,26 @@ pub fn kv_heads_per_gpu(kv_heads: u64, tp: u64) -> u64 {
 }
 
 /// Per-token KV bytes = 2 (K and V) x layers x kv_heads x head_dim x bytes(kv precision)
+/// (multi-head latent attention: layers x (kv_lora_rank + qk_rope_head_dim) x bytes)
 /// (e.g. Phi-3.5-mini: 2 x 32 x 32 x 96 x 2 = 393,216 B = 384 KiB). Summary specs that give only
 /// `bytes_per_token_16bit` scale it by the precision's size relative to 2 bytes.
 pub fn per_token(spec: &ModelSpec, kv: KvPrecision, tp: u64) -> KvPerToken {
     if let Some(a) = &spec.architecture {
+        if let Some(m) = &a.mla {
+            // MLA caches one latent (kv_lora_rank) plus one rotary key (qk_rope_head_dim) per layer,
+            // shared by all heads, so every tensor-parallel rank holds all of it (vLLM MLA backends;
+            // DeepSeek-V3: 61 x (512 + 64) x 2 B = 70,272 B). Runtimes without MLA kernels that
+            // decompress k and v (transformers eager) need heads x (qk + v) per layer instead.
+            let latent = m.kv_lora_rank + m.qk_rope_head_dim;
+            return KvPerToken {
+                full: kv.bytes(1, latent) * a.layers,
+                windowed: 0,
+                window: 0,
+                layers: a.layers,
+                kv_heads: 1,
+                head_dim: latent,
+            };
+        }
         let heads = kv_heads_per_gpu(a.kv_heads(), tp);
         let per_layer = 2 * kv.bytes(1, heads * a.head_dim());
         let windowed_layers = a.windowed_layers();

@@ -290,18 +290,32 @@ impl<'a> Prepared<'a> {
         let tokens = self.sequence_tokens(context);
         let chunk = prefill_chunk(rt, tokens);
         let (phase, peak) = t.peak();
+        // MLA caches one latent + rotary key per layer, no separate K and V
+        let mla = self.setup.model.architecture.as_ref().is_some_and(|a| a.mla.is_some());
+        let per_token = if mla {
+            format!(
+                "{} layers x {} latent + rotary key x {}",
+                self.kv.layers,
+                self.kv.head_dim,
+                self.setup.kv.label()
+            )
+        } else {
+            format!(
+                "2 x {} layers x {} kv heads x {} head dim x {}",
+                self.kv.layers,
+                self.kv.kv_heads,
+                self.kv.head_dim,
+                self.setup.kv.label()
+            )
+        };
         let kv_formula = format!(
-            "{batch} seq x {tokens} tok{} x {} B/token (2 x {} layers x {} kv heads x {} head dim x {}){}",
+            "{batch} seq x {tokens} tok{} x {} B/token ({per_token}){}",
             if self.image_tokens > 0 {
                 format!(" (incl. {} image)", self.image_tokens)
             } else {
                 String::new()
             },
             self.kv.total(),
-            self.kv.layers,
-            self.kv.kv_heads,
-            self.kv.head_dim,
-            self.setup.kv.label(),
             match rt.kv_alloc {
                 KvAlloc::Paged { block, .. } => format!(", rounded up to {block}-token blocks"),
                 KvAlloc::Preallocated => ", allocated for the whole context at start".into(),

@@ -61,6 +61,11 @@ pub enum ArchType {
     Phimoe,
     Mixtral,
     Qwen2Moe,
+    /// Phi-1/1.5/2 (`PhiForCausalLM`): parallel attention + MLP under one LayerNorm, fc1/fc2 with biases.
+    Phi,
+    /// DeepSeek-V2 / V3: multi-head latent attention (`mla`) and fine-grained MoE with shared experts.
+    DeepseekV2,
+    DeepseekV3,
 }
 
 impl ArchType {
@@ -77,6 +82,9 @@ impl ArchType {
             ArchType::Phimoe => "phimoe",
             ArchType::Mixtral => "mixtral",
             ArchType::Qwen2Moe => "qwen2_moe",
+            ArchType::Phi => "phi",
+            ArchType::DeepseekV2 => "deepseek_v2",
+            ArchType::DeepseekV3 => "deepseek_v3",
         }
     }
 }
@@ -152,6 +160,25 @@ pub struct Architecture {
     pub sliding_window_pattern: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moe: Option<MoeSpec>,
+    /// Multi-head latent attention (DeepSeek-V2/V3): replaces q/k/v/o and shrinks the KV cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mla: Option<MlaSpec>,
+}
+
+/// DeepSeek's multi-head latent attention (transformers `DeepseekV2Attention`): q through an optional
+/// low-rank `q_a_proj`/`q_b_proj`, k and v decompressed from one `kv_lora_rank` latent shared by all
+/// heads plus one rotary key of `qk_rope_head_dim`. Runtimes with MLA kernels cache only the latent
+/// and the rotary key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MlaSpec {
+    /// Rank of the query compression; absent: a full `q_proj` (DeepSeek-V2-Lite).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q_lora_rank: Option<u64>,
+    pub kv_lora_rank: u64,
+    pub qk_nope_head_dim: u64,
+    pub qk_rope_head_dim: u64,
+    pub v_head_dim: u64,
 }
 
 fn two() -> u64 {
@@ -172,9 +199,27 @@ pub struct MoeSpec {
     /// Width of an always-on shared expert (Qwen2-MoE), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_expert_intermediate_size: Option<u64>,
-    /// Bias on the router (none of the catalog models has one).
+    /// Bias on the router (none of the catalog models has one; DeepSeek-V3's
+    /// `e_score_correction_bias` has the same shape).
     #[serde(default)]
     pub router_bias: bool,
+    /// The shared expert's output passes a sigmoid gate (hidden -> 1): Qwen2-MoE yes, DeepSeek no.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub shared_expert_gate: bool,
+    /// Layers with a dense MLP of `intermediate_size` instead of experts (DeepSeek
+    /// `first_k_dense_replace`, Qwen2-MoE `mlp_only_layers`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dense_layers: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn is_true(b: &bool) -> bool {
+    *b
+}
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// Summary-level KV shape: either the layer geometry or bytes per token at 16 bits.
@@ -260,6 +305,49 @@ impl Architecture {
     }
 }
 
+/// Upper limit on the parameters a spec may describe (about 10^15, a thousand times the largest
+/// published model). Bounding it keeps every product the estimator forms inside u64.
+pub const MAX_PARAMETERS: u64 = 1 << 50;
+
+/// Upper limit on decoder (and vision) layers: far above any model, and it keeps per-layer loops
+/// (GGUF type rules) short.
+pub const MAX_LAYERS: u64 = 1 << 16;
+
+/// Upper limit on summary-level KV bytes per token (1 TiB).
+pub const MAX_KV_BYTES_PER_TOKEN: u64 = 1 << 40;
+
+impl Architecture {
+    /// An upper bound on the parameter count (every matrix taken as the widest dimension squared), or
+    /// None when even that overflows. Only for validation.
+    fn size_bound(&self) -> Option<u64> {
+        let head_dim = self.head_dim.unwrap_or(self.hidden_size / self.attention_heads.max(1));
+        let q = self.attention_heads.checked_mul(head_dim)?;
+        let kv = self.kv_heads().checked_mul(head_dim)?;
+        let mut d = self.hidden_size.max(self.intermediate_size).max(q).max(kv);
+        let mut matrices: u64 = 16;
+        if let Some(m) = &self.moe {
+            d = d
+                .max(m.experts)
+                .max(m.expert_intermediate_size.unwrap_or(0))
+                .max(m.shared_expert_intermediate_size.unwrap_or(0));
+            matrices = matrices.checked_add(m.experts.checked_mul(3)?)?;
+        }
+        if let Some(m) = &self.mla {
+            let per_head = m
+                .qk_nope_head_dim
+                .checked_add(m.qk_rope_head_dim)?
+                .checked_add(m.v_head_dim)?;
+            d = d
+                .max(self.attention_heads.checked_mul(per_head)?)
+                .max(m.kv_lora_rank.checked_add(m.qk_rope_head_dim)?)
+                .max(m.q_lora_rank.unwrap_or(0));
+        }
+        let per_layer = d.checked_mul(d)?.checked_mul(matrices)?;
+        let outer = self.vocab_size.checked_mul(d)?.checked_mul(3)?;
+        self.layers.checked_mul(per_layer)?.checked_add(outer)
+    }
+}
+
 impl ModelSpec {
     pub fn is_moe(&self) -> bool {
         self.architecture.as_ref().is_some_and(|a| a.moe.is_some())
@@ -299,6 +387,12 @@ impl ModelSpec {
             if v == Some(0) {
                 return bad(field, "must be positive".into());
             }
+            if v.is_some_and(|v| v > MAX_PARAMETERS) {
+                return bad(
+                    field,
+                    format!("more than 2^50 ({MAX_PARAMETERS}): not a model gpuplan can plan for"),
+                );
+            }
         }
         if let (Some(total), Some(active)) = (self.parameters, self.active_parameters) {
             if active > total {
@@ -334,6 +428,17 @@ impl ModelSpec {
         }
         if let Some(v) = &self.vision {
             v.validate(file, text)?;
+            if let (Some(a), Some(&last)) = (&self.architecture, v.projector.last()) {
+                if last != a.hidden_size {
+                    return bad(
+                        "vision.projector",
+                        format!(
+                            "the projector must end at the text hidden size {}, not {last}",
+                            a.hidden_size
+                        ),
+                    );
+                }
+            }
         }
         Ok(())
     }
@@ -352,6 +457,12 @@ impl Architecture {
             if v == 0 {
                 return bad(field, "must be positive".into());
             }
+        }
+        if self.layers > MAX_LAYERS {
+            return bad(
+                "layers",
+                format!("{} layers: more than the {MAX_LAYERS} a spec may have", self.layers),
+            );
         }
         if self.kv_heads == Some(0) {
             return bad("kv_heads", "must be positive".into());
@@ -384,8 +495,44 @@ impl Architecture {
         if self.sliding_window_pattern == 0 {
             return bad("sliding_window_pattern", "must be at least 1".into());
         }
-        if self.norms_per_layer == 0 {
-            return bad("norms_per_layer", "must be at least 1".into());
+        if self.norms_per_layer == 0 || self.norms_per_layer > 16 {
+            return bad(
+                "norms_per_layer",
+                format!("must be between 1 and 16, got {}", self.norms_per_layer),
+            );
+        }
+        if let Some(m) = &self.mla {
+            let bad = |field: &str, msg: String| {
+                Err(SpecError::invalid(
+                    file,
+                    text,
+                    &format!("architecture.mla.{field}"),
+                    msg,
+                ))
+            };
+            for (field, v) in [
+                ("kv_lora_rank", m.kv_lora_rank),
+                ("qk_nope_head_dim", m.qk_nope_head_dim),
+                ("qk_rope_head_dim", m.qk_rope_head_dim),
+                ("v_head_dim", m.v_head_dim),
+            ] {
+                if v == 0 {
+                    return bad(field, "must be positive".into());
+                }
+            }
+            if m.q_lora_rank == Some(0) {
+                return bad("q_lora_rank", "must be positive (omit it for a full q_proj)".into());
+            }
+        }
+        match self.size_bound() {
+            Some(b) if b <= MAX_PARAMETERS => {}
+            _ => {
+                return bad(
+                    "hidden_size",
+                    "the sizes describe more than 2^50 parameters (or overflow): not a model gpuplan can plan for"
+                        .into(),
+                )
+            }
         }
         if let Some(m) = &self.moe {
             let bad = |field: &str, msg: String| {
@@ -411,6 +558,15 @@ impl Architecture {
             if m.expert_intermediate_size == Some(0) {
                 return bad("expert_intermediate_size", "must be positive".into());
             }
+            if m.shared_expert_intermediate_size == Some(0) {
+                return bad("shared_expert_intermediate_size", "must be positive".into());
+            }
+            if m.dense_layers >= self.layers {
+                return bad(
+                    "dense_layers",
+                    format!("{} dense layers leave no MoE layer of {}", m.dense_layers, self.layers),
+                );
+            }
         }
         Ok(())
     }
@@ -423,6 +579,13 @@ impl KvShape {
         let bad = |field: &str, msg: String| Err(SpecError::invalid(file, text, &format!("kv_cache.{field}"), msg));
         match (have, self.bytes_per_token_16bit) {
             (0, Some(0)) => bad("bytes_per_token_16bit", "must be positive".into()),
+            (_, Some(b)) if b > MAX_KV_BYTES_PER_TOKEN => {
+                bad("bytes_per_token_16bit", format!("{b} is beyond any model (limit 2^40)"))
+            }
+            (3, _) if self.geometry_bytes().is_none_or(|b| b > MAX_KV_BYTES_PER_TOKEN) => bad(
+                "layers",
+                "2 x layers x kv_heads x head_dim x 2 is beyond any model (limit 2^40)".into(),
+            ),
             (0, Some(_)) => Ok(()),
             (3, _) if geometry.contains(&Some(0)) => {
                 bad("layers", "layers, kv_heads and head_dim must be positive".into())
@@ -443,7 +606,9 @@ impl KvShape {
     }
 
     fn geometry_bytes(&self) -> Option<u64> {
-        Some(2 * self.layers? * self.kv_heads? * self.head_dim? * 2)
+        4u64.checked_mul(self.layers?)?
+            .checked_mul(self.kv_heads?)?
+            .checked_mul(self.head_dim?)
     }
 }
 
@@ -466,6 +631,12 @@ impl VisionSpec {
                 return bad(field, "must be positive".into());
             }
         }
+        if self.layers > MAX_LAYERS {
+            return bad(
+                "layers",
+                format!("{} layers: more than the {MAX_LAYERS} a spec may have", self.layers),
+            );
+        }
         if self.image_size % self.patch_size != 0 {
             return bad(
                 "patch_size",
@@ -481,10 +652,38 @@ impl VisionSpec {
         if self.projector.is_empty() || self.projector.contains(&0) {
             return bad("projector", "list the projector layer widths, all positive".into());
         }
+        if self.size_bound().is_none_or(|b| b > MAX_PARAMETERS) {
+            return bad(
+                "hidden_size",
+                "the sizes describe more than 2^50 parameters (or overflow)".into(),
+            );
+        }
         if self.default_crops > self.max_crops {
             return bad("default_crops", format!("exceeds max_crops ({})", self.max_crops));
         }
         Ok(())
+    }
+
+    /// An upper bound on the tower's parameters, None on overflow. Only for validation.
+    fn size_bound(&self) -> Option<u64> {
+        let side = self.image_size / self.patch_size.max(1);
+        let patches = side.checked_mul(side)?.checked_add(1)?;
+        let patch_in = self
+            .channels
+            .checked_mul(self.patch_size)?
+            .checked_mul(self.patch_size)?;
+        let d = self.hidden_size.max(self.intermediate_size).max(patch_in).max(patches);
+        let tower = d
+            .checked_mul(d)?
+            .checked_mul(16)?
+            .checked_mul(self.layers.checked_add(1)?)?;
+        let mut input = self.hidden_size.checked_mul(self.merge)?.checked_mul(self.merge)?;
+        let mut total = tower.checked_add(self.extra_parameters)?;
+        for &w in &self.projector {
+            total = total.checked_add(w.checked_mul(input.checked_add(1)?)?)?;
+            input = w;
+        }
+        Some(total)
     }
 
     /// Patch tokens per crop after merging: (image/patch / merge)^2 (Phi-3-V: (336/14/2)^2 = 144).

@@ -3,7 +3,7 @@
 //! with them the Phi family reproduces its published counts exactly (reference/models/README.md).
 
 use super::{Part, Shard, TensorGroup};
-use crate::spec::model::{Architecture, MlpKind, NormKind};
+use crate::spec::model::{Architecture, MlaSpec, MlpKind, NormKind};
 use crate::spec::precision::Role;
 
 fn group(name: &'static str, role: Role, rows: u64, cols: u64, layers: u64, shard: Shard) -> TensorGroup {
@@ -60,6 +60,9 @@ pub fn outer(a: &Architecture) -> Vec<TensorGroup> {
 
 /// Attention: q (heads x head_dim), k and v (kv_heads x head_dim), o; optional biases; the layer norms.
 pub fn attention(a: &Architecture) -> Vec<TensorGroup> {
+    if let Some(m) = &a.mla {
+        return latent_attention(a, m);
+    }
     let (h, q, kv, l) = (a.hidden_size, a.q_dim(), a.kv_dim(), a.layers);
     let mut g = vec![
         group("layers.*.self_attn.q_proj.weight", Role::AttnQkv, q, h, l, Shard::Rows),
@@ -180,5 +183,86 @@ fn finish_mlp(a: &Architecture, mut g: Vec<TensorGroup>) -> Vec<TensorGroup> {
             Shard::Replicated,
         ));
     }
+    g
+}
+
+/// Multi-head latent attention (transformers `DeepseekV2Attention`, no attention bias): q through
+/// `q_a_proj` (q_lora_rank x h) + RMSNorm + `q_b_proj` (heads·(nope+rope) x q_lora_rank), or one
+/// `q_proj` when q_lora_rank is absent; `kv_a_proj_with_mqa` ((kv_lora_rank + rope) x h) + RMSNorm;
+/// `kv_b_proj` (heads·(nope+v) x kv_lora_rank); `o_proj` (h x heads·v).
+fn latent_attention(a: &Architecture, m: &MlaSpec) -> Vec<TensorGroup> {
+    let (h, n, l) = (a.hidden_size, a.attention_heads, a.layers);
+    let qk = m.qk_nope_head_dim + m.qk_rope_head_dim;
+    let mut g = match m.q_lora_rank {
+        None => vec![group(
+            "layers.*.self_attn.q_proj.weight",
+            Role::AttnQkv,
+            n * qk,
+            h,
+            l,
+            Shard::Rows,
+        )],
+        Some(r) => vec![
+            group(
+                "layers.*.self_attn.q_a_proj.weight",
+                Role::AttnQkv,
+                r,
+                h,
+                l,
+                Shard::Replicated,
+            ),
+            group(
+                "layers.*.self_attn.q_a_layernorm.weight",
+                Role::Norm,
+                1,
+                r,
+                l,
+                Shard::Replicated,
+            ),
+            group(
+                "layers.*.self_attn.q_b_proj.weight",
+                Role::AttnQkv,
+                n * qk,
+                r,
+                l,
+                Shard::Rows,
+            ),
+        ],
+    };
+    g.push(group(
+        "layers.*.self_attn.kv_a_proj_with_mqa.weight",
+        Role::AttnQkv,
+        m.kv_lora_rank + m.qk_rope_head_dim,
+        h,
+        l,
+        Shard::Replicated,
+    ));
+    g.push(group(
+        "layers.*.self_attn.kv_a_layernorm.weight",
+        Role::Norm,
+        1,
+        m.kv_lora_rank,
+        l,
+        Shard::Replicated,
+    ));
+    g.push(group(
+        "layers.*.self_attn.kv_b_proj.weight",
+        Role::AttnV,
+        n * (m.qk_nope_head_dim + m.v_head_dim),
+        m.kv_lora_rank,
+        l,
+        Shard::Rows,
+    ));
+    g.push(group(
+        "layers.*.self_attn.o_proj.weight",
+        Role::AttnOut,
+        h,
+        n * m.v_head_dim,
+        l,
+        Shard::Cols,
+    ));
+    let mut norms = group("layers.*.norms", Role::Norm, 1, h, l, Shard::Replicated);
+    norms.count_per_layer = a.norms_per_layer * norm_vectors(a.norm);
+    g.push(norms);
     g
 }

@@ -7,7 +7,8 @@ use crate::spec::model::{Architecture, MoeSpec};
 use crate::spec::precision::Role;
 
 pub fn mlp(a: &Architecture, m: &MoeSpec) -> Vec<TensorGroup> {
-    let (h, l) = (a.hidden_size, a.layers);
+    // the first `dense_layers` layers (DeepSeek first_k_dense_replace) carry a dense MLP instead
+    let (h, l) = (a.hidden_size, a.layers - m.dense_layers.min(a.layers));
     let i = m.expert_intermediate_size.unwrap_or(a.intermediate_size);
     let layer = |name, role, rows, cols, count, routed, shard| TensorGroup {
         name,
@@ -80,15 +81,24 @@ pub fn mlp(a: &Architecture, m: &MoeSpec) -> Vec<TensorGroup> {
             false,
             Shard::Cols,
         ));
-        g.push(layer(
-            "layers.*.shared_expert_gate.weight",
-            Role::Router,
-            1,
-            h,
-            1,
-            false,
-            Shard::Replicated,
-        ));
+        if m.shared_expert_gate {
+            g.push(layer(
+                "layers.*.shared_expert_gate.weight",
+                Role::Router,
+                1,
+                h,
+                1,
+                false,
+                Shard::Replicated,
+            ));
+        }
+    }
+    if m.dense_layers > 0 {
+        let dense = Architecture {
+            layers: m.dense_layers.min(a.layers),
+            ..a.clone()
+        };
+        g.extend(super::dense::mlp(&dense));
     }
     g
 }

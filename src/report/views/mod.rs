@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod detect;
 pub mod fit;
+pub mod import;
 pub mod matrix;
 pub mod sizing;
 pub mod validate;
