@@ -6,9 +6,10 @@ constants in src/estimate/runtime.rs can be checked or redone when records are a
     pip install numpy && python3 scripts/calibrate-candle.py
 
 The model forms are those of src/estimate/throughput.rs:
-  decode  = step + weights/(BW x 0.8) + cached_elems/(peak x r_c) + expanded_elems/(peak x r_e)
+  decode  = step + weights/(BW x 0.8) + cached_elems/(simt x r_c) + expanded_elems/(simt x r_e)
             + moe_layers x (moe_16 | moe_q)
-  prefill = fixed + matmul/(peak x 0.6) + attention/(peak x e_16 | e_32) + tokens x moe_layers x m
+  prefill = fixed + matmul/(tensor peak x 0.6) + attention/(simt x e_16 | e_32) + tokens x moe_layers x m
+(simt = the fp32 non-tensor peak)
 Relative least squares (each record weighs by its own time). Shapes are Phi-3.5 Mini / MoE / Vision.
 """
 import glob
@@ -17,6 +18,7 @@ import json
 import numpy as np
 
 PEAK = 989e12  # H100 SXM and H200: dense bf16 tensor TFLOPS (gpus/*.yaml)
+SIMT = 67e12  # and their fp32 (non-tensor) TFLOPS, the scale of eager attention and KV work
 BW = {"h100": 3350e9, "h200": 4800e9}
 WEIGHTS_READ = {  # decode weight bytes per step (embeddings gathered, 2 of 16 experts): the estimator's
     ("phi-3.5-mini", "bf16"): 7.445e9, ("phi-3.5-vision", "bf16"): 7.445e9,
@@ -59,13 +61,13 @@ def main():
         t = r["measured"]["throughput"]
         step = b / t["decode_tokens_per_s"]
         wt = WEIGHTS_READ[(r["model"], r["precision"])] / (BW[gpu] * 0.8)
-        dec.append((r["name"], [1, cached / PEAK, expanded / PEAK, moe * (not q), moe * q], step - wt, step))
+        dec.append((r["name"], [1, cached / SIMT, expanded / SIMT, moe * (not q), moe * q], step - wt, step))
         lhd = 32 * 32 * (96 if mini else 128)
         mm = (3.821e9 - 98.5e6) if mini else (6.641e9 - 131.3e6)
         pairs = (ctx * ctx + ctx * 512) / 2 * b
         lin = 2 * mm * ctx * b / (PEAK * 0.6)
         prompt = (r["prompt_tokens"] + r["image_tokens"]) * b / t["prefill_tokens_per_s"]
-        att = 4 * lhd * pairs / PEAK
+        att = 4 * lhd * pairs / SIMT
         pre.append((r["name"], [1, att * (not q), att * q, ctx * b * moe], prompt - lin, prompt))
     x = fit(dec, "decode [step_s, 1/cached_per_flop, 1/expanded_per_flop, moe_layer_s, moe_layer_quantized_s]:")
     print(f"=> step_overhead_s {x[0]:.6g}, kv_cached_elements_per_flop {1/x[1]:.4g}, kv_expanded_elements_per_flop {1/x[2]:.4g}, moe_layer_s {x[3]:.4g}, moe_layer_quantized_s {x[4]:.4g}")

@@ -35,6 +35,14 @@ pub fn run(cli: Cli) -> Result<String> {
             let opts = options(&a.est, a.context.as_deref())?;
             report::render(f, &plan::compare::compare(&models, &gpu, &opts), views::fit::compare)
         }
+        Command::Records(a) => {
+            let records = measure::records::load_dir(&a.dir)?;
+            report::render(
+                f,
+                &measure::records::check(&records, &catalog)?,
+                views::records::records,
+            )
+        }
         Command::Import(a) => {
             let imported = import::import_path(&a.path)?;
             if let Some(out) = &a.out {

@@ -71,6 +71,16 @@ pub enum Command {
     /// Read a config.json, a model directory (config.json + safetensors headers) or a GGUF file into
     /// a model spec: exact tensor bytes, what each field rests on, optional YAML output.
     Import(ImportArgs),
+    /// The validation records (default validation/records/) against today's estimator: predicted vs
+    /// measured memory, decode and prefill. `--format markdown` gives the README's "Validated on" table.
+    Records(RecordsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecordsArgs {
+    /// Directory of record files (*.json, one record or an array each).
+    #[arg(default_value = "validation/records")]
+    pub dir: PathBuf,
 }
 
 const VALIDATE_HELP: &str = "\

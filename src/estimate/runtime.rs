@@ -80,15 +80,16 @@ pub struct Runtime {
     pub blas_workspace_mib: Option<u64>,
     /// Kernel modules the runtime loads on first use (candle loads its PTX modules lazily), MiB.
     pub modules_mib: u64,
-    /// Share of tensor peak that attention achieves (eager attention runs q·kᵀ, softmax and ·v as
-    /// separate batched kernels), with 16-bit and with f32 activations.
+    /// Share of peak that attention achieves, with 16-bit and with f32 activations: of the tensor
+    /// peak for fused attention; of the SIMT fp32 peak for eager attention, whose q·kᵀ, mask,
+    /// softmax and ·v run as separate small kernels.
     pub attention_efficiency: f64,
     pub attention_efficiency_f32: f64,
     /// Decode-time KV reads as a fraction of memory bandwidth (bandwidth-bound engines).
     pub kv_efficiency: f64,
     /// KV cost per element instead of per byte (candle copies the cache with Tensor::cat and, for
     /// GQA, expands it to all heads every step: the same cost per element for f16 and f32 caches, and
-    /// no faster on an H200 than on an H100). Rates in elements per FLOP of tensor peak, for cached
+    /// no faster on an H200 than on an H100). Rates in elements per FLOP of SIMT fp32 peak, for cached
     /// elements and for GQA-expanded ones; 0 = bytes over bandwidth instead.
     pub kv_cached_elements_per_flop: f64,
     pub kv_expanded_elements_per_flop: f64,
@@ -148,11 +149,11 @@ pub const CANDLE: Runtime = Runtime {
     // calibrated: phi-3.5-mini_bf16_nvidia-h100-80gb-hbm3_ctx4096_b1 warm-up grew 94,371,840 B
     modules_mib: 90,
     // (compute_efficiency is fixed at 0.6: matmul time is not identifiable beside eager attention)
-    attention_efficiency: 0.01035,
-    attention_efficiency_f32: 0.00695,
+    attention_efficiency: 0.1528,
+    attention_efficiency_f32: 0.1026,
     kv_efficiency: 0.80,
-    kv_cached_elements_per_flop: 9.421e-5,
-    kv_expanded_elements_per_flop: 1.275e-4,
+    kv_cached_elements_per_flop: 1.3907e-3,
+    kv_expanded_elements_per_flop: 1.882e-3,
     moe_layer_s: 0.0002006,
     moe_layer_quantized_s: 0.0002117,
     prefill_chunk_s: 0.0,

@@ -85,8 +85,16 @@ pub fn forward_flops(p: &Prepared, tokens: u64, kv_len: f64, batch: u64) -> f64 
     matmul_flops(p, tokens, batch) + attention_flops(p, tokens as f64 * kv_len, batch)
 }
 
-/// Compute time of `matmul` and `attention` FLOPs: each at the tensor peak times its efficiency
-/// (eager attention runs far below the matmul rate; f32 activations slower still).
+/// Non-tensor (SIMT) FP32 peak in FLOP/s: what element-wise kernels, copies and small batched
+/// matmuls scale with (the GPU spec's fp32 figure, or a quarter of the bf16 tensor figure).
+pub fn simt_flops(p: &Prepared) -> f64 {
+    let t = &p.gpu.tflops;
+    t.fp32.unwrap_or(t.bf16 / 4.0) * 1e12
+}
+
+/// Compute time of `matmul` and `attention` FLOPs: matmuls at the tensor peak times the compute
+/// efficiency; fused attention likewise; eager attention (scores, mask, softmax and a batched
+/// matmul per head, as separate kernels) at a share of the SIMT peak, lower with f32 activations.
 fn compute_s(p: &Prepared, matmul: f64, attention: f64) -> f64 {
     let rt = p.setup.runtime;
     let peak = peak_flops(p);
@@ -95,7 +103,11 @@ fn compute_s(p: &Prepared, matmul: f64, attention: f64) -> f64 {
     } else {
         rt.attention_efficiency
     };
-    matmul / (peak * rt.compute_efficiency) + attention / (peak * attn_eff)
+    let attn_peak = match rt.attention {
+        super::runtime::AttentionImpl::Eager { .. } => simt_flops(p),
+        super::runtime::AttentionImpl::Fused => peak,
+    };
+    matmul / (peak * rt.compute_efficiency) + attention / (attn_peak * attn_eff)
 }
 
 /// Host-side MoE cost per forward: `per_layer` seconds for each MoE layer on this GPU (routing on
@@ -123,13 +135,14 @@ pub fn tp_comm_s(p: &Prepared, tokens_in_flight: u64) -> f64 {
 
 /// Time a decode step spends on the KV cache: bytes over bandwidth for bandwidth-bound engines; for
 /// element-bound ones (candle) cached elements at one rate plus, with GQA, the elements expanded to
-/// all heads at another, both relative to the tensor peak.
+/// all heads at another, both relative to the SIMT peak (the H100 and H200 run them at the same
+/// speed despite 43% more bandwidth on the H200: validation/records).
 pub fn kv_decode_s(p: &Prepared, kv_bytes: u64) -> f64 {
     let rt = p.setup.runtime;
     if rt.kv_cached_elements_per_flop > 0.0 {
         let cached = kv_bytes as f64 / p.setup.kv.element_bytes();
         let g = &p.geometry;
-        let peak = p.gpu.tflops.bf16 * 1e12;
+        let peak = simt_flops(p);
         let expanded = if g.heads != g.kv_heads && g.kv_heads > 0 && rt.kv_expanded_elements_per_flop > 0.0 {
             cached * g.heads as f64 / g.kv_heads as f64 / (peak * rt.kv_expanded_elements_per_flop)
         } else {

@@ -14,6 +14,7 @@
 pub mod detect;
 pub mod nvml;
 pub mod record;
+pub mod records;
 pub mod rss;
 pub mod runner;
 pub mod shapewalk;

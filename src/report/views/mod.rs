@@ -5,5 +5,6 @@ pub mod detect;
 pub mod fit;
 pub mod import;
 pub mod matrix;
+pub mod records;
 pub mod sizing;
 pub mod validate;
