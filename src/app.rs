@@ -68,12 +68,8 @@ pub fn run(cli: Cli) -> Result<String> {
             } else {
                 a.gpu.iter().map(|g| gpu(&catalog, g)).collect::<Result<_>>()?
             };
-            let precisions = a.precision.iter().map(|p| format_of(p)).collect::<Result<Vec<_>>>()?;
-            let contexts = a
-                .context
-                .iter()
-                .map(|c| parse_tokens(c).map_err(|e| anyhow!(e)))
-                .collect::<Result<Vec<_>>>()?;
+            let precisions = formats(&a.precision)?;
+            let contexts = token_counts(&a.context)?;
             let opts = Options {
                 runtime: runtime(&a.runtime)?,
                 batch: a.batch,
@@ -192,12 +188,8 @@ fn detect_report(catalog: &Catalog, a: &DetectArgs) -> Result<DetectReport> {
     } else {
         a.models.iter().map(|m| model(catalog, m)).collect::<Result<_>>()?
     };
-    let precisions = a.precision.iter().map(|p| format_of(p)).collect::<Result<Vec<_>>>()?;
-    let contexts = a
-        .context
-        .iter()
-        .map(|c| parse_tokens(c).map_err(|e| anyhow!(e)))
-        .collect::<Result<Vec<_>>>()?;
+    let precisions = formats(&a.precision)?;
+    let contexts = token_counts(a.context.as_slice())?;
     let opts = Options {
         runtime: runtime(&a.runtime)?,
         ..Options::default()
@@ -282,6 +274,14 @@ fn model(catalog: &Catalog, key: &str) -> Result<ModelSpec> {
         return Ok(import::import_path(std::path::Path::new(key))?.spec);
     }
     Ok(catalog.model(key, check_declared)?)
+}
+
+fn formats(ids: &[String]) -> Result<Vec<&'static Format>> {
+    ids.iter().map(|p| format_of(p)).collect()
+}
+
+fn token_counts(values: &[String]) -> Result<Vec<u64>> {
+    values.iter().map(|c| parse_tokens(c).map_err(|e| anyhow!(e))).collect()
 }
 
 fn format_of(s: &str) -> Result<&'static Format> {

@@ -735,6 +735,22 @@ impl Hooks for Meter<'_> {
     }
 }
 
+/// What the runner runs for `case`: the prompt is context - decode, prefilled in the runtime
+/// profile's chunks, images cut into the case's HD crop grid.
+fn run_spec<'a>(model: &'a ModelSpec, format: &'static Format, rt: &Runtime, case: &Case) -> RunSpec<'a> {
+    let grid = crop_grid(case.crops.max(1));
+    RunSpec {
+        spec: model,
+        format,
+        prompt: (case.context - case.decode) as usize,
+        decode: case.decode as usize,
+        batch: case.batch as usize,
+        images: case.images as usize,
+        crop_grid: (grid.0 as usize, grid.1 as usize),
+        chunk: rt.prefill_chunk.unwrap_or(case.context) as usize,
+    }
+}
+
 fn run_one(
     opts: &ValidateOptions,
     target: &Target,
@@ -745,18 +761,7 @@ fn run_one(
     let rt = target.runtime();
     let known = matches!(target, Target::Cuda(g) if g.known);
     let pred = predict(model, format, rt, target.spec(), known, &case);
-    let chunk = rt.prefill_chunk.unwrap_or(case.context) as usize;
-    let grid = crop_grid(case.crops.max(1));
-    let run = RunSpec {
-        spec: model,
-        format,
-        prompt: (case.context - case.decode) as usize,
-        decode: case.decode as usize,
-        batch: case.batch as usize,
-        images: case.images as usize,
-        crop_grid: (grid.0 as usize, grid.1 as usize),
-        chunk,
-    };
+    let run = run_spec(model, format, rt, &case);
     let source: Box<dyn Source> = match &opts.weights {
         Some(dir) => Box::new(Safetensors::open(dir)?),
         None => Box::new(Synthetic),
@@ -856,16 +861,7 @@ fn skipped(
     let case = case_for(opts, model)?;
     let known = matches!(target, Target::Cuda(g) if g.known);
     let pred = predict(model, format, target.runtime(), target.spec(), known, &case);
-    let run = RunSpec {
-        spec: model,
-        format,
-        prompt: (case.context - case.decode) as usize,
-        decode: case.decode as usize,
-        batch: case.batch as usize,
-        images: case.images as usize,
-        crop_grid: (1, 1),
-        chunk: target.runtime().prefill_chunk.unwrap_or(case.context) as usize,
-    };
+    let run = run_spec(model, format, target.runtime(), &case);
     let meter = Meter {
         gpu: None,
         load: PhaseMem::default(),

@@ -9,6 +9,7 @@
 use crate::plan::sizing::{ChartData, ContextBar, CostBar, DecodeSeries, MemoryBar};
 use crate::plan::workload::CostMode;
 use anyhow::{anyhow, Result};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -272,6 +273,43 @@ where
     Ok(())
 }
 
+type Frame<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The frame of a horizontal bar chart: the caption, one row per label, x from 0 to `x_max`
+/// described by `x_desc`, its tick labels whole numbers when `whole` (else plotters' own).
+fn hbar_frame<'a, DB: DrawingBackend>(
+    top: &'a DrawingArea<DB, Shift>,
+    kind: ChartKind,
+    data: &ChartData,
+    labels: &[&str],
+    x_max: f64,
+    x_desc: &str,
+    whole: bool,
+) -> Result<Frame<'a, DB>>
+where
+    DB::ErrorType: 'static,
+{
+    let mut chart = ChartBuilder::on(top)
+        .caption(kind.title(data), (FAMILY, 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(label_width(labels))
+        .build_cartesian_2d(0f64..x_max, 0f64..labels.len() as f64)
+        .map_err(err(kind))?;
+    let whole_fmt = |x: &f64| format!("{x:.0}");
+    let mut mesh = chart.configure_mesh();
+    mesh.disable_y_mesh()
+        .disable_y_axis()
+        .y_labels(0)
+        .x_desc(x_desc)
+        .label_style((FAMILY, 13));
+    if whole {
+        mesh.x_label_formatter(&whole_fmt);
+    }
+    mesh.draw().map_err(err(kind))?;
+    Ok(chart)
+}
+
 /// A stacked segment: its name, color and value.
 type Part = (&'static str, RGBColor, fn(&MemoryBar) -> u64);
 
@@ -287,25 +325,8 @@ where
         .max()
         .unwrap_or(1) as f64
         / GIB;
-    let n = bars.len() as f64;
     let (top, foot) = root.split_vertically(root.dim_in_pixel().1 - LEGEND_H);
-    let mut chart = ChartBuilder::on(&top)
-        .caption(kind.title(data), (FAMILY, 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(label_width(&labels))
-        .build_cartesian_2d(0f64..max * 1.05, 0f64..n)
-        .map_err(err(kind))?;
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .disable_y_axis()
-        .y_labels(0)
-        .x_desc("GiB per GPU")
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .label_style((FAMILY, 13))
-        .draw()
-        .map_err(err(kind))?;
+    let mut chart = hbar_frame(&top, kind, data, &labels, max * 1.05, "GiB per GPU", true)?;
     let parts: [Part; 5] = [
         ("weights", COLORS[0], |b| b.weights),
         ("KV cache", COLORS[1], |b| b.kv_cache),
@@ -355,26 +376,17 @@ where
         .max()
         .unwrap_or(1) as f64
         / k;
-    let n = bars.len() as f64;
     let rows = bars.len();
     let (top, foot) = root.split_vertically(root.dim_in_pixel().1 - LEGEND_H);
-    let mut chart = ChartBuilder::on(&top)
-        .caption(kind.title(data), (FAMILY, 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(label_width(&labels))
-        .build_cartesian_2d(0f64..max * 1.05, 0f64..n)
-        .map_err(err(kind))?;
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .disable_y_axis()
-        .y_labels(0)
-        .x_desc("K tokens (batch 1, the option's layout)")
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .label_style((FAMILY, 13))
-        .draw()
-        .map_err(err(kind))?;
+    let mut chart = hbar_frame(
+        &top,
+        kind,
+        data,
+        &labels,
+        max * 1.05,
+        "K tokens (batch 1, the option's layout)",
+        true,
+    )?;
     chart
         .draw_series(bars.iter().enumerate().map(|(i, b)| {
             let y = row_y(i, rows);
@@ -470,25 +482,17 @@ where
         .map(|b| b.usd_per_million_tokens)
         .fold(0.0, f64::max)
         .max(1e-6);
-    let n = bars.len() as f64;
     let rows = bars.len();
     let (top, foot) = root.split_vertically(root.dim_in_pixel().1 - LEGEND_H);
-    let mut chart = ChartBuilder::on(&top)
-        .caption(kind.title(data), (FAMILY, 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(label_width(&labels))
-        .build_cartesian_2d(0f64..max * 1.2, 0f64..n)
-        .map_err(err(kind))?;
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .disable_y_axis()
-        .y_labels(0)
-        .x_desc("$ per million output tokens")
-        .label_style((FAMILY, 13))
-        .draw()
-        .map_err(err(kind))?;
+    let mut chart = hbar_frame(
+        &top,
+        kind,
+        data,
+        &labels,
+        max * 1.2,
+        "$ per million output tokens",
+        false,
+    )?;
     chart
         .draw_series(bars.iter().enumerate().map(|(i, b)| {
             let color = if b.status == crate::plan::sizing::Status::Feasible {

@@ -444,26 +444,40 @@ impl ModelSpec {
     }
 }
 
+/// Every listed size must be positive, and `layers` at most [`MAX_LAYERS`]; `bad` builds the error.
+fn sizes(
+    bad: &dyn Fn(&str, String) -> Result<(), SpecError>,
+    fields: &[(&str, u64)],
+    layers: u64,
+) -> Result<(), SpecError> {
+    for &(field, v) in fields {
+        if v == 0 {
+            return bad(field, "must be positive".into());
+        }
+    }
+    if layers > MAX_LAYERS {
+        return bad(
+            "layers",
+            format!("{layers} layers: more than the {MAX_LAYERS} a spec may have"),
+        );
+    }
+    Ok(())
+}
+
 impl Architecture {
     fn validate(&self, file: &Path, text: &str) -> Result<(), SpecError> {
         let bad = |field: &str, msg: String| Err(SpecError::invalid(file, text, &format!("architecture.{field}"), msg));
-        for (field, v) in [
-            ("hidden_size", self.hidden_size),
-            ("layers", self.layers),
-            ("attention_heads", self.attention_heads),
-            ("intermediate_size", self.intermediate_size),
-            ("vocab_size", self.vocab_size),
-        ] {
-            if v == 0 {
-                return bad(field, "must be positive".into());
-            }
-        }
-        if self.layers > MAX_LAYERS {
-            return bad(
-                "layers",
-                format!("{} layers: more than the {MAX_LAYERS} a spec may have", self.layers),
-            );
-        }
+        sizes(
+            &bad,
+            &[
+                ("hidden_size", self.hidden_size),
+                ("layers", self.layers),
+                ("attention_heads", self.attention_heads),
+                ("intermediate_size", self.intermediate_size),
+                ("vocab_size", self.vocab_size),
+            ],
+            self.layers,
+        )?;
         if self.kv_heads == Some(0) {
             return bad("kv_heads", "must be positive".into());
         }
@@ -615,28 +629,22 @@ impl KvShape {
 impl VisionSpec {
     fn validate(&self, file: &Path, text: &str) -> Result<(), SpecError> {
         let bad = |field: &str, msg: String| Err(SpecError::invalid(file, text, &format!("vision.{field}"), msg));
-        for (field, v) in [
-            ("image_size", self.image_size),
-            ("patch_size", self.patch_size),
-            ("hidden_size", self.hidden_size),
-            ("layers", self.layers),
-            ("attention_heads", self.attention_heads),
-            ("intermediate_size", self.intermediate_size),
-            ("channels", self.channels),
-            ("merge", self.merge),
-            ("max_crops", self.max_crops),
-            ("default_crops", self.default_crops),
-        ] {
-            if v == 0 {
-                return bad(field, "must be positive".into());
-            }
-        }
-        if self.layers > MAX_LAYERS {
-            return bad(
-                "layers",
-                format!("{} layers: more than the {MAX_LAYERS} a spec may have", self.layers),
-            );
-        }
+        sizes(
+            &bad,
+            &[
+                ("image_size", self.image_size),
+                ("patch_size", self.patch_size),
+                ("hidden_size", self.hidden_size),
+                ("layers", self.layers),
+                ("attention_heads", self.attention_heads),
+                ("intermediate_size", self.intermediate_size),
+                ("channels", self.channels),
+                ("merge", self.merge),
+                ("max_crops", self.max_crops),
+                ("default_crops", self.default_crops),
+            ],
+            self.layers,
+        )?;
         if self.image_size % self.patch_size != 0 {
             return bad(
                 "patch_size",
