@@ -66,8 +66,10 @@ def main():
     torch.cuda.reset_peak_memory_stats()
     ids = torch.randint(0, cfg.vocab_size, (1, context), device="cuda")
     with torch.no_grad():
-        # warm-up: the first generate pays one-time costs (kernel selection, lazy modules)
-        model.generate(ids[:, :16], max_new_tokens=2, min_new_tokens=2, do_sample=False)
+        # warm-up at the full prompt shape: the first generate pays one-time costs (kernel and
+        # cuBLAS heuristic selection for new shapes, lazy modules); a shorter warm-up left them in the
+        # timed prefill and made (decode run - prefill run) negative (validation/runs/*/transformers.json)
+        model.generate(ids, max_new_tokens=2, min_new_tokens=2, do_sample=False)
     torch.cuda.synchronize()
     t1 = time.time()
     with torch.no_grad():
@@ -94,8 +96,9 @@ def main():
         "nvml_used_end_bytes": nvml_used(),
         "load_s": load_s,
         "ttft_s": ttft,
-        # generate(decode) repeats the prefill: subtract it to get the decode steps alone
-        "decode_tokens_per_s": (decode - 1) / max(total - ttft, 1e-9),
+        # generate(decode) repeats the prefill: subtract it to get the decode steps alone; None when
+        # the difference is not positive (the timing is then not a measurement)
+        "decode_tokens_per_s": (decode - 1) / (total - ttft) if total > ttft else None,
         "generated": int(out.shape[1] - context),
     }
     print(json.dumps(record))
