@@ -279,28 +279,26 @@ pub fn estimate(stages: &[Prepared], context: u64, batch: u64) -> Option<Through
     let bytes = steps.iter().map(|s| s.2).max().unwrap_or(0);
 
     let prompt = first.sequence_tokens(context);
-    let chunk = first
-        .setup
-        .runtime
-        .prefill_chunk
-        .unwrap_or(prompt)
-        .clamp(1, prompt.max(1));
-    let chunks = prompt.max(1).div_ceil(chunk) as f64;
+    let (chunk, chunks) = throughput::prefill_chunking(first.setup.runtime, prompt);
+    let chunks = chunks as f64;
     let whole: Vec<f64> = stages.iter().map(|p| throughput::prefill_s(p, prompt, batch)).collect();
     let max_whole = whole.iter().copied().fold(0.0, f64::max);
     let prefill = (whole.iter().sum::<f64>() + (chunks - 1.0) * max_whole) / chunks
         + (pp - 1) as f64 * p2p_s(first, chunk * batch);
-    Some(Throughput {
-        decode_tokens_per_s: batch as f64 / round,
-        per_user_tokens_per_s: 1.0 / round,
-        prefill_tokens_per_s: (prompt * batch) as f64 / prefill,
-        ttft_s: prefill + chain,
-        decode_step_s: round,
-        decode_bound: if bound_mem { "memory" } else { "compute" },
-        decode_bytes_per_step: bytes,
-        experts_touched_per_layer: touched,
-        calibrated: first.setup.runtime.calibrated_from.is_some(),
-    })
+    let step = throughput::DecodeStep {
+        seconds: round,
+        memory_bound: bound_mem,
+        bytes,
+        touched,
+        first_token_s: chain,
+    };
+    Some(Throughput::new(
+        step,
+        prefill,
+        prompt * batch,
+        batch,
+        first.setup.runtime,
+    ))
 }
 
 /// Weights of every stage in order (what [`Prepared`] per stage borrows).

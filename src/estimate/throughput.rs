@@ -28,6 +28,34 @@ pub struct Throughput {
     pub calibrated: bool,
 }
 
+/// One decode step as the roofline sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeStep {
+    pub seconds: f64,
+    pub memory_bound: bool,
+    pub bytes: u64,
+    pub touched: Option<f64>,
+    /// what the first token adds after the prefill (one step; a pipeline's chain of stages)
+    pub first_token_s: f64,
+}
+
+impl Throughput {
+    /// The rates that follow from one decode step and a prefill of `prompt_tokens` (all sequences).
+    pub fn new(step: DecodeStep, prefill_s: f64, prompt_tokens: u64, batch: u64, rt: &super::Runtime) -> Self {
+        Throughput {
+            decode_tokens_per_s: batch as f64 / step.seconds,
+            per_user_tokens_per_s: 1.0 / step.seconds,
+            prefill_tokens_per_s: prompt_tokens as f64 / prefill_s,
+            ttft_s: prefill_s + step.first_token_s,
+            decode_step_s: step.seconds,
+            decode_bound: if step.memory_bound { "memory" } else { "compute" },
+            decode_bytes_per_step: step.bytes,
+            experts_touched_per_layer: step.touched,
+            calibrated: rt.calibrated_from.is_some(),
+        }
+    }
+}
+
 /// Dense tensor peak in FLOP/s for the format's compute type; FP8/INT8 fall back to the 16-bit rate
 /// on GPUs without those units, f32 uses the non-tensor rate.
 pub fn peak_flops(p: &Prepared) -> f64 {
@@ -180,14 +208,20 @@ pub fn decode_step_s(p: &Prepared, context: u64, batch: u64) -> (f64, bool, u64,
     (step, mem_t >= compute_t, wbytes + kv_bytes, touched)
 }
 
+/// How a prompt of `tokens` is prefilled: (chunk size, number of chunks), whole when the runtime
+/// does not chunk.
+pub fn prefill_chunking(rt: &super::Runtime, tokens: u64) -> (u64, u64) {
+    let chunk = rt.prefill_chunk.unwrap_or(tokens).clamp(1, tokens.max(1));
+    (chunk, tokens.max(1).div_ceil(chunk))
+}
+
 /// Prefill time for a prompt of `tokens` per sequence in chunks of c: causal attention over
 /// Σ chunks c x (positions so far) = (T² + T·c)/2 pairs; the weights are read once per chunk (MoE
 /// prefill touches every expert); each chunk pays the runtime's fixed cost, each prompt its one-time
 /// cost, each token the host-side MoE routing.
 pub fn prefill_s(p: &Prepared, tokens: u64, batch: u64) -> f64 {
     let rt = p.setup.runtime;
-    let chunk = rt.prefill_chunk.unwrap_or(tokens).clamp(1, tokens.max(1));
-    let chunks = tokens.max(1).div_ceil(chunk);
+    let (chunk, chunks) = prefill_chunking(rt, tokens);
     let pairs = (tokens as f64 * tokens as f64 + tokens as f64 * chunk as f64) / 2.0;
     let compute_t = compute_s(p, matmul_flops(p, tokens, batch), attention_flops(p, pairs, batch));
     let read = (p.weights.total - p.weights.vision) as f64 * chunks as f64;
@@ -203,15 +237,17 @@ pub fn estimate(p: &Prepared, context: u64, batch: u64) -> Throughput {
     let (step, mem_bound, bytes, touched) = decode_step_s(p, context, batch);
     let prompt = p.sequence_tokens(context);
     let prefill = prefill_s(p, prompt, batch);
-    Throughput {
-        decode_tokens_per_s: batch as f64 / step,
-        per_user_tokens_per_s: 1.0 / step,
-        prefill_tokens_per_s: (prompt * batch) as f64 / prefill,
-        ttft_s: prefill + step,
-        decode_step_s: step,
-        decode_bound: if mem_bound { "memory" } else { "compute" },
-        decode_bytes_per_step: bytes,
-        experts_touched_per_layer: touched,
-        calibrated: p.setup.runtime.calibrated_from.is_some(),
-    }
+    Throughput::new(
+        DecodeStep {
+            seconds: step,
+            memory_bound: mem_bound,
+            bytes,
+            touched,
+            first_token_s: step,
+        },
+        prefill,
+        prompt * batch,
+        batch,
+        p.setup.runtime,
+    )
 }
