@@ -1,15 +1,20 @@
 //! Command glue: resolve ids against the catalog, call `plan`, render with `report`. Thin on purpose.
 
-use crate::cli::{Cli, Command, DetectArgs, EccArg, EstimateArgs, PlotArgs, ProbeArg, ReportArgs, ValidateArgs};
-use crate::estimate::{arch::check_declared, EccMode, Runtime};
+use crate::cli::{
+    Cli, Command, DetectArgs, EccArg, EngineArgs, EstimateArgs, FlashAttnArg, PlotArgs, ProbeArg, ReportArgs,
+    ValidateArgs,
+};
+use crate::estimate::engine::command::{self as engine_command, ContextArg};
+use crate::estimate::engine::{llamacpp, vllm, Flags};
+use crate::estimate::{arch::check_declared, EccMode};
 use crate::import;
 use crate::measure::detect::{self, DetectReport, DetectedGpu};
-use crate::measure::{self, DeviceRequest, Probe, ValidateOptions};
+use crate::measure::{self, Probe, ValidateOptions};
 use crate::plan::workload::Workload;
 use crate::plan::{self, Options};
 use crate::report::charts::{self, ImageFormat};
-use crate::report::{self, units::parse_tokens, views, OutputFormat};
-use crate::spec::{Catalog, Format, GpuSpec, KvPrecision, ModelSpec};
+use crate::report::{self, views, OutputFormat};
+use crate::spec::{Catalog, GpuSpec, ModelSpec};
 use anyhow::{anyhow, bail, Context, Result};
 
 pub fn run(cli: Cli) -> Result<String> {
@@ -20,9 +25,9 @@ pub fn run(cli: Cli) -> Result<String> {
         Command::Gpus => report::render(f, &plan::catalog::gpus(catalog.gpu_specs()), views::catalog::gpus),
         Command::Formats => report::render(f, &plan::catalog::formats(), views::catalog::formats),
         Command::Fit(a) => {
-            let model = model(&catalog, &a.model)?;
+            let model = fit_model(&catalog, a.model.as_deref(), a.est.engine.cmd.as_ref())?;
             let gpu = gpu(&catalog, &a.gpu)?;
-            let opts = options(&a.est, a.context.as_deref())?;
+            let opts = options(&a.est, a.context, &model)?;
             report::render(f, &plan::fit(&model, &gpu, &opts), views::fit::fit)
         }
         Command::Compare(a) => {
@@ -32,7 +37,7 @@ pub fn run(cli: Cli) -> Result<String> {
                 .map(|m| model(&catalog, m))
                 .collect::<Result<Vec<_>>>()?;
             let gpu = gpu(&catalog, &a.gpu)?;
-            let opts = options(&a.est, a.context.as_deref())?;
+            let opts = options(&a.est, a.context, &models[0])?;
             report::render(f, &plan::compare::compare(&models, &gpu, &opts), views::fit::compare)
         }
         Command::Records(a) => {
@@ -68,17 +73,18 @@ pub fn run(cli: Cli) -> Result<String> {
             } else {
                 a.gpu.iter().map(|g| gpu(&catalog, g)).collect::<Result<_>>()?
             };
-            let precisions = formats(&a.precision)?;
-            let contexts = token_counts(&a.context)?;
+            if a.batch == 0 {
+                bail!("--batch must be at least 1");
+            }
             let opts = Options {
-                runtime: runtime(&a.runtime)?,
+                runtime: a.runtime,
                 batch: a.batch,
-                kv: a.kv_precision.as_deref().map(kv_precision).transpose()?,
+                kv: a.kv_precision,
                 ..Options::default()
             };
             report::render(
                 f,
-                &plan::matrix::matrix(&models, &gpus, &precisions, &contexts, &opts),
+                &plan::matrix::matrix(&models, &gpus, &a.precision, &a.context, &opts),
                 views::matrix::matrix,
             )
         }
@@ -96,18 +102,13 @@ fn validate_options(catalog: &Catalog, a: &ValidateArgs) -> Result<ValidateOptio
     use std::io::IsTerminal;
     Ok(ValidateOptions {
         models: a.models.iter().map(|m| model(catalog, m)).collect::<Result<_>>()?,
-        precision: a.precision.as_deref().map(format_of).transpose()?,
-        context: a
-            .context
-            .as_deref()
-            .map(|c| parse_tokens(c).map_err(|e| anyhow!(e)))
-            .transpose()
-            .context("--context")?,
+        precision: a.precision,
+        context: a.context,
         batch: a.batch,
         decode: a.decode,
         images: a.images,
         crops: a.crops,
-        device: DeviceRequest::parse(&a.device)?,
+        device: a.device,
         weights: a.weights.clone(),
         record: Some(a.record.clone()),
         write_records: !a.no_record,
@@ -152,17 +153,14 @@ fn plot(catalog: &Catalog, a: &PlotArgs) -> Result<String> {
         (Some(path), _) => Workload::load(path, catalog)?,
         (None, Some(m)) => {
             let model = model(catalog, m)?;
-            let formats = a.precision.iter().map(|p| format_of(p)).collect::<Result<Vec<_>>>()?;
+            let formats = a.precision.clone();
             let gpus: Vec<GpuSpec> = if a.gpu.is_empty() {
                 catalog.gpu_specs().cloned().collect()
             } else {
                 a.gpu.iter().map(|g| gpu(catalog, g)).collect::<Result<_>>()?
             };
-            let context = match &a.context {
-                Some(c) => parse_tokens(c).map_err(|e| anyhow!(e)).context("--context")?,
-                None => plan::DEFAULT_CONTEXT.min(model.max_context),
-            };
-            Workload::single_sequence(model, formats, gpus, runtime(&a.runtime)?, context)
+            let context = a.context.unwrap_or(plan::DEFAULT_CONTEXT.min(model.max_context));
+            Workload::single_sequence(model, formats, gpus, a.runtime, context)
         }
         (None, None) => bail!("give --workload FILE or --model ID"),
     };
@@ -188,10 +186,9 @@ fn detect_report(catalog: &Catalog, a: &DetectArgs) -> Result<DetectReport> {
     } else {
         a.models.iter().map(|m| model(catalog, m)).collect::<Result<_>>()?
     };
-    let precisions = formats(&a.precision)?;
-    let contexts = token_counts(a.context.as_slice())?;
+    let contexts: Vec<u64> = a.context.into_iter().collect();
     let opts = Options {
-        runtime: runtime(&a.runtime)?,
+        runtime: a.runtime,
         ..Options::default()
     };
     let gpus = found
@@ -204,7 +201,7 @@ fn detect_report(catalog: &Catalog, a: &DetectArgs) -> Result<DetectReport> {
                     plan::matrix::matrix(
                         &models,
                         &[detect::local_spec(&local, &spec)],
-                        &precisions,
+                        &a.precision,
                         &contexts,
                         &opts,
                     )
@@ -276,47 +273,50 @@ fn model(catalog: &Catalog, key: &str) -> Result<ModelSpec> {
     Ok(catalog.model(key, check_declared)?)
 }
 
-fn formats(ids: &[String]) -> Result<Vec<&'static Format>> {
-    ids.iter().map(|p| format_of(p)).collect()
-}
-
-fn token_counts(values: &[String]) -> Result<Vec<u64>> {
-    values.iter().map(|c| parse_tokens(c).map_err(|e| anyhow!(e))).collect()
-}
-
-fn format_of(s: &str) -> Result<&'static Format> {
-    Format::parse(s).ok_or_else(|| anyhow!("unknown precision `{s}` (known: {})", Format::ids().join(", ")))
-}
-
-fn kv_precision(s: &str) -> Result<KvPrecision> {
-    KvPrecision::parse(s).ok_or_else(|| anyhow!("unknown KV precision `{s}` (known: {})", KvPrecision::ALL.join(", ")))
-}
-
-fn runtime(s: &str) -> Result<&'static Runtime> {
-    Runtime::parse(s).ok_or_else(|| anyhow!("unknown runtime `{s}` (known: {})", Runtime::ids().join(", ")))
-}
-
-fn options(a: &EstimateArgs, context: Option<&str>) -> Result<Options> {
-    if a.batch == 0 {
-        bail!("--batch must be at least 1");
+/// The model of `fit`: the argument, or the model a pasted command names (tried as given, then as
+/// a GGUF repository's base model).
+fn fit_model(catalog: &Catalog, arg: Option<&str>, cmd: Option<&engine_command::Command>) -> Result<ModelSpec> {
+    if let Some(key) = arg {
+        return model(catalog, key);
     }
-    if a.gpus == 0 {
-        bail!("--gpus must be at least 1");
+    let named = cmd
+        .and_then(|c| c.model.as_deref())
+        .ok_or_else(|| anyhow!("give a MODEL, or a --cmd that names one"))?;
+    engine_command::model_keys(named)
+        .iter()
+        .find_map(|k| model(catalog, k).ok())
+        .ok_or_else(|| {
+            anyhow!("--cmd names the model `{named}`, which is neither a file here nor a catalog or Hugging Face id: give the model as the first argument")
+        })
+}
+
+/// The planning options of `fit` and `compare`: a pasted command's settings first, explicit flags
+/// over them, then the engine's defaults.
+fn options(a: &EstimateArgs, context: Option<u64>, model: &ModelSpec) -> Result<Options> {
+    let cmd = a.engine.cmd.clone().unwrap_or_default();
+    for (flag, v) in [("--batch", a.batch), ("--gpus", a.gpus), ("--pipeline", a.pipeline)] {
+        if v == Some(0) {
+            bail!("{flag} must be at least 1");
+        }
     }
-    if a.pipeline == 0 {
-        bail!("--pipeline must be at least 1");
-    }
+    let batch = a.batch.or(cmd.batch).unwrap_or(1);
+    let context = match (context, a.engine.ctx_size, cmd.context) {
+        (Some(c), _, _) => Some(c),
+        // llama.cpp -c: every slot's context together
+        (None, Some(n), _) => Some((n / batch).max(1)),
+        (None, None, Some(ContextArg::Tokens(c))) => Some(c),
+        (None, None, Some(ContextArg::ModelMax)) => Some((model.max_context / batch).max(1)),
+        (None, None, None) => None,
+    };
     Ok(Options {
-        precision: a.precision.as_deref().map(format_of).transpose()?,
-        kv: a.kv_precision.as_deref().map(kv_precision).transpose()?,
-        runtime: runtime(&a.runtime)?,
-        context: context
-            .map(|c| parse_tokens(c).map_err(|e| anyhow!(e)))
-            .transpose()
-            .context("--context")?,
-        batch: a.batch,
-        gpus: a.gpus,
-        pipeline: a.pipeline,
+        precision: a.precision.or(cmd.precision),
+        kv: a.kv_precision.or(cmd.kv),
+        runtime: a.runtime.or(cmd.engine.map(|e| e.profile())),
+        engine: engine_flags(&a.engine, cmd.flags),
+        context,
+        batch,
+        gpus: a.gpus.or(cmd.tp).unwrap_or(1),
+        pipeline: a.pipeline.or(cmd.pp).unwrap_or(1),
         images: a.images,
         crops: a.crops,
         ecc: match a.ecc {
@@ -325,4 +325,37 @@ fn options(a: &EstimateArgs, context: Option<&str>) -> Result<Options> {
             Some(EccArg::Off) => EccMode::Off,
         },
     })
+}
+
+/// Engine flags: each explicit flag over the pasted command's.
+fn engine_flags(a: &EngineArgs, cmd: Flags) -> Flags {
+    let v = cmd.vllm;
+    let l = cmd.llamacpp;
+    Flags {
+        vllm: vllm::Flags {
+            gpu_memory_utilization: a.gpu_memory_utilization.or(v.gpu_memory_utilization),
+            max_num_seqs: a.max_num_seqs.or(v.max_num_seqs),
+            max_num_batched_tokens: a.max_num_batched_tokens.or(v.max_num_batched_tokens),
+            block_size: a.block_size.or(v.block_size),
+            enforce_eager: a.enforce_eager || v.enforce_eager,
+            kv_cache_memory: a.kv_cache_memory.or(v.kv_cache_memory),
+            entry: if a.llm_class { vllm::Entry::LlmClass } else { v.entry },
+        },
+        llamacpp: llamacpp::Flags {
+            batch_size: a.batch_size.or(l.batch_size),
+            ubatch_size: a.ubatch_size.or(l.ubatch_size),
+            flash_attn: a
+                .flash_attn
+                .map(|f| match f {
+                    FlashAttnArg::On => llamacpp::FlashAttn::On,
+                    FlashAttnArg::Off => llamacpp::FlashAttn::Off,
+                    FlashAttnArg::Auto => llamacpp::FlashAttn::Auto,
+                })
+                .or(l.flash_attn),
+            cache_type_k: a.cache_type_k.or(l.cache_type_k),
+            cache_type_v: a.cache_type_v.or(l.cache_type_v),
+            n_gpu_layers: l.n_gpu_layers,
+            no_mmap: l.no_mmap,
+        },
+    }
 }

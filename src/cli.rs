@@ -1,7 +1,12 @@
 //! Command-line definitions (clap derive). Nothing here computes.
 
+use crate::estimate::engine::command::{self, Command as EngineCommand};
+use crate::estimate::{EngineId, Runtime};
+use crate::measure::DeviceRequest;
 use crate::report::charts::{ChartKind, ImageFormat};
+use crate::report::units::{parse_bytes, parse_tokens};
 use crate::report::OutputFormat;
+use crate::spec::{Format, KvPrecision};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -104,19 +109,19 @@ pub struct ValidateArgs {
     /// precision the estimator says fits the GPU.
     pub models: Vec<String>,
     /// Weight format: bf16, fp16, q8_0 or q4_k (default: the model's dtype).
-    #[arg(long, short = 'p')]
-    pub precision: Option<String>,
+    #[arg(long, short = 'p', value_parser = parse_format)]
+    pub precision: Option<&'static Format>,
     /// Tokens per sequence at the end of the run: the prompt is context - decode (default 4096).
-    #[arg(long, short = 'c')]
-    pub context: Option<String>,
+    #[arg(long, short = 'c', value_parser = parse_tokens)]
+    pub context: Option<u64>,
     #[arg(long, short = 'b', default_value_t = 1)]
     pub batch: u64,
     /// Decode steps timed after the prefill.
     #[arg(long, default_value_t = 16)]
     pub decode: u64,
     /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
+    #[arg(long, default_value = "auto", value_parser = parse_device)]
+    pub device: DeviceRequest,
     /// A Hugging Face checkpoint directory (*.safetensors, config.json) instead of synthetic weights.
     #[arg(long)]
     pub weights: Option<PathBuf>,
@@ -156,23 +161,24 @@ pub struct ImportArgs {
 #[derive(Debug, Args, Clone)]
 pub struct EstimateArgs {
     /// Weight format (see `gpuplan formats`); default: the model's own dtype.
-    #[arg(long, short = 'p')]
-    pub precision: Option<String>,
-    /// KV-cache precision: fp16, bf16, fp8, int8, q8_0, q4_0, fp32; default: the runtime's.
-    #[arg(long)]
-    pub kv_precision: Option<String>,
-    /// Inference runtime profile: candle, vllm, llama.cpp, transformers.
-    #[arg(long, short = 'r', default_value = "candle")]
-    pub runtime: String,
-    /// Sequences decoded together.
-    #[arg(long, short = 'b', default_value_t = 1)]
-    pub batch: u64,
+    #[arg(long, short = 'p', value_parser = parse_format)]
+    pub precision: Option<&'static Format>,
+    /// KV-cache precision: fp16, bf16, fp8, int8, q8_0, q4_0, fp32; default: the engine's.
+    #[arg(long, visible_alias = "kv-cache-dtype", value_parser = parse_kv)]
+    pub kv_precision: Option<KvPrecision>,
+    /// Engine: vllm, llama.cpp (ollama), candle, transformers; default: llama.cpp for GGUF formats,
+    /// vllm for the others.
+    #[arg(long, short = 'r', visible_alias = "engine", value_parser = parse_runtime)]
+    pub runtime: Option<&'static Runtime>,
+    /// Sequences decoded together (llama.cpp: its `--parallel` slots).
+    #[arg(long, short = 'b', visible_alias = "parallel")]
+    pub batch: Option<u64>,
     /// GPUs in tensor parallel per pipeline stage (per-GPU figures are reported).
-    #[arg(long, default_value_t = 1)]
-    pub gpus: u64,
+    #[arg(long, visible_alias = "tensor-parallel-size")]
+    pub gpus: Option<u64>,
     /// Pipeline-parallel stages (decoder layers split in order; total GPUs = gpus x pipeline).
-    #[arg(long, default_value_t = 1)]
-    pub pipeline: u64,
+    #[arg(long, visible_alias = "pipeline-parallel-size")]
+    pub pipeline: Option<u64>,
     /// Images per sequence (vision models).
     #[arg(long, default_value_t = 0)]
     pub images: u64,
@@ -182,6 +188,66 @@ pub struct EstimateArgs {
     /// Assume ECC on or off instead of the board's default (GDDR boards lose 1/16 with ECC on).
     #[arg(long, value_enum)]
     pub ecc: Option<EccArg>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Engine settings, spelled as the engines spell them. Explicit flags win over a pasted `--cmd`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct EngineArgs {
+    /// A pasted engine command, e.g. "vllm serve Qwen/Qwen3-32B --max-model-len 16000 -tp 2" or
+    /// "llama-server -m ./model.gguf -c 32768 -np 4 -fa on": its model, context, parallelism and
+    /// settings are used (explicit gpuplan flags win).
+    #[arg(long, value_name = "COMMAND", value_parser = parse_command)]
+    pub cmd: Option<EngineCommand>,
+    /// vLLM --gpu-memory-utilization (default 0.9).
+    #[arg(long, help_heading = "vLLM")]
+    pub gpu_memory_utilization: Option<f64>,
+    /// vLLM --max-num-seqs (default: 1024 on GPUs of 70 GiB or more other than the A100, else 256).
+    #[arg(long, help_heading = "vLLM")]
+    pub max_num_seqs: Option<u64>,
+    /// vLLM --max-num-batched-tokens (default: 8192 on GPUs of 70 GiB or more other than the A100,
+    /// else 2048, for `vllm serve`).
+    #[arg(long, help_heading = "vLLM", value_parser = parse_tokens)]
+    pub max_num_batched_tokens: Option<u64>,
+    /// vLLM --block-size (default 16).
+    #[arg(long, help_heading = "vLLM")]
+    pub block_size: Option<u64>,
+    /// vLLM --enforce-eager (no CUDA graphs).
+    #[arg(long, help_heading = "vLLM")]
+    pub enforce_eager: bool,
+    /// vLLM --kv-cache-memory: KV-cache bytes per GPU instead of what the utilization leaves (e.g. 20GiB).
+    #[arg(long, help_heading = "vLLM", value_parser = parse_bytes)]
+    pub kv_cache_memory: Option<u64>,
+    /// vLLM: size for the offline `LLM` class instead of `vllm serve` (other batch defaults).
+    #[arg(long, help_heading = "vLLM")]
+    pub llm_class: bool,
+    /// llama.cpp -c/--ctx-size: the context of all --parallel slots together (each slot gets an
+    /// equal share); instead of --context.
+    #[arg(long, help_heading = "llama.cpp", value_parser = parse_tokens, conflicts_with = "context")]
+    pub ctx_size: Option<u64>,
+    /// llama.cpp -b/--batch-size (default 2048).
+    #[arg(long, help_heading = "llama.cpp", value_parser = parse_tokens)]
+    pub batch_size: Option<u64>,
+    /// llama.cpp -ub/--ubatch-size (default 512).
+    #[arg(long, help_heading = "llama.cpp", value_parser = parse_tokens)]
+    pub ubatch_size: Option<u64>,
+    /// llama.cpp -fa/--flash-attn (default auto).
+    #[arg(long, help_heading = "llama.cpp", value_enum)]
+    pub flash_attn: Option<FlashAttnArg>,
+    /// llama.cpp -ctk/--cache-type-k (default f16, or --kv-precision).
+    #[arg(long, help_heading = "llama.cpp", value_parser = parse_kv)]
+    pub cache_type_k: Option<KvPrecision>,
+    /// llama.cpp -ctv/--cache-type-v (default f16, or --kv-precision).
+    #[arg(long, help_heading = "llama.cpp", value_parser = parse_kv)]
+    pub cache_type_v: Option<KvPrecision>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FlashAttnArg {
+    On,
+    Off,
+    Auto,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -193,14 +259,17 @@ pub enum EccArg {
 #[derive(Debug, Args)]
 pub struct FitArgs {
     /// Model id, alias, Hugging Face id, or a path: model YAML, config.json, model directory, .gguf.
-    pub model: String,
+    /// May be left out when --cmd names the model.
+    #[arg(required_unless_present = "cmd")]
+    pub model: Option<String>,
     /// GPU id, alias, NVML name, path to a GPU YAML, or `local` (`local:N`) for this machine's GPU
     /// with its free memory.
     #[arg(long, short = 'g')]
     pub gpu: String,
-    /// Tokens per sequence (prompt + output), e.g. 4096, 32k, 128K; default min(4K, model max).
-    #[arg(long, short = 'c')]
-    pub context: Option<String>,
+    /// Tokens per sequence (prompt + output), e.g. 4096, 32k, 128K (k = 1024); vLLM's
+    /// --max-model-len. Default min(4K, model max).
+    #[arg(long, short = 'c', visible_alias = "max-model-len", value_parser = parse_tokens)]
+    pub context: Option<u64>,
     #[command(flatten)]
     pub est: EstimateArgs,
 }
@@ -237,14 +306,14 @@ pub struct PlotArgs {
     #[arg(long, short = 'g', value_delimiter = ',')]
     pub gpu: Vec<String>,
     /// Without a workload: weight formats (comma-separated); default the model's dtype.
-    #[arg(long, short = 'p', value_delimiter = ',')]
-    pub precision: Vec<String>,
+    #[arg(long, short = 'p', value_delimiter = ',', value_parser = parse_format)]
+    pub precision: Vec<&'static Format>,
     /// Without a workload: tokens per sequence (default 4K).
-    #[arg(long, short = 'c')]
-    pub context: Option<String>,
-    /// Without a workload: runtime profile.
-    #[arg(long, short = 'r', default_value = "vllm")]
-    pub runtime: String,
+    #[arg(long, short = 'c', value_parser = parse_tokens)]
+    pub context: Option<u64>,
+    /// Without a workload: the engine (default: llama.cpp for GGUF formats, vllm for the others).
+    #[arg(long, short = 'r', visible_alias = "engine", value_parser = parse_runtime)]
+    pub runtime: Option<&'static Runtime>,
 }
 
 #[derive(Debug, Args)]
@@ -253,13 +322,14 @@ pub struct DetectArgs {
     #[arg(long, value_delimiter = ',')]
     pub models: Vec<String>,
     /// Weight formats (comma-separated); default each model's dtype.
-    #[arg(long, short = 'p', value_delimiter = ',')]
-    pub precision: Vec<String>,
+    #[arg(long, short = 'p', value_delimiter = ',', value_parser = parse_format)]
+    pub precision: Vec<&'static Format>,
     /// Tokens per sequence; default min(4K, model max).
-    #[arg(long, short = 'c')]
-    pub context: Option<String>,
-    #[arg(long, short = 'r', default_value = "candle")]
-    pub runtime: String,
+    #[arg(long, short = 'c', value_parser = parse_tokens)]
+    pub context: Option<u64>,
+    /// The engine (default: llama.cpp for GGUF formats, vllm for the others).
+    #[arg(long, short = 'r', visible_alias = "engine", value_parser = parse_runtime)]
+    pub runtime: Option<&'static Runtime>,
 }
 
 #[derive(Debug, Args)]
@@ -272,17 +342,19 @@ pub struct MatrixArgs {
     #[arg(long = "gpu", visible_alias = "gpus-list", value_delimiter = ',')]
     pub gpu: Vec<String>,
     /// Contexts (comma-separated), e.g. 4k,32k,128k; default min(4K, model max).
-    #[arg(long, short = 'c', value_delimiter = ',')]
-    pub context: Vec<String>,
+    #[arg(long, short = 'c', value_delimiter = ',', value_parser = parse_tokens)]
+    pub context: Vec<u64>,
     /// Weight formats (comma-separated); default: each model's dtype.
-    #[arg(long, short = 'p', value_delimiter = ',')]
-    pub precision: Vec<String>,
-    #[arg(long, short = 'r', default_value = "candle")]
-    pub runtime: String,
-    #[arg(long, short = 'b', default_value_t = 1)]
+    #[arg(long, short = 'p', value_delimiter = ',', value_parser = parse_format)]
+    pub precision: Vec<&'static Format>,
+    /// The engine (default: llama.cpp for GGUF formats, vllm for the others).
+    #[arg(long, short = 'r', visible_alias = "engine", value_parser = parse_runtime)]
+    pub runtime: Option<&'static Runtime>,
+    /// Sequences per GPU (llama.cpp: --parallel slots).
+    #[arg(long, short = 'b', visible_alias = "parallel", default_value_t = 1)]
     pub batch: u64,
-    #[arg(long)]
-    pub kv_precision: Option<String>,
+    #[arg(long, visible_alias = "kv-cache-dtype", value_parser = parse_kv)]
+    pub kv_precision: Option<KvPrecision>,
 }
 
 #[derive(Debug, Args)]
@@ -292,8 +364,33 @@ pub struct CompareArgs {
     pub models: Vec<String>,
     #[arg(long, short = 'g')]
     pub gpu: String,
-    #[arg(long, short = 'c')]
-    pub context: Option<String>,
+    #[arg(long, short = 'c', visible_alias = "max-model-len", value_parser = parse_tokens)]
+    pub context: Option<u64>,
     #[command(flatten)]
     pub est: EstimateArgs,
+}
+
+/// A weight format by id or alias.
+pub fn parse_format(s: &str) -> Result<&'static Format, String> {
+    Format::parse(s).ok_or_else(|| format!("unknown precision `{s}` (known: {})", Format::ids().join(", ")))
+}
+
+/// A KV-cache precision.
+pub fn parse_kv(s: &str) -> Result<KvPrecision, String> {
+    KvPrecision::parse(s).ok_or_else(|| format!("unknown KV precision `{s}` (known: {})", KvPrecision::ALL.join(", ")))
+}
+
+/// An engine by name or alias.
+pub fn parse_runtime(s: &str) -> Result<&'static Runtime, String> {
+    Runtime::parse(s).ok_or_else(|| format!("unknown engine `{s}` (known: {})", EngineId::names().join(", ")))
+}
+
+/// A device for `validate`.
+pub fn parse_device(s: &str) -> Result<DeviceRequest, String> {
+    DeviceRequest::parse(s).map_err(|e| e.to_string())
+}
+
+/// A pasted engine command.
+pub fn parse_command(s: &str) -> Result<EngineCommand, String> {
+    command::parse(s).map_err(|e| e.to_string())
 }

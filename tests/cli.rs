@@ -164,11 +164,13 @@ fn errors_exit_non_zero_with_a_message() {
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("unknown model `phi-9`"), "{err}");
+    // values are parsed with the command line: a bad one is a usage error naming it
     let o = gpuplan(&["fit", "phi-3.5-mini", "--gpu", "h100", "--precision", "int3"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown precision `int3`"));
     let o = gpuplan(&["fit", "phi-3.5-mini", "--gpu", "h100", "--context", "lots"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`lots` is not a token count"));
     let o = gpuplan(&["fit", "phi-3.5-mini"]);
     assert_eq!(o.status.code(), Some(2), "usage error");
 }

@@ -2,7 +2,8 @@
 //! paged KV rounding, sliding windows, vLLM's up-front pool.
 
 use gpuplan::estimate::arch::{self, moe::expected_experts_touched, vision};
-use gpuplan::estimate::{kv, runtime, throughput, ModelFacts, Prepared, Setup, WeightFacts};
+use gpuplan::estimate::engine::{candle::CANDLE, vllm::VLLM};
+use gpuplan::estimate::{kv, throughput, ModelFacts, Prepared, Setup, WeightFacts};
 use gpuplan::spec::{Catalog, Format, KvPrecision};
 
 fn cat() -> Catalog {
@@ -17,7 +18,7 @@ fn tensor_parallel_shards_matrices_and_replicates_norms() {
     let bf16 = Format::parse("bf16").unwrap();
     let one = WeightFacts::new(&m, &f, bf16, 1);
     let two = WeightFacts::new(&m, &f, bf16, 2);
-    let line = |w: &WeightFacts, name: &str| w.lines.iter().find(|l| l.component == name).unwrap().bytes;
+    let line = |w: &WeightFacts, name: &str| w.lines.iter().find(|l| l.component.name() == name).unwrap().bytes;
     assert_eq!(line(&two, "experts") * 2, line(&one, "experts"));
     assert_eq!(line(&two, "attention") * 2, line(&one, "attention"));
     assert_eq!(line(&two, "router"), line(&one, "router"), "router is replicated");
@@ -35,12 +36,7 @@ fn moe_decode_reads_only_touched_experts() {
     let gpu = c.gpu("h200").unwrap();
     let f = ModelFacts::new(&m);
     let w = WeightFacts::new(&m, &f, Format::parse("bf16").unwrap(), 1);
-    let p = Prepared::new(
-        Setup::new(&m, Format::parse("bf16").unwrap(), &runtime::CANDLE),
-        &gpu,
-        &f,
-        &w,
-    );
+    let p = Prepared::new(Setup::new(&m, Format::parse("bf16").unwrap(), &CANDLE), &gpu, &f, &w);
     let (b1, t1) = throughput::decode_weight_bytes(&p, 1);
     assert_eq!(t1, Some(2.0));
     // batch 1 reads 2 of 16 experts: weights minus 14/16 of the experts and the embedding table
@@ -69,7 +65,7 @@ fn phi3_v_image_tokens_follow_the_processor() {
     let f = ModelFacts::new(&m);
     let fmt = Format::parse("bf16").unwrap();
     let w = WeightFacts::new(&m, &f, fmt, 1);
-    let mut s = Setup::new(&m, fmt, &runtime::CANDLE);
+    let mut s = Setup::new(&m, fmt, &CANDLE);
     s.images = 1;
     let p = Prepared::new(s, &gpu, &f, &w);
     assert_eq!(p.image_tokens, 757, "default 4 crops");
@@ -84,7 +80,7 @@ fn vllm_pages_kv_and_takes_its_share_up_front() {
     let f = ModelFacts::new(&m);
     let fmt = Format::parse("bf16").unwrap();
     let w = WeightFacts::new(&m, &f, fmt, 1);
-    let p = Prepared::new(Setup::new(&m, fmt, &runtime::VLLM), &gpu, &f, &w);
+    let p = Prepared::new(Setup::new(&m, fmt, &VLLM), &gpu, &f, &w);
     // 1000 tokens occupy 63 blocks of 16 = 1008 tokens
     assert_eq!(p.memory(1000, 1).kv_cache_bytes, 1008 * 393_216);
     // 90% of the 81,121 MiB a program can allocate on an H100 80GB

@@ -1,6 +1,6 @@
 //! Property tests: more context, batch or bits never needs less memory; a bigger GPU never fits less.
 
-use gpuplan::estimate::{arch, runtime, ModelFacts, Prepared, Setup, WeightFacts};
+use gpuplan::estimate::{arch, engine, ModelFacts, Prepared, Setup, WeightFacts};
 use gpuplan::spec::{Catalog, Format, GpuSpec, KvPrecision, ModelSpec};
 use proptest::prelude::*;
 use std::sync::OnceLock;
@@ -50,7 +50,7 @@ const KV_CHAIN: &[KvPrecision] = &[
 ];
 
 fn runtimes() -> Vec<&'static gpuplan::estimate::Runtime> {
-    runtime::RUNTIMES.to_vec()
+    engine::RUNTIMES.to_vec()
 }
 
 proptest! {

@@ -2,7 +2,7 @@
 //! parameters add up to the whole model's, for every split, format and tensor-parallel degree. And a
 //! pipeline does not make one sequence faster.
 
-use gpuplan::estimate::pipeline::{self, Stage};
+use gpuplan::estimate::stage::{self as pipeline, Stage};
 use gpuplan::estimate::{arch, kv, ModelFacts, Prepared, Setup, WeightFacts};
 use gpuplan::plan::layout::{Layout, Replica};
 use gpuplan::plan::Options;
@@ -135,14 +135,14 @@ fn one_stage_is_the_unsplit_estimate() {
     let m = model("phi-3.5-moe");
     let g = gpu("h200");
     let facts = ModelFacts::new(&m);
-    let setup = Setup::new(&m, format("bf16"), &gpuplan::estimate::runtime::VLLM);
+    let setup = Setup::new(&m, format("bf16"), &gpuplan::estimate::engine::vllm::VLLM);
     let weights = WeightFacts::new(&m, &facts, setup.format, 1);
     let p = Prepared::new(setup, &g, &facts, &weights);
     let replica = Replica::new(
         &m,
         &g,
         &Options {
-            runtime: &gpuplan::estimate::runtime::VLLM,
+            runtime: Some(&gpuplan::estimate::engine::vllm::VLLM),
             precision: Some(format("bf16")),
             ..Options::default()
         },

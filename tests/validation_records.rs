@@ -119,17 +119,20 @@ fn calibrated_constants_are_the_probe_measurements() {
         .memory
         .context_bytes
         .expect("context measured");
-    assert_eq!(gpuplan::estimate::runtime::CANDLE.context_mib, mib(ctx));
+    assert_eq!(gpuplan::estimate::engine::candle::CANDLE.context_mib, mib(ctx));
     let cublas = probe("cublas-workspace")
         .measured
         .memory
         .first_matmul_bytes
         .expect("first matmul measured");
-    assert_eq!(gpuplan::estimate::runtime::CANDLE.blas_workspace_mib, Some(mib(cublas)));
+    assert_eq!(
+        gpuplan::estimate::engine::candle::CANDLE.blas_workspace_mib,
+        Some(mib(cublas))
+    );
     let warmup = recs
         .iter()
         .find(|(_, r)| r.name == "phi-3.5-mini_bf16_nvidia-h100-80gb-hbm3_ctx4096_b1")
         .and_then(|(_, r)| r.measured.memory.warmup_bytes)
         .expect("warm-up measured");
-    assert_eq!(gpuplan::estimate::runtime::CANDLE.modules_mib, mib(warmup));
+    assert_eq!(gpuplan::estimate::engine::candle::CANDLE.modules_mib, mib(warmup));
 }

@@ -6,17 +6,23 @@
 
 pub mod activations;
 pub mod arch;
+pub mod breakdown;
+pub mod engine;
+pub mod generic;
+pub mod interconnect;
 pub mod kv;
 pub mod memory;
 pub mod overhead;
 pub mod pipeline;
-pub mod runtime;
+pub mod prepared;
+pub mod stage;
 pub mod throughput;
 pub mod weights;
 
-pub use memory::{Memory, Prepared, Term};
+pub use breakdown::{Memory, Phase, Term};
+pub use engine::{EngineId, EngineReport, Runtime};
 pub use overhead::EccMode;
-pub use runtime::Runtime;
+pub use prepared::Prepared;
 pub use throughput::Throughput;
 
 use crate::spec::model::ModelSpec;
@@ -43,6 +49,8 @@ pub struct Setup<'a> {
     /// HD crops per image (vision models); 0 = the model's default
     pub crops: u64,
     pub ecc: EccMode,
+    /// the engine's command-line settings (vLLM, llama.cpp); defaults resolved per GPU
+    pub engine: engine::Flags,
 }
 
 impl<'a> Setup<'a> {
@@ -59,6 +67,7 @@ impl<'a> Setup<'a> {
             images: 0,
             crops: 0,
             ecc: EccMode::Default,
+            engine: engine::Flags::default(),
         }
     }
 }
@@ -118,7 +127,7 @@ impl WeightFacts {
         Self::for_layers(model, facts, format, tp, &weights::all_layers)
     }
 
-    /// The weights of the layers `select` picks (a pipeline stage: [`pipeline::stage_weights`]).
+    /// The weights of the layers `select` picks (a pipeline stage: [`stage::stage_weights`]).
     pub fn for_layers(
         model: &ModelSpec,
         facts: &ModelFacts,

@@ -1,6 +1,6 @@
 //! Overheads that are not weights, KV or activations, and the memory a program can actually use.
 
-use super::runtime::Runtime;
+use super::engine::Runtime;
 use crate::spec::gpu::{Ecc, GpuSpec, MIB};
 
 /// CUDA context plus the engine's resident modules, per GPU: the runtime profile's `context_mib`

@@ -4,7 +4,8 @@
 //! are uncalibrated estimates and say so.
 
 use super::arch::moe::expected_experts_touched;
-use super::memory::Prepared;
+use super::interconnect::{ALL_REDUCE_LATENCY_S, PCIE_FALLBACK_GBPS};
+use super::prepared::Prepared;
 use crate::spec::precision::ComputeType;
 use serde::Serialize;
 
@@ -18,14 +19,31 @@ pub struct Throughput {
     /// time to first token: prefill of the whole prompt + one decode step, seconds
     pub ttft_s: f64,
     pub decode_step_s: f64,
-    /// "memory" or "compute": what bounds a decode step
-    pub decode_bound: &'static str,
+    /// what bounds a decode step
+    pub decode_bound: Bound,
     /// bytes a decode step reads per GPU
     pub decode_bytes_per_step: u64,
     /// distinct experts a decode step touches per layer (MoE)
     pub experts_touched_per_layer: Option<f64>,
     /// true when the runtime profile was calibrated from validation records
     pub calibrated: bool,
+}
+
+/// What bounds a step: bytes over bandwidth, or FLOPs over peak.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Bound {
+    Memory,
+    Compute,
+}
+
+impl Bound {
+    pub fn name(self) -> &'static str {
+        match self {
+            Bound::Memory => "memory",
+            Bound::Compute => "compute",
+        }
+    }
 }
 
 /// One decode step as the roofline sees it.
@@ -48,7 +66,11 @@ impl Throughput {
             prefill_tokens_per_s: prompt_tokens as f64 / prefill_s,
             ttft_s: prefill_s + step.first_token_s,
             decode_step_s: step.seconds,
-            decode_bound: if step.memory_bound { "memory" } else { "compute" },
+            decode_bound: if step.memory_bound {
+                Bound::Memory
+            } else {
+                Bound::Compute
+            },
             decode_bytes_per_step: step.bytes,
             experts_touched_per_layer: step.touched,
             calibrated: rt.calibrated_from.is_some(),
@@ -94,7 +116,7 @@ pub fn decode_kv_bytes(p: &Prepared, context: u64, batch: u64) -> u64 {
 }
 
 /// Matmul FLOPs per GPU for `tokens` new tokens per sequence: 2 x active matmul params / tp x
-/// tokens x batch (the embedding lookup and the vision tower excluded: `pipeline::matmul_parameters`,
+/// tokens x batch (the embedding lookup and the vision tower excluded: `stage::matmul_parameters`,
 /// per stage).
 pub fn matmul_flops(p: &Prepared, tokens: u64, batch: u64) -> f64 {
     let tp = p.setup.tp.max(1) as f64;
@@ -132,8 +154,8 @@ fn compute_s(p: &Prepared, matmul: f64, attention: f64) -> f64 {
         rt.attention_efficiency
     };
     let attn_peak = match rt.attention {
-        super::runtime::AttentionImpl::Eager { .. } => simt_flops(p),
-        super::runtime::AttentionImpl::Fused => peak,
+        super::engine::AttentionImpl::Eager { .. } => simt_flops(p),
+        super::engine::AttentionImpl::Fused => peak,
     };
     matmul / (peak * rt.compute_efficiency) + attention / (attn_peak * attn_eff)
 }
@@ -149,15 +171,20 @@ fn moe_s(p: &Prepared, per_layer: f64) -> f64 {
 }
 
 /// Tensor-parallel all-reduce time per forward pass: 2 all-reduces per layer of t x hidden x a bytes,
-/// ring algorithm 2(N-1)/N x bytes / link bandwidth, plus ~10 µs latency each.
+/// ring algorithm 2(N-1)/N x bytes / link bandwidth, plus [`ALL_REDUCE_LATENCY_S`] each.
 pub fn tp_comm_s(p: &Prepared, tokens_in_flight: u64) -> f64 {
     let n = p.setup.tp;
     if n <= 1 {
         return 0.0;
     }
-    let link = p.gpu.interconnect.as_ref().map_or(32.0, |i| i.bandwidth_gbps) * 1e9;
+    let link = p
+        .gpu
+        .interconnect
+        .as_ref()
+        .map_or(PCIE_FALLBACK_GBPS, |i| i.bandwidth_gbps)
+        * 1e9;
     let bytes = (tokens_in_flight * p.geometry.hidden * p.act_bytes) as f64;
-    let per = 2.0 * (n - 1) as f64 / n as f64 * bytes / link + 10e-6;
+    let per = 2.0 * (n - 1) as f64 / n as f64 * bytes / link + ALL_REDUCE_LATENCY_S;
     2.0 * p.geometry.layers as f64 * per
 }
 

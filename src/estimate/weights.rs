@@ -15,10 +15,47 @@ pub fn all_layers(g: &TensorGroup) -> Range<u64> {
     0..g.layers
 }
 
+/// What part of the model a weights line holds.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub enum Component {
+    #[serde(rename = "embeddings")]
+    Embeddings,
+    #[serde(rename = "lm_head")]
+    LmHead,
+    #[serde(rename = "attention")]
+    Attention,
+    #[serde(rename = "mlp")]
+    Mlp,
+    #[serde(rename = "experts")]
+    Experts,
+    #[serde(rename = "router")]
+    Router,
+    #[serde(rename = "norms + biases")]
+    NormsBiases,
+    #[serde(rename = "vision encoder + projector")]
+    Vision,
+}
+
+impl Component {
+    /// The name JSON and tables use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Component::Embeddings => "embeddings",
+            Component::LmHead => "lm_head",
+            Component::Attention => "attention",
+            Component::Mlp => "mlp",
+            Component::Experts => "experts",
+            Component::Router => "router",
+            Component::NormsBiases => "norms + biases",
+            Component::Vision => "vision encoder + projector",
+        }
+    }
+}
+
 /// One line of the weights breakdown.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct WeightLine {
-    pub component: &'static str,
+    pub component: Component,
     pub parameters: u64,
     pub bytes: u64,
     /// storage types used, e.g. "Q4_K, Q6_K"
@@ -136,19 +173,19 @@ pub fn group_bytes(g: &TensorGroup, format: &Format, gguf: &GgufModel, tp: u64, 
     group(g, format, gguf, tp, kv_heads).bytes
 }
 
-fn component(g: &TensorGroup) -> &'static str {
+fn component(g: &TensorGroup) -> Component {
     if g.part == Part::Vision {
-        return "vision encoder + projector";
+        return Component::Vision;
     }
     match g.role {
-        Role::Embedding => "embeddings",
-        Role::LmHead => "lm_head",
-        Role::AttnQkv | Role::AttnK | Role::AttnV | Role::AttnOut => "attention",
-        Role::MlpUp | Role::MlpDown => "mlp",
-        Role::Expert | Role::ExpertDown => "experts",
-        Role::Router => "router",
-        Role::Norm | Role::Bias => "norms + biases",
-        Role::Vision | Role::Projector | Role::Other => "vision encoder + projector",
+        Role::Embedding => Component::Embeddings,
+        Role::LmHead => Component::LmHead,
+        Role::AttnQkv | Role::AttnK | Role::AttnV | Role::AttnOut => Component::Attention,
+        Role::MlpUp | Role::MlpDown => Component::Mlp,
+        Role::Expert | Role::ExpertDown => Component::Experts,
+        Role::Router => Component::Router,
+        Role::Norm | Role::Bias => Component::NormsBiases,
+        Role::Vision | Role::Projector | Role::Other => Component::Vision,
     }
 }
 

@@ -20,7 +20,7 @@ pub mod runner;
 pub mod shapewalk;
 
 use crate::estimate::arch::vision::crop_grid;
-use crate::estimate::runtime::{CANDLE, CANDLE_CPU};
+use crate::estimate::engine::candle::{CANDLE, CANDLE_CPU};
 use crate::estimate::{self, overhead, throughput, ModelFacts, Prepared, Runtime, Setup, WeightFacts};
 use crate::spec::gpu::{Ecc, GpuSpec, Memory, Tflops, Vendor, MIB};
 use crate::spec::{Catalog, Format, ModelSpec};
@@ -451,7 +451,7 @@ fn predict(
             weights_bytes: m.weights_bytes,
             kv_cache_bytes: m.kv_cache_bytes,
             activations_bytes: m.activations_bytes,
-            activation_peak_phase: m.activation_peak_phase.to_string(),
+            activation_peak_phase: m.activation_peak_phase.name().to_string(),
             overhead_bytes: m.overhead_bytes,
             total_bytes: m.total_bytes,
             available_bytes: m.available_bytes,
@@ -991,7 +991,7 @@ fn assemble(
         model_name: model.name.clone(),
         precision: format.id.into(),
         kv_precision: pred.kv.clone(),
-        runtime: target.runtime().id.into(),
+        runtime: target.runtime().id,
         context: case.context,
         batch: case.batch,
         prompt_tokens: run.prompt as u64,
@@ -1122,7 +1122,7 @@ fn run_probe(target: &Target, probe: Probe) -> anyhow::Result<Record> {
         },
         precision: "bf16".into(),
         kv_precision: "none".into(),
-        runtime: CANDLE.id.into(),
+        runtime: CANDLE.id,
         context: 0,
         batch: 0,
         prompt_tokens: 0,
@@ -1234,7 +1234,7 @@ pub fn write_records(records: &[Record], target: Option<&Path>) -> anyhow::Resul
 pub fn repredict(rec: &Record, catalog: &Catalog) -> anyhow::Result<(PredictedMemory, Option<record::Throughput>)> {
     let model = catalog.model(&rec.model, crate::estimate::arch::check_declared)?;
     let format = Format::parse(&rec.precision).ok_or_else(|| anyhow::anyhow!("unknown precision {}", rec.precision))?;
-    let rt = Runtime::parse(&rec.runtime).ok_or_else(|| anyhow::anyhow!("unknown runtime {}", rec.runtime))?;
+    let rt = rec.runtime.profile();
     let (spec, known) = match &rec.device.gpu_spec {
         Some(id) => (catalog.gpu(id)?, true),
         None => {

@@ -2,6 +2,7 @@
 //! `validation/records/`. Bytes are integers; a figure not measured (or not predicted) is null,
 //! never 0.
 
+use crate::estimate::EngineId;
 use serde::{Deserialize, Serialize};
 
 pub const SCHEMA: u32 = 1;
@@ -17,7 +18,7 @@ pub struct Record {
     pub precision: String,
     pub kv_precision: String,
     /// the estimator's runtime profile used for the prediction (candle, candle-cpu)
-    pub runtime: String,
+    pub runtime: EngineId,
     /// tokens per sequence at the end (prompt + decoded), image tokens excluded
     pub context: u64,
     pub batch: u64,

@@ -3,7 +3,7 @@
 
 use super::layout::{self, Layout, Replica};
 use super::Options;
-use crate::estimate::{Memory, Prepared, Throughput};
+use crate::estimate::{EngineId, EngineReport, Memory, Prepared, Throughput};
 use crate::spec::{GpuSpec, ModelSpec};
 use serde::Serialize;
 
@@ -25,7 +25,7 @@ pub struct FitReport {
     pub gpu_name: String,
     pub precision: String,
     pub kv_precision: String,
-    pub runtime: String,
+    pub runtime: EngineId,
     pub context: u64,
     pub batch: u64,
     /// tensor-parallel GPUs per stage (`--gpus`)
@@ -41,6 +41,7 @@ pub struct FitReport {
     pub smallest_layout: Option<Layout>,
     pub images: u64,
     pub image_tokens: u64,
+    /// the engine starts and the sequences fit (per GPU; every stage)
     pub fits: bool,
     /// available - total, per GPU (negative: short by that much)
     pub headroom_bytes: i64,
@@ -51,6 +52,8 @@ pub struct FitReport {
     /// largest batch that fits at this context (searched up to 4096)
     pub max_batch: Option<u64>,
     pub throughput: Throughput,
+    /// what the engine itself would do and print for the heaviest stage, and its command
+    pub engine: EngineReport,
     pub notes: Vec<String>,
 }
 
@@ -69,7 +72,8 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
     let context = opts.context_for(model);
     let batch = opts.batch.max(1);
     let (memory_stage, memory) = stages.heaviest(context, batch);
-    let fits = stages.fits(context, batch);
+    let engine = stages.all()[memory_stage as usize].engine_report(context, batch);
+    let fits = stages.fits(context, batch) && engine.starts;
     let mut notes = Vec::new();
     if !facts.exact {
         notes.push(
@@ -86,7 +90,7 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
     if !throughput_calibrated(p) {
         notes.push(format!(
             "throughput is an uncalibrated roofline estimate for the {} profile",
-            opts.runtime.id
+            setup.runtime.id
         ));
     }
     if model.vision.is_some() && opts.images == 0 {
@@ -125,7 +129,7 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
         gpu_name: gpu.name.clone(),
         precision: setup.format.id.to_string(),
         kv_precision: setup.kv.label().to_string(),
-        runtime: opts.runtime.id.to_string(),
+        runtime: setup.runtime.id,
         context,
         batch,
         gpus: setup.tp,
@@ -146,6 +150,7 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
         max_batch: stages.max_batch(context, MAX_BATCH_SEARCHED),
         throughput,
         memory,
+        engine,
         notes,
     }
 }

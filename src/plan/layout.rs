@@ -3,7 +3,8 @@
 //! found by searching every valid layout in order of GPU count ([`smallest`]), not guessed.
 
 use super::{solve, Options};
-use crate::estimate::pipeline::{self, GPUS_PER_NODE};
+use crate::estimate::interconnect::GPUS_PER_NODE;
+use crate::estimate::{pipeline, stage};
 use crate::estimate::{throughput, Memory, ModelFacts, Prepared, Setup, Throughput, WeightFacts};
 use crate::spec::{GpuSpec, ModelSpec};
 use serde::Serialize;
@@ -46,11 +47,11 @@ pub fn candidates(model: &ModelSpec, max_gpus: u64) -> Vec<Layout> {
         .into_iter()
         .filter(|&t| t <= GPUS_PER_NODE)
         .collect();
-    let max_pp = pipeline::decoder_layers(model).unwrap_or(1);
+    let max_pp = stage::decoder_layers(model).unwrap_or(1);
     let mut out: Vec<Layout> = Vec::new();
     for &tp in &tps {
         for pp in 1..=max_pp {
-            if tp * pp <= max_gpus && pipeline::supports(model, pp) {
+            if tp * pp <= max_gpus && stage::supports(model, pp) {
                 out.push(Layout { tp, pp });
             }
         }
@@ -80,7 +81,7 @@ impl<'a> Replica<'a> {
         };
         let setup = o.setup(model);
         let facts = ModelFacts::new(model);
-        let weights = pipeline::all_stage_weights(model, &facts, setup.format, setup.tp, setup.pp);
+        let weights = stage::all_stage_weights(model, &facts, setup.format, setup.tp, setup.pp);
         // a model that cannot be split runs unsplit
         let layout = Layout {
             tp: layout.tp,

@@ -3,7 +3,7 @@
 //! estimate per GPU, then cheap evaluations per context.
 
 use super::{solve, Options};
-use crate::estimate::{throughput, ModelFacts, Prepared, WeightFacts};
+use crate::estimate::{throughput, EngineId, ModelFacts, Prepared, WeightFacts};
 use crate::spec::{Format, GpuSpec, ModelSpec};
 use serde::Serialize;
 
@@ -12,6 +12,8 @@ pub struct Cell {
     pub model: String,
     pub gpu: String,
     pub precision: String,
+    /// the engine estimated (the chosen one, or the format's usual one)
+    pub engine: EngineId,
     pub context: u64,
     pub fits: bool,
     pub total_bytes: u64,
@@ -28,7 +30,8 @@ pub struct Matrix {
     pub gpus: Vec<String>,
     pub precisions: Vec<String>,
     pub contexts: Vec<u64>,
-    pub runtime: String,
+    /// the engine asked for; None = each format on the engine a user would run it with
+    pub runtime: Option<EngineId>,
     pub batch: u64,
     pub cells: Vec<Cell>,
 }
@@ -68,11 +71,12 @@ pub fn matrix(
                 let max_context = solve::max_context(&p, batch);
                 for &context in ctxs.iter().filter(|&&c| c <= model.max_context) {
                     let total = p.total(context, batch);
-                    let fits = total <= p.budget;
+                    let fits = p.fits(context, batch);
                     cells.push(Cell {
                         model: model.id.clone(),
                         gpu: gpu.id.clone(),
                         precision: format.id.to_string(),
+                        engine: setup.runtime.id,
                         context,
                         fits,
                         total_bytes: total,
@@ -95,7 +99,7 @@ pub fn matrix(
             precisions.iter().map(|f| f.id.to_string()).collect()
         },
         contexts: contexts.to_vec(),
-        runtime: opts.runtime.id.to_string(),
+        runtime: opts.runtime.map(|r| r.id),
         batch,
         cells,
     }

@@ -12,6 +12,7 @@ pub mod solve;
 pub mod support;
 pub mod workload;
 
+use crate::estimate::engine::{self, Flags};
 use crate::estimate::{EccMode, Runtime};
 use crate::spec::{Format, KvPrecision, ModelSpec};
 
@@ -24,7 +25,10 @@ pub struct Options {
     pub precision: Option<&'static Format>,
     /// KV-cache precision; None = the runtime's default for the format
     pub kv: Option<KvPrecision>,
-    pub runtime: &'static Runtime,
+    /// the engine; None = the one a user would run the format with ([`engine::default_for`])
+    pub runtime: Option<&'static Runtime>,
+    /// the engine's command-line settings
+    pub engine: Flags,
     /// tokens per sequence; None = min(model max, [`DEFAULT_CONTEXT`])
     pub context: Option<u64>,
     pub batch: u64,
@@ -45,7 +49,8 @@ impl Default for Options {
         Options {
             precision: None,
             kv: None,
-            runtime: &crate::estimate::runtime::CANDLE,
+            runtime: None,
+            engine: Flags::default(),
             context: None,
             batch: 1,
             gpus: 1,
@@ -69,13 +74,20 @@ impl Options {
         self.context.unwrap_or(DEFAULT_CONTEXT.min(model.max_context))
     }
 
+    /// The engine for `format`: the chosen one, or the one a user would run it with.
+    pub fn runtime_for(&self, format: &Format) -> &'static Runtime {
+        self.runtime.unwrap_or_else(|| engine::default_for(format))
+    }
+
     pub fn setup<'a>(&self, model: &'a ModelSpec) -> crate::estimate::Setup<'a> {
         let format = self.format_for(model);
+        let runtime = self.runtime_for(format);
         crate::estimate::Setup {
             model,
             format,
-            kv: self.kv.unwrap_or_else(|| self.runtime.default_kv(format)),
-            runtime: self.runtime,
+            kv: self.kv.unwrap_or_else(|| runtime.default_kv(format)),
+            runtime,
+            engine: self.engine,
             tp: self.gpus.max(1),
             pp: self.pipeline.max(1),
             stage: 0,

@@ -17,7 +17,7 @@ use super::fit::MAX_BATCH_SEARCHED;
 use super::layout::{self, Layout, Replica, Stages};
 use super::workload::{CostMode, Workload};
 use super::Options;
-use crate::estimate::{Memory, Throughput};
+use crate::estimate::{EngineId, Memory, Throughput};
 use crate::spec::{Format, GpuSpec, ModelSpec};
 use serde::Serialize;
 
@@ -46,7 +46,7 @@ pub struct Summary {
     pub models: Vec<String>,
     pub precisions: Vec<String>,
     pub gpus: Vec<String>,
-    pub runtime: String,
+    pub runtime: Option<EngineId>,
     pub prompt_average: u64,
     pub prompt_p95: u64,
     pub output_average: u64,
@@ -458,13 +458,13 @@ fn size_option(
     let opts = Options {
         precision: Some(format),
         kv: w.kv,
-        runtime: w.runtime,
+        runtime: Some(w.runtime_for(format)),
         context: Some(need.memory_context),
         ..Options::default()
     };
     let setup = opts.setup(model);
     let (memory_basis, throughput_basis) =
-        evidence::figures_basis(&model.id, &gpu.id, format.id, w.runtime.calibrated_from);
+        evidence::figures_basis(&model.id, &gpu.id, format.id, w.runtime_for(format).calibrated_from);
     let price = price(gpu, w.raw.cost.mode);
     let mut o = SizedOption {
         rank: 0,
@@ -512,7 +512,7 @@ fn size_option(
         },
         notes: Vec::new(),
     };
-    match super::support::check(w.runtime, format, gpu) {
+    match super::support::check(w.runtime_for(format), format, gpu) {
         Ok(None) => {}
         Ok(Some(note)) => o.notes.push(note),
         Err(why) => {
@@ -893,7 +893,7 @@ fn summary(w: &Workload, need: &Need) -> Summary {
         models: w.models.iter().map(|m| m.spec.id.clone()).collect(),
         precisions,
         gpus: w.gpus.iter().map(|g| g.id.clone()).collect(),
-        runtime: w.runtime.id.to_string(),
+        runtime: w.runtime.map(|r| r.id),
         prompt_average: r.prompt_tokens.average,
         prompt_p95: r.prompt_tokens.p95,
         output_average: r.output_tokens.average,
@@ -920,7 +920,15 @@ fn assumptions(w: &Workload, need: &Need) -> Vec<String> {
     let mut a = vec![
         format!(
             "memory: every sequence in flight at the p95 length, {} + {} = {} tokens, with the {} runtime profile ({})",
-            r.prompt_tokens.p95, r.output_tokens.p95, need.memory_context, w.runtime.id, w.runtime.description
+            r.prompt_tokens.p95, r.output_tokens.p95, need.memory_context,
+            match w.runtime {
+                Some(rt) => rt.id.to_string(),
+                None => "llama.cpp (GGUF) or vllm".into(),
+            },
+            match w.runtime {
+                Some(rt) => rt.description,
+                None => "each format on the engine a user would run it with",
+            }
         ),
         format!(
             "decode speed at the average KV length: {} prompt + {} / 2 output = {} tokens",
@@ -934,7 +942,7 @@ fn assumptions(w: &Workload, need: &Need) -> Vec<String> {
         ),
         format!(
             "layouts: tensor parallel inside a node (at most {} GPUs), pipeline stages beyond, up to {} GPUs per replica; replicas serve separate requests",
-            crate::estimate::pipeline::GPUS_PER_NODE,
+            crate::estimate::interconnect::GPUS_PER_NODE,
             r.max_gpus_per_replica
         ),
     ];
@@ -957,10 +965,10 @@ fn assumptions(w: &Workload, need: &Need) -> Vec<String> {
             }
         ),
     });
-    if w.runtime.calibrated_from.is_none() {
+    if let Some(rt) = w.runtime.filter(|rt| rt.calibrated_from.is_none()) {
         a.push(format!(
             "throughput: uncalibrated roofline estimates for the {} profile (no validation record yet)",
-            w.runtime.id
+            rt.id
         ));
     }
     a.push("every memory and speed figure is an estimate unless its basis names a validation record".into());

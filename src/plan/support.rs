@@ -8,7 +8,7 @@
 //! GGUF everywhere. bf16 needs Ampere; older GPUs run the same weights in fp16 (same size).
 //! llama.cpp loads GGUF files: GGML quant types and f32/f16/bf16 tensors, not AWQ/GPTQ/FP8.
 
-use crate::estimate::Runtime;
+use crate::estimate::{EngineId, Runtime};
 use crate::spec::gpu::Vendor;
 use crate::spec::precision::{ComputeType, FormatKind};
 use crate::spec::{Format, GpuSpec};
@@ -23,8 +23,8 @@ pub fn compute_capability(gpu: &GpuSpec) -> Option<u32> {
 /// Ok(None): runs. Ok(Some(note)): runs, with a caveat worth showing. Err(why): does not run.
 pub fn check(runtime: &Runtime, format: &Format, gpu: &GpuSpec) -> Result<Option<String>, String> {
     match runtime.id {
-        "vllm" => vllm(format, gpu),
-        "llama.cpp" => match format.kind {
+        EngineId::Vllm => vllm(format, gpu),
+        EngineId::LlamaCpp => match format.kind {
             FormatKind::Gguf | FormatKind::Uniform => Ok(None),
             FormatKind::LinearOnly => Err(format!("llama.cpp loads GGUF files, not {}", format.id)),
         },
@@ -76,7 +76,7 @@ fn vllm(format: &Format, gpu: &GpuSpec) -> Result<Option<String>, String> {
 mod tests {
     use super::*;
     use crate::estimate::arch::check_declared;
-    use crate::estimate::runtime::{LLAMA_CPP, VLLM};
+    use crate::estimate::engine::{llamacpp::LLAMA_CPP, vllm::VLLM};
     use crate::spec::Catalog;
 
     fn f(id: &str) -> &'static Format {

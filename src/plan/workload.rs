@@ -7,7 +7,7 @@
 //! models:
 //!   - id: phi-3.5-moe
 //!     precisions: [bf16, fp8, awq-int4]   # default: the model's dtype
-//! runtime: vllm                           # default vllm
+//! runtime: vllm                           # default: llama.cpp for GGUF, vllm otherwise
 //! prompt_tokens: { average: 3000, p95: 7000 }
 //! output_tokens: { average: 400, p95: 1192 }
 //! load:
@@ -30,7 +30,8 @@
 //! ```
 
 use crate::estimate::arch::check_declared;
-use crate::estimate::Runtime;
+use crate::estimate::engine;
+use crate::estimate::{EngineId, Runtime};
 use crate::spec::error::{Location, SpecError};
 use crate::spec::{locate, Catalog, Format, GpuSpec, KvPrecision, ModelSpec};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -44,9 +45,10 @@ pub struct WorkloadFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub models: Vec<ModelChoice>,
-    /// runtime profile (`gpuplan fit --runtime`): candle, vllm, llama.cpp, transformers
-    #[serde(default = "default_runtime")]
-    pub runtime: String,
+    /// runtime profile (`gpuplan fit --runtime`): candle, vllm, llama.cpp, transformers; absent:
+    /// each format on the engine a user would run it with
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_precision: Option<String>,
     pub prompt_tokens: Lengths,
@@ -90,10 +92,6 @@ impl Default for Headroom {
             load: 0.0,
         }
     }
-}
-
-fn default_runtime() -> String {
-    "vllm".into()
 }
 
 fn default_max_gpus() -> u64 {
@@ -229,7 +227,8 @@ pub struct Workload {
     pub raw: WorkloadFile,
     pub models: Vec<ModelOption>,
     pub gpus: Vec<GpuSpec>,
-    pub runtime: &'static Runtime,
+    /// None: each format on the engine a user would run it with ([`Workload::runtime_for`])
+    pub runtime: Option<&'static Runtime>,
     pub kv: Option<KvPrecision>,
 }
 
@@ -292,16 +291,15 @@ impl Workload {
             }
             models.push(ModelOption { spec, formats });
         }
-        let runtime = Runtime::parse(&raw.runtime).ok_or_else(|| {
-            bad(
-                "runtime",
-                format!(
-                    "unknown runtime `{}` (known: {})",
-                    raw.runtime,
-                    Runtime::ids().join(", ")
-                ),
-            )
-        })?;
+        let runtime = match &raw.runtime {
+            None => None,
+            Some(name) => Some(Runtime::parse(name).ok_or_else(|| {
+                bad(
+                    "runtime",
+                    format!("unknown runtime `{name}` (known: {})", EngineId::names().join(", ")),
+                )
+            })?),
+        };
         let kv = match &raw.kv_precision {
             None => None,
             Some(k) => Some(KvPrecision::parse(k).ok_or_else(|| {
@@ -414,13 +412,20 @@ impl Workload {
 }
 
 impl Workload {
+    /// The engine that runs `format`: the workload's, or the one a user would run it with.
+    pub fn runtime_for(&self, format: &crate::spec::Format) -> &'static Runtime {
+        self.runtime.unwrap_or_else(|| engine::default_for(format))
+    }
+}
+
+impl Workload {
     /// A workload of one sequence of `context` tokens (prompt + 1 output token), no targets, cloud
     /// prices: what `gpuplan plot` charts when given a model instead of a workload file.
     pub fn single_sequence(
         model: ModelSpec,
         formats: Vec<&'static Format>,
         gpus: Vec<GpuSpec>,
-        runtime: &'static Runtime,
+        runtime: Option<&'static Runtime>,
         context: u64,
     ) -> Workload {
         let prompt = context.saturating_sub(1).max(1);
@@ -436,7 +441,7 @@ impl Workload {
                 id: model.id.clone(),
                 precisions: formats.iter().map(|f| f.id.to_string()).collect(),
             }],
-            runtime: runtime.id.to_string(),
+            runtime: runtime.map(|r| r.id.to_string()),
             kv_precision: None,
             prompt_tokens: Lengths {
                 average: prompt,
@@ -504,7 +509,10 @@ mod tests {
             w.gpus.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(),
             vec!["rtx-4090", "h100-sxm"]
         );
-        assert_eq!(w.runtime.id, "vllm");
+        // no runtime given: bf16 on vLLM, Q4_K_M on llama.cpp
+        assert!(w.runtime.is_none());
+        let engines: Vec<EngineId> = w.models[0].formats.iter().map(|f| w.runtime_for(f).id).collect();
+        assert_eq!(engines, vec![EngineId::Vllm, EngineId::LlamaCpp]);
         assert_eq!(w.raw.cost.hours_per_month, 730.0);
     }
 

@@ -8,6 +8,7 @@
 
 use crate::plan::sizing::{ChartData, ContextBar, CostBar, DecodeSeries, MemoryBar};
 use crate::plan::workload::CostMode;
+use crate::report::units::GIB;
 use anyhow::{anyhow, Result};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
@@ -191,8 +192,6 @@ where
         ChartKind::Cost => cost(root, data, &data.cost),
     }
 }
-
-const GIB: f64 = (1u64 << 30) as f64;
 
 /// Height of the legend strip under bar charts.
 const LEGEND_H: u32 = 34;

@@ -117,9 +117,52 @@ pub fn parse_tokens(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` must be between 1 and 2^64"))
 }
 
+/// Parses byte sizes as users write them: 8589934592, 8GiB, 8G (binary), 8GB (decimal), 512MiB.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim().replace('_', "");
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: u64 = match unit.trim() {
+        "" | "B" | "b" => 1,
+        "K" | "k" | "KiB" | "kiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "g" | "GiB" => 1 << 30,
+        "T" | "TiB" => 1 << 40,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        _ => {
+            return Err(format!(
+                "`{s}`: unknown unit (use B, KiB, MiB, GiB, TiB, or KB, MB, GB, TB)"
+            ))
+        }
+    };
+    let x: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 8GiB, 512MiB, 16GB)"))?;
+    let bytes = x * mult as f64;
+    if bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64 {
+        Ok(bytes.round() as u64)
+    } else {
+        Err(format!("`{s}` must be between 1 B and 2^64 B"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_bytes_in_binary_and_decimal_units() {
+        assert_eq!(parse_bytes("8GiB"), Ok(8 << 30));
+        assert_eq!(parse_bytes("8G"), Ok(8 << 30));
+        assert_eq!(parse_bytes("16GB"), Ok(16_000_000_000));
+        assert_eq!(parse_bytes("1.5MiB"), Ok(1_572_864));
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert!(parse_bytes("8 parsecs").is_err());
+        assert!(parse_bytes("0").is_err());
+    }
 
     #[test]
     fn parses_and_prints_tokens() {

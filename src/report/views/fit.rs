@@ -42,7 +42,14 @@ pub fn fit(r: &FitReport) -> Doc {
             String::new()
         }
     ));
-    let verdict = if r.fits {
+    let verdict = if let Some(why) = r
+        .engine
+        .refusal
+        .as_ref()
+        .filter(|_| r.memory.total_bytes <= r.memory.available_bytes)
+    {
+        Cell::toned(format!("DOES NOT START: {}", super::engine::refusal(why)), Tone::Bad)
+    } else if r.fits {
         Cell::toned(
             format!(
                 "FITS: {} of {} ({} free)",
@@ -111,7 +118,7 @@ pub fn fit(r: &FitReport) -> Doc {
                 "{} tok/s aggregate, {} tok/s per sequence ({}-bound, {} read per step{}){}",
                 rate(t.decode_tokens_per_s),
                 rate(t.per_user_tokens_per_s),
-                t.decode_bound,
+                t.decode_bound.name(),
                 bytes(t.decode_bytes_per_step),
                 t.experts_touched_per_layer
                     .map(|e| format!(", {e:.1} experts/layer"))
@@ -136,7 +143,7 @@ pub fn fit(r: &FitReport) -> Doc {
     let muted = |s: String| Cell::toned(s, Tone::Muted);
     for w in &r.memory.weights {
         table.row(vec![
-            format!("weights: {}", w.component).into(),
+            format!("weights: {}", w.component.name()).into(),
             w.bytes.to_string().into(),
             bytes(w.bytes).into(),
             muted(format!("{} params, {}", params(w.parameters), w.storage)),
@@ -174,7 +181,7 @@ pub fn fit(r: &FitReport) -> Doc {
             bytes(r.memory.weights_bytes),
             bytes(r.memory.kv_cache_bytes),
             bytes(r.memory.activations_bytes),
-            r.memory.activation_peak_phase,
+            r.memory.activation_peak_phase.name(),
             bytes(r.memory.overhead_bytes)
         )
         .into(),
@@ -190,6 +197,7 @@ pub fn fit(r: &FitReport) -> Doc {
         }),
     ]);
     d.table(table);
+    super::engine::section(&mut d, &r.engine, r.context);
     for n in &r.notes {
         d.text(format!("note: {n}"));
     }

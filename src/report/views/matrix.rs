@@ -8,9 +8,13 @@ use crate::report::units::{rate, tokens};
 pub fn matrix(m: &Matrix) -> Doc {
     let mut d = Doc::default();
     d.heading("Which GPU fits which model");
+    let engine = match m.runtime {
+        Some(e) => format!("{e} runtime"),
+        None => "vllm for checkpoint formats, llama.cpp for GGUF".into(),
+    };
     d.text(format!(
-        "cell: max context that fits at batch {} / decode tok/s at the row's context ({} runtime); '-' = does not fit",
-        m.batch, m.runtime
+        "cell: max context that fits at batch {} / decode tok/s at the row's context ({engine}); '-' = does not fit",
+        m.batch
     ));
     let mut headers = vec!["model", "precision", "context"];
     headers.extend(m.gpus.iter().map(String::as_str));

@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod detect;
+pub mod engine;
 pub mod fit;
 pub mod import;
 pub mod matrix;

@@ -190,7 +190,14 @@ pub fn overview(s: &Sizing) -> Doc {
     d.kv(vec![
         ("models".into(), w.models.join(", ").into()),
         ("precisions".into(), w.precisions.join(", ").into()),
-        ("runtime".into(), w.runtime.clone().into()),
+        (
+            "runtime".into(),
+            match w.runtime {
+                Some(e) => e.to_string(),
+                None => "llama.cpp for GGUF formats, vllm for the others".into(),
+            }
+            .into(),
+        ),
         (
             "prompt".into(),
             format!("{} average, {} p95 tokens", w.prompt_average, w.prompt_p95).into(),
