@@ -4,7 +4,7 @@ use crate::cli::{
     Cli, Command, DetectArgs, EccArg, EngineArgs, EstimateArgs, FlashAttnArg, PlotArgs, ProbeArg, ReportArgs,
     ValidateArgs,
 };
-use crate::estimate::engine::command::{self as engine_command, ContextArg};
+use crate::estimate::engine::command as engine_command;
 use crate::estimate::engine::{llamacpp, vllm, Flags};
 use crate::estimate::{arch::check_declared, EccMode};
 use crate::import;
@@ -293,38 +293,40 @@ fn fit_model(catalog: &Catalog, arg: Option<&str>, cmd: Option<&engine_command::
 /// The planning options of `fit` and `compare`: a pasted command's settings first, explicit flags
 /// over them, then the engine's defaults.
 fn options(a: &EstimateArgs, context: Option<u64>, model: &ModelSpec) -> Result<Options> {
-    let cmd = a.engine.cmd.clone().unwrap_or_default();
     for (flag, v) in [("--batch", a.batch), ("--gpus", a.gpus), ("--pipeline", a.pipeline)] {
         if v == Some(0) {
             bail!("{flag} must be at least 1");
         }
     }
-    let batch = a.batch.or(cmd.batch).unwrap_or(1);
-    let context = match (context, a.engine.ctx_size, cmd.context) {
-        (Some(c), _, _) => Some(c),
-        // llama.cpp -c: every slot's context together
-        (None, Some(n), _) => Some((n / batch).max(1)),
-        (None, None, Some(ContextArg::Tokens(c))) => Some(c),
-        (None, None, Some(ContextArg::ModelMax)) => Some((model.max_context / batch).max(1)),
-        (None, None, None) => None,
+    let mut opts = Options::default();
+    let cmd_flags = match &a.engine.cmd {
+        Some(cmd) => {
+            opts.apply_command(cmd, model);
+            cmd.flags
+        }
+        None => Flags::default(),
     };
-    Ok(Options {
-        precision: a.precision.or(cmd.precision),
-        kv: a.kv_precision.or(cmd.kv),
-        runtime: a.runtime.or(cmd.engine.map(|e| e.profile())),
-        engine: engine_flags(&a.engine, cmd.flags),
-        context,
-        batch,
-        gpus: a.gpus.or(cmd.tp).unwrap_or(1),
-        pipeline: a.pipeline.or(cmd.pp).unwrap_or(1),
-        images: a.images,
-        crops: a.crops,
-        ecc: match a.ecc {
-            None => EccMode::Default,
-            Some(EccArg::On) => EccMode::On,
-            Some(EccArg::Off) => EccMode::Off,
-        },
-    })
+    opts.batch = a.batch.unwrap_or(opts.batch);
+    opts.context = match (context, a.engine.ctx_size) {
+        (Some(c), _) => Some(c),
+        // llama.cpp -c: every slot's context together
+        (None, Some(n)) => Some((n / opts.batch).max(1)),
+        (None, None) => opts.context,
+    };
+    opts.precision = a.precision.or(opts.precision);
+    opts.kv = a.kv_precision.or(opts.kv);
+    opts.runtime = a.runtime.or(opts.runtime);
+    opts.engine = engine_flags(&a.engine, cmd_flags);
+    opts.gpus = a.gpus.unwrap_or(opts.gpus);
+    opts.pipeline = a.pipeline.unwrap_or(opts.pipeline);
+    opts.images = a.images;
+    opts.crops = a.crops;
+    opts.ecc = match a.ecc {
+        None => EccMode::Default,
+        Some(EccArg::On) => EccMode::On,
+        Some(EccArg::Off) => EccMode::Off,
+    };
+    Ok(opts)
 }
 
 /// Engine flags: each explicit flag over the pasted command's.

@@ -12,6 +12,7 @@
 //! happened at and the estimator's verdict beside it.
 
 pub mod detect;
+pub mod field;
 pub mod nvml;
 pub mod record;
 pub mod records;

@@ -12,6 +12,7 @@ pub mod solve;
 pub mod support;
 pub mod workload;
 
+use crate::estimate::engine::command::{Command, ContextArg};
 use crate::estimate::engine::{self, Flags};
 use crate::estimate::{EccMode, Runtime};
 use crate::spec::{Format, KvPrecision, ModelSpec};
@@ -72,6 +73,23 @@ impl Options {
 
     pub fn context_for(&self, model: &ModelSpec) -> u64 {
         self.context.unwrap_or(DEFAULT_CONTEXT.min(model.max_context))
+    }
+
+    /// Takes what a pasted engine command sets: engine, model format, context, parallelism, KV type
+    /// and engine flags. llama.cpp's `-c 0` is the model's own maximum, shared by the slots.
+    pub fn apply_command(&mut self, cmd: &Command, model: &ModelSpec) {
+        self.runtime = cmd.engine.map(|e| e.profile()).or(self.runtime);
+        self.precision = cmd.precision.or(self.precision);
+        self.kv = cmd.kv.or(self.kv);
+        self.batch = cmd.batch.unwrap_or(self.batch);
+        self.gpus = cmd.tp.unwrap_or(self.gpus);
+        self.pipeline = cmd.pp.unwrap_or(self.pipeline);
+        self.engine = cmd.flags;
+        self.context = match cmd.context {
+            Some(ContextArg::Tokens(c)) => Some(c),
+            Some(ContextArg::ModelMax) => Some((model.max_context / self.batch.max(1)).max(1)),
+            None => self.context,
+        };
     }
 
     /// The engine for `format`: the chosen one, or the one a user would run it with.
