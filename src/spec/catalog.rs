@@ -101,6 +101,13 @@ impl Catalog {
             std::iter::once(s.id.as_str())
                 .chain(s.aliases.iter().map(String::as_str))
                 .chain(s.hf_id.as_deref())
+                // the repository name alone, as GGUF files and local directories are named
+                .chain(
+                    s.hf_id
+                        .as_deref()
+                        .and_then(|h| h.rsplit_once('/'))
+                        .map(|(_, name)| name),
+                )
         })
         .map(|e| e.spec.clone())
         .ok_or_else(|| unknown("model", key, self.models.iter().map(|e| e.spec.id.as_str())))

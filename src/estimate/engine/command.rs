@@ -22,7 +22,8 @@ pub struct Command {
     pub engine: Option<EngineId>,
     /// the model as the command names it: a Hugging Face id, a path or a repository
     pub model: Option<String>,
-    /// tokens per sequence (llama.cpp: `-c / -np`; `-c 0` means the model's own maximum)
+    /// tokens per sequence (vLLM `--max-model-len`, default the model's maximum; llama.cpp
+    /// `-c / -np`, `-c 0` meaning the model's maximum)
     pub context: Option<ContextArg>,
     /// concurrent sequences (llama.cpp `-np`)
     pub batch: Option<u64>,
@@ -40,7 +41,8 @@ pub struct Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContextArg {
     Tokens(u64),
-    /// llama.cpp `-c 0`: the model's training context, shared by the slots
+    /// the model's own maximum (vLLM without `--max-model-len`; llama.cpp `-c 0`, shared by the
+    /// slots)
     ModelMax,
 }
 
@@ -367,6 +369,8 @@ fn parse_vllm(words: &[String]) -> Result<Command, CommandError> {
             }
         }
     }
+    // without --max-model-len vLLM takes the model's own maximum
+    c.context = c.context.or(Some(ContextArg::ModelMax));
     Ok(c)
 }
 
@@ -543,7 +547,9 @@ fn precision_in_name(name: &str) -> Option<&'static Format> {
 }
 
 /// Catalog keys to try for a command's model, most specific first: the name as given, then a GGUF
-/// repository's name without its `-GGUF` suffix (with and without the organisation).
+/// repository's name without its `-GGUF` suffix (with and without the organisation), then a GGUF
+/// file's name without its directory, `.gguf` and quantization suffix
+/// (`./Phi-3.5-mini-instruct-Q4_K_M.gguf` → `Phi-3.5-mini-instruct`).
 pub fn model_keys(model: &str) -> Vec<String> {
     let mut keys = vec![model.to_string()];
     let trimmed = model.trim_end_matches(".gguf");
@@ -553,6 +559,12 @@ pub fn model_keys(model: &str) -> Vec<String> {
             if let Some((_, name)) = base.rsplit_once('/') {
                 keys.push(name.to_string());
             }
+        }
+    }
+    let file = trimmed.rsplit('/').next().unwrap_or(trimmed);
+    if let Some((name, quant)) = file.rsplit_once(['-', '.']) {
+        if Format::parse(quant).is_some() {
+            keys.push(name.to_string());
         }
     }
     keys
