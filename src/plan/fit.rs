@@ -140,7 +140,7 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
         images: opts.images,
         image_tokens: p.image_tokens,
         fits,
-        headroom_bytes: memory.available_bytes as i64 - memory.total_bytes as i64,
+        headroom_bytes: headroom(memory.available_bytes, memory.total_bytes),
         params: Params {
             total: facts.parameters,
             active: facts.active_parameters,
@@ -153,6 +153,11 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
         engine,
         notes,
     }
+}
+
+/// available − total as a signed byte count, clamped to i64 (a saturated total stays negative).
+pub fn headroom(available: u64, total: u64) -> i64 {
+    (i128::from(available) - i128::from(total)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
 fn throughput_calibrated(p: &Prepared) -> bool {

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod compare;
 pub mod evidence;
 pub mod fit;
+pub mod fuzz_entry;
 pub mod layout;
 pub mod matrix;
 pub mod sizing;

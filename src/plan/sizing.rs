@@ -587,7 +587,7 @@ fn size_option(
     o.batch_per_replica = c.batch;
     o.max_batch_within_targets = c.within;
     o.max_batch = Some(c.max_batch);
-    o.headroom_bytes = memory.available_bytes as i64 - memory.total_bytes as i64;
+    o.headroom_bytes = super::fit::headroom(memory.available_bytes, memory.total_bytes);
     o.headroom_fraction = o.headroom_bytes as f64 / memory.available_bytes.max(1) as f64;
     o.memory = Some(memory);
     o.memory_layout = Some(c.layout);

@@ -101,7 +101,7 @@ pub fn percent(f: f64) -> String {
     }
 }
 
-/// Parses token counts as users write them: 4096, 4k, 128K, 1M.
+/// Parses token counts as users write them: 4096, 4k, 128K, 1M (k = 1024).
 pub fn parse_tokens(s: &str) -> Result<u64, String> {
     let t = s.trim().replace('_', "");
     let (num, mult) = match t.chars().last() {
@@ -113,8 +113,8 @@ pub fn parse_tokens(s: &str) -> Result<u64, String> {
         .parse()
         .map_err(|_| format!("`{s}` is not a token count (e.g. 4096, 8k, 128K)"))?;
     n.checked_mul(mult)
-        .filter(|&v| v > 0)
-        .ok_or_else(|| format!("`{s}` must be between 1 and 2^64"))
+        .filter(|&v| v > 0 && v <= crate::spec::MAX_TOKENS)
+        .ok_or_else(|| format!("`{s}` must be between 1 and 2^40 tokens"))
 }
 
 /// Parses byte sizes as users write them: 8589934592, 8GiB, 8G (binary), 8GB (decimal), 512MiB.

@@ -13,6 +13,7 @@ use super::settings::{Flags, Settings};
 use super::vllm::profile as vllm;
 use crate::estimate::prepared::Prepared;
 use crate::spec::precision::{Format, FormatKind, KvPrecision};
+use crate::spec::MAX_TOKENS;
 use thiserror::Error;
 
 /// What a pasted command line asks for.
@@ -233,9 +234,22 @@ impl<'a> Args<'a> {
         let v = self.value(flag, inline)?;
         v.trim()
             .parse::<u64>()
-            .map_err(|_| self.bad(flag, &v, "a whole number"))
+            .ok()
+            .filter(|&n| n <= MAX_COUNT)
+            .ok_or_else(|| self.bad(flag, &v, "a whole number up to 2^40"))
+    }
+
+    /// A count in vLLM's human-readable form (16k, 16K), up to 2^40.
+    fn count(&mut self, flag: &str, inline: Option<String>, expected: &'static str) -> Result<u64, CommandError> {
+        let v = self.value(flag, inline)?;
+        human_readable_int(&v)
+            .filter(|&n| n <= MAX_COUNT)
+            .ok_or_else(|| self.bad(flag, &v, expected))
     }
 }
+
+/// The largest count a command may give (tokens, sequences, GPUs): [`MAX_TOKENS`].
+const MAX_COUNT: u64 = MAX_TOKENS;
 
 /// vLLM flags that do not change memory: accepted and listed as not modeled.
 const VLLM_IGNORED: &[&str] = &[
@@ -303,9 +317,7 @@ fn parse_vllm(words: &[String]) -> Result<Command, CommandError> {
         match f {
             "--model" => c.model = Some(a.value(f, inline)?),
             "--max-model-len" => {
-                let v = a.value(f, inline)?;
-                let n =
-                    human_readable_int(&v).ok_or_else(|| a.bad(f, &v, "a token count such as 16384, 16k or 16K"))?;
+                let n = a.count(f, inline, "a token count such as 16384, 16k or 16K, up to 2^40")?;
                 c.context = Some(ContextArg::Tokens(n));
             }
             "--gpu-memory-utilization" => {
@@ -318,9 +330,7 @@ fn parse_vllm(words: &[String]) -> Result<Command, CommandError> {
             }
             "--max-num-seqs" => c.flags.vllm.max_num_seqs = Some(a.int(f, inline)?),
             "--max-num-batched-tokens" => {
-                let v = a.value(f, inline)?;
-                let n = human_readable_int(&v).ok_or_else(|| a.bad(f, &v, "a token count"))?;
-                c.flags.vllm.max_num_batched_tokens = Some(n);
+                c.flags.vllm.max_num_batched_tokens = Some(a.count(f, inline, "a token count up to 2^40")?);
             }
             "--block-size" => c.flags.vllm.block_size = Some(a.int(f, inline)?),
             "--enforce-eager" => c.flags.vllm.enforce_eager = true,

@@ -50,7 +50,10 @@ pub const KV_PADDING: u64 = 256;
 
 /// `n_ctx` for `batch` slots of `context` tokens, padded.
 pub fn n_ctx(context: u64, batch: u64) -> u64 {
-    (context * batch.max(1)).div_ceil(KV_PADDING) * KV_PADDING
+    context
+        .saturating_mul(batch.max(1))
+        .div_ceil(KV_PADDING)
+        .saturating_mul(KV_PADDING)
 }
 
 /// KV bytes per token over this GPU's layers with K and V in their own cache types.
@@ -72,11 +75,18 @@ pub fn kv_buffer(p: &Prepared, s: &Settings, context: u64, batch: u64) -> u64 {
     let cells = n_ctx(context, batch);
     let (full, windowed) = kv_per_token(p, s);
     let swa_cells = if p.kv.window > 0 {
-        cells.min((p.kv.window * batch.max(1) + s.ubatch_size).div_ceil(KV_PADDING) * KV_PADDING)
+        cells.min(
+            p.kv.window
+                .saturating_mul(batch.max(1))
+                .saturating_add(s.ubatch_size)
+                .div_ceil(KV_PADDING)
+                .saturating_mul(KV_PADDING),
+        )
     } else {
         cells
     };
-    full * cells + windowed * swa_cells
+    full.saturating_mul(cells)
+        .saturating_add(windowed.saturating_mul(swa_cells))
 }
 
 /// Whether the model's token embeddings are the output matrix too (llama.cpp then duplicates them
@@ -103,7 +113,7 @@ pub fn compute_buffer(p: &Prepared, s: &Settings, context: u64, batch: u64) -> u
     let attention = if s.flash_attn_enabled {
         3 * u * g.heads * g.head_dim * 4 + hidden
     } else {
-        2 * n_ctx(context, batch) * u * g.heads * 4 + hidden
+        crate::estimate::activations::product(&[2, n_ctx(context, batch), u, g.heads, 4]) + hidden
     };
     let mlp = u * (3 * g.intermediate) * 4 + hidden;
     output.max(attention).max(mlp)
@@ -116,7 +126,7 @@ pub fn host_compute_buffer(p: &Prepared, s: &Settings) -> u64 {
 
 /// Output buffer: one row of f32 logits per slot.
 pub fn output_buffer(p: &Prepared, batch: u64) -> u64 {
-    batch.max(1) * p.geometry.vocab * p.setup.tp.max(1) * 4
+    crate::estimate::activations::product(&[batch.max(1), p.geometry.vocab, p.setup.tp.max(1), 4])
 }
 
 /// The start-up figures for `batch` slots of `context` tokens each.
@@ -144,7 +154,9 @@ pub fn total(p: &Prepared, s: &Settings, context: u64, batch: u64) -> u64 {
 }
 
 fn gpu_bytes(f: &Figures) -> u64 {
-    f.model_buffer_bytes + f.kv_buffer_bytes + f.compute_buffer_bytes + f.cuda_context_bytes
+    [f.kv_buffer_bytes, f.compute_buffer_bytes, f.cuda_context_bytes]
+        .into_iter()
+        .fold(f.model_buffer_bytes, u64::saturating_add)
 }
 
 /// Settings llama.cpp rejects before allocating anything.

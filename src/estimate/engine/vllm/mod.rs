@@ -207,11 +207,11 @@ pub fn config_refusal(p: &Prepared, s: &Settings, context: u64) -> Option<Refusa
 /// Bytes per GPU for `batch` sequences of `context` tokens: everything vLLM reserves before the KV
 /// cache, plus the blocks those sequences occupy. It fits when this is within the budget.
 pub fn total(p: &Prepared, s: &Settings, context: u64, batch: u64) -> u64 {
-    let kv = batch * sequence_kv(p, s, p.sequence_tokens(context));
+    let kv = batch.saturating_mul(sequence_kv(p, s, p.sequence_tokens(context)));
     match s.kv_cache_memory {
         // the cache is a fixed size: the sequences fit when their blocks do
-        Some(cache) => p.budget.saturating_sub(cache) + kv,
-        None => weights(p) + non_torch(p) + activation_peak(p, s) + kv,
+        Some(cache) => p.budget.saturating_sub(cache).saturating_add(kv),
+        None => (weights(p) + non_torch(p) + activation_peak(p, s)).saturating_add(kv),
     }
 }
 
@@ -219,7 +219,7 @@ pub fn total(p: &Prepared, s: &Settings, context: u64, batch: u64) -> u64 {
 pub fn memory(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Memory {
     let f = figures(p, s, context);
     let tokens = p.sequence_tokens(context);
-    let kv_bytes = batch * sequence_kv(p, s, tokens);
+    let kv_bytes = batch.saturating_mul(sequence_kv(p, s, tokens));
     let rounding = generic::allocator_rounding(p);
     let rotary = rotary_cache(p);
     let overhead = vec![
