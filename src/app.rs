@@ -91,6 +91,11 @@ pub fn run(cli: Cli) -> Result<String> {
         Command::Report(a) => report_cmd(&catalog, f, &a),
         Command::Plot(a) => plot(&catalog, &a),
         Command::Detect(a) => report::render(f, &detect_report(&catalog, &a)?, views::detect::detect),
+        Command::Synth(a) => {
+            let spec = model(&catalog, &a.model)?;
+            let file = measure::synth::plan(&spec, a.precision)?.write(&a.out)?;
+            report::render(f, &file, views::synth::synth)
+        }
         Command::Validate(a) => {
             let opts = validate_options(&catalog, &a)?;
             report::render(f, &measure::validate(&opts, &catalog)?, views::validate::validate)

@@ -79,6 +79,22 @@ pub enum Command {
     /// The validation records (default validation/records/) against today's estimator: predicted vs
     /// measured memory, decode and prefill. `--format markdown` gives the README's "Validated on" table.
     Records(RecordsArgs),
+    /// Write a GGUF file llama.cpp loads: every tensor at the exact shape and GGML type gpuplan
+    /// sizes it with, the architecture's metadata and a byte-level tokenizer; the data is a hole
+    /// (zeros, no disk), never real weights.
+    Synth(SynthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Model id, alias or spec (llama, mistral, mixtral, qwen2, phi3 and phimoe architectures).
+    pub model: String,
+    /// Weight format: a GGUF format (q4_k_m, q8_0, ...), fp16, bf16 or fp32.
+    #[arg(long, short = 'p', value_parser = parse_format)]
+    pub precision: &'static Format,
+    /// The .gguf file to write.
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

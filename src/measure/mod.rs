@@ -19,6 +19,7 @@ pub mod records;
 pub mod rss;
 pub mod runner;
 pub mod shapewalk;
+pub mod synth;
 
 use crate::estimate::arch::vision::crop_grid;
 use crate::estimate::engine::candle::{CANDLE, CANDLE_CPU};

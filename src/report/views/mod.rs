@@ -8,4 +8,5 @@ pub mod import;
 pub mod matrix;
 pub mod records;
 pub mod sizing;
+pub mod synth;
 pub mod validate;
