@@ -1,7 +1,7 @@
 //! Command glue: resolve ids against the catalog, call `plan`, render with `report`. Thin on purpose.
 
 use crate::cli::{
-    Cli, Command, DetectArgs, EccArg, EngineArgs, EstimateArgs, FlashAttnArg, PlotArgs, ProbeArg, ReportArgs,
+    Cli, Command, DetectArgs, EccArg, Engine, EngineArgs, EstimateArgs, FlashAttnArg, PlotArgs, ProbeArg, ReportArgs,
     ValidateArgs,
 };
 use crate::estimate::engine::command as engine_command;
@@ -96,6 +96,16 @@ pub fn run(cli: Cli) -> Result<String> {
             let file = measure::synth::plan(&spec, a.precision)?.write(&a.out)?;
             report::render(f, &file, views::synth::synth)
         }
+        Command::Validate(a) if a.engine == Engine::LlamaCpp => {
+            let opts = llamacpp_options(&catalog, &a)?;
+            let records = measure::llamacpp::validate(&opts, &catalog)?;
+            if !a.no_record {
+                for file in measure::write_records(&records, Some(&a.record))? {
+                    eprintln!("wrote {}", file.display());
+                }
+            }
+            report::render(f, &records, views::validate::validate)
+        }
         Command::Validate(a) => {
             let opts = validate_options(&catalog, &a)?;
             report::render(f, &measure::validate(&opts, &catalog)?, views::validate::validate)
@@ -123,6 +133,38 @@ fn validate_options(catalog: &Catalog, a: &ValidateArgs) -> Result<ValidateOptio
         }),
         // progress bars only where someone watches (not in CI logs or pipes)
         progress: std::io::stderr().is_terminal(),
+        log: |m| eprintln!("{m}"),
+    })
+}
+
+fn llamacpp_options(catalog: &Catalog, a: &ValidateArgs) -> Result<measure::llamacpp::Options> {
+    let l = &a.llamacpp;
+    let mut models: Vec<ModelSpec> = a.models.iter().map(|m| model(catalog, m)).collect::<Result<_>>()?;
+    if models.is_empty() {
+        match &l.gguf {
+            Some(g) => models.push(import::import_path(g)?.spec),
+            None => bail!("--engine llama.cpp: name the model(s) to run (or give --gguf FILE)"),
+        }
+    }
+    let settings = l
+        .settings
+        .iter()
+        .map(|s| measure::llamacpp::RunSettings {
+            n_gpu_layers: l.n_gpu_layers,
+            repack: !l.no_repack,
+            ..s.clone()
+        })
+        .collect();
+    Ok(measure::llamacpp::Options {
+        models,
+        precision: a.precision,
+        settings,
+        gguf: l.gguf.clone(),
+        probe: l.probe_bin.clone(),
+        work_dir: l.work_dir.clone(),
+        keep_gguf: l.keep_gguf,
+        registered: l.registered.clone(),
+        timeout: std::time::Duration::from_secs(l.timeout),
         log: |m| eprintln!("{m}"),
     })
 }

@@ -3,6 +3,7 @@
 use crate::estimate::engine::command::{self, Command as EngineCommand};
 use crate::estimate::{EngineId, Runtime};
 use crate::measure::DeviceRequest;
+use crate::measure::llamacpp::RunSettings;
 use crate::report::charts::{ChartKind, ImageFormat};
 use crate::report::units::{parse_bytes, parse_tokens};
 use crate::report::OutputFormat;
@@ -124,7 +125,12 @@ pub struct ValidateArgs {
     /// Models to run (ids, aliases, YAML paths); none: the three Phi-3.5 variants at every
     /// precision the estimator says fits the GPU.
     pub models: Vec<String>,
-    /// Weight format: bf16, fp16, q8_0 or q4_k (default: the model's dtype).
+    /// The engine that runs them: gpuplan's own candle runner, or the real llama.cpp
+    /// (tools/llamacpp-probe, built by scripts/llamacpp-build.sh).
+    #[arg(long, value_enum, default_value_t = Engine::Candle)]
+    pub engine: Engine,
+    /// Weight format. candle: bf16, fp16, q8_0 or q4_k (default: the model's dtype); llama.cpp:
+    /// a GGUF format, fp16, bf16 or fp32 (default q4_k_m).
     #[arg(long, short = 'p', value_parser = parse_format)]
     pub precision: Option<&'static Format>,
     /// Tokens per sequence at the end of the run: the prompt is context - decode (default 4096).
@@ -141,8 +147,9 @@ pub struct ValidateArgs {
     /// A Hugging Face checkpoint directory (*.safetensors, config.json) instead of synthetic weights.
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Where records go: a directory (one file per run) or a .json file (appended to its array).
-    #[arg(long, default_value = "validation/records")]
+    /// Where records go: a directory (one file per run; a name taken already gets -2, -3, ...:
+    /// nothing is overwritten) or a .json file (appended to its array).
+    #[arg(long, visible_alias = "out", default_value = "validation/records")]
     pub record: PathBuf,
     /// Do not write records.
     #[arg(long)]
@@ -156,6 +163,54 @@ pub struct ValidateArgs {
     /// Measure an overhead alone instead of a model: the CUDA context, or the first cuBLAS matmul.
     #[arg(long, value_enum)]
     pub probe: Option<ProbeArg>,
+    #[command(flatten)]
+    pub llamacpp: LlamaCppArgs,
+}
+
+/// `validate --engine`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    Candle,
+    #[value(name = "llama.cpp", alias = "llamacpp")]
+    LlamaCpp,
+}
+
+/// `validate --engine llama.cpp` options.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "llama.cpp (--engine llama.cpp)")]
+pub struct LlamaCppArgs {
+    /// A context to create, as llama-server's settings (repeatable; each is a record):
+    /// ctx=32768,batch=2048,ubatch=512,parallel=4,fa=on|off|auto,ctk=f16,ctv=q8_0,kvu=on.
+    /// Keys not given take llama-server's defaults (ctx 4096, batch 2048, ubatch 512, 1 slot,
+    /// fa auto, f16 caches).
+    #[arg(long = "setting", value_name = "K=V,...")]
+    pub settings: Vec<RunSettings>,
+    /// Layers on the GPU (-1: all); 0 runs on the CPU.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub n_gpu_layers: i64,
+    /// Turn off weight repacking into CPU_REPACK buffers (llama-server --no-repack); repacked
+    /// weights are copied into memory instead of mapped from the file.
+    #[arg(long)]
+    pub no_repack: bool,
+    /// Load this GGUF file instead of writing a synthetic one.
+    #[arg(long)]
+    pub gguf: Option<PathBuf>,
+    /// The probe binary (default target/llamacpp-probe/release/llamacpp-probe).
+    #[arg(long, env = "GPUPLAN_LLAMACPP_PROBE")]
+    pub probe_bin: Option<PathBuf>,
+    /// Directory for the synthetic GGUF files (default: the system's temporary directory).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    /// Keep the synthetic GGUF files (they are sparse: no data on disk).
+    #[arg(long)]
+    pub keep_gguf: bool,
+    /// The predictions file registered for this campaign (validation/predictions/...): each record
+    /// copies the entry made for it before the run.
+    #[arg(long)]
+    pub registered: Option<PathBuf>,
+    /// Seconds the engine may take for one model (load and every context).
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

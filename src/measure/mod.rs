@@ -13,7 +13,9 @@
 
 pub mod detect;
 pub mod field;
+pub mod llamacpp;
 pub mod nvml;
+pub mod predictions;
 pub mod record;
 pub mod records;
 pub mod rss;
@@ -232,7 +234,9 @@ pub fn validate(opts: &ValidateOptions, catalog: &Catalog) -> anyhow::Result<Vec
         }
     }
     if opts.write_records {
-        write_records(&records, opts.record.as_deref())?;
+        for f in write_records(&records, opts.record.as_deref())? {
+            (opts.log)(&format!("wrote {}", f.display()));
+        }
     }
     Ok(records)
 }
@@ -258,6 +262,15 @@ fn open_target(opts: &ValidateOptions, catalog: &Catalog) -> anyhow::Result<Targ
 
 fn cpu_target() -> anyhow::Result<Target> {
     rss::track_large_allocations();
+    let (info, spec) = host_device()?;
+    Ok(Target::Cpu {
+        info: Box::new(info),
+        spec: Box::new(spec),
+    })
+}
+
+/// This machine's CPU as a record states it, and its memory as a device spec for the estimator.
+fn host_device() -> anyhow::Result<(DeviceInfo, GpuSpec)> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").map_err(|e| anyhow::anyhow!("/proc/meminfo: {e}"))?;
     let kib = |name: &str| -> Option<u64> {
         meminfo
@@ -294,10 +307,7 @@ fn cpu_target() -> anyhow::Result<Target> {
         compute_capability: None,
         gpu_spec: None,
     };
-    Ok(Target::Cpu {
-        info: Box::new(info),
-        spec: Box::new(spec),
-    })
+    Ok((info, spec))
 }
 
 /// A device spec for the estimator when the catalog has none: memory from the device, speeds
@@ -430,11 +440,26 @@ fn predict(
     known: bool,
     c: &Case,
 ) -> Prediction {
+    predict_with_kv(model, format, rt, gpu, known, c, None)
+}
+
+/// [`predict`] with a KV precision other than the runtime's default.
+fn predict_with_kv(
+    model: &ModelSpec,
+    format: &'static Format,
+    rt: &'static Runtime,
+    gpu: &GpuSpec,
+    known: bool,
+    c: &Case,
+    kv: Option<crate::spec::KvPrecision>,
+) -> Prediction {
     let facts = ModelFacts::new(model);
+    let base = Setup::new(model, format, rt);
     let setup = Setup {
         images: c.images,
         crops: c.crops,
-        ..Setup::new(model, format, rt)
+        kv: kv.unwrap_or(base.kv),
+        ..base
     };
     let weights = WeightFacts::new(model, &facts, format, 1);
     let p = Prepared::new(setup, gpu, &facts, &weights);
@@ -1018,6 +1043,7 @@ fn assemble(
         predicted: Predicted {
             memory: pred.memory.clone(),
             throughput: pred.throughput.clone(),
+            engine: None,
         },
         measured: Measured {
             memory: MeasuredMemory {
@@ -1040,6 +1066,7 @@ fn assemble(
                 sample_hz: hz,
             },
             throughput: measured_tp,
+            engine: None,
         },
         outcome: Outcome {
             status: status.into(),
@@ -1059,6 +1086,8 @@ fn assemble(
         created_unix_s: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
+        engine: None,
+        prediction: None,
     }
 }
 
@@ -1145,6 +1174,7 @@ fn run_probe(target: &Target, probe: Probe) -> anyhow::Result<Record> {
         predicted: Predicted {
             memory,
             throughput: None,
+            engine: None,
         },
         measured: Measured {
             memory: MeasuredMemory {
@@ -1171,6 +1201,7 @@ fn run_probe(target: &Target, probe: Probe) -> anyhow::Result<Record> {
                 decode_tokens_per_s: None,
                 ttft_s: None,
             },
+            engine: None,
         },
         outcome: Outcome {
             status: if message.is_some() { "error" } else { "ran" }.into(),
@@ -1190,14 +1221,19 @@ fn run_probe(target: &Target, probe: Probe) -> anyhow::Result<Record> {
         created_unix_s: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
+        engine: None,
+        prediction: None,
     })
 }
 
-/// Writes records: skipped runs are not written (nothing was measured).
-pub fn write_records(records: &[Record], target: Option<&Path>) -> anyhow::Result<()> {
+/// Writes records: skipped runs are not written (nothing was measured). Into a directory, one file
+/// per record named after it; a name taken already gets the next free `-2`, `-3`, ... (in the file
+/// and in the record's `name`): a record is never overwritten. Into a `.json` file, appended to its
+/// array. Returns the files written.
+pub fn write_records(records: &[Record], target: Option<&Path>) -> anyhow::Result<Vec<PathBuf>> {
     let ran: Vec<&Record> = records.iter().filter(|r| r.outcome.status != "skipped").collect();
     if ran.is_empty() {
-        return Ok(());
+        return Ok(vec![]);
     }
     let default = PathBuf::from("validation/records");
     let path = target.unwrap_or(&default);
@@ -1219,15 +1255,32 @@ pub fn write_records(records: &[Record], target: Option<&Path>) -> anyhow::Resul
         }
         std::fs::write(path, serde_json::to_string_pretty(&all)? + "\n")
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok(vec![path.to_path_buf()])
     } else {
         std::fs::create_dir_all(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let mut written = Vec::new();
         for r in ran {
-            let file = path.join(format!("{}.json", r.name));
-            std::fs::write(&file, serde_json::to_string_pretty(r)? + "\n")
+            let mut r = r.clone();
+            let stem = r.name.clone();
+            let mut n = 1;
+            let file = loop {
+                let f = path.join(format!("{}.json", r.name));
+                // create_new: a file that appears between the check and the write is not overwritten
+                match std::fs::OpenOptions::new().write(true).create_new(true).open(&f) {
+                    Ok(_) => break f,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        n += 1;
+                        r.name = format!("{stem}-{n}");
+                    }
+                    Err(e) => anyhow::bail!("{}: {e}", f.display()),
+                }
+            };
+            std::fs::write(&file, serde_json::to_string_pretty(&r)? + "\n")
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            written.push(file);
         }
+        Ok(written)
     }
-    Ok(())
 }
 
 /// Today's estimator on a committed record's setup: the prediction `validate` would make now for the

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! llamacpp-probe --model FILE [--n-gpu-layers N] [--no-repack] [--no-mmap]
-//!                --run ctx=4096,batch=2048,ubatch=512,parallel=1,fa=auto,ctk=f16,ctv=f16,kvu=0 [--run ...]
+//!                --run ctx=4096,batch=2048,ubatch=512,parallel=1,fa=auto,ctk=f16,ctv=f16,kvu=0,outs=0,swa=on [--run ...]
 //! ```
 //! Exit status: 0 when the JSON was printed (a context that failed is a run with status "error"),
 //! 1 when the model did not load (the JSON says why), 2 on bad arguments.
@@ -52,6 +52,11 @@ struct Setting {
     cache_type_k: String,
     cache_type_v: String,
     kv_unified: bool,
+    /// logits rows the reserved graph holds (0: the library default, n_batch; llama-server sets
+    /// its slot count)
+    n_outputs_max: u32,
+    /// full-size cache for sliding-window layers (library default on, llama-server off)
+    swa_full: bool,
 }
 
 impl Setting {
@@ -65,6 +70,8 @@ impl Setting {
             cache_type_k: "f16".into(),
             cache_type_v: "f16".into(),
             kv_unified: false,
+            n_outputs_max: 0,
+            swa_full: true,
         };
         for kv in spec.split(',').filter(|p| !p.is_empty()) {
             let (k, v) = kv
@@ -88,11 +95,21 @@ impl Setting {
                     cache_type(v)?;
                     s.cache_type_v = v.into()
                 }
-                "kvu" => s.kv_unified = matches!(v, "1" | "true" | "on"),
+                "kvu" => s.kv_unified = flag(v)?,
+                "outs" => s.n_outputs_max = num()?,
+                "swa" => s.swa_full = flag(v)?,
                 other => return Err(format!("unknown setting `{other}`")),
             }
         }
         Ok(s)
+    }
+}
+
+fn flag(v: &str) -> Result<bool, String> {
+    match v {
+        "1" | "on" | "true" => Ok(true),
+        "0" | "off" | "false" => Ok(false),
+        other => Err(format!("`{other}`: expected on or off")),
     }
 }
 
@@ -131,6 +148,20 @@ struct Buffer {
     /// as printed (two decimals)
     mib: f64,
     line: String,
+}
+
+/// The line a context's destructor prints, with four decimals:
+/// `~llama_context:        CPU compute buffer size is 306.0156 MiB, matches expectation of ...`.
+fn parse_freed(line: &str) -> Option<Buffer> {
+    let (head, tail) = line.split_once(" compute buffer size is ")?;
+    let device = head.rsplit(':').next()?.split_whitespace().next_back()?.to_string();
+    let mib = tail.split_whitespace().next()?.parse().ok()?;
+    Some(Buffer {
+        kind: "compute",
+        device,
+        mib,
+        line: line.to_string(),
+    })
 }
 
 fn parse_buffer(line: &str) -> Option<Buffer> {
@@ -189,6 +220,8 @@ struct Run {
     status: &'static str,
     error: Option<String>,
     buffers: Vec<Buffer>,
+    /// the compute buffers again, as the destructor prints them (four decimals)
+    freed: Vec<Buffer>,
     /// llama.cpp's own lines for this context (buffers, KV cache size, graph)
     lines: Vec<String>,
     context_s: f64,
@@ -366,6 +399,8 @@ fn main() {
             cp.n_ubatch = s.ubatch_size;
             cp.n_seq_max = s.parallel;
             cp.kv_unified = s.kv_unified;
+            cp.n_outputs_max = s.n_outputs_max;
+            cp.swa_full = s.swa_full;
             // parse() checked these names
             cp.flash_attn_type = fa_type(&s.flash_attn).unwrap_or(sys::LLAMA_FLASH_ATTN_TYPE_AUTO);
             cp.type_k = cache_type(&s.cache_type_k).unwrap_or(sys::GGML_TYPE_F16);
@@ -389,13 +424,14 @@ fn main() {
             if !ctx.is_null() {
                 unsafe { sys::llama_free(ctx) };
             }
-            // the destructor's lines (compute buffer "matches expectation") are not this run's
-            take_log();
+            // the destructor prints the compute buffers with four decimals
+            let freed: Vec<Buffer> = take_log().iter().filter_map(|l| parse_freed(l)).collect();
             runs.push(Run {
                 settings: s.clone(),
                 status: if error.is_some() { "error" } else { "ok" },
                 error,
                 buffers: lines.iter().filter_map(|l| parse_buffer(l)).collect(),
+                freed,
                 lines: lines.into_iter().filter(|l| is_relevant(l)).collect(),
                 context_s,
                 rss_before: before,
@@ -438,11 +474,17 @@ mod tests {
         let b = parse_buffer("sched_reserve:  CUDA_Host compute buffer size =    20.01 MiB").unwrap();
         assert_eq!((b.kind, b.device.as_str(), b.mib), ("compute", "CUDA_Host", 20.01));
         assert!(parse_buffer("llama_context: n_ctx = 4096").is_none());
+        let f = parse_freed(
+            "~llama_context:        CPU compute buffer size is 306.0156 MiB, matches expectation of 306.0156 MiB",
+        )
+        .unwrap();
+        assert_eq!((f.device.as_str(), f.mib), ("CPU", 306.0156));
     }
 
     #[test]
     fn settings_parse_and_refuse_unknown_names() {
-        let s = Setting::parse("ctx=32768,ubatch=2048,fa=off,parallel=4,ctk=q8_0").unwrap();
+        let s = Setting::parse("ctx=32768,ubatch=2048,fa=off,parallel=4,ctk=q8_0,outs=4,swa=off").unwrap();
+        assert_eq!((s.n_outputs_max, s.swa_full), (4, false));
         assert_eq!((s.ctx_size, s.ubatch_size, s.parallel), (32768, 2048, 4));
         assert_eq!((s.flash_attn.as_str(), s.cache_type_k.as_str()), ("off", "q8_0"));
         assert!(Setting::parse("fa=maybe").is_err());

@@ -1,0 +1,131 @@
+//! Predictions registered before a campaign runs: `validation/predictions/<date>-<device>.json` holds
+//! every planned run with gpuplan's prediction and the commit that made it, committed before the runs.
+//! Each record of the campaign names the entry it answers (`Record::prediction`), so `gpuplan
+//! records` can show, beside today's error, the error of the prediction made before the result was
+//! known (out of sample).
+
+use super::record::{BuildInfo, Predicted, Registered};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// One planned run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Planned {
+    /// the name the run's record will have
+    pub id: String,
+    /// candle or llama.cpp
+    pub engine: String,
+    pub model: String,
+    pub precision: String,
+    pub context: u64,
+    pub batch: u64,
+    #[serde(default)]
+    pub images: u64,
+    /// llama.cpp's settings
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<super::llamacpp::RunSettings>,
+    /// the command that runs it
+    pub command: String,
+    pub predicted: Predicted,
+}
+
+/// A campaign's predictions file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Campaign {
+    /// `<date>-<device>`, the file stem
+    pub campaign: String,
+    /// "cpu" or the catalog GPU id the predictions are for
+    pub device: String,
+    /// YYYY-MM-DD
+    pub created: String,
+    /// the gpuplan commit (`git rev-parse HEAD`) whose estimator made every prediction here
+    pub commit: String,
+    pub gpuplan: BuildInfo,
+    pub runs: Vec<Planned>,
+    /// where it was read from (not stored)
+    #[serde(skip)]
+    pub file: String,
+}
+
+impl Campaign {
+    pub fn load(path: &Path) -> anyhow::Result<Campaign> {
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let mut c: Campaign = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: line {}: not a predictions file: {e}", path.display(), e.line()))?;
+        c.file = path.display().to_string();
+        Ok(c)
+    }
+
+    /// The registered prediction for the record named `id`.
+    pub fn registered_for(&self, id: &str) -> Option<Registered> {
+        self.runs.iter().find(|r| r.id == id).map(|r| Registered {
+            file: self.file.clone(),
+            id: r.id.clone(),
+            commit: self.commit.clone(),
+            predicted: r.predicted.clone(),
+        })
+    }
+
+    /// Adds planned runs; an id already registered is an error (a prediction is made once).
+    pub fn add(&mut self, runs: Vec<Planned>) -> anyhow::Result<()> {
+        for r in runs {
+            if self.runs.iter().any(|x| x.id == r.id) {
+                anyhow::bail!(
+                    "{}: `{}` is registered already; predictions are made once, before the run",
+                    self.file,
+                    r.id
+                );
+            }
+            self.runs.push(r);
+        }
+        Ok(())
+    }
+
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| anyhow::anyhow!("{}: {e}", parent.display()))?;
+        }
+        std::fs::write(path, serde_json::to_string_pretty(self)? + "\n")
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+}
+
+/// Records that constants were fitted on (`validation/fits.json`): every other record is out of
+/// sample.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Fit {
+    /// the profile and constants fitted, e.g. "candle: memory_efficiency, ..."
+    pub what: String,
+    /// how (script, method)
+    pub how: String,
+    /// the record names it was fitted on
+    pub records: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Fits {
+    pub fits: Vec<Fit>,
+}
+
+impl Fits {
+    /// `fits.json` next to a records directory (validation/records -> validation/fits.json); none
+    /// there means no record was fitted on.
+    pub fn beside(records_dir: &Path) -> anyhow::Result<Fits> {
+        let path = records_dir.parent().unwrap_or_else(|| Path::new(".")).join("fits.json");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: line {}: {e}", path.display(), e.line()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Fits::default()),
+            Err(e) => Err(anyhow::anyhow!("{}: {e}", path.display())),
+        }
+    }
+
+    /// The fits that used this record.
+    pub fn fitted_on(&self, record: &str) -> Vec<&Fit> {
+        self.fits
+            .iter()
+            .filter(|f| f.records.iter().any(|r| r == record))
+            .collect()
+    }
+}
