@@ -42,11 +42,20 @@ pub fn run(cli: Cli) -> Result<String> {
         }
         Command::Records(a) => {
             let records = measure::records::load_dir(&a.dir)?;
-            report::render(
-                f,
-                &measure::records::check(&records, &catalog)?,
-                views::records::records,
-            )
+            let fits = measure::predictions::Fits::beside(&a.dir)?;
+            let rows = measure::records::check(&records, &catalog, &fits)?;
+            let out = report::render(f, &rows, views::records::records)?;
+            if a.check {
+                let summary = measure::llamacpp::check::Summary::of(&rows);
+                for gap in &summary.gaps {
+                    eprintln!("not predicted: {gap}");
+                }
+                summary
+                    .verdict(a.allow_unpredicted)
+                    .map_err(|e| anyhow!("{out}\n{e}"))?;
+                eprintln!("{}", summary.line());
+            }
+            Ok(out)
         }
         Command::Import(a) => {
             let imported = import::import_path(&a.path)?;
@@ -95,6 +104,30 @@ pub fn run(cli: Cli) -> Result<String> {
             let spec = model(&catalog, &a.model)?;
             let file = measure::synth::plan(&spec, a.precision)?.write(&a.out)?;
             report::render(f, &file, views::synth::synth)
+        }
+        Command::Predict(a) => {
+            let (device, spec) = measure::device_for(&catalog, a.for_gpu.as_deref())?;
+            let planned = match a.run.engine {
+                Engine::LlamaCpp => measure::llamacpp::plan(&llamacpp_options(&catalog, &a.run)?, &spec, &device)?,
+                Engine::Candle => {
+                    let name = if a.for_gpu.is_some() {
+                        device.name.as_str()
+                    } else {
+                        "cpu"
+                    };
+                    measure::plan_candle(&validate_options(&catalog, &a.run)?, &spec, name)?
+                }
+            };
+            let commit = a.commit.clone().unwrap_or_else(|| measure::build_info().git_sha);
+            let mut campaign = measure::predictions::Campaign::open_or_new(
+                &a.campaign,
+                a.for_gpu.as_deref().unwrap_or("cpu"),
+                &commit,
+            )?;
+            campaign.add(planned.clone())?;
+            campaign.save(&a.campaign)?;
+            eprintln!("registered {} runs in {}", planned.len(), a.campaign.display());
+            report::render(f, &planned, views::predictions::planned)
         }
         Command::Validate(a) if a.engine == Engine::LlamaCpp => {
             let opts = llamacpp_options(&catalog, &a)?;

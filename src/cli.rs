@@ -84,6 +84,27 @@ pub enum Command {
     /// sizes it with, the architecture's metadata and a byte-level tokenizer; the data is a hole
     /// (zeros, no disk), never real weights.
     Synth(SynthArgs),
+    /// Register predictions before a campaign runs: every run `validate` would make with these
+    /// arguments, with gpuplan's prediction made now and the commit that made it, added to the
+    /// campaign's file (validation/predictions/<date>-<device>.json). Records of the campaign name
+    /// the entry they answer (`validate --registered FILE`).
+    Predict(PredictArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// The campaign's predictions file; created, or added to (an id is registered once).
+    #[arg(long)]
+    pub campaign: PathBuf,
+    /// The GPU the campaign runs on (catalog id); without it, this machine's CPU.
+    #[arg(long = "for-gpu")]
+    pub for_gpu: Option<String>,
+    /// The commit whose estimator makes the predictions (`git rev-parse HEAD`); default the one
+    /// this binary was built from.
+    #[arg(long)]
+    pub commit: Option<String>,
+    #[command(flatten)]
+    pub run: ValidateArgs,
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +124,14 @@ pub struct RecordsArgs {
     /// Directory of record files (*.json, one record or an array each).
     #[arg(default_value = "validation/records")]
     pub dir: PathBuf,
+    /// Fail (exit 1) unless every llama.cpp record's buffers are within bounds: model, KV and
+    /// output equal to the printed 0.01 MiB, compute within 5%; each failure names the term and
+    /// both numbers (scripts/llamacpp-check.sh).
+    #[arg(long)]
+    pub check: bool,
+    /// With --check: terms gpuplan does not predict are reported, not failed.
+    #[arg(long, requires = "check")]
+    pub allow_unpredicted: bool,
 }
 
 const VALIDATE_HELP: &str = "\

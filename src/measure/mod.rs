@@ -269,6 +269,27 @@ fn cpu_target() -> anyhow::Result<Target> {
     })
 }
 
+/// The device a campaign's predictions are for: a catalog GPU (named as NVML names it), or this
+/// machine's CPU.
+pub fn device_for(catalog: &Catalog, gpu: Option<&str>) -> anyhow::Result<(DeviceInfo, GpuSpec)> {
+    let Some(id) = gpu else {
+        return host_device();
+    };
+    let spec = catalog.gpu(id)?;
+    let name = spec.nvml_names.first().cloned().unwrap_or_else(|| spec.name.clone());
+    let info = DeviceInfo {
+        kind: "cuda".into(),
+        index: Some(0),
+        name,
+        memory_total_bytes: Some(spec.memory.reported_mib * MIB),
+        driver_version: None,
+        cuda_version: None,
+        compute_capability: None,
+        gpu_spec: Some(spec.id.clone()),
+    };
+    Ok((info, spec))
+}
+
 /// This machine's CPU as a record states it, and its memory as a device spec for the estimator.
 fn host_device() -> anyhow::Result<(DeviceInfo, GpuSpec)> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").map_err(|e| anyhow::anyhow!("/proc/meminfo: {e}"))?;
@@ -877,6 +898,69 @@ fn run_one(
     Ok(r)
 }
 
+/// A candle record's name: model, format, device, context, batch (and images).
+fn candle_record_name(model: &str, format: &str, device_slug: &str, case: &Case) -> String {
+    format!(
+        "{model}_{format}_{device_slug}_ctx{}_b{}{}",
+        case.context,
+        case.batch,
+        if case.images > 0 {
+            format!("_img{}x{}", case.images, case.crops)
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// The candle runs `validate` would make with `opts` on `gpu` (named as NVML names it), each with
+/// the prediction made now: what `gpuplan predict --engine candle` registers.
+pub fn plan_candle(
+    opts: &ValidateOptions,
+    gpu: &GpuSpec,
+    device_name: &str,
+) -> anyhow::Result<Vec<predictions::Planned>> {
+    let cpu = device_name == "cpu";
+    let rt: &'static Runtime = if cpu { &CANDLE_CPU } else { &CANDLE };
+    let mut out = Vec::new();
+    for model in &opts.models {
+        let format = match opts.precision {
+            Some(f) => f,
+            None => Format::parse(&model.dtype).ok_or_else(|| anyhow::anyhow!("unknown format {}", model.dtype))?,
+        };
+        let case = case_for(opts, model)?;
+        let pred = predict(model, format, rt, gpu, !cpu, &case);
+        let mut command = format!(
+            "gpuplan validate {} --precision {} --context {} --batch {} --decode {}",
+            model.id, format.id, case.context, case.batch, case.decode
+        );
+        if case.images > 0 {
+            command.push_str(&format!(" --images {} --crops {}", case.images, case.crops));
+        }
+        out.push(predictions::Planned {
+            id: candle_record_name(
+                &model.id,
+                format.id,
+                &if cpu { "cpu".into() } else { slug(device_name) },
+                &case,
+            ),
+            engine: rt.id.into(),
+            model: model.id.clone(),
+            precision: format.id.into(),
+            context: case.context,
+            batch: case.batch,
+            images: case.images,
+            settings: None,
+            command,
+            predicted: Predicted {
+                memory: pred.memory,
+                throughput: pred.throughput,
+                engine: None,
+            },
+        });
+    }
+    Ok(out)
+}
+
 /// The record of a run the estimator ruled out: the prediction, nothing measured.
 fn skipped(
     opts: &ValidateOptions,
@@ -998,19 +1082,7 @@ fn assemble(
     if matches!(gpu, Some(g) if !g.known) {
         notes.push("GPU not in the catalog: memory predicted from NVML's total; throughput not predicted".into());
     }
-    let name = format!(
-        "{}_{}_{}_ctx{}_b{}{}",
-        model.id,
-        format.id,
-        target.slug(),
-        case.context,
-        case.batch,
-        if case.images > 0 {
-            format!("_img{}x{}", case.images, case.crops)
-        } else {
-            String::new()
-        }
-    );
+    let name = candle_record_name(&model.id, format.id, &target.slug(), case);
     Record {
         schema: record::SCHEMA,
         name,

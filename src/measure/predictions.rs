@@ -129,3 +129,102 @@ impl Fits {
             .collect()
     }
 }
+
+/// Today's date, YYYY-MM-DD (UTC), from the system clock (civil-from-days, H. Hinnant's algorithm).
+pub fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+impl Campaign {
+    /// The file at `path`, or a new campaign for `device` made by `commit`. A file made by another
+    /// commit is refused: one campaign's predictions come from one estimator.
+    pub fn open_or_new(path: &Path, device: &str, commit: &str) -> anyhow::Result<Campaign> {
+        if path.exists() {
+            let c = Campaign::load(path)?;
+            if c.commit != commit {
+                anyhow::bail!(
+                    "{}: its predictions were made by commit {}, these by {commit}; start a new campaign file",
+                    path.display(),
+                    c.commit
+                );
+            }
+            return Ok(c);
+        }
+        Ok(Campaign {
+            campaign: path
+                .file_stem()
+                .map_or_else(|| "campaign".into(), |s| s.to_string_lossy().into_owned()),
+            device: device.into(),
+            created: today(),
+            commit: commit.into(),
+            gpuplan: super::build_info(),
+            runs: vec![],
+            file: path.display().to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prediction_is_registered_once_and_found_by_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("2026-12-03-cpu.json");
+        let mut c = Campaign::open_or_new(&path, "cpu", "abc").unwrap();
+        let planned = |id: &str| Planned {
+            id: id.into(),
+            engine: "llama.cpp".into(),
+            model: "m".into(),
+            precision: "q4_k_m".into(),
+            context: 4096,
+            batch: 1,
+            images: 0,
+            settings: None,
+            command: "x".into(),
+            predicted: serde_json::from_value(serde_json::json!({
+                "memory": {"weights_bytes": 1, "kv_cache_bytes": 2, "activations_bytes": 3,
+                  "activation_peak_phase": "prefill", "overhead_bytes": 4, "total_bytes": 10,
+                  "available_bytes": 100, "fits": true, "load_bytes": 1, "rope_tables_bytes": 0,
+                  "context_bytes": 0, "workspace_bytes": 0, "allocator_rounding_bytes": 0},
+                "throughput": null
+            }))
+            .unwrap(),
+        };
+        c.add(vec![planned("a"), planned("b")]).unwrap();
+        assert!(c
+            .add(vec![planned("a")])
+            .unwrap_err()
+            .to_string()
+            .contains("registered already"));
+        c.save(&path).unwrap();
+        let again = Campaign::open_or_new(&path, "cpu", "abc").unwrap();
+        let r = again.registered_for("b").unwrap();
+        assert_eq!((r.commit.as_str(), r.predicted.memory.total_bytes), ("abc", 10));
+        assert!(again.registered_for("c").is_none());
+        assert!(Campaign::open_or_new(&path, "cpu", "def")
+            .unwrap_err()
+            .to_string()
+            .contains("abc"));
+    }
+
+    #[test]
+    fn today_is_a_date() {
+        let t = today();
+        assert_eq!(t.len(), 10);
+        assert!(t.starts_with("20"), "{t}");
+    }
+}

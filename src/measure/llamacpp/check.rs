@@ -193,6 +193,74 @@ impl Checked {
     }
 }
 
+/// The check over a set of engine records (`gpuplan records --check`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub records: usize,
+    /// terms within their bound
+    pub pass: usize,
+    /// a term outside its bound: record, term, both numbers
+    pub failures: Vec<String>,
+    /// a term gpuplan does not predict
+    pub gaps: Vec<String>,
+    /// records whose run did not finish
+    pub not_run: Vec<String>,
+}
+
+impl Summary {
+    pub fn of(rows: &[crate::measure::records::Checked]) -> Summary {
+        let mut s = Summary::default();
+        for r in rows.iter().filter(|r| r.settings.is_some()) {
+            s.records += 1;
+            if r.outcome != "ran" {
+                s.not_run.push(format!("{}: did not run ({})", r.name, r.outcome));
+                continue;
+            }
+            for t in &r.terms {
+                match t.verdict {
+                    Verdict::Pass => s.pass += 1,
+                    Verdict::Fail => s.failures.push(format!("{}: {}", r.name, t.describe())),
+                    Verdict::NotPredicted => s.gaps.push(format!("{}: {}", r.name, t.describe())),
+                    Verdict::NotMeasured => {}
+                }
+            }
+        }
+        s
+    }
+
+    /// One line: what passed, failed, was not predicted.
+    pub fn line(&self) -> String {
+        format!(
+            "llama.cpp check: {} records, {} buffer terms within bounds, {} outside, {} not predicted, {} runs that did not finish",
+            self.records,
+            self.pass,
+            self.failures.len(),
+            self.gaps.len(),
+            self.not_run.len()
+        )
+    }
+
+    /// Ok when every term passed (and, unless `allow_gaps`, every term was predicted).
+    pub fn verdict(&self, allow_gaps: bool) -> Result<(), String> {
+        let mut bad: Vec<&String> = self.failures.iter().chain(&self.not_run).collect();
+        if !allow_gaps {
+            bad.extend(&self.gaps);
+        }
+        if self.records == 0 {
+            return Err("llama.cpp check: no llama.cpp records".into());
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}\n{}",
+                self.line(),
+                bad.iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+            ))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -108,10 +108,73 @@ fn open_device(settings: &[RunSettings], catalog: &Catalog) -> anyhow::Result<De
 
 /// gpuplan's prediction of llama.cpp's own buffer lines for these settings.
 ///
-/// This is the one call to the engine accounting of `estimate::engine::llamacpp` (issue 9); until
-/// that lands there is no prediction, and the records and the check say so.
-pub fn predict_engine(_model: &ModelSpec, _format: &Format, _s: &RunSettings, _gpu: &GpuSpec) -> Option<EngineFigures> {
-    None
+/// The one call to the engine accounting of `estimate::engine::llamacpp` (issue 9). Until that lands,
+/// the terms gpuplan already has, for a model wholly on the CPU: the model buffer is the GGUF file's
+/// tensor data as gpuplan lays it out ([`synth::plan`]: the estimator's per-tensor types, and for
+/// fp16/bf16/fp32 the converter's F32 norms), which llama.cpp maps from the first tensor to the last;
+/// the KV buffer the cache cells llama.cpp allocates times gpuplan's bytes per cell; the output
+/// buffer one row of f32 logits per slot (`llama_context::output_reserve`). The compute buffer is not
+/// predicted.
+pub fn predict_engine(
+    model: &ModelSpec,
+    format: &'static Format,
+    s: &RunSettings,
+    _gpu: &GpuSpec,
+) -> Option<EngineFigures> {
+    if s.n_gpu_layers != 0 {
+        return None;
+    }
+    let a = model.architecture.as_ref()?;
+    let plan = synth::plan(model, format).ok()?;
+    let infos = plan.tensor_infos();
+    let (offsets, _) = synth::writer::offsets(&infos);
+    let weights = match (offsets.last(), infos.last()) {
+        (Some(o), Some(t)) => o + t.bytes,
+        _ => 0,
+    };
+    let row = a.kv_dim();
+    let per_cell = s.cache_type_k.kv_precision()?.bytes(1, row) + s.cache_type_v.kv_precision()?.bytes(1, row);
+    Some(EngineFigures {
+        model_buffer_bytes: Some(0),
+        host_model_buffer_bytes: Some(weights),
+        kv_buffer_bytes: Some(a.layers * kv_cells(s) * per_cell),
+        compute_buffer_bytes: Some(0),
+        host_compute_buffer_bytes: None,
+        output_buffer_bytes: Some(a.vocab_size * 4 * s.parallel.max(1)),
+    })
+}
+
+/// KV cells llama.cpp allocates (`llama_context` constructor): n_ctx padded to 256; per-slot
+/// streams (`-np N` without `-kvu`) of pad(n_ctx / N, 256) cells each.
+pub fn kv_cells(s: &RunSettings) -> u64 {
+    let pad = |n: u64| n.div_ceil(256) * 256;
+    let n_ctx = pad(s.ctx_size);
+    if s.kv_unified || s.parallel <= 1 {
+        n_ctx
+    } else {
+        s.parallel * pad(n_ctx / s.parallel)
+    }
+}
+
+/// Today's engine prediction for a committed record's setup (its model, format, settings, device).
+pub fn repredict_engine(r: &Record, catalog: &Catalog) -> anyhow::Result<Option<EngineFigures>> {
+    let e = r
+        .engine
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("{}: not an engine record", r.name))?;
+    let model = catalog.model(&r.model, crate::estimate::arch::check_declared)?;
+    let format = Format::parse(&r.precision).ok_or_else(|| anyhow::anyhow!("unknown precision {}", r.precision))?;
+    let gpu = match &r.device.gpu_spec {
+        Some(id) => catalog.gpu(id)?,
+        None => super::synthetic_spec(
+            &r.device.kind,
+            &r.device.name,
+            r.device.memory_total_bytes.unwrap_or(0),
+            None,
+            None,
+        ),
+    };
+    Ok(predict_engine(&model, format, &e.settings, &gpu))
 }
 
 /// The estimator's generic memory prediction for the llama.cpp profile (what `fit` says today).
@@ -219,6 +282,42 @@ impl Drop for Source {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// The runs `validate --engine llama.cpp` would make with `opts` on `gpu` (`device` as records state
+/// it), each with the prediction made now: what `gpuplan predict --engine llama.cpp` registers.
+pub fn plan(opts: &Options, gpu: &GpuSpec, device: &DeviceInfo) -> anyhow::Result<Vec<super::predictions::Planned>> {
+    let format = opts
+        .precision
+        .unwrap_or_else(|| Format::parse(DEFAULT_PRECISION).expect("a format in the table"));
+    let settings = if opts.settings.is_empty() {
+        vec![RunSettings::default()]
+    } else {
+        opts.settings.clone()
+    };
+    let mut out = Vec::new();
+    for model in &opts.models {
+        for s in &settings {
+            let pred = predict_memory(model, format, s, gpu);
+            out.push(super::predictions::Planned {
+                id: record_name(device, &model.id, format.id, s),
+                engine: ENGINE.into(),
+                model: model.id.clone(),
+                precision: format.id.into(),
+                context: s.ctx_size / s.parallel.max(1),
+                batch: s.parallel,
+                images: 0,
+                settings: Some(s.clone()),
+                command: s.command(&format!("{}-{}.gguf", model.id, format.id)),
+                predicted: Predicted {
+                    memory: pred.memory,
+                    throughput: None,
+                    engine: predict_engine(model, format, s, gpu),
+                },
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// What happened to one setting.
