@@ -2,8 +2,8 @@
 
 use crate::estimate::engine::command::{self, Command as EngineCommand};
 use crate::estimate::{EngineId, Runtime};
-use crate::measure::DeviceRequest;
 use crate::measure::llamacpp::RunSettings;
+use crate::measure::DeviceRequest;
 use crate::report::charts::{ChartKind, ImageFormat};
 use crate::report::units::{parse_bytes, parse_tokens};
 use crate::report::OutputFormat;

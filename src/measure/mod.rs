@@ -461,26 +461,25 @@ fn predict(
     known: bool,
     c: &Case,
 ) -> Prediction {
-    predict_with_kv(model, format, rt, gpu, known, c, None)
+    predict_with_flags(model, format, rt, gpu, known, c, estimate::engine::Flags::default())
 }
 
-/// [`predict`] with a KV precision other than the runtime's default.
-fn predict_with_kv(
+/// [`predict`] with the engine's command-line settings (llama.cpp's `-ub`, `-fa`, `-ctk`, ...).
+fn predict_with_flags(
     model: &ModelSpec,
     format: &'static Format,
     rt: &'static Runtime,
     gpu: &GpuSpec,
     known: bool,
     c: &Case,
-    kv: Option<crate::spec::KvPrecision>,
+    flags: estimate::engine::Flags,
 ) -> Prediction {
     let facts = ModelFacts::new(model);
-    let base = Setup::new(model, format, rt);
     let setup = Setup {
         images: c.images,
         crops: c.crops,
-        kv: kv.unwrap_or(base.kv),
-        ..base
+        engine: flags,
+        ..Setup::new(model, format, rt)
     };
     let weights = WeightFacts::new(model, &facts, format, 1);
     let p = Prepared::new(setup, gpu, &facts, &weights);
@@ -943,7 +942,7 @@ pub fn plan_candle(
                 &if cpu { "cpu".into() } else { slug(device_name) },
                 &case,
             ),
-            engine: rt.id.into(),
+            engine: rt.id,
             model: model.id.clone(),
             precision: format.id.into(),
             context: case.context,

@@ -13,8 +13,8 @@ use std::path::Path;
 pub struct Planned {
     /// the name the run's record will have
     pub id: String,
-    /// candle or llama.cpp
-    pub engine: String,
+    /// candle, candle-cpu or llama.cpp
+    pub engine: crate::estimate::EngineId,
     pub model: String,
     pub precision: String,
     pub context: u64,
@@ -187,7 +187,7 @@ mod tests {
         let mut c = Campaign::open_or_new(&path, "cpu", "abc").unwrap();
         let planned = |id: &str| Planned {
             id: id.into(),
-            engine: "llama.cpp".into(),
+            engine: crate::estimate::EngineId::LlamaCpp,
             model: "m".into(),
             precision: "q4_k_m".into(),
             context: 4096,

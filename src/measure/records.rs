@@ -50,7 +50,7 @@ pub struct Checked {
     pub registered_decode_error_pct: Option<f64>,
     /// engine records (llama.cpp): the runtime, its settings and every buffer term against today's
     /// prediction
-    pub runtime: String,
+    pub runtime: crate::estimate::EngineId,
     pub settings: Option<String>,
     pub terms: Vec<Term>,
     /// the process's measured peak (engine records: RSS or NVML; `measured_peak_bytes` there is Σ
@@ -148,7 +148,7 @@ pub fn check(records: &[Record], catalog: &Catalog, fits: &Fits) -> anyhow::Resu
                     .and_then(|t| t.decode_tokens_per_s),
                 m.throughput.decode_tokens_per_s,
             ),
-            runtime: r.runtime.clone(),
+            runtime: r.runtime,
             settings: r.engine.as_ref().map(|e| e.settings.slug()),
             terms,
             rss_peak_bytes: if ran { m.memory.peak_bytes } else { None },

@@ -108,8 +108,8 @@ fn open_device(settings: &[RunSettings], catalog: &Catalog) -> anyhow::Result<De
 
 /// gpuplan's prediction of llama.cpp's own buffer lines for these settings.
 ///
-/// The one call to the engine accounting of `estimate::engine::llamacpp` (issue 9). Until that lands,
-/// the terms gpuplan already has, for a model wholly on the CPU: the model buffer is the GGUF file's
+/// A model on the GPU (`-ngl` not 0): `estimate::engine::llamacpp::figures`. Wholly on the CPU, which
+/// that accounting does not model yet, the terms gpuplan already has: the model buffer is the GGUF file's
 /// tensor data as gpuplan lays it out ([`synth::plan`]: the estimator's per-tensor types, and for
 /// fp16/bf16/fp32 the converter's F32 norms), which llama.cpp maps from the first tensor to the last;
 /// the KV buffer the cache cells llama.cpp allocates times gpuplan's bytes per cell; the output
@@ -119,10 +119,10 @@ pub fn predict_engine(
     model: &ModelSpec,
     format: &'static Format,
     s: &RunSettings,
-    _gpu: &GpuSpec,
+    gpu: &GpuSpec,
 ) -> Option<EngineFigures> {
     if s.n_gpu_layers != 0 {
-        return None;
+        return Some(gpu_figures(model, format, s, gpu));
     }
     let a = model.architecture.as_ref()?;
     let plan = synth::plan(model, format).ok()?;
@@ -138,10 +138,39 @@ pub fn predict_engine(
         model_buffer_bytes: Some(0),
         host_model_buffer_bytes: Some(weights),
         kv_buffer_bytes: Some(a.layers * kv_cells(s) * per_cell),
-        compute_buffer_bytes: Some(0),
-        host_compute_buffer_bytes: None,
+        compute_buffer_bytes: None,
+        host_compute_buffer_bytes: Some(0),
         output_buffer_bytes: Some(a.vocab_size * 4 * s.parallel.max(1)),
     })
+}
+
+/// A model on the GPU: `estimate::engine::llamacpp::figures`.
+fn gpu_figures(model: &ModelSpec, format: &'static Format, s: &RunSettings, gpu: &GpuSpec) -> EngineFigures {
+    use crate::estimate::engine::{self, llamacpp};
+    let facts = crate::estimate::ModelFacts::new(model);
+    let weights = crate::estimate::WeightFacts::new(model, &facts, format, 1);
+    let setup = crate::estimate::Setup {
+        engine: engine::Flags {
+            llamacpp: s.flags(),
+            ..Default::default()
+        },
+        ..crate::estimate::Setup::new(model, format, &LLAMA_CPP)
+    };
+    let p = crate::estimate::Prepared::new(setup, gpu, &facts, &weights);
+    let settings = match p.settings {
+        engine::Settings::LlamaCpp(ls) => ls,
+        _ => llamacpp::Settings::resolve(&s.flags(), setup.kv),
+    };
+    let slots = s.parallel.max(1);
+    let f = llamacpp::figures(&p, &settings, s.ctx_size / slots, slots);
+    EngineFigures {
+        model_buffer_bytes: Some(f.model_buffer_bytes),
+        host_model_buffer_bytes: Some(f.host_model_buffer_bytes),
+        kv_buffer_bytes: Some(f.kv_buffer_bytes),
+        compute_buffer_bytes: Some(f.compute_buffer_bytes),
+        host_compute_buffer_bytes: Some(f.host_compute_buffer_bytes),
+        output_buffer_bytes: Some(f.output_buffer_bytes),
+    }
 }
 
 /// KV cells llama.cpp allocates (`llama_context` constructor): n_ctx padded to 256; per-slot
@@ -187,8 +216,11 @@ fn predict_memory(model: &ModelSpec, format: &'static Format, s: &RunSettings, g
         images: 0,
         crops: 0,
     };
-    let kv = s.cache_type_k.kv_precision();
-    super::predict_with_kv(model, format, &LLAMA_CPP, gpu, false, &case, kv)
+    let flags = crate::estimate::engine::Flags {
+        llamacpp: s.flags(),
+        ..Default::default()
+    };
+    super::predict_with_flags(model, format, &LLAMA_CPP, gpu, false, &case, flags)
 }
 
 /// The record's name: engine, device, model, format, settings.
@@ -212,6 +244,16 @@ pub fn is_host(device: &str) -> bool {
     device.starts_with("CPU") || device.ends_with("_Host")
 }
 
+/// Which figure a buffer line adds to, `true` for the host one. Model buffers on the CPU are host
+/// buffers (a file mapping); without a GPU the CPU backend is the device, so its KV and compute
+/// buffers are the device's (as `estimate::engine::llamacpp` counts a CPU-only run).
+fn on_host(kind: &str, device: &str, gpu_present: bool) -> bool {
+    match kind {
+        "model" => is_host(device),
+        _ => device.ends_with("_Host") || (gpu_present && is_host(device)),
+    }
+}
+
 /// The figures from the printed lines. The compute buffers come from the four-decimal lines the
 /// context prints when freed where there are some (the two-decimal start-up lines stay in `buffers`).
 pub fn measured_engine(model: &[probe::Buffer], run: &probe::Run) -> MeasuredEngine {
@@ -221,11 +263,12 @@ pub fn measured_engine(model: &[probe::Buffer], run: &probe::Run) -> MeasuredEng
         .chain(run.buffers.iter().filter(|b| !(precise_compute && b.kind == "compute")))
         .chain(run.freed.iter())
         .collect();
+    let gpu_present = counted.iter().any(|b| !is_host(&b.device));
     let sum = |kind: &str, host: Option<bool>| -> Option<u64> {
         Some(
             counted
                 .iter()
-                .filter(|b| b.kind == kind && host.is_none_or(|h| is_host(&b.device) == h))
+                .filter(|b| b.kind == kind && host.is_none_or(|h| on_host(kind, &b.device, gpu_present) == h))
                 .map(|b| bytes_of(b.mib))
                 .sum(),
         )
@@ -301,7 +344,7 @@ pub fn plan(opts: &Options, gpu: &GpuSpec, device: &DeviceInfo) -> anyhow::Resul
             let pred = predict_memory(model, format, s, gpu);
             out.push(super::predictions::Planned {
                 id: record_name(device, &model.id, format.id, s),
-                engine: ENGINE.into(),
+                engine: EngineId::LlamaCpp,
                 model: model.id.clone(),
                 precision: format.id.into(),
                 context: s.ctx_size / s.parallel.max(1),

@@ -4,17 +4,41 @@
 //! context; gpuplan always states it), batch 2048, ubatch 512, one slot, flash attention auto, f16
 //! caches, no unified KV (llama-server turns it on only when `--parallel` is left on auto).
 
+use crate::estimate::engine::llamacpp;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// `-fa, --flash-attn`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+/// `-fa, --flash-attn`, as records spell it (the estimator's [`llamacpp::FlashAttn`] is not read back
+/// from files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FlashAttn {
     On,
     Off,
     Auto,
+}
+
+impl From<FlashAttn> for llamacpp::FlashAttn {
+    fn from(f: FlashAttn) -> Self {
+        match f {
+            FlashAttn::On => llamacpp::FlashAttn::On,
+            FlashAttn::Off => llamacpp::FlashAttn::Off,
+            FlashAttn::Auto => llamacpp::FlashAttn::Auto,
+        }
+    }
+}
+
+impl FromStr for FlashAttn {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "on" => Ok(FlashAttn::On),
+            "off" => Ok(FlashAttn::Off),
+            "auto" => Ok(FlashAttn::Auto),
+            other => Err(format!("fa={other}: expected on, off or auto")),
+        }
+    }
 }
 
 impl FlashAttn {
@@ -156,10 +180,7 @@ impl FromStr for RunSettings {
                 "batch" | "b" => s.batch_size = count()?,
                 "ubatch" | "ub" => s.ubatch_size = count()?,
                 "parallel" | "np" => s.parallel = count()?,
-                "fa" => {
-                    s.flash_attn = <FlashAttn as clap::ValueEnum>::from_str(v, true)
-                        .map_err(|_| format!("fa={v}: expected on, off or auto"))?
-                }
+                "fa" => s.flash_attn = v.parse()?,
                 "ctk" => s.cache_type_k = v.parse()?,
                 "ctv" => s.cache_type_v = v.parse()?,
                 "kvu" => {
@@ -212,6 +233,20 @@ impl RunSettings {
             if self.kv_unified { "on" } else { "off" },
             self.parallel
         )
+    }
+
+    /// The estimator's llama.cpp flags for these settings.
+    pub fn flags(&self) -> llamacpp::Flags {
+        llamacpp::Flags {
+            batch_size: Some(self.batch_size),
+            ubatch_size: Some(self.ubatch_size),
+            flash_attn: Some(self.flash_attn.into()),
+            cache_type_k: self.cache_type_k.kv_precision(),
+            cache_type_v: self.cache_type_v.kv_precision(),
+            // -1: every layer, llama.cpp's and the estimator's default
+            n_gpu_layers: u64::try_from(self.n_gpu_layers).ok(),
+            no_mmap: false,
+        }
     }
 
     /// The `llama-server` command line with these settings.
