@@ -159,6 +159,7 @@ fn validate_options(catalog: &Catalog, a: &ValidateArgs) -> Result<ValidateOptio
         device: a.device,
         weights: a.weights.clone(),
         record: Some(a.record.clone()),
+        registered: a.registered.clone(),
         write_records: !a.no_record,
         probe: a.probe.map(|p| match p {
             ProbeArg::Context => Probe::Context,
@@ -196,7 +197,8 @@ fn llamacpp_options(catalog: &Catalog, a: &ValidateArgs) -> Result<measure::llam
         probe: l.probe_bin.clone(),
         work_dir: l.work_dir.clone(),
         keep_gguf: l.keep_gguf,
-        registered: l.registered.clone(),
+        bench: l.bench,
+        registered: a.registered.clone(),
         timeout: std::time::Duration::from_secs(l.timeout),
         log: |m| eprintln!("{m}"),
     })

@@ -192,6 +192,10 @@ pub struct ValidateArgs {
     /// Measure an overhead alone instead of a model: the CUDA context, or the first cuBLAS matmul.
     #[arg(long, value_enum)]
     pub probe: Option<ProbeArg>,
+    /// The predictions registered for this campaign (validation/predictions/...): each record
+    /// copies the entry made for it before the run.
+    #[arg(long)]
+    pub registered: Option<PathBuf>,
     #[command(flatten)]
     pub llamacpp: LlamaCppArgs,
 }
@@ -233,10 +237,9 @@ pub struct LlamaCppArgs {
     /// Keep the synthetic GGUF files (they are sparse: no data on disk).
     #[arg(long)]
     pub keep_gguf: bool,
-    /// The predictions file registered for this campaign (validation/predictions/...): each record
-    /// copies the entry made for it before the run.
+    /// Also run llama-bench's tests on every context: pp512 and tg128 (prefill and decode tokens/s).
     #[arg(long)]
-    pub registered: Option<PathBuf>,
+    pub bench: bool,
     /// Seconds the engine may take for one model (load and every context).
     #[arg(long, default_value_t = 600)]
     pub timeout: u64,

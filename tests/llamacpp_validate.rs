@@ -21,6 +21,7 @@ fn options(models: &[&str], dir: &std::path::Path) -> llamacpp::Options {
         probe: Some(dir.join("no-such-probe")),
         work_dir: Some(dir.to_path_buf()),
         keep_gguf: false,
+        bench: false,
         registered: None,
         timeout: Duration::from_secs(5),
         log: |_| {},

@@ -93,6 +93,8 @@ pub struct ValidateOptions {
     /// None: validation/records/
     pub record: Option<PathBuf>,
     pub write_records: bool,
+    /// a predictions file: each record copies the entry registered for it
+    pub registered: Option<PathBuf>,
     pub probe: Option<Probe>,
     pub progress: bool,
     /// messages for the user while running (skips, fallbacks)
@@ -113,6 +115,7 @@ impl Default for ValidateOptions {
             weights: None,
             record: None,
             write_records: true,
+            registered: None,
             probe: None,
             progress: false,
             log: |_| {},
@@ -231,6 +234,16 @@ pub fn validate(opts: &ValidateOptions, catalog: &Catalog) -> anyhow::Result<Vec
                 None => run_one(opts, &target, &model, format)?,
                 Some(reason) => skipped(opts, &target, &model, format, reason)?,
             });
+        }
+    }
+    if let Some(path) = &opts.registered {
+        let campaign = predictions::Campaign::load(path)?;
+        for r in &mut records {
+            r.prediction = campaign.registered_for(&r.name);
+            if r.prediction.is_none() {
+                r.notes
+                    .push(format!("no prediction registered for {} in {}", r.name, campaign.file));
+            }
         }
     }
     if opts.write_records {

@@ -46,6 +46,8 @@ pub struct Options {
     /// where synthetic files go (default: the system temp directory); removed after the run
     pub work_dir: Option<PathBuf>,
     pub keep_gguf: bool,
+    /// llama-bench's pp512 and tg128 on every context (measured.throughput)
+    pub bench: bool,
     /// a predictions file: each record copies the entry registered for it
     pub registered: Option<PathBuf>,
     pub timeout: Duration,
@@ -223,6 +225,34 @@ fn predict_memory(model: &ModelSpec, format: &'static Format, s: &RunSettings, g
     super::predict_with_flags(model, format, &LLAMA_CPP, gpu, false, &case, flags)
 }
 
+/// gpuplan's llama.cpp throughput for llama-bench's tests: prefill of a 512-token prompt, decode of
+/// one sequence at a short context (tg128 starts from an empty cache). None off the catalog's GPUs.
+fn predict_throughput(
+    model: &ModelSpec,
+    format: &'static Format,
+    s: &RunSettings,
+    device: &Device,
+) -> Option<Throughput> {
+    device.info.gpu_spec.as_ref()?;
+    let facts = crate::estimate::ModelFacts::new(model);
+    let weights = crate::estimate::WeightFacts::new(model, &facts, format, 1);
+    let setup = crate::estimate::Setup {
+        engine: crate::estimate::engine::Flags {
+            llamacpp: s.flags(),
+            ..Default::default()
+        },
+        ..crate::estimate::Setup::new(model, format, &LLAMA_CPP)
+    };
+    let p = crate::estimate::Prepared::new(setup, &device.spec, &facts, &weights);
+    let pp = crate::estimate::throughput::estimate(&p, probe::PP, 1);
+    let tg = crate::estimate::throughput::estimate(&p, probe::TG, 1);
+    Some(Throughput {
+        prefill_tokens_per_s: Some(pp.prefill_tokens_per_s),
+        decode_tokens_per_s: Some(tg.decode_tokens_per_s),
+        ttft_s: None,
+    })
+}
+
 /// The record's name: engine, device, model, format, settings.
 pub fn record_name(device: &DeviceInfo, model: &str, format: &str, s: &RunSettings) -> String {
     let dev = if device.kind == "cpu" {
@@ -338,6 +368,11 @@ pub fn plan(opts: &Options, gpu: &GpuSpec, device: &DeviceInfo) -> anyhow::Resul
     } else {
         opts.settings.clone()
     };
+    let dev = Device {
+        info: device.clone(),
+        spec: gpu.clone(),
+        sampler: None,
+    };
     let mut out = Vec::new();
     for model in &opts.models {
         for s in &settings {
@@ -354,7 +389,11 @@ pub fn plan(opts: &Options, gpu: &GpuSpec, device: &DeviceInfo) -> anyhow::Resul
                 command: s.command(&format!("{}-{}.gguf", model.id, format.id)),
                 predicted: Predicted {
                     memory: pred.memory,
-                    throughput: None,
+                    throughput: if opts.bench {
+                        predict_throughput(model, format, s, &dev)
+                    } else {
+                        None
+                    },
                     engine: predict_engine(model, format, s, gpu),
                 },
             });
@@ -432,7 +471,7 @@ pub fn validate(opts: &Options, catalog: &Catalog) -> anyhow::Result<Vec<Record>
                 if let Some(s) = &device.sampler {
                     s.reset_peak();
                 }
-                match probe::run(&bin, src.path(), &settings, opts.timeout) {
+                match probe::run(&bin, src.path(), &settings, opts.bench, opts.timeout) {
                     Err(f) => settings
                         .iter()
                         .map(|_| Result1::Failed(f.fault.status(), Some("probe".into()), f.message.clone()))
@@ -469,6 +508,9 @@ pub fn validate(opts: &Options, catalog: &Catalog) -> anyhow::Result<Vec<Record>
         };
         for (s, result) in settings.iter().zip(results) {
             let mut r = record(model, format, s, &device, &source_text, &gguf_name, result);
+            if opts.bench {
+                r.predicted.throughput = predict_throughput(model, format, s, &device);
+            }
             if let Some(c) = &registered {
                 r.prediction = c.registered_for(&r.name);
                 if r.prediction.is_none() {
@@ -532,6 +574,11 @@ fn record(
         total_s: None,
     };
     let mut runner = (None, None);
+    let mut measured_tp = Throughput {
+        prefill_tokens_per_s: None,
+        decode_tokens_per_s: None,
+        ttft_s: None,
+    };
     let (outcome, engine_measured) = match result {
         Result1::Failed(status, step, message) => (
             Outcome {
@@ -583,6 +630,19 @@ fn record(
                 message: run.error.clone(),
                 predicted_fits: pred.memory.fits,
             };
+            if let Some(b) = &run.bench {
+                measured_tp = Throughput {
+                    prefill_tokens_per_s: b.pp_tokens_per_s(),
+                    decode_tokens_per_s: b.tg_tokens_per_s(),
+                    ttft_s: None,
+                };
+                notes.push(format!(
+                    "throughput: llama-bench's tests in the probe: pp{} (one batch) and tg{} (one token at a time from an empty cache){}",
+                    b.pp_tokens,
+                    b.tg_tokens,
+                    b.error.as_ref().map(|e| format!("; {e}")).unwrap_or_default()
+                ));
+            }
             notes.push(format!("probe: {}; {}", out.engine, out.system_info));
             (outcome, ran.then(|| measured_engine(&m.buffers, run)))
         }
@@ -625,11 +685,7 @@ fn record(
         },
         measured: Measured {
             memory,
-            throughput: Throughput {
-                prefill_tokens_per_s: None,
-                decode_tokens_per_s: None,
-                ttft_s: None,
-            },
+            throughput: measured_tp,
             engine: engine_measured,
         },
         outcome,

@@ -31,6 +31,30 @@ pub struct Rss {
     pub file: u64,
 }
 
+/// llama-bench's tests as the probe ran them.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Bench {
+    pub pp_tokens: u64,
+    pub pp_s: Option<f64>,
+    pub tg_tokens: u64,
+    pub tg_s: Option<f64>,
+    pub error: Option<String>,
+}
+
+impl Bench {
+    pub fn pp_tokens_per_s(&self) -> Option<f64> {
+        self.pp_s.filter(|&t| t > 0.0).map(|t| self.pp_tokens as f64 / t)
+    }
+
+    pub fn tg_tokens_per_s(&self) -> Option<f64> {
+        self.tg_s.filter(|&t| t > 0.0).map(|t| self.tg_tokens as f64 / t)
+    }
+}
+
+/// llama-bench's default tests: a 512-token prompt, 128 generated tokens.
+pub const PP: u64 = 512;
+pub const TG: u64 = 128;
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Run {
     pub status: String,
@@ -41,6 +65,8 @@ pub struct Run {
     pub freed: Vec<Buffer>,
     pub lines: Vec<String>,
     pub context_s: f64,
+    #[serde(default)]
+    pub bench: Option<Bench>,
     pub rss_before: Rss,
     pub rss_after: Rss,
 }
@@ -126,8 +152,15 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join(" | ")
 }
 
-/// Loads `gguf` once and creates a context per setting (`n_gpu_layers` and `repack` from the first).
-pub fn run(bin: &Path, gguf: &Path, settings: &[RunSettings], timeout: Duration) -> Result<Output, Failure> {
+/// Loads `gguf` once and creates a context per setting (`n_gpu_layers` and `repack` from the first);
+/// with `bench`, llama-bench's pp512 and tg128 on each context.
+pub fn run(
+    bin: &Path,
+    gguf: &Path,
+    settings: &[RunSettings],
+    bench: bool,
+    timeout: Duration,
+) -> Result<Output, Failure> {
     if !bin.is_file() {
         return Err(Failure {
             fault: Fault::NotBuilt,
@@ -147,7 +180,11 @@ pub fn run(bin: &Path, gguf: &Path, settings: &[RunSettings], timeout: Duration)
         cmd.arg("--no-repack");
     }
     for s in settings {
-        cmd.arg("--run").arg(s.probe_arg());
+        let mut arg = s.probe_arg();
+        if bench {
+            arg.push_str(&format!(",pp={PP},tg={TG}"));
+        }
+        cmd.arg("--run").arg(arg);
     }
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -243,6 +280,7 @@ mod tests {
             Path::new("/nonexistent/llamacpp-probe"),
             Path::new("x.gguf"),
             &[RunSettings::default()],
+            false,
             Duration::from_secs(1),
         )
         .unwrap_err();
@@ -264,17 +302,23 @@ mod tests {
         let s = [RunSettings::default()];
         let t = Duration::from_secs(20);
         let killed = script("killed", "echo 'load_tensors: loading' >&2; kill -9 $$");
-        assert_eq!(run(&killed, Path::new("m"), &s, t).unwrap_err().fault, Fault::Killed);
+        assert_eq!(
+            run(&killed, Path::new("m"), &s, false, t).unwrap_err().fault,
+            Fault::Killed
+        );
         let oom = script(
             "oom",
             "echo 'ggml_backend_cpu_buffer_type_alloc_buffer: failed to allocate buffer of size 99' >&2; kill -6 $$",
         );
-        assert_eq!(run(&oom, Path::new("m"), &s, t).unwrap_err().fault, Fault::OutOfMemory);
+        assert_eq!(
+            run(&oom, Path::new("m"), &s, false, t).unwrap_err().fault,
+            Fault::OutOfMemory
+        );
         let silent = script("silent", "exit 3");
-        let e = run(&silent, Path::new("m"), &s, t).unwrap_err();
+        let e = run(&silent, Path::new("m"), &s, false, t).unwrap_err();
         assert_eq!(e.fault, Fault::Error);
         let slow = script("slow", "exec sleep 30");
-        let e = run(&slow, Path::new("m"), &s, Duration::from_millis(300)).unwrap_err();
+        let e = run(&slow, Path::new("m"), &s, false, Duration::from_millis(300)).unwrap_err();
         assert_eq!(e.fault, Fault::TimedOut);
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! llamacpp-probe --model FILE [--n-gpu-layers N] [--no-repack] [--no-mmap]
-//!                --run ctx=4096,batch=2048,ubatch=512,parallel=1,fa=auto,ctk=f16,ctv=f16,kvu=0,outs=0,swa=on [--run ...]
+//!                --run ctx=4096,batch=2048,ubatch=512,parallel=1,fa=auto,ctk=f16,ctv=f16,kvu=0,outs=0,swa=on,pp=512,tg=128
+//!                [--run ...]
 //! ```
 //! Exit status: 0 when the JSON was printed (a context that failed is a run with status "error"),
 //! 1 when the model did not load (the JSON says why), 2 on bad arguments.
@@ -57,6 +58,10 @@ struct Setting {
     n_outputs_max: u32,
     /// full-size cache for sliding-window layers (library default on, llama-server off)
     swa_full: bool,
+    /// llama-bench's prompt test: tokens decoded as one batch after the context is made (0: none)
+    pp: u32,
+    /// llama-bench's generation test: tokens decoded one at a time from an empty cache (0: none)
+    tg: u32,
 }
 
 impl Setting {
@@ -72,6 +77,8 @@ impl Setting {
             kv_unified: false,
             n_outputs_max: 0,
             swa_full: true,
+            pp: 0,
+            tg: 0,
         };
         for kv in spec.split(',').filter(|p| !p.is_empty()) {
             let (k, v) = kv
@@ -98,6 +105,8 @@ impl Setting {
                 "kvu" => s.kv_unified = flag(v)?,
                 "outs" => s.n_outputs_max = num()?,
                 "swa" => s.swa_full = flag(v)?,
+                "pp" => s.pp = num()?,
+                "tg" => s.tg = num()?,
                 other => return Err(format!("unknown setting `{other}`")),
             }
         }
@@ -225,9 +234,84 @@ struct Run {
     /// llama.cpp's own lines for this context (buffers, KV cache size, graph)
     lines: Vec<String>,
     context_s: f64,
+    /// the pp / tg tests, when asked for
+    bench: Option<Bench>,
     rss_before: Rss,
     /// after the context is created, with the peak over its creation
     rss_after: Rss,
+}
+
+/// llama-bench's two tests on this context (its `pp512` and `tg128` with the default counts).
+#[derive(Debug, Serialize)]
+struct Bench {
+    pp_tokens: u32,
+    pp_s: Option<f64>,
+    tg_tokens: u32,
+    tg_s: Option<f64>,
+    error: Option<String>,
+}
+
+/// Decodes `tokens` tokens: one batch of them (`pp`), or one at a time (`tg`). Token ids cycle
+/// through the vocabulary's byte tokens; the weights are zeros, so only the shapes matter.
+unsafe fn decode(ctx: *mut sys::llama_context, tokens: u32, one_at_a_time: bool) -> Result<f64, String> {
+    let per = if one_at_a_time { 1 } else { tokens.max(1) };
+    let batch = sys::llama_batch_init(per as i32, 0, 1);
+    let t0 = Instant::now();
+    let mut pos = 0u32;
+    let mut result = Ok(());
+    while pos < tokens && result.is_ok() {
+        let n = per.min(tokens - pos);
+        for i in 0..n {
+            let k = i as usize;
+            *batch.token.add(k) = 3 + ((pos + i) % 256) as i32;
+            *batch.pos.add(k) = (pos + i) as i32;
+            *batch.n_seq_id.add(k) = 1;
+            *(*batch.seq_id.add(k)).add(0) = 0;
+            *batch.logits.add(k) = i8::from(i == n - 1);
+        }
+        let mut b = batch;
+        b.n_tokens = n as i32;
+        let rc = sys::llama_decode(ctx, b);
+        if rc != 0 {
+            result = Err(format!("llama_decode returned {rc}"));
+        }
+        pos += n;
+    }
+    sys::llama_synchronize(ctx);
+    let secs = t0.elapsed().as_secs_f64();
+    sys::llama_batch_free(batch);
+    result.map(|()| secs)
+}
+
+/// The pp test, then the tg test from an empty cache (as llama-bench runs them).
+fn bench(ctx: *mut sys::llama_context, s: &Setting) -> Bench {
+    let mut b = Bench {
+        pp_tokens: s.pp,
+        pp_s: None,
+        tg_tokens: s.tg,
+        tg_s: None,
+        error: None,
+    };
+    unsafe {
+        let mem = sys::llama_get_memory(ctx);
+        if s.pp > 0 {
+            match decode(ctx, s.pp, false) {
+                Ok(t) => b.pp_s = Some(t),
+                Err(e) => b.error = Some(e),
+            }
+            sys::llama_memory_clear(mem, true);
+        }
+        if s.tg > 0 && b.error.is_none() {
+            // one warm-up token, as llama-bench does, then the timed run
+            let _ = decode(ctx, 1, true);
+            sys::llama_memory_clear(mem, true);
+            match decode(ctx, s.tg, true) {
+                Ok(t) => b.tg_s = Some(t),
+                Err(e) => b.error = Some(e),
+            }
+        }
+    }
+    b
 }
 
 #[derive(Debug, Serialize)]
@@ -421,6 +505,7 @@ fn main() {
                     .collect::<Vec<_>>()
                     .join(" | ")
             });
+            let bench = (!ctx.is_null() && (s.pp > 0 || s.tg > 0)).then(|| bench(ctx, s));
             if !ctx.is_null() {
                 unsafe { sys::llama_free(ctx) };
             }
@@ -434,6 +519,7 @@ fn main() {
                 freed,
                 lines: lines.into_iter().filter(|l| is_relevant(l)).collect(),
                 context_s,
+                bench,
                 rss_before: before,
                 rss_after: after,
             });
