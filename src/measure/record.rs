@@ -73,11 +73,24 @@ pub struct EngineFigures {
     pub output_buffer_bytes: Option<u64>,
 }
 
+/// What a buffer line of llama.cpp's start-up log holds.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BufferKind {
+    /// "model buffer size"
+    Model,
+    /// "KV buffer size"
+    Kv,
+    /// "compute buffer size"
+    Compute,
+    /// "output buffer size"
+    Output,
+}
+
 /// One buffer line as llama.cpp printed it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BufferLine {
-    /// model, kv, compute, output
-    pub kind: String,
+    pub kind: BufferKind,
     /// llama.cpp's buffer type name: CPU, CPU_Mapped, CUDA0, CUDA_Host, ...
     pub device: String,
     /// as printed: two decimals (four for the compute buffers the context prints when freed)

@@ -18,21 +18,17 @@ pub mod settings;
 pub use settings::{CacheType, FlashAttn, RunSettings};
 
 use super::record::{
-    BufferLine, DeviceInfo, EngineFigures, EngineRun, Measured, MeasuredEngine, MeasuredMemory, Outcome, Params,
-    Predicted, Record, Registered, Throughput, Timings,
+    BufferKind, BufferLine, DeviceInfo, EngineFigures, EngineRun, Measured, MeasuredEngine, MeasuredMemory, Outcome,
+    Params, Predicted, Record, Registered, Throughput, Timings,
 };
 use super::synth;
-use crate::estimate::engine::llamacpp::LLAMA_CPP;
+use crate::estimate::engine::llamacpp::{LLAMA_CPP, VERSION};
 use crate::estimate::EngineId;
 use crate::spec::gpu::MIB;
 use crate::spec::{Catalog, Format, GpuSpec, ModelSpec};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Duration;
-
-/// The engine as records name it.
-pub const ENGINE: &str = "llama.cpp";
-/// What the probe links: the llama.cpp source vendored by this crate version.
-pub const VERSION: &str = "llama-cpp-sys-2 0.1.161 (vendored llama.cpp, ggml 0.26.0)";
 
 pub struct Options {
     pub models: Vec<ModelSpec>,
@@ -277,9 +273,9 @@ pub fn is_host(device: &str) -> bool {
 /// Which figure a buffer line adds to, `true` for the host one. Model buffers on the CPU are host
 /// buffers (a file mapping); without a GPU the CPU backend is the device, so its KV and compute
 /// buffers are the device's (as `estimate::engine::llamacpp` counts a CPU-only run).
-fn on_host(kind: &str, device: &str, gpu_present: bool) -> bool {
+fn on_host(kind: BufferKind, device: &str, gpu_present: bool) -> bool {
     match kind {
-        "model" => is_host(device),
+        BufferKind::Model => is_host(device),
         _ => device.ends_with("_Host") || (gpu_present && is_host(device)),
     }
 }
@@ -290,11 +286,15 @@ pub fn measured_engine(model: &[probe::Buffer], run: &probe::Run) -> MeasuredEng
     let precise_compute = !run.freed.is_empty();
     let counted: Vec<&probe::Buffer> = model
         .iter()
-        .chain(run.buffers.iter().filter(|b| !(precise_compute && b.kind == "compute")))
+        .chain(
+            run.buffers
+                .iter()
+                .filter(|b| !(precise_compute && b.kind == BufferKind::Compute)),
+        )
         .chain(run.freed.iter())
         .collect();
     let gpu_present = counted.iter().any(|b| !is_host(&b.device));
-    let sum = |kind: &str, host: Option<bool>| -> Option<u64> {
+    let sum = |kind: BufferKind, host: Option<bool>| -> Option<u64> {
         Some(
             counted
                 .iter()
@@ -305,19 +305,19 @@ pub fn measured_engine(model: &[probe::Buffer], run: &probe::Run) -> MeasuredEng
     };
     MeasuredEngine {
         figures: EngineFigures {
-            model_buffer_bytes: sum("model", Some(false)),
-            host_model_buffer_bytes: sum("model", Some(true)),
-            kv_buffer_bytes: sum("kv", None),
-            compute_buffer_bytes: sum("compute", Some(false)),
-            host_compute_buffer_bytes: sum("compute", Some(true)),
-            output_buffer_bytes: sum("output", None),
+            model_buffer_bytes: sum(BufferKind::Model, Some(false)),
+            host_model_buffer_bytes: sum(BufferKind::Model, Some(true)),
+            kv_buffer_bytes: sum(BufferKind::Kv, None),
+            compute_buffer_bytes: sum(BufferKind::Compute, Some(false)),
+            host_compute_buffer_bytes: sum(BufferKind::Compute, Some(true)),
+            output_buffer_bytes: sum(BufferKind::Output, None),
         },
         buffers: model
             .iter()
             .chain(&run.buffers)
             .chain(&run.freed)
             .map(|b| BufferLine {
-                kind: b.kind.clone(),
+                kind: b.kind,
                 device: b.device.clone(),
                 mib: b.mib,
                 line: b.line.clone(),
@@ -403,9 +403,15 @@ pub fn plan(opts: &Options, gpu: &GpuSpec, device: &DeviceInfo) -> anyhow::Resul
 }
 
 /// What happened to one setting.
-enum Result1 {
-    Ran(Box<probe::Output>, usize),
-    Failed(&'static str, Option<String>, String),
+enum SettingResult {
+    /// the probe ran; the setting is `runs[index]` of its output
+    Ran { out: Rc<probe::Output>, index: usize },
+    /// no context: the record's outcome status, the step that failed, what was said
+    Failed {
+        status: &'static str,
+        step: &'static str,
+        message: String,
+    },
 }
 
 /// Runs every model at every setting; one record per (model, setting).
@@ -462,10 +468,14 @@ pub fn validate(opts: &Options, catalog: &Catalog) -> anyhow::Result<Vec<Record>
                     })
             }
         };
-        let results: Vec<Result1> = match &source {
+        let results: Vec<SettingResult> = match &source {
             Err(e) => settings
                 .iter()
-                .map(|_| Result1::Failed("error", Some("synth".into()), e.to_string()))
+                .map(|_| SettingResult::Failed {
+                    status: "error",
+                    step: "synth",
+                    message: e.to_string(),
+                })
                 .collect(),
             Ok(src) => {
                 if let Some(s) = &device.sampler {
@@ -474,7 +484,11 @@ pub fn validate(opts: &Options, catalog: &Catalog) -> anyhow::Result<Vec<Record>
                 match probe::run(&bin, src.path(), &settings, opts.bench, opts.timeout) {
                     Err(f) => settings
                         .iter()
-                        .map(|_| Result1::Failed(f.fault.status(), Some("probe".into()), f.message.clone()))
+                        .map(|_| SettingResult::Failed {
+                            status: f.fault.status(),
+                            step: "probe",
+                            message: f.message.clone(),
+                        })
                         .collect(),
                     Ok(out) if out.model.status != "ok" => {
                         let msg = out.model.error.clone().unwrap_or_default();
@@ -485,18 +499,21 @@ pub fn validate(opts: &Options, catalog: &Catalog) -> anyhow::Result<Vec<Record>
                         };
                         settings
                             .iter()
-                            .map(|_| {
-                                Result1::Failed(
-                                    status,
-                                    Some("load".into()),
-                                    format!("llama.cpp did not load the model: {msg}"),
-                                )
+                            .map(|_| SettingResult::Failed {
+                                status,
+                                step: "load",
+                                message: format!("llama.cpp did not load the model: {msg}"),
                             })
                             .collect()
                     }
                     Ok(out) => {
-                        let out = Box::new(out);
-                        (0..settings.len()).map(|i| Result1::Ran(out.clone(), i)).collect()
+                        let out = Rc::new(out);
+                        (0..settings.len())
+                            .map(|index| SettingResult::Ran {
+                                out: out.clone(),
+                                index,
+                            })
+                            .collect()
                     }
                 }
             }
@@ -525,6 +542,29 @@ pub fn validate(opts: &Options, catalog: &Catalog) -> anyhow::Result<Vec<Record>
     Ok(records)
 }
 
+/// What the probe's run says about memory: NVML's device peak on a GPU, RSS on the CPU. Returns the
+/// note that says how to read it.
+fn measure_memory(memory: &mut MeasuredMemory, device: &Device, m: &probe::Model, run: &probe::Run) -> &'static str {
+    match &device.sampler {
+        Some(sampler) => {
+            let peak = sampler.peak();
+            memory.peak_bytes = Some(peak.device_used);
+            memory.process_peak_bytes = peak.process_used;
+            let (n, hz) = sampler.stats();
+            memory.samples = Some(n);
+            memory.sample_hz = Some(hz);
+            "nvml peak: device used memory over the whole probe (all contexts), the CUDA context included"
+        }
+        None => {
+            memory.baseline_bytes = Some(m.rss_before.rss);
+            memory.weights_bytes = Some(m.rss_after.file.saturating_sub(m.rss_before.file));
+            memory.kv_cache_bytes = Some(run.rss_after.anon.saturating_sub(run.rss_before.anon));
+            memory.peak_bytes = Some(run.rss_after.peak.saturating_sub(m.rss_before.rss));
+            "rss: weights = file pages resident after the load (the model is mmapped); kv_cache = anonymous memory the context added (the KV buffer is cleared, so resident); peak = VmHWM over the context's creation minus the RSS before the load; the compute buffer is reserved, not touched"
+        }
+    }
+}
+
 /// One record from one setting's result.
 fn record(
     model: &ModelSpec,
@@ -533,17 +573,16 @@ fn record(
     device: &Device,
     source: &str,
     gguf_name: &str,
-    result: Result1,
+    result: SettingResult,
 ) -> Record {
     let pred = predict_memory(model, format, s, &device.spec);
     let engine_pred = predict_engine(model, format, s, &device.spec);
     let mut notes = vec![
         "llama.cpp's buffer lines are the measurement checked: model and KV buffers exact (to the printed 0.01 MiB), compute within 5%".into(),
     ];
-    if engine_pred.is_none() {
+    if engine_pred.as_ref().is_none_or(|e| e.compute_buffer_bytes.is_none()) {
         notes.push(
-            "no engine prediction: gpuplan's llama.cpp accounting (estimate::engine::llamacpp) is not in this build"
-                .into(),
+            "the compute buffer is not predicted for a model wholly on the CPU yet (estimate::engine::llamacpp)".into(),
         );
     }
     let mut memory = MeasuredMemory {
@@ -580,42 +619,22 @@ fn record(
         ttft_s: None,
     };
     let (outcome, engine_measured) = match result {
-        Result1::Failed(status, step, message) => (
+        SettingResult::Failed { status, step, message } => (
             Outcome {
                 status: status.into(),
-                step,
+                step: Some(step.into()),
                 message: Some(message),
                 predicted_fits: pred.memory.fits,
             },
             None,
         ),
-        Result1::Ran(out, i) => {
-            let run = &out.runs[i];
+        SettingResult::Ran { out, index } => {
+            let run = &out.runs[index];
             let m = &out.model;
             runner = (m.n_params, m.size_bytes);
             timings.load_s = Some(m.load_s);
             timings.total_s = Some(m.load_s + run.context_s);
-            match &device.sampler {
-                Some(sampler) => {
-                    let peak = sampler.peak();
-                    memory.peak_bytes = Some(peak.device_used);
-                    memory.process_peak_bytes = peak.process_used;
-                    let (n, hz) = sampler.stats();
-                    memory.samples = Some(n);
-                    memory.sample_hz = Some(hz);
-                    notes.push(
-                        "nvml peak: device used memory over the whole probe (all contexts), the CUDA context included"
-                            .into(),
-                    );
-                }
-                None => {
-                    memory.baseline_bytes = Some(m.rss_before.rss);
-                    memory.weights_bytes = Some(m.rss_after.file.saturating_sub(m.rss_before.file));
-                    memory.kv_cache_bytes = Some(run.rss_after.anon.saturating_sub(run.rss_before.anon));
-                    memory.peak_bytes = Some(run.rss_after.peak.saturating_sub(m.rss_before.rss));
-                    notes.push("rss: weights = file pages resident after the load (the model is mmapped); kv_cache = anonymous memory the context added (the KV buffer is cleared, so resident); peak = VmHWM over the context's creation minus the RSS before the load; the compute buffer is reserved, not touched".into());
-                }
-            }
+            notes.push(measure_memory(&mut memory, device, m, run).into());
             let ran = run.status == "ok";
             let outcome = Outcome {
                 status: if ran {
@@ -700,7 +719,7 @@ fn record(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
         engine: Some(EngineRun {
-            name: ENGINE.into(),
+            name: EngineId::LlamaCpp.as_str().into(),
             version: VERSION.into(),
             command: s.command(gguf_name),
             settings: s.clone(),

@@ -3,6 +3,7 @@
 //! GGML_ASSERT aborts the process) stays in the child.
 
 use super::settings::RunSettings;
+use crate::measure::record::BufferKind;
 use serde::Deserialize;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ pub const DEFAULT_PROBE: &str = "target/llamacpp-probe/release/llamacpp-probe";
 /// One buffer line as the probe parsed it.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Buffer {
-    pub kind: String,
+    pub kind: BufferKind,
     pub device: String,
     pub mib: f64,
     pub line: String,
