@@ -58,17 +58,35 @@ pub struct Checked {
     pub rss_peak_bytes: Option<u64>,
 }
 
-/// Σ of the buffers a figure set has (None when it has none).
-fn engine_total(f: &EngineFigures) -> Option<u64> {
-    let parts = [
+fn parts(f: &EngineFigures) -> [Option<u64>; 6] {
+    [
         f.model_buffer_bytes,
         f.host_model_buffer_bytes,
         f.kv_buffer_bytes,
         f.compute_buffer_bytes,
         f.host_compute_buffer_bytes,
         f.output_buffer_bytes,
-    ];
-    parts.iter().any(Option::is_some).then(|| parts.iter().flatten().sum())
+    ]
+}
+
+/// Σ of the predicted buffers and Σ of the same buffers as printed: a buffer gpuplan does not
+/// predict is left out of both (None when nothing is predicted or nothing printed).
+fn engine_totals(predicted: Option<&EngineFigures>, printed: Option<&EngineFigures>) -> (Option<u64>, Option<u64>) {
+    let (Some(p), Some(m)) = (predicted, printed) else {
+        return (None, printed.map(|m| parts(m).iter().flatten().sum()));
+    };
+    let both: Vec<(u64, u64)> = parts(p)
+        .into_iter()
+        .zip(parts(m))
+        .filter_map(|(p, m)| Some((p?, m?)))
+        .collect();
+    if both.is_empty() {
+        return (None, None);
+    }
+    (
+        Some(both.iter().map(|x| x.0).sum()),
+        Some(both.iter().map(|x| x.1).sum()),
+    )
 }
 
 /// Reads every `*.json` record in `dir` (sorted by file name); a file holding an array contributes
@@ -120,14 +138,18 @@ pub fn check(records: &[Record], catalog: &Catalog, fits: &Fits) -> anyhow::Resu
             reg.map(|g| g.predicted.memory.total_bytes),
         );
         let mut terms = Vec::new();
+        let mut registered_measured = m.memory.peak_bytes;
         if r.engine.is_some() {
             let today = super::llamacpp::repredict_engine(r, catalog)
                 .map_err(|e| anyhow::anyhow!("record {}: {e:#}", r.name))?;
             let printed = m.engine.as_ref().map(|e| &e.figures);
             terms = super::llamacpp::check::terms(today.as_ref(), printed);
-            measured_peak = printed.and_then(engine_total);
-            predicted_total = today.as_ref().and_then(engine_total).unwrap_or(0);
-            registered_total = reg.and_then(|g| g.predicted.engine.as_ref()).and_then(engine_total);
+            let (p, printed_total) = engine_totals(today.as_ref(), printed);
+            measured_peak = printed_total;
+            predicted_total = p.unwrap_or(0);
+            let (r, printed_for_registered) = engine_totals(reg.and_then(|g| g.predicted.engine.as_ref()), printed);
+            registered_total = r;
+            registered_measured = printed_for_registered;
         }
         let today_total = (predicted_total > 0).then_some(predicted_total as f64);
         out.push(Checked {
@@ -139,7 +161,10 @@ pub fn check(records: &[Record], catalog: &Catalog, fits: &Fits) -> anyhow::Resu
             fitted_on,
             registered_commit: reg.map(|g| g.commit.clone()),
             registered_memory_error_pct: if ran {
-                error_pct(registered_total.map(|b| b as f64), measured_peak.map(|b| b as f64))
+                error_pct(
+                    registered_total.map(|b| b as f64),
+                    registered_measured.map(|b| b as f64),
+                )
             } else {
                 None
             },

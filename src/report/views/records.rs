@@ -147,7 +147,7 @@ pub fn records(rows: &Vec<Checked>) -> Doc {
 fn engine_table(d: &mut Doc, rows: &[Checked]) {
     let engine: Vec<&Checked> = rows.iter().filter(|r| r.settings.is_some()).collect();
     if !engine.is_empty() {
-        d.text("llama.cpp's own buffer lines (the real llama.cpp loading a synthetic GGUF of the model's exact shapes and types): gpuplan's prediction / what llama.cpp printed, in MiB. Model, KV and output buffers must be equal to the printed 0.01 MiB, compute buffers within 5% (scripts/llamacpp-check.sh). RSS: the probe's peak (the weights are a file mapping, the compute buffer is reserved but not touched at start-up).");
+        d.text("llama.cpp's own buffer lines (the real llama.cpp loading a synthetic GGUF of the model's exact shapes and types): gpuplan's prediction / what llama.cpp printed, in MiB. Model, KV and output buffers must be equal to the printed 0.01 MiB, compute buffers within 5% (scripts/llamacpp-check.sh). RSS: the probe's peak (the weights are a file mapping, the compute buffer is reserved but not touched at start-up). \"registered\": the error of the prediction committed before the run, over the buffers it predicted.");
         let mut t = Table::new(&[
             "device",
             "model",
