@@ -70,8 +70,9 @@ pub enum Command {
     /// List local NVIDIA GPUs (NVML), match them to the catalog, and show what fits in their free
     /// memory now. No driver or no GPU: one line saying so, exit code 0.
     Detect(DetectArgs),
-    /// Load and run models with candle on this machine's GPU (or CPU), measure memory and speed,
-    /// and compare with the estimate; writes a JSON record per run.
+    /// Load and run models with candle, or the real llama.cpp (--engine llama.cpp), on this machine's
+    /// GPU (or CPU), measure memory and speed, and compare with the estimate; writes a JSON record
+    /// per run.
     #[command(after_help = VALIDATE_HELP)]
     Validate(ValidateArgs),
     /// Read a config.json, a model directory (config.json + safetensors headers) or a GGUF file into
@@ -144,6 +145,12 @@ Examples:
   gpuplan validate phi-3.5-moe --precision q4_k --record runs.json
   gpuplan validate phi-3.5-mini --device cpu --context 256 --decode 4
   gpuplan validate --probe cublas --device cuda:0
+  gpuplan validate --engine llama.cpp phi-3.5-mini -p q4_k_m --no-repack \
+      --setting ctx=4096,fa=on --setting ctx=32768,ubatch=2048,fa=off,parallel=4,ctk=q8_0
+
+With --engine llama.cpp the model is written as a synthetic GGUF (gpuplan synth), loaded once in the
+real llama.cpp (scripts/llamacpp-build.sh builds it), and each --setting becomes a context and a
+record: llama.cpp's own buffer lines beside gpuplan's prediction of them.
 
 Exit codes: 0 every run finished (a run that ran out of memory is data, recorded as such),
 1 an error, 2 bad command-line usage, 3 the requested device is unavailable (no GPU, no NVML,
