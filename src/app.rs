@@ -1,7 +1,7 @@
 //! Command glue: resolve ids against the catalog, call `plan`, render with `report`. Thin on purpose.
 
 use crate::cli::{
-    Cli, Command, DetectArgs, EccArg, EngineArgs, EstimateArgs, FlashAttnArg, PlotArgs, ProbeArg, ReportArgs,
+    Cli, Command, DetectArgs, EccArg, Engine, EngineArgs, EstimateArgs, FlashAttnArg, PlotArgs, ProbeArg, ReportArgs,
     ValidateArgs,
 };
 use crate::estimate::engine::command as engine_command;
@@ -42,11 +42,20 @@ pub fn run(cli: Cli) -> Result<String> {
         }
         Command::Records(a) => {
             let records = measure::records::load_dir(&a.dir)?;
-            report::render(
-                f,
-                &measure::records::check(&records, &catalog)?,
-                views::records::records,
-            )
+            let fits = measure::predictions::Fits::beside(&a.dir)?;
+            let rows = measure::records::check(&records, &catalog, &fits)?;
+            let out = report::render(f, &rows, views::records::records)?;
+            if a.check {
+                let summary = measure::llamacpp::check::Summary::of(&rows);
+                for gap in &summary.gaps {
+                    eprintln!("not predicted: {gap}");
+                }
+                summary
+                    .verdict(a.allow_unpredicted)
+                    .map_err(|e| anyhow!("{out}\n{e}"))?;
+                eprintln!("{}", summary.line());
+            }
+            Ok(out)
         }
         Command::Import(a) => {
             let imported = import::import_path(&a.path)?;
@@ -91,6 +100,45 @@ pub fn run(cli: Cli) -> Result<String> {
         Command::Report(a) => report_cmd(&catalog, f, &a),
         Command::Plot(a) => plot(&catalog, &a),
         Command::Detect(a) => report::render(f, &detect_report(&catalog, &a)?, views::detect::detect),
+        Command::Synth(a) => {
+            let spec = model(&catalog, &a.model)?;
+            let file = measure::synth::plan(&spec, a.precision)?.write(&a.out)?;
+            report::render(f, &file, views::synth::synth)
+        }
+        Command::Predict(a) => {
+            let (device, spec) = measure::device_for(&catalog, a.for_gpu.as_deref())?;
+            let planned = match a.run.engine {
+                Engine::LlamaCpp => measure::llamacpp::plan(&llamacpp_options(&catalog, &a.run)?, &spec, &device)?,
+                Engine::Candle => {
+                    let name = if a.for_gpu.is_some() {
+                        device.name.as_str()
+                    } else {
+                        "cpu"
+                    };
+                    measure::plan_candle(&validate_options(&catalog, &a.run)?, &spec, name)?
+                }
+            };
+            let commit = a.commit.clone().unwrap_or_else(|| measure::build_info().git_sha);
+            let mut campaign = measure::predictions::Campaign::open_or_new(
+                &a.campaign,
+                a.for_gpu.as_deref().unwrap_or("cpu"),
+                &commit,
+            )?;
+            campaign.add(planned.clone())?;
+            campaign.save(&a.campaign)?;
+            eprintln!("registered {} runs in {}", planned.len(), a.campaign.display());
+            report::render(f, &planned, views::predictions::planned)
+        }
+        Command::Validate(a) if a.engine == Engine::LlamaCpp => {
+            let opts = llamacpp_options(&catalog, &a)?;
+            let records = measure::llamacpp::validate(&opts, &catalog)?;
+            if !a.no_record {
+                for file in measure::write_records(&records, Some(&a.record))? {
+                    eprintln!("wrote {}", file.display());
+                }
+            }
+            report::render(f, &records, views::validate::validate)
+        }
         Command::Validate(a) => {
             let opts = validate_options(&catalog, &a)?;
             report::render(f, &measure::validate(&opts, &catalog)?, views::validate::validate)
@@ -111,6 +159,7 @@ fn validate_options(catalog: &Catalog, a: &ValidateArgs) -> Result<ValidateOptio
         device: a.device,
         weights: a.weights.clone(),
         record: Some(a.record.clone()),
+        registered: a.registered.clone(),
         write_records: !a.no_record,
         probe: a.probe.map(|p| match p {
             ProbeArg::Context => Probe::Context,
@@ -118,6 +167,39 @@ fn validate_options(catalog: &Catalog, a: &ValidateArgs) -> Result<ValidateOptio
         }),
         // progress bars only where someone watches (not in CI logs or pipes)
         progress: std::io::stderr().is_terminal(),
+        log: |m| eprintln!("{m}"),
+    })
+}
+
+fn llamacpp_options(catalog: &Catalog, a: &ValidateArgs) -> Result<measure::llamacpp::Options> {
+    let l = &a.llamacpp;
+    let mut models: Vec<ModelSpec> = a.models.iter().map(|m| model(catalog, m)).collect::<Result<_>>()?;
+    if models.is_empty() {
+        match &l.gguf {
+            Some(g) => models.push(import::import_path(g)?.spec),
+            None => bail!("--engine llama.cpp: name the model(s) to run (or give --gguf FILE)"),
+        }
+    }
+    let settings = l
+        .settings
+        .iter()
+        .map(|s| measure::llamacpp::RunSettings {
+            n_gpu_layers: l.n_gpu_layers,
+            repack: !l.no_repack,
+            ..s.clone()
+        })
+        .collect();
+    Ok(measure::llamacpp::Options {
+        models,
+        precision: a.precision,
+        settings,
+        gguf: l.gguf.clone(),
+        probe: l.probe_bin.clone(),
+        work_dir: l.work_dir.clone(),
+        keep_gguf: l.keep_gguf,
+        bench: l.bench,
+        registered: a.registered.clone(),
+        timeout: std::time::Duration::from_secs(l.timeout),
         log: |m| eprintln!("{m}"),
     })
 }

@@ -2,6 +2,7 @@
 
 use crate::estimate::engine::command::{self, Command as EngineCommand};
 use crate::estimate::{EngineId, Runtime};
+use crate::measure::llamacpp::RunSettings;
 use crate::measure::DeviceRequest;
 use crate::report::charts::{ChartKind, ImageFormat};
 use crate::report::units::{parse_bytes, parse_tokens};
@@ -69,8 +70,9 @@ pub enum Command {
     /// List local NVIDIA GPUs (NVML), match them to the catalog, and show what fits in their free
     /// memory now. No driver or no GPU: one line saying so, exit code 0.
     Detect(DetectArgs),
-    /// Load and run models with candle on this machine's GPU (or CPU), measure memory and speed,
-    /// and compare with the estimate; writes a JSON record per run.
+    /// Load and run models with candle, or the real llama.cpp (--engine llama.cpp), on this machine's
+    /// GPU (or CPU), measure memory and speed, and compare with the estimate; writes a JSON record
+    /// per run.
     #[command(after_help = VALIDATE_HELP)]
     Validate(ValidateArgs),
     /// Read a config.json, a model directory (config.json + safetensors headers) or a GGUF file into
@@ -79,6 +81,43 @@ pub enum Command {
     /// The validation records (default validation/records/) against today's estimator: predicted vs
     /// measured memory, decode and prefill. `--format markdown` gives the README's "Validated on" table.
     Records(RecordsArgs),
+    /// Write a GGUF file llama.cpp loads: every tensor at the exact shape and GGML type gpuplan
+    /// sizes it with, the architecture's metadata and a byte-level tokenizer; the data is a hole
+    /// (zeros, no disk), never real weights.
+    Synth(SynthArgs),
+    /// Register predictions before a campaign runs: every run `validate` would make with these
+    /// arguments, with gpuplan's prediction made now and the commit that made it, added to the
+    /// campaign's file (validation/predictions/<date>-<device>.json). Records of the campaign name
+    /// the entry they answer (`validate --registered FILE`).
+    Predict(PredictArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// The campaign's predictions file; created, or added to (an id is registered once).
+    #[arg(long)]
+    pub campaign: PathBuf,
+    /// The GPU the campaign runs on (catalog id); without it, this machine's CPU.
+    #[arg(long = "for-gpu")]
+    pub for_gpu: Option<String>,
+    /// The commit whose estimator makes the predictions (`git rev-parse HEAD`); default the one
+    /// this binary was built from.
+    #[arg(long)]
+    pub commit: Option<String>,
+    #[command(flatten)]
+    pub run: ValidateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Model id, alias or spec (llama, mistral, mixtral, qwen2, phi3 and phimoe architectures).
+    pub model: String,
+    /// Weight format: a GGUF format (q4_k_m, q8_0, ...), fp16, bf16 or fp32.
+    #[arg(long, short = 'p', value_parser = parse_format)]
+    pub precision: &'static Format,
+    /// The .gguf file to write.
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +125,14 @@ pub struct RecordsArgs {
     /// Directory of record files (*.json, one record or an array each).
     #[arg(default_value = "validation/records")]
     pub dir: PathBuf,
+    /// Fail (exit 1) unless every llama.cpp record's buffers are within bounds: model, KV and
+    /// output equal to the printed 0.01 MiB, compute within 5%; each failure names the term and
+    /// both numbers (scripts/llamacpp-check.sh).
+    #[arg(long)]
+    pub check: bool,
+    /// With --check: terms gpuplan does not predict are reported, not failed.
+    #[arg(long, requires = "check")]
+    pub allow_unpredicted: bool,
 }
 
 const VALIDATE_HELP: &str = "\
@@ -98,6 +145,12 @@ Examples:
   gpuplan validate phi-3.5-moe --precision q4_k --record runs.json
   gpuplan validate phi-3.5-mini --device cpu --context 256 --decode 4
   gpuplan validate --probe cublas --device cuda:0
+  gpuplan validate --engine llama.cpp phi-3.5-mini -p q4_k_m --no-repack \
+      --setting ctx=4096,fa=on --setting ctx=32768,ubatch=2048,fa=off,parallel=4,ctk=q8_0
+
+With --engine llama.cpp the model is written as a synthetic GGUF (gpuplan synth), loaded once in the
+real llama.cpp (scripts/llamacpp-build.sh builds it), and each --setting becomes a context and a
+record: llama.cpp's own buffer lines beside gpuplan's prediction of them.
 
 Exit codes: 0 every run finished (a run that ran out of memory is data, recorded as such),
 1 an error, 2 bad command-line usage, 3 the requested device is unavailable (no GPU, no NVML,
@@ -108,7 +161,12 @@ pub struct ValidateArgs {
     /// Models to run (ids, aliases, YAML paths); none: the three Phi-3.5 variants at every
     /// precision the estimator says fits the GPU.
     pub models: Vec<String>,
-    /// Weight format: bf16, fp16, q8_0 or q4_k (default: the model's dtype).
+    /// The engine that runs them: gpuplan's own candle runner, or the real llama.cpp
+    /// (tools/llamacpp-probe, built by scripts/llamacpp-build.sh).
+    #[arg(long, value_enum, default_value_t = Engine::Candle)]
+    pub engine: Engine,
+    /// Weight format. candle: bf16, fp16, q8_0 or q4_k (default: the model's dtype); llama.cpp:
+    /// a GGUF format, fp16, bf16 or fp32 (default q4_k_m).
     #[arg(long, short = 'p', value_parser = parse_format)]
     pub precision: Option<&'static Format>,
     /// Tokens per sequence at the end of the run: the prompt is context - decode (default 4096).
@@ -125,8 +183,9 @@ pub struct ValidateArgs {
     /// A Hugging Face checkpoint directory (*.safetensors, config.json) instead of synthetic weights.
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Where records go: a directory (one file per run) or a .json file (appended to its array).
-    #[arg(long, default_value = "validation/records")]
+    /// Where records go: a directory (one file per run; a name taken already gets -2, -3, ...:
+    /// nothing is overwritten) or a .json file (appended to its array).
+    #[arg(long, visible_alias = "out", default_value = "validation/records")]
     pub record: PathBuf,
     /// Do not write records.
     #[arg(long)]
@@ -140,6 +199,57 @@ pub struct ValidateArgs {
     /// Measure an overhead alone instead of a model: the CUDA context, or the first cuBLAS matmul.
     #[arg(long, value_enum)]
     pub probe: Option<ProbeArg>,
+    /// The predictions registered for this campaign (validation/predictions/...): each record
+    /// copies the entry made for it before the run.
+    #[arg(long)]
+    pub registered: Option<PathBuf>,
+    #[command(flatten)]
+    pub llamacpp: LlamaCppArgs,
+}
+
+/// `validate --engine`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    Candle,
+    #[value(name = "llama.cpp", alias = "llamacpp")]
+    LlamaCpp,
+}
+
+/// `validate --engine llama.cpp` options.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "llama.cpp (--engine llama.cpp)")]
+pub struct LlamaCppArgs {
+    /// A context to create, as llama-server's settings (repeatable; each is a record):
+    /// ctx=32768,batch=2048,ubatch=512,parallel=4,fa=on|off|auto,ctk=f16,ctv=q8_0,kvu=on.
+    /// Keys not given take llama-server's defaults (ctx 4096, batch 2048, ubatch 512, 1 slot,
+    /// fa auto, f16 caches).
+    #[arg(long = "setting", value_name = "K=V,...")]
+    pub settings: Vec<RunSettings>,
+    /// Layers on the GPU (-1: all); 0 runs on the CPU.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub n_gpu_layers: i64,
+    /// Turn off weight repacking into CPU_REPACK buffers (llama-server --no-repack); repacked
+    /// weights are copied into memory instead of mapped from the file.
+    #[arg(long)]
+    pub no_repack: bool,
+    /// Load this GGUF file instead of writing a synthetic one.
+    #[arg(long)]
+    pub gguf: Option<PathBuf>,
+    /// The probe binary (default target/llamacpp-probe/release/llamacpp-probe).
+    #[arg(long, env = "GPUPLAN_LLAMACPP_PROBE")]
+    pub probe_bin: Option<PathBuf>,
+    /// Directory for the synthetic GGUF files (default: the system's temporary directory).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    /// Keep the synthetic GGUF files (they are sparse: no data on disk).
+    #[arg(long)]
+    pub keep_gguf: bool,
+    /// Also run llama-bench's tests on every context: pp512 and tg128 (prefill and decode tokens/s).
+    #[arg(long)]
+    pub bench: bool,
+    /// Seconds the engine may take for one model (load and every context).
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -6,6 +6,8 @@ pub mod engine;
 pub mod fit;
 pub mod import;
 pub mod matrix;
+pub mod predictions;
 pub mod records;
 pub mod sizing;
+pub mod synth;
 pub mod validate;
