@@ -78,6 +78,16 @@ pub enum Devices {
     },
 }
 
+impl Devices {
+    /// Layers on the GPU of the `n_layer + 1` (the output layer counts as one).
+    pub fn gpu_layers(self, n_layer: u64) -> u64 {
+        match self {
+            Devices::Cpu => 0,
+            Devices::Cuda { gpu_layers } => gpu_layers.min(n_layer + 1),
+        }
+    }
+}
+
 /// The context the graphs are reserved for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reserve {

@@ -101,6 +101,12 @@ pub fn cache_type(k: KvPrecision) -> Option<Type> {
     }
 }
 
+/// The cache type a KV precision is sized as: its llama.cpp type, or for 8-bit precisions llama.cpp
+/// does not have (which [`config_refusal`] rejects) q8_0, the llama.cpp type of that width.
+fn sizing_type(k: KvPrecision) -> Type {
+    cache_type(k).unwrap_or(Type::Q8_0)
+}
+
 /// The context parameters llama.cpp gets for `batch` slots of `context` tokens.
 pub fn params(s: &Settings, context: u64, batch: u64) -> Params {
     let slots = batch.max(1);
@@ -116,8 +122,8 @@ pub fn params(s: &Settings, context: u64, batch: u64) -> Params {
             Entry::Library => None,
         },
         flash_attn: s.flash_attn_enabled,
-        type_k: cache_type(s.cache_type_k).unwrap_or(Type::F16),
-        type_v: cache_type(s.cache_type_v).unwrap_or(Type::F16),
+        type_k: sizing_type(s.cache_type_k),
+        type_v: sizing_type(s.cache_type_v),
     }
 }
 
@@ -172,31 +178,63 @@ fn model_of(p: &Prepared) -> (model::Model, weights::Layout, ComputeGraph) {
     }
 }
 
-/// The buffers for `p`'s model on one GPU with `s`, `batch` slots of `context` tokens.
-pub fn buffers(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Buffers {
-    let (m, layout, graph) = model_of(p);
+/// The buffers llama.cpp allocates for model `m` (with the weight `tensors` of its file) in a
+/// context created with `params` on `devices`; `weight_type` types the weights the graph reads.
+pub fn buffers_for(
+    m: &model::Model,
+    tensors: &[weights::Tensor],
+    params: &Params,
+    devices: Devices,
+    mmap: bool,
+    weight_type: &dyn Fn(graph::Weight, Option<u64>) -> Type,
+) -> Buffers {
     let n_layer = m.n_layer;
-    let gpu_layers = s.n_gpu_layers.map_or(n_layer + 1, |n| n.min(n_layer + 1));
-    let format = p.setup.format;
-    let inv = &p.facts.inventory;
-    let tensors = weights::tensors(inv, &layout, format).unwrap_or_default();
-    let model = weights::model_buffers(&tensors, n_layer, gpu_layers, s.mmap);
-    let ctx = Context::new(&m, &params(s, context, batch));
-    let first_gpu_layer = (n_layer + 1).saturating_sub(gpu_layers);
-    let kv = ctx.kv_buffers(&m, true, |il| il >= first_gpu_layer);
-    let host_kv = ctx.kv_buffers(&m, false, |il| il < first_gpu_layer);
-    let weight_type = |w, layer| weights::weight_type(format, &inv.gguf, &m, w, layer);
-    let compute = compute::compute_buffers(&m, &ctx.reserve(), Devices::Cuda { gpu_layers }, &weight_type);
+    let gpu_layers = devices.gpu_layers(n_layer);
+    let model = weights::model_buffers(tensors, n_layer, gpu_layers, mmap);
+    let ctx = Context::new(m, params);
+    let (kv, host_kv) = match devices {
+        Devices::Cpu => (ctx.kv_buffers(m, false, |_| true), KvBuffers::default()),
+        Devices::Cuda { .. } => {
+            let first_gpu_layer = (n_layer + 1).saturating_sub(gpu_layers);
+            (
+                ctx.kv_buffers(m, true, |il| il >= first_gpu_layer),
+                ctx.kv_buffers(m, false, |il| il < first_gpu_layer),
+            )
+        }
+    };
+    let devices = match devices {
+        Devices::Cpu => Devices::Cpu,
+        Devices::Cuda { .. } => Devices::Cuda { gpu_layers },
+    };
     Buffers {
         context: ctx,
         gpu_layers,
         model,
         kv,
         host_kv,
-        compute,
+        compute: compute::compute_buffers(m, &ctx.reserve(), devices, weight_type),
         output: context::output_buffer(m.n_vocab, ctx.n_seq_max),
-        graph,
+        graph: ComputeGraph::Modeled,
     }
+}
+
+/// The buffers for `p`'s model on one GPU with `s`, `batch` slots of `context` tokens.
+pub fn buffers(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Buffers {
+    let (m, layout, graph) = model_of(p);
+    let format = p.setup.format;
+    let inv = &p.facts.inventory;
+    let tensors = weights::tensors(inv, &layout, format).unwrap_or_default();
+    let gpu_layers = s.n_gpu_layers.unwrap_or(m.n_layer + 1);
+    let weight_type = |w, layer| weights::weight_type(format, &inv.gguf, &m, w, layer);
+    let b = buffers_for(
+        &m,
+        &tensors,
+        &params(s, context, batch),
+        Devices::Cuda { gpu_layers },
+        s.mmap,
+        &weight_type,
+    );
+    Buffers { graph, ..b }
 }
 
 /// The start-up figures for `batch` slots of `context` tokens.
