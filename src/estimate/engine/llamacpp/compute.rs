@@ -102,7 +102,7 @@ pub struct Reserve {
 /// The graphs `sched_reserve` reserves: the prompt (`n_tokens = min(n_ctx, n_ubatch)`, at most
 /// `n_outputs_max` outputs) and one token per sequence; `graph_reserve` rounds `n_tokens` up to a
 /// multiple of `n_seqs`. (It then reserves the prompt graph again, which needs the same sizes.)
-pub fn passes(r: &Reserve) -> [Ubatch; 2] {
+fn passes(r: &Reserve) -> [Ubatch; 2] {
     let n_ctx = r.cache.kv_size * r.cache.n_stream;
     let seqs = r.n_seqs.max(1);
     let prompt = Ubatch {

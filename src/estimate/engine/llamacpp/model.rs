@@ -94,11 +94,6 @@ impl Model {
             .is_some_and(|w| w.pattern == 0 || il % w.pattern < w.pattern - 1)
     }
 
-    /// Layers attending over the sliding-window cache.
-    pub fn swa_layers(&self) -> u64 {
-        (0..self.n_layer).filter(|&il| self.is_swa(il)).count() as u64
-    }
-
     /// K (and V) row width of one layer: `n_embd_k_gqa`.
     pub fn n_embd_gqa(&self) -> u64 {
         self.head_dim * self.n_head_kv
