@@ -735,6 +735,17 @@ mod tests {
     }
 
     #[test]
+    fn llama_unified_cache_window_and_entry_point_are_read() {
+        let c = parse("llama-server -m x-Q8_0.gguf -c 16384 -np 4 -kvu --swa-full").expect("parses");
+        assert!(c.flags.llamacpp.kv_unified && c.flags.llamacpp.swa_full);
+        assert_eq!(c.flags.llamacpp.entry, llamacpp::Entry::Server);
+        // llama-cli and llama-bench keep the library's n_outputs_max (n_batch rows)
+        let c = parse("./build/bin/llama-cli -m x-Q8_0.gguf -c 4096").expect("parses");
+        assert_eq!(c.flags.llamacpp.entry, llamacpp::Entry::Library);
+        assert!(!c.flags.llamacpp.kv_unified);
+    }
+
+    #[test]
     fn unknown_flags_name_the_flag_and_the_engine() {
         let e = parse("vllm serve m --frobnicate 3").expect_err("unknown flag");
         assert_eq!(e.to_string(), "vLLM: unknown flag `--frobnicate`");
