@@ -103,10 +103,10 @@ pub struct Reserve {
 /// `n_outputs_max` outputs) and one token per sequence; `graph_reserve` rounds `n_tokens` up to a
 /// multiple of `n_seqs`. (It then reserves the prompt graph again, which needs the same sizes.)
 fn passes(r: &Reserve) -> [Ubatch; 2] {
-    let n_ctx = r.cache.kv_size * r.cache.n_stream;
+    let n_ctx = r.cache.kv_size.saturating_mul(r.cache.n_stream);
     let seqs = r.n_seqs.max(1);
     let prompt = Ubatch {
-        n_tokens: n_ctx.min(r.n_ubatch).div_ceil(seqs) * seqs,
+        n_tokens: n_ctx.min(r.n_ubatch).div_ceil(seqs).saturating_mul(seqs),
         n_seqs: seqs,
         n_outputs: n_ctx.min(r.n_ubatch).min(r.n_outputs_max).max(1),
     };
@@ -127,6 +127,30 @@ pub struct ComputeBuffers {
     pub host: u64,
 }
 
+/// Above this, a reserve is sized as "more than any device" without replaying it (2^56 bytes).
+const REPLAY_LIMIT: u64 = 1 << 56;
+
+/// A bound on the bytes of the largest tensors a reserve creates (scores, K and V, the per-token
+/// activations and logits): when it passes [`REPLAY_LIMIT`], no device could hold the graph and
+/// replaying it could overflow byte arithmetic.
+fn size_bound(m: &Model, r: &Reserve) -> u64 {
+    let product = |xs: &[u64]| xs.iter().fold(1u64, |a, &x| a.saturating_mul(x.max(1)));
+    let cells = r.cache.kv_size.saturating_mul(r.cache.n_stream);
+    let tokens = r.n_ubatch.max(r.n_seqs);
+    let ff = m.experts.map_or(m.n_ff, |x| x.ff.saturating_mul(x.used)).max(m.n_ff);
+    let width = [m.n_vocab, ff, m.n_embd, m.n_head.saturating_mul(m.head_dim)]
+        .into_iter()
+        .fold(0u64, u64::saturating_add);
+    [
+        product(&[cells, tokens, m.n_head, 4]),
+        product(&[cells, m.n_embd_gqa(), 4]),
+        product(&[tokens, width, 4]),
+    ]
+    .into_iter()
+    .fold(0u64, u64::saturating_add)
+    .saturating_mul(64)
+}
+
 /// The compute buffers for `m` reserved as `r` on `devices`; `weight_type` gives each weight's type
 /// (it matters only where a weight is copied to another backend).
 pub fn compute_buffers(
@@ -135,6 +159,12 @@ pub fn compute_buffers(
     devices: Devices,
     weight_type: &dyn Fn(Weight, Option<u64>) -> Type,
 ) -> ComputeBuffers {
+    if size_bound(m, r) >= REPLAY_LIMIT {
+        return ComputeBuffers {
+            device: u64::MAX,
+            host: u64::MAX,
+        };
+    }
     let n_layer = m.n_layer as usize;
     let mut out = ComputeBuffers::default();
     for ub in passes(r) {

@@ -10,8 +10,10 @@ use super::model::Model;
 /// `llama_kv_cache::get_padding`: cells are allocated in multiples of 256.
 pub const KV_PAD: u64 = 256;
 
+/// `GGML_PAD`; saturating, so that absurd requests size as "more than any device" instead of
+/// overflowing.
 fn pad(x: u64, to: u64) -> u64 {
-    x.div_ceil(to) * to
+    x.div_ceil(to).saturating_mul(to)
 }
 
 /// The KV cache's cells and streams for a context of `n_ctx` tokens over `n_seq_max` sequences
@@ -45,7 +47,7 @@ impl Cells {
 
     /// `n_ctx` as the context reports it: all streams' cells.
     pub fn n_ctx(&self) -> u64 {
-        self.per_stream * self.streams
+        self.per_stream.saturating_mul(self.streams)
     }
 
     /// Cells per stream of the sliding-window cache (`llama_kv_cache_iswa`):
@@ -56,16 +58,20 @@ impl Cells {
             return self.per_stream;
         }
         let seqs = if unified { n_seq_max.max(1) } else { 1 };
-        pad(self.per_stream.min(window * seqs + n_ubatch), KV_PAD)
+        pad(
+            self.per_stream
+                .min(window.saturating_mul(seqs).saturating_add(n_ubatch)),
+            KV_PAD,
+        )
     }
 }
 
 /// Bytes one K or V tensor of `row` elements per cell takes in a buffer: its allocation size (with
 /// CUDA's row padding for quantized types) aligned to the buffer type's alignment.
 pub fn kv_tensor_bytes(ty: Type, row: u64, cells: u64, streams: u64, cuda: bool) -> u64 {
-    let bytes = ty.row_size(row) * cells * streams;
+    let bytes = ty.row_size(row).saturating_mul(cells).saturating_mul(streams);
     if cuda {
-        pad(bytes + cuda_row_padding(ty, row), CUDA_ALIGNMENT)
+        pad(bytes.saturating_add(cuda_row_padding(ty, row)), CUDA_ALIGNMENT)
     } else {
         pad(bytes, HOST_ALIGNMENT)
     }
@@ -81,7 +87,7 @@ pub struct KvBuffers {
 
 impl KvBuffers {
     pub fn total(&self) -> u64 {
-        self.full + self.swa
+        self.full.saturating_add(self.swa)
     }
 }
 
@@ -97,14 +103,20 @@ pub fn kv_buffers(
 ) -> KvBuffers {
     let row = m.n_embd_gqa();
     let layer = |n: u64| {
-        kv_tensor_bytes(types.0, row, n, cells.streams, cuda) + kv_tensor_bytes(types.1, row, n, cells.streams, cuda)
+        kv_tensor_bytes(types.0, row, n, cells.streams, cuda).saturating_add(kv_tensor_bytes(
+            types.1,
+            row,
+            n,
+            cells.streams,
+            cuda,
+        ))
     };
     let mut out = KvBuffers::default();
     for il in (0..m.n_layer).filter(|&il| on_device(il)) {
         if m.is_swa(il) {
-            out.swa += layer(swa_cells);
+            out.swa = out.swa.saturating_add(layer(swa_cells));
         } else {
-            out.full += layer(cells.per_stream);
+            out.full = out.full.saturating_add(layer(cells.per_stream));
         }
     }
     out
@@ -112,7 +124,7 @@ pub fn kv_buffers(
 
 /// `llama_context::output_reserve(n_seq_max)`: f32 logits for `max(n_seq_max, 1)` rows at start-up.
 pub fn output_buffer(n_vocab: u64, n_seq_max: u64) -> u64 {
-    n_vocab * n_seq_max.max(1) * 4
+    n_vocab.saturating_mul(n_seq_max.max(1)).saturating_mul(4)
 }
 
 /// What a context is created with (`llama_context_params`, as the server or the library sets it).

@@ -111,7 +111,7 @@ fn sizing_type(k: KvPrecision) -> Type {
 pub fn params(s: &Settings, context: u64, batch: u64) -> Params {
     let slots = batch.max(1);
     Params {
-        n_ctx: context.max(1) * slots,
+        n_ctx: context.max(1).saturating_mul(slots),
         n_batch: s.batch_size,
         n_ubatch: s.ubatch_size,
         n_seq_max: slots,
@@ -269,8 +269,13 @@ pub fn total(p: &Prepared, s: &Settings, context: u64, batch: u64) -> u64 {
 }
 
 fn gpu_bytes(f: &Figures) -> u64 {
-    f.model_buffer_bytes + f.kv_buffer_bytes + f.compute_buffer_bytes + f.cuda_context_bytes
+    [f.kv_buffer_bytes, f.compute_buffer_bytes, f.cuda_context_bytes]
+        .into_iter()
+        .fold(f.model_buffer_bytes, u64::saturating_add)
 }
+
+/// `LLAMA_MAX_SEQ` (src/llama-cparams.h): the most sequences a context holds.
+pub const MAX_SEQ: u64 = 256;
 
 /// Settings llama.cpp rejects before allocating anything: a cache type it does not have, a quantized
 /// V cache without flash attention (llama-context.cpp: "V cache quantization requires flash_attn").
@@ -288,10 +293,18 @@ pub fn config_refusal(s: &Settings) -> Option<Refusal> {
     (quantized_v && !s.flash_attn_enabled).then_some(Refusal::QuantizedVNeedsFlashAttn)
 }
 
-/// Why llama.cpp would fail to start: a rejected setting, a weight format that is not GGUF, or
-/// buffers beyond the GPU's memory.
+/// Why llama.cpp would fail to start: a rejected setting, more slots than `LLAMA_MAX_SEQ` or a
+/// context beyond its 32-bit `n_ctx`, a weight format that is not GGUF, or buffers beyond the GPU's
+/// memory.
 pub fn refusal(p: &Prepared, s: &Settings, f: &Figures) -> Option<Refusal> {
+    let bad = |flag, value: u64, allowed| Refusal::BadSetting {
+        flag,
+        value: value.to_string(),
+        allowed,
+    };
     config_refusal(s)
+        .or_else(|| (f.n_seq_max > MAX_SEQ).then(|| bad("-np", f.n_seq_max, "1 to 256 (LLAMA_MAX_SEQ)")))
+        .or_else(|| (f.n_ctx > u64::from(u32::MAX)).then(|| bad("-c", f.n_ctx, "below 2^32 (uint32_t n_ctx)")))
         .or_else(|| {
             (!weights::is_gguf(p.setup.format)).then(|| Refusal::BadSetting {
                 flag: "-m",
@@ -402,10 +415,13 @@ pub fn memory(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Memory {
         total_bytes: gpu_bytes(&f),
         available_bytes: p.budget,
         visible_bytes: p.visible,
-        host_bytes: f.host_model_buffer_bytes
-            + f.host_kv_buffer_bytes
-            + f.host_compute_buffer_bytes
-            + f.output_buffer_bytes,
+        host_bytes: [
+            f.host_kv_buffer_bytes,
+            f.host_compute_buffer_bytes,
+            f.output_buffer_bytes,
+        ]
+        .into_iter()
+        .fold(f.host_model_buffer_bytes, u64::saturating_add),
         host,
     }
 }
