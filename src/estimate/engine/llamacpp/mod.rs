@@ -237,6 +237,21 @@ pub fn buffers(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Buffers 
     Buffers { graph, ..b }
 }
 
+/// The compute buffer of a run wholly on the CPU backend (a build without a GPU backend): the
+/// same replay with one backend and 32-byte host buffers. None where gpuplan does not replay the
+/// architecture's graph.
+pub fn cpu_compute_buffer(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Option<u64> {
+    let (m, _, graph) = model_of(p);
+    if graph != ComputeGraph::Modeled {
+        return None;
+    }
+    let format = p.setup.format;
+    let gguf = p.facts.inventory.gguf;
+    let weight_type = |w, layer| weights::weight_type(format, &gguf, &m, w, layer);
+    let ctx = Context::new(&m, &params(s, context, batch));
+    Some(compute::compute_buffers(&m, &ctx.reserve(), Devices::Cpu, &weight_type).device)
+}
+
 /// The start-up figures for `batch` slots of `context` tokens.
 pub fn figures(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Figures {
     let b = buffers(p, s, context, batch);
