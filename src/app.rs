@@ -440,6 +440,9 @@ fn engine_flags(a: &EngineArgs, cmd: Flags) -> Flags {
             cache_type_v: a.cache_type_v.or(l.cache_type_v),
             n_gpu_layers: l.n_gpu_layers,
             no_mmap: l.no_mmap,
+            kv_unified: l.kv_unified,
+            swa_full: l.swa_full,
+            entry: l.entry,
         },
     }
 }

@@ -25,6 +25,16 @@ fn every_checked_figure_is_within_its_tolerance() {
         match &o.skipped {
             Some(why) => eprintln!("{:<60} not checked: {why}", o.evidence),
             None => {
+                for c in &o.reported {
+                    eprintln!(
+                        "{:<60} {:<28} predicted {:>12.3} printed {:>12.3} ({}, reported: another build)",
+                        o.evidence,
+                        c.figure,
+                        c.predicted,
+                        c.printed,
+                        c.error_pct().map_or("-".into(), |e| format!("{e:+.1}%"))
+                    );
+                }
                 for c in &o.checks {
                     eprintln!(
                         "{:<60} {:<28} predicted {:>12.3} printed {:>12.3} ({})",

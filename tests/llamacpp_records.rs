@@ -92,14 +92,14 @@ fn committed_llamacpp_records_hold_against_todays_estimator() {
     println!("{}", summary.line());
     assert!(summary.failures.is_empty(), "{}", summary.failures.join("\n"));
     assert!(summary.not_run.is_empty(), "{}", summary.not_run.join("\n"));
-    // until gpuplan's llama.cpp accounting (estimate::engine::llamacpp) predicts it, the compute
-    // buffer is the one term without a prediction; every other term is checked
+    // every term is predicted, except the compute buffer of Phi-3.5-MoE, whose graph (llama.cpp's
+    // phimoe.cpp) gpuplan's llama.cpp accounting does not replay
     for r in &rows {
         for t in &r.terms {
-            let compute = t.field == "compute_buffer_bytes";
+            let unmodeled = t.field == "compute_buffer_bytes" && r.name.contains("phi-3.5-moe");
             assert_eq!(
                 t.verdict == Verdict::NotPredicted,
-                compute,
+                unmodeled,
                 "{}: {}",
                 r.name,
                 t.describe()

@@ -145,7 +145,7 @@ pub fn parse(line: &str) -> Result<Command, CommandError> {
     let first = rest.first().ok_or(CommandError::Empty)?;
     match engine_start(rest) {
         Some((EngineId::Vllm, n)) => parse_vllm(&rest[n..]),
-        Some((_, n)) => parse_llamacpp(&rest[n..]),
+        Some((_, n)) => parse_llamacpp(&rest[n..], llamacpp_entry(&rest[0])),
         None => Err(CommandError::UnknownEngine(first.clone())),
     }
 }
@@ -444,8 +444,6 @@ const LLAMA_IGNORED: &[&str] = &[
     "-no-cnv",
     "--special",
     "--mlock",
-    "-kvu",
-    "--kv-unified",
 ];
 
 /// llama.cpp flags that take no value.
@@ -464,16 +462,27 @@ const LLAMA_SWITCHES: &[&str] = &[
     "-no-cnv",
     "--special",
     "--mlock",
-    "-kvu",
-    "--kv-unified",
 ];
 
-fn parse_llamacpp(words: &[String]) -> Result<Command, CommandError> {
+/// llama-server reserves logits for its slots; the other llama.cpp programs keep the library's
+/// default (`n_batch` rows).
+fn llamacpp_entry(binary: &str) -> llamacpp::Entry {
+    let base = binary.rsplit('/').next().unwrap_or(binary);
+    let base = base.strip_suffix(".exe").unwrap_or(base);
+    if matches!(base, "llama-server" | "server") {
+        llamacpp::Entry::Server
+    } else {
+        llamacpp::Entry::Library
+    }
+}
+
+fn parse_llamacpp(words: &[String], entry: llamacpp::Entry) -> Result<Command, CommandError> {
     let engine = "llama.cpp";
     let mut c = Command {
         engine: Some(EngineId::LlamaCpp),
         ..Command::default()
     };
+    c.flags.llamacpp.entry = entry;
     let mut ctx: Option<u64> = None;
     let mut a = Args { words, at: 0, engine };
     while let Some((flag, inline)) = a.next_flag() {
@@ -521,6 +530,8 @@ fn parse_llamacpp(words: &[String]) -> Result<Command, CommandError> {
                 c.flags.llamacpp.n_gpu_layers = u64::try_from(n).ok().filter(|&n| n < 999);
             }
             "--no-mmap" => c.flags.llamacpp.no_mmap = true,
+            "-kvu" | "--kv-unified" => c.flags.llamacpp.kv_unified = true,
+            "--swa-full" => c.flags.llamacpp.swa_full = true,
             _ if LLAMA_IGNORED.contains(&f) => {
                 if !LLAMA_SWITCHES.contains(&f) {
                     a.value(f, inline)?;
@@ -665,6 +676,12 @@ fn emit_llamacpp(p: &Prepared, s: &llamacpp::Settings, context: u64, batch: u64)
     if !s.mmap {
         cmd += " --no-mmap";
     }
+    if s.kv_unified {
+        cmd += " -kvu";
+    }
+    if s.swa_full {
+        cmd += " --swa-full";
+    }
     cmd
 }
 
@@ -715,6 +732,17 @@ mod tests {
         assert_eq!(c.batch, Some(4));
         assert_eq!(c.precision.map(|f| f.id), Some("q4_k_m"));
         assert_eq!(c.flags.llamacpp.flash_attn, Some(FlashAttn::On));
+    }
+
+    #[test]
+    fn llama_unified_cache_window_and_entry_point_are_read() {
+        let c = parse("llama-server -m x-Q8_0.gguf -c 16384 -np 4 -kvu --swa-full").expect("parses");
+        assert!(c.flags.llamacpp.kv_unified && c.flags.llamacpp.swa_full);
+        assert_eq!(c.flags.llamacpp.entry, llamacpp::Entry::Server);
+        // llama-cli and llama-bench keep the library's n_outputs_max (n_batch rows)
+        let c = parse("./build/bin/llama-cli -m x-Q8_0.gguf -c 4096").expect("parses");
+        assert_eq!(c.flags.llamacpp.entry, llamacpp::Entry::Library);
+        assert!(!c.flags.llamacpp.kv_unified);
     }
 
     #[test]

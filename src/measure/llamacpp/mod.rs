@@ -106,13 +106,14 @@ fn open_device(settings: &[RunSettings], catalog: &Catalog) -> anyhow::Result<De
 
 /// gpuplan's prediction of llama.cpp's own buffer lines for these settings.
 ///
-/// A model on the GPU (`-ngl` not 0): `estimate::engine::llamacpp::figures`. Wholly on the CPU, which
-/// that accounting does not model yet, the terms gpuplan already has: the model buffer is the GGUF file's
-/// tensor data as gpuplan lays it out ([`synth::plan`]: the estimator's per-tensor types, and for
-/// fp16/bf16/fp32 the converter's F32 norms), which llama.cpp maps from the first tensor to the last;
-/// the KV buffer the cache cells llama.cpp allocates times gpuplan's bytes per cell; the output
-/// buffer one row of f32 logits per slot (`llama_context::output_reserve`). The compute buffer is not
-/// predicted.
+/// A model on the GPU (`-ngl` not 0): `estimate::engine::llamacpp::figures`. Wholly on the CPU: the
+/// model buffer is the GGUF file's tensor data as gpuplan lays it out ([`synth::plan`]: the
+/// estimator's per-tensor types, and for fp16/bf16/fp32 the converter's F32 norms), which llama.cpp
+/// maps from the first tensor to the last; the KV buffer the cache cells llama.cpp allocates times
+/// gpuplan's bytes per cell; the output buffer one row of f32 logits per slot
+/// (`llama_context::output_reserve`); the compute buffer the accounting's replay of the graph on the
+/// CPU backend (`estimate::engine::llamacpp::cpu_compute_buffer`), not predicted for architectures
+/// whose graph it does not replay.
 pub fn predict_engine(
     model: &ModelSpec,
     format: &'static Format,
@@ -136,10 +137,28 @@ pub fn predict_engine(
         model_buffer_bytes: Some(0),
         host_model_buffer_bytes: Some(weights),
         kv_buffer_bytes: Some(a.layers * kv_cells(s) * per_cell),
-        compute_buffer_bytes: None,
+        compute_buffer_bytes: cpu_compute(model, format, s, gpu),
         host_compute_buffer_bytes: Some(0),
         output_buffer_bytes: Some(a.vocab_size * 4 * s.parallel.max(1)),
     })
+}
+
+/// The accounting's CPU compute buffer for these settings.
+fn cpu_compute(model: &ModelSpec, format: &'static Format, s: &RunSettings, gpu: &GpuSpec) -> Option<u64> {
+    use crate::estimate::engine::{self, llamacpp};
+    let facts = crate::estimate::ModelFacts::new(model);
+    let weights = crate::estimate::WeightFacts::new(model, &facts, format, 1);
+    let setup = crate::estimate::Setup {
+        engine: engine::Flags {
+            llamacpp: s.flags(),
+            ..Default::default()
+        },
+        ..crate::estimate::Setup::new(model, format, &LLAMA_CPP)
+    };
+    let p = crate::estimate::Prepared::new(setup, gpu, &facts, &weights);
+    let settings = llamacpp::Settings::resolve(&s.flags(), setup.kv);
+    let slots = s.parallel.max(1);
+    llamacpp::cpu_compute_buffer(&p, &settings, s.ctx_size / slots, slots)
 }
 
 /// A model on the GPU: `estimate::engine::llamacpp::figures`.

@@ -246,6 +246,11 @@ impl RunSettings {
             // -1: every layer, llama.cpp's and the estimator's default
             n_gpu_layers: u64::try_from(self.n_gpu_layers).ok(),
             no_mmap: false,
+            kv_unified: self.kv_unified,
+            // the probe runs as llama-server sets the context: windowed caches not full size, one
+            // logit row per slot (`probe_arg`)
+            swa_full: false,
+            entry: llamacpp::Entry::Server,
         }
     }
 

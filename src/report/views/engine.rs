@@ -84,14 +84,23 @@ fn llamacpp_table(f: &llamacpp::Figures) -> Table {
         if f.flash_attn { "on" } else { "off" }
     ));
     let mib = |b: u64| format!("{:.2} MiB", b as f64 / MIB);
-    for (line, b) in [
+    let mut rows = vec![
         ("CUDA0 model buffer size", f.model_buffer_bytes),
         ("CPU_Mapped model buffer size", f.host_model_buffer_bytes),
-        ("CUDA0 KV buffer size", f.kv_buffer_bytes),
+        ("CUDA0 KV buffer size", f.kv_buffer_bytes - f.kv_swa_buffer_bytes),
+    ];
+    if f.kv_swa_buffer_bytes > 0 {
+        rows.push(("CUDA0 KV buffer size (sliding-window cache)", f.kv_swa_buffer_bytes));
+    }
+    if f.host_kv_buffer_bytes > 0 {
+        rows.push(("CPU KV buffer size", f.host_kv_buffer_bytes));
+    }
+    rows.extend([
         ("CUDA0 compute buffer size", f.compute_buffer_bytes),
         ("CUDA_Host compute buffer size", f.host_compute_buffer_bytes),
-        ("CPU output buffer size", f.output_buffer_bytes),
-    ] {
+        ("CUDA_Host output buffer size", f.output_buffer_bytes),
+    ]);
+    for (line, b) in rows {
         t.row(vec![line.into(), mib(b).into()]);
     }
     t.row(vec![
