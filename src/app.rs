@@ -1,8 +1,8 @@
 //! Command glue: resolve ids against the catalog, call `plan`, render with `report`. Thin on purpose.
 
 use crate::cli::{
-    Cli, Command, DetectArgs, EccArg, Engine, EngineArgs, EstimateArgs, FlashAttnArg, PlotArgs, ProbeArg, ReportArgs,
-    ValidateArgs,
+    Cli, Command, DetectArgs, EccArg, Engine, EngineArgs, EstimateArgs, FlashAttnArg, PlotArgs, ProbeArg, ReleaseArg,
+    ReportArgs, SamplerArg, ValidateArgs,
 };
 use crate::estimate::engine::command as engine_command;
 use crate::estimate::engine::{llamacpp, vllm, Flags};
@@ -424,6 +424,16 @@ fn engine_flags(a: &EngineArgs, cmd: Flags) -> Flags {
             enforce_eager: a.enforce_eager || v.enforce_eager,
             kv_cache_memory: a.kv_cache_memory.or(v.kv_cache_memory),
             entry: if a.llm_class { vllm::Entry::LlmClass } else { v.entry },
+            sampler: match a.vllm_sampler {
+                Some(SamplerArg::Native) => vllm::Sampler::Native,
+                Some(SamplerArg::Flashinfer) => vllm::Sampler::Flashinfer,
+                None => v.sampler,
+            },
+            release: match a.vllm_release {
+                Some(ReleaseArg::V0_11) => vllm::Release::V0_11,
+                Some(ReleaseArg::V0_19) => vllm::Release::V0_19,
+                None => v.release,
+            },
         },
         llamacpp: llamacpp::Flags {
             batch_size: a.batch_size.or(l.batch_size),

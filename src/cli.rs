@@ -332,6 +332,14 @@ pub struct EngineArgs {
     /// vLLM: size for the offline `LLM` class instead of `vllm serve` (other batch defaults).
     #[arg(long, help_heading = "vLLM")]
     pub llm_class: bool,
+    /// vLLM's top-k/top-p sampler, which sizes the profile run's peak: native (a pip install, no
+    /// FlashInfer; the default) or flashinfer (the vllm/vllm-openai image).
+    #[arg(long, help_heading = "vLLM", value_enum)]
+    pub vllm_sampler: Option<SamplerArg>,
+    /// The vLLM release whose accounting to follow: 0.11 (the default; 0.10.x-0.11.x) or 0.19 (its
+    /// Triton sampler and non-torch memory).
+    #[arg(long, help_heading = "vLLM", value_enum)]
+    pub vllm_release: Option<ReleaseArg>,
     /// llama.cpp -c/--ctx-size: the context of all --parallel slots together (each slot gets an
     /// equal share); instead of --context.
     #[arg(long, help_heading = "llama.cpp", value_parser = parse_tokens, conflicts_with = "context")]
@@ -351,6 +359,20 @@ pub struct EngineArgs {
     /// llama.cpp -ctv/--cache-type-v (default f16, or --kv-precision).
     #[arg(long, help_heading = "llama.cpp", value_parser = parse_kv)]
     pub cache_type_v: Option<KvPrecision>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SamplerArg {
+    Native,
+    Flashinfer,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReleaseArg {
+    #[value(name = "0.11")]
+    V0_11,
+    #[value(name = "0.19")]
+    V0_19,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -115,9 +115,13 @@ pub fn refusal(r: &Refusal) -> String {
     match r {
         Refusal::KvCacheTooSmall {
             max_model_len,
-            kv_cache_tokens,
+            needed_bytes,
+            available_bytes,
+            estimated_max_model_len,
         } => format!(
-            "the model's max seq len ({max_model_len}) is larger than the maximum number of tokens that can be stored in KV cache ({kv_cache_tokens}); lower --max-model-len or raise --gpu-memory-utilization"
+            "to serve at least one request with the model's max seq len ({max_model_len}), {:.2} GiB KV cache is needed, which is larger than the available KV cache memory ({:.2} GiB); the estimated maximum model length is {estimated_max_model_len}: lower --max-model-len or raise --gpu-memory-utilization",
+            *needed_bytes as f64 / GIB,
+            *available_bytes as f64 / GIB
         ),
         Refusal::NoKvCacheMemory { short_bytes } => format!(
             "no available memory for the cache blocks: weights, non-torch memory and the profile run's peak exceed the budget by {}",
