@@ -24,8 +24,21 @@ function rate(x) {
 function seconds(s) {
   return s < 1 ? (s * 1e3).toFixed(1) + " ms" : s.toFixed(2) + " s";
 }
-function pct(f) {
-  return (f >= 0 ? "+" : "\u2212") + Math.abs(f * 100).toFixed(0) + "%";
+// An error band as src/report/views/bands.rs writes it: "-5.7%..+5.7%".
+function range(b) {
+  const pct = (x) => {
+    const p = x * 100;
+    const tenths = Math.round(Math.abs(p) * 10);
+    const digits = tenths >= 100 && tenths % 10 === 0 ? 0 : 1;
+    return (p < 0 ? "-" : "+") + Math.abs(p).toFixed(digits) + "%";
+  };
+  return `${pct(b.low)}..${pct(b.high)}`;
+}
+function bandBasis(bands, runtime) {
+  const m = bands.memory.basis, d = bands.decode.basis;
+  return m.kind === "records" && d.kind === "records"
+    ? `the spread of measured / predicted over the ${runtime} profile's validation records (${m.records} memory, ${d.records} speed)`
+    : `stated, not measured (no validation record calibrates the ${runtime} profile)`;
 }
 
 // --- small DOM helpers (text only: nothing from the API is parsed as HTML) ---
@@ -151,10 +164,13 @@ function verdictText(r) {
     : `DOES NOT FIT: needs ${bytes(m.total_bytes)} of ${bytes(m.available_bytes)} (short ${bytes(Math.abs(r.headroom_bytes))})`;
 }
 
-// A band as typed data: {low, high} fractions (e.g. -0.06, +0.064) and what it rests on.
-function banded(value, fmt, band) {
-  if (!band) return fmt(value);
-  return `${fmt(value)} (${pct(band.low)} .. ${pct(band.high)}: ${fmt(value * (1 + band.low))} to ${fmt(value * (1 + band.high))})`;
+// A figure with its band (typed data from the API: low/high fractions and a basis).
+function banded(text, band) {
+  return band ? `${text} (${range(band)})` : text;
+}
+// The band of a time from a rate: 1/x inverts it.
+function inverse(b) {
+  return b && { low: 1 / (1 + b.high) - 1, high: 1 / (1 + b.low) - 1, basis: b.basis };
 }
 
 function memoryBar(r) {
@@ -193,13 +209,13 @@ function fitCard(r) {
   card.append(el("p", { class: "verdict " + (r.fits ? "good" : "bad"), "data-fits": String(r.fits), text: verdictText(r) }));
   const dl = el("dl", { class: "facts" });
   const fact = (k, v, attrs = {}) => dl.append(el("dt", { text: k }), el("dd", attrs, v));
-  fact("total", banded(r.memory.total_bytes, bytes, bands.memory), { class: "total", "data-bytes": String(r.memory.total_bytes) });
+  fact("total", banded(bytes(r.memory.total_bytes), bands.memory), { class: "total", "data-bytes": String(r.memory.total_bytes) });
   fact("max context", r.max_context == null ? "none: the weights and overheads alone do not fit" : `${tokens(r.max_context)} tokens at batch ${r.batch}`, { class: "max-context" });
   fact("max batch", r.max_batch == null ? "none at this context" : `${r.max_batch} sequences at ${tokens(r.context)} context`, { class: "max-batch" });
   fact("fewest GPUs", r.smallest_layout ? `${r.smallest_layout.tp * r.smallest_layout.pp} (TP ${r.smallest_layout.tp}${r.smallest_layout.pp > 1 ? ", PP " + r.smallest_layout.pp : ""})` : "no layout of up to 64 GPUs fits");
-  fact("decode", `${banded(t.decode_tokens_per_s, rate, bands.decode)} tok/s aggregate, ${rate(t.per_user_tokens_per_s)} per sequence (${t.decode_bound}-bound)`, { class: "decode" });
-  fact("prefill", `${banded(t.prefill_tokens_per_s, rate, bands.prefill)} tok/s, time to first token ${seconds(t.ttft_s)}`, { class: "prefill" });
-  if (bands.decode && bands.decode.basis) fact("speed band", bands.decode.basis);
+  fact("decode", `${banded(rate(t.decode_tokens_per_s) + " tok/s aggregate", bands.decode)}, ${rate(t.per_user_tokens_per_s)} tok/s per sequence (${t.decode_bound}-bound)`, { class: "decode" });
+  fact("prefill", `${banded(rate(t.prefill_tokens_per_s) + " tok/s", bands.prefill)}, time to first token ${banded(seconds(t.ttft_s), inverse(bands.prefill))}`, { class: "prefill" });
+  if (r.bands) fact("error bands", bandBasis(r.bands, r.runtime), { class: "bands" });
   card.append(memoryBar(r), dl);
   if (r.engine && r.engine.command) {
     const cmd = Array.isArray(r.engine.command) ? r.engine.command.join(" ") : String(r.engine.command);
@@ -283,7 +299,9 @@ function heatmap(m) {
     }
     body.append(tr);
   }
-  return el("table", { class: "heatmap" }, el("caption", { text: `${m.runtime} runtime, batch ${m.batch}` }), el("thead", {}, head), body);
+  const engines = m.bands.map((e) => `${e.engine}: memory ${range(e.memory)}, decode ${range(e.decode)}, ${bandBasis(e, e.engine)}`);
+  const caption = `${m.runtime || "each format on its usual engine"}, batch ${m.batch}; error bands: ${engines.join("; ")}`;
+  return el("table", { class: "heatmap" }, el("caption", { text: caption }), el("thead", {}, head), body);
 }
 
 // --- sizing report ---

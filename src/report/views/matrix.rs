@@ -32,6 +32,9 @@ pub fn matrix(m: &Matrix, width: Option<usize>) -> Doc {
         "cell: max context that fits at batch {} / decode tok/s at the row's context ({engine}); '-' = does not fit",
         m.batch
     ));
+    for b in &m.bands {
+        d.text(super::bands::basis(&b.bands, b.engine));
+    }
     let mut keys: Vec<(&str, &str, u64)> = Vec::new();
     for c in &m.cells {
         let k = (c.model.as_str(), c.precision.as_str(), c.context);
@@ -178,6 +181,7 @@ mod tests {
             contexts: vec![],
             runtime: Some(crate::estimate::EngineId::Candle),
             batch: 1,
+            bands: vec![],
             cells,
         }
     }
