@@ -402,3 +402,22 @@ fn bad_engine_commands_name_the_flag_and_the_engine() {
     assert_eq!(v["engine"]["starts"], false);
     assert_eq!(v["engine"]["refusal"]["reason"], "kv_cache_too_small");
 }
+
+#[test]
+fn completions_for_three_shells() {
+    for (shell, marker) in [
+        ("bash", "_gpuplan()"),
+        ("zsh", "#compdef gpuplan"),
+        ("fish", "complete -c gpuplan"),
+    ] {
+        let o = gpuplan(&["completions", shell]);
+        assert!(o.status.success(), "{shell}");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains(marker), "{shell}: no {marker}");
+        // the subcommands and a flag of one of them are offered
+        for word in ["serve", "matrix", "allow-long-context"] {
+            assert!(out.contains(word), "{shell}: no {word}");
+        }
+    }
+    assert_eq!(gpuplan(&["completions", "tcsh"]).status.code(), Some(2));
+}
