@@ -3,7 +3,7 @@
 //! percentiles. Bounded: it stops after REQUESTS requests or SECONDS seconds, whichever comes first,
 //! and sends traffic only to 127.0.0.1.
 //!
-//!   cargo bench --bench serve                     # defaults: 50,000 requests, 32 connections, 60 s cap
+//!   cargo bench --bench serve                     # defaults: 50,000 requests, 8 connections, 60 s cap
 //!   REQUESTS=20000 CONNECTIONS=16 cargo bench --bench serve
 //!
 //! The server runs in this process on its own runtime (WORKERS threads, default 2: this machine's
@@ -91,7 +91,7 @@ async fn connection(addr: std::net::SocketAddr, first: usize, n: u64, deadline: 
 
 fn main() {
     let requests = env("REQUESTS", 50_000);
-    let connections = env("CONNECTIONS", 32).max(1);
+    let connections = env("CONNECTIONS", 8).max(1);
     let seconds = env("SECONDS", 60);
     let workers = env("WORKERS", 2) as usize;
     let catalog = Catalog::embedded(check_declared).expect("catalog");

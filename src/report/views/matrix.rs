@@ -7,15 +7,13 @@ use crate::plan::matrix::{Cell as MatrixCell, Matrix};
 use crate::report::doc::{Cell, Doc, Table, Tone};
 use crate::report::units::{rate, tokens};
 
-/// The terminal's width in columns when stdout is a terminal, else `$COLUMNS` when set; None: no limit.
+/// The terminal's width in columns when stdout is a terminal; None (no limit) for pipes and files.
 pub fn terminal_width() -> Option<usize> {
     use std::io::IsTerminal;
-    if std::io::stdout().is_terminal() {
-        if let Some((terminal_size::Width(w), _)) = terminal_size::terminal_size() {
-            return Some(w as usize);
-        }
+    if !std::io::stdout().is_terminal() {
+        return None;
     }
-    std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse().ok())
+    terminal_size::terminal_size().map(|(terminal_size::Width(w), _)| w as usize)
 }
 
 /// Characters a column adds to a comfy-table table beyond its text: a space each side and a border.
@@ -122,9 +120,12 @@ fn cell(c: Option<&MatrixCell>) -> Cell {
 }
 
 /// Indices of the GPU columns to keep within `width`: as many as fit (at least one), chosen evenly
-/// over the GPUs ordered by the memory a model may use, so the table runs from small to large cards.
+/// over the GPUs ordered by the memory a model may use, in that order (small cards to large).
 fn columns_that_fit(m: &Matrix, widths: &[usize], width: usize) -> Vec<usize> {
     let fixed: usize = widths[..3].iter().sum::<usize>() + 1;
+    if fixed + widths[3..].iter().sum::<usize>() <= width {
+        return (0..m.gpus.len()).collect(); // all of them, in the order asked for
+    }
     let mut by_memory: Vec<usize> = (0..m.gpus.len()).collect();
     let available = |g: usize| {
         m.cells
@@ -139,12 +140,12 @@ fn columns_that_fit(m: &Matrix, widths: &[usize], width: usize) -> Vec<usize> {
         } else {
             (0..n).map(|i| by_memory[i * (by_memory.len() - 1) / (n - 1)]).collect()
         };
-        pick.sort_unstable();
+        // evenly spaced picks are in memory order already, so repeats are neighbours
         pick.dedup();
         let used = fixed + pick.iter().map(|&g| widths[3 + g]).sum::<usize>();
         (used <= width).then_some(pick)
     };
-    (1..=m.gpus.len())
+    (1..m.gpus.len())
         .rev()
         .find_map(fits)
         .unwrap_or_else(|| by_memory.iter().copied().take(1).collect())
