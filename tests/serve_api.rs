@@ -205,7 +205,13 @@ fn bad_input_gets_a_4xx_with_a_clear_message() {
     };
     error("/api/fit", b"{\"model\": \"phi-3.5-mini\",", 400, "malformed JSON");
     error("/api/fit", b"[1, 2]", 400, "must be a JSON object");
-    error("/api/fit", b"{\"gpu\": \"h100\"}", 400, "missing field `model`");
+    error(
+        "/api/fit",
+        b"{\"gpu\": \"h100\"}",
+        422,
+        "give a MODEL, or a --cmd that names one",
+    );
+    error("/api/fit", b"{\"model\": \"phi-3.5-mini\"}", 400, "missing field `gpu`");
     error(
         "/api/fit",
         b"{\"model\": \"phi-3.5-mini\", \"gpu\": \"h100\", \"contxt\": 5}",

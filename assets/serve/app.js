@@ -130,7 +130,7 @@ function fitParams(gpu) {
   const ctx = $("#context").value.trim();
   if (ctx) p.context = ctx;
   if ($("#precision").value) p.precision = $("#precision").value;
-  p.runtime = $("#runtime").value;
+  if ($("#runtime").value) p.runtime = $("#runtime").value;
   p.batch = $("#batch").value.trim() || "1";
   p.gpus = $("#gpus").value.trim() || "1";
   if ($("#allow_long_context").checked) p.allow_long_context = true;
@@ -248,13 +248,14 @@ async function runMatrix() {
   writeState("matrix", MATRIX_FIELDS);
   out.replaceChildren(el("p", { class: "help", text: "Estimating\u2026" }));
   try {
-    const m = await api("/api/matrix", {
+    const params = {
       models: list("#m-models"),
       gpu: list("#m-gpu"),
       precision: list("#m-precision"),
       context: list("#m-context"),
-      runtime: $("#m-runtime").value,
-    });
+    };
+    if ($("#m-runtime").value) params.runtime = $("#m-runtime").value;
+    const m = await api("/api/matrix", params);
     out.replaceChildren(heatmap(m));
   } catch (e) {
     out.replaceChildren(el("p", { class: "error", role: "alert", text: e.message }));
