@@ -173,6 +173,7 @@ pub fn fit(r: &Resolver, a: &FitArgs) -> Result<FitReport> {
     let gpu = r.gpu(&a.gpu)?;
     let opts = options(&a.est, a.context, &model)?;
     check_context(&model, &opts, a.est.allow_long_context)?;
+    check_limits(&opts)?;
     Ok(plan::fit(&model, &gpu, &opts))
 }
 
@@ -187,6 +188,7 @@ pub fn compare(r: &Resolver, a: &CompareArgs) -> Result<Vec<FitReport>> {
     for m in &models {
         check_context(m, &opts, a.est.allow_long_context)?;
     }
+    check_limits(&opts)?;
     Ok(plan::compare::compare(&models, &gpu, &opts))
 }
 
@@ -230,6 +232,42 @@ fn check_context(model: &ModelSpec, opts: &Options, allow: bool) -> Result<()> {
         ),
         _ => Ok(()),
     }
+}
+
+/// The bounds of the command-line parsers (`params`), checked again on the merged options, since a
+/// pasted `--cmd` sets the same values unparsed by clap; and the engine settings' own ranges. Past
+/// them an estimate means nothing (and its byte products could overflow).
+fn check_limits(o: &Options) -> Result<()> {
+    use crate::params::{MAX_BATCH, MAX_CONTEXT_TOKENS};
+    use crate::plan::layout::MAX_GPUS;
+    let range = |what: &str, v: Option<u64>, min: u64, max: u64| match v {
+        Some(v) if !(min..=max).contains(&v) => Err(anyhow!("{what} {v} is out of range: {min} to {max}")),
+        _ => Ok(()),
+    };
+    // the batch first: llama.cpp's -c is shared by its -np slots, so a huge -np also empties the context
+    range("batch", Some(o.batch), 1, MAX_BATCH)?;
+    range("context", o.context, 1, MAX_CONTEXT_TOKENS)?;
+    range("tensor-parallel GPUs", Some(o.gpus), 1, MAX_GPUS)?;
+    range("pipeline stages", Some(o.pipeline), 1, MAX_GPUS)?;
+    let (v, l) = (&o.engine.vllm, &o.engine.llamacpp);
+    if let Some(u) = v.gpu_memory_utilization {
+        // vLLM's CacheConfig: gpu_memory_utilization in (0, 1]
+        if !(u > 0.0 && u <= 1.0) {
+            bail!("gpu_memory_utilization {u} is out of range: above 0, at most 1");
+        }
+    }
+    range("max_num_seqs", v.max_num_seqs, 1, MAX_BATCH)?;
+    range(
+        "max_num_batched_tokens",
+        v.max_num_batched_tokens,
+        1,
+        MAX_CONTEXT_TOKENS,
+    )?;
+    range("block_size", v.block_size, 1, 1024)?;
+    range("kv_cache_memory", v.kv_cache_memory, 1, 1 << 50)?;
+    range("batch_size", l.batch_size, 1, MAX_CONTEXT_TOKENS)?;
+    range("ubatch_size", l.ubatch_size, 1, MAX_CONTEXT_TOKENS)?;
+    Ok(())
 }
 
 fn validate_options(catalog: &Catalog, a: &ValidateArgs) -> Result<ValidateOptions> {

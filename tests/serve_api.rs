@@ -272,6 +272,33 @@ fn bad_input_gets_a_4xx_with_a_clear_message() {
         400,
         "a model id (string) or a config.json",
     );
+    // engine settings past their ranges, given directly or in a pasted command
+    for (setting, says) in [
+        (
+            "\"block_size\": 18446744073709551615",
+            "block_size 18446744073709551615 is out of range",
+        ),
+        (
+            "\"max_num_batched_tokens\": 18446744073709551615",
+            "max_num_batched_tokens",
+        ),
+        (
+            "\"gpu_memory_utilization\": 1e9",
+            "gpu_memory_utilization 1000000000 is out of range",
+        ),
+        ("\"max_num_seqs\": 0", "max_num_seqs 0 is out of range"),
+        (
+            "\"cmd\": \"llama-server -m x.gguf -np 99999999\"",
+            "batch 99999999 is out of range",
+        ),
+        (
+            "\"cmd\": \"vllm serve x --max-model-len 99999999999\", \"allow_long_context\": true",
+            "context 99999999999 is out of range",
+        ),
+    ] {
+        let body = format!("{{\"model\": \"phi-3.5-mini\", \"gpu\": \"h100\", {setting}}}");
+        error("/api/fit", body.as_bytes(), 422, says);
+    }
     error(
         "/api/fit",
         b"{\"model\": {\"model_type\": \"nonsense\"}, \"gpu\": \"h100\"}",
