@@ -235,8 +235,8 @@ fn check_context(model: &ModelSpec, opts: &Options, allow: bool) -> Result<()> {
 }
 
 /// The bounds of the command-line parsers (`params`), checked again on the merged options, since a
-/// pasted `--cmd` sets the same values unparsed by clap; and the engine settings' own ranges. Past
-/// them an estimate means nothing (and its byte products could overflow).
+/// pasted `--cmd` sets the same values unparsed by clap; and bounds on the engines' sizes. Past them
+/// an estimate means nothing.
 fn check_limits(o: &Options) -> Result<()> {
     use crate::params::{MAX_BATCH, MAX_CONTEXT_TOKENS};
     use crate::plan::layout::MAX_GPUS;
@@ -250,12 +250,7 @@ fn check_limits(o: &Options) -> Result<()> {
     range("tensor-parallel GPUs", Some(o.gpus), 1, MAX_GPUS)?;
     range("pipeline stages", Some(o.pipeline), 1, MAX_GPUS)?;
     let (v, l) = (&o.engine.vllm, &o.engine.llamacpp);
-    if let Some(u) = v.gpu_memory_utilization {
-        // vLLM's CacheConfig: gpu_memory_utilization in (0, 1]
-        if !(u > 0.0 && u <= 1.0) {
-            bail!("gpu_memory_utilization {u} is out of range: above 0, at most 1");
-        }
-    }
+    // gpu_memory_utilization outside (0, 1] is vLLM's own refusal (the fit's `engine.refusal`)
     range("max_num_seqs", v.max_num_seqs, 1, MAX_BATCH)?;
     range(
         "max_num_batched_tokens",
