@@ -1,6 +1,7 @@
 //! `gpuplan fit`: does a model fit a GPU at a context and batch, with the itemized breakdown, the
 //! largest context and batch that fit, and the throughput to expect.
 
+use super::evidence::Bands;
 use super::layout::{self, Layout, Replica};
 use super::Options;
 use crate::estimate::{EngineId, EngineReport, Memory, Prepared, Throughput};
@@ -54,6 +55,8 @@ pub struct FitReport {
     pub throughput: Throughput,
     /// what the engine itself would do and print for the heaviest stage, and its command
     pub engine: EngineReport,
+    /// how far the memory and speed figures may be off (the runtime profile's)
+    pub bands: Bands,
     pub notes: Vec<String>,
 }
 
@@ -149,6 +152,7 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
         max_context: stages.max_context(batch),
         max_batch: stages.max_batch(context, MAX_BATCH_SEARCHED),
         throughput,
+        bands: super::evidence::bands(setup.runtime),
         memory,
         engine,
         notes,
