@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> Result<String> {
         Command::Models => report::render(f, &plan::catalog::models(catalog.model_specs()), views::catalog::models),
         Command::Gpus => report::render(f, &plan::catalog::gpus(catalog.gpu_specs()), views::catalog::gpus),
         Command::Formats => report::render(f, &plan::catalog::formats(), views::catalog::formats),
+        Command::Hosts => report::render(f, &plan::catalog::hosts(catalog.host_specs()), views::catalog::hosts),
         Command::Fit(a) => report::render(f, &fit(&files, &a)?, views::fit::fit),
         Command::Compare(a) => report::render(f, &compare(&files, &a)?, views::fit::compare),
         Command::Records(a) => {

@@ -60,6 +60,9 @@ pub enum Command {
     Gpus,
     /// List the weight formats and their exact bits per weight.
     Formats,
+    /// List the host platforms (system RAM, its peak bandwidth, the GPU's PCIe slot) for CPU+GPU
+    /// offload.
+    Hosts,
     /// Does MODEL fit on GPU? Itemized memory, largest context and batch, throughput.
     Fit(FitArgs),
     /// Which GPU fits which model: max context and decode tok/s per cell (whole catalog by default).
