@@ -12,6 +12,7 @@ pub mod generic;
 pub mod interconnect;
 pub mod kv;
 pub mod memory;
+pub mod offload;
 pub mod overhead;
 pub mod pipeline;
 pub mod prepared;
