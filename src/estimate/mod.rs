@@ -12,7 +12,6 @@ pub mod generic;
 pub mod interconnect;
 pub mod kv;
 pub mod memory;
-pub mod offload;
 pub mod overhead;
 pub mod pipeline;
 pub mod prepared;

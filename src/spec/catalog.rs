@@ -116,6 +116,11 @@ impl Catalog {
             let path = Path::new(key);
             return HostSpec::from_yaml(path, &read(path)?);
         }
+        self.host_by_name(key)
+    }
+
+    /// A host by id, name or alias (case-insensitive); never reads a file.
+    pub fn host_by_name(&self, key: &str) -> Result<HostSpec, SpecError> {
         find(&self.hosts, key, |e| {
             let s = &e.spec;
             std::iter::once(s.id.as_str())

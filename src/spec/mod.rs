@@ -4,6 +4,7 @@ pub mod catalog;
 pub mod error;
 pub mod gpu;
 pub mod host;
+pub mod intern;
 pub mod locate;
 pub mod model;
 pub mod precision;

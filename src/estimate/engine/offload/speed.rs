@@ -10,35 +10,53 @@
 //!   those the ubatch routes to. Without op offload the CPU computes its layers: gpuplan has no CPU
 //!   compute figure and says so instead of guessing.
 
-use super::super::arch::moe::expected_experts_touched;
+use crate::estimate::engine::llamacpp::compute::OP_OFFLOAD_MIN_BATCH;
 use serde::Serialize;
 
 /// The constants of the split's speed model, with where each comes from.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HybridProfile {
-    /// Fraction of the host's peak DRAM bandwidth that streaming reads reach.
+    /// Fraction of the host's peak DRAM bandwidth that the CPU's expert and layer reads reach.
     pub host_stream_efficiency: f64,
-    /// Fixed cost of one host graph split per decoded token, seconds.
+    /// Fixed cost of one graph split handed between the GPU and the CPU per decoded token, seconds.
     pub host_split_s: f64,
-    /// Fraction of the PCIe link's per-direction peak a host-to-device copy reaches.
+    /// Fraction of the PCIe link's per-direction peak a host-to-device weight copy reaches.
     pub pcie_efficiency: f64,
-    /// Batch size from which the GPU backend claims ops on host weights
-    /// (`GGML_OP_OFFLOAD_MIN_BATCH`, 32 in ggml-cuda).
-    pub op_offload_min_batch: u64,
     /// Relative error band of the decode and prefill figures.
     pub error_band: f64,
     pub sources: &'static str,
     pub calibrated_from: Option<&'static str>,
 }
 
+/// The split's constants (docs/engines/offload.md, "Speed"):
+/// - PCIe: 0.70 of the link's per-direction peak, the pinned-copy rate NVIDIA's forum reports on
+///   PCIe 3.0 x16 (11 GB/s of 15.75); the published prompt rates of the expert-offload runs
+///   (validation/field/llamacpp-offload-qwen3-235b-*.json: 150-200 GB of experts per 512-token
+///   ubatch at 58-70 tokens/s on PCIe 4.0 x16) imply 21-23 GB/s, the same share, from pageable
+///   memory.
+/// - Host reads and hand-overs: fitted jointly to the decode rates of those four runs on two hosts
+///   (a Threadripper Pro with 8 channels of DDR5-4800, whose owner measured 225-250 of its 307 GB/s
+///   with Intel mlc, and an EPYC 9355 VM with 12 channels of DDR5-6000, whose CPU-only decode of the
+///   same model implies 43% of its 576 GB/s), with the graph splits per token llama.cpp printed
+///   (162-180). The two hosts reach different shares of their peak, so one share is a compromise:
+///   hence the band.
+pub const HYBRID: HybridProfile = HybridProfile {
+    host_stream_efficiency: 0.55,
+    host_split_s: 0.000_12,
+    pcie_efficiency: 0.70,
+    error_band: 0.25,
+    sources: "https://forums.developer.nvidia.com/t/how-to-optimize-data-transfers-in-cuda-c-c/148400 (pinned host-to-device copies on PCIe 3.0 x16: 11 GB/s); validation/field/llamacpp-offload-qwen3-235b-*.json",
+    calibrated_from: Some("validation/field/llamacpp-offload-qwen3-235b-a22b-{a6000-ot-ffn13-nommap,a6000-ot-ffn14-nommap,3090-ot-ffn5-epyc9355,2x3090-ot-ffn14-epyc9355}.json"),
+};
+
 /// What one decoded token reads, per side of the split.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DecodeBytes {
-    /// per GPU in layer order: weights (experts: the k of E picked) and KV read on it
+    /// per GPU: weights (experts: those the batch picks) and KV read on it
     pub gpu: Vec<u64>,
-    /// weights (experts: the k of E picked) and KV read from host RAM
+    /// weights (experts: those the batch picks) and KV read from host RAM
     pub host: u64,
-    /// host graph splits of a one-token graph (`graph splits = .. (with bs=1)` minus the GPU's)
+    /// graph splits of a one-token graph beyond the two of a fully offloaded model
     pub host_splits: u64,
 }
 
@@ -48,7 +66,7 @@ pub struct DecodeBytes {
 pub enum Bound {
     /// GPU memory bandwidth (everything that matters is on the GPU)
     GpuMemory,
-    /// host memory bandwidth and the per-split handovers
+    /// host memory bandwidth and the hand-overs between GPU and CPU
     HostMemory,
     /// GPU compute (prefill)
     GpuCompute,
@@ -69,22 +87,22 @@ pub struct Decode {
     pub high: f64,
 }
 
-/// One token: Σ_gpu bytes_i / (bw_i x eff_gpu) + host bytes / (host bw x stream eff) + splits x
-/// split cost. `gpu_gbps` per GPU, `gpu_efficiency` the engine profile's decode bandwidth share.
-/// None without a host bandwidth when the host has work to do.
+/// One token: Σ_gpu bytes_i / (bw_i x eff_gpu) + `fixed_s` + host bytes / (host bw x stream eff)
+/// + splits x split cost. None without a host bandwidth when the host has work to do.
 pub fn decode(
     bytes: &DecodeBytes,
-    gpu_gbps: &[f64],
+    gpu_gbps: f64,
     gpu_efficiency: f64,
+    fixed_s: f64,
     host_gbps: Option<f64>,
     p: &HybridProfile,
 ) -> Option<Decode> {
     let gpu_s: f64 = bytes
         .gpu
         .iter()
-        .zip(gpu_gbps)
-        .map(|(&b, &bw)| b as f64 / (bw * 1e9 * gpu_efficiency))
-        .sum();
+        .map(|&b| b as f64 / (gpu_gbps * 1e9 * gpu_efficiency))
+        .sum::<f64>()
+        + fixed_s;
     let host_s = if bytes.host == 0 && bytes.host_splits == 0 {
         0.0
     } else {
@@ -92,7 +110,7 @@ pub fn decode(
         bytes.host as f64 / (bw * 1e9 * p.host_stream_efficiency) + bytes.host_splits as f64 * p.host_split_s
     };
     let total = gpu_s + host_s;
-    if total.is_nan() || total <= 0.0 {
+    if !total.is_finite() || total <= 0.0 {
         return None;
     }
     let tokens_per_s = 1.0 / total;
@@ -110,17 +128,6 @@ pub fn decode(
     })
 }
 
-/// Host weights one prefill ubatch copies to the GPU: dense host weights whole, host expert
-/// tensors for the E(1-(1-k/E)^T) experts `tokens` route to (llama.cpp copies only the used
-/// experts, PR #15346).
-pub fn ubatch_copy_bytes(dense_host: u64, expert_host: u64, experts: u64, used: u64, tokens: u64) -> u64 {
-    if expert_host == 0 || experts == 0 {
-        return dense_host;
-    }
-    let touched = expected_experts_touched(experts, used, tokens).min(experts as f64);
-    dense_host + (expert_host as f64 * touched / experts as f64) as u64
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Prefill {
     /// None when the CPU computes its layers (no CPU compute model)
@@ -131,9 +138,11 @@ pub struct Prefill {
     pub pcie_s: f64,
 }
 
-/// One ubatch of `tokens`: with op offload (and tokens >= the threshold) the GPU computes it all
-/// (`gpu_s_full`, the all-on-GPU compute time of the ubatch) after the host weights crossed the
-/// link at `pcie_gbps` x efficiency; otherwise the CPU computes its share and no figure is given.
+/// One ubatch of `tokens`: with op offload (and at least [`OP_OFFLOAD_MIN_BATCH`] tokens) the GPU
+/// computes it all (`gpu_s_full`, the all-on-GPU compute time of the ubatch) after the host
+/// weights (`copy_bytes`) crossed the link at `pcie_gbps` x efficiency: a split's input copy
+/// precedes its compute on the same stream, so the two add. Otherwise the CPU computes its share and
+/// no figure is given.
 pub fn prefill(
     tokens: u64,
     gpu_s_full: f64,
@@ -142,7 +151,7 @@ pub fn prefill(
     op_offload: bool,
     p: &HybridProfile,
 ) -> Prefill {
-    if copy_bytes > 0 && (!op_offload || tokens < p.op_offload_min_batch) {
+    if copy_bytes > 0 && (!op_offload || tokens < OP_OFFLOAD_MIN_BATCH) {
         return Prefill {
             tokens_per_s: None,
             bound: Bound::HostCompute,
@@ -173,7 +182,6 @@ mod tests {
             host_stream_efficiency: 0.5,
             host_split_s: 0.001,
             pcie_efficiency: 0.5,
-            op_offload_min_batch: 32,
             error_band: 0.25,
             sources: "test",
             calibrated_from: None,
@@ -187,7 +195,7 @@ mod tests {
             host: 10_000_000_000,
             host_splits: 10,
         };
-        let d = decode(&b, &[1000.0], 0.5, Some(100.0), &profile()).unwrap();
+        let d = decode(&b, 1000.0, 0.5, 0.0, Some(100.0), &profile()).unwrap();
         // 2 ms on the GPU, 200 ms + 10 ms on the host
         assert!((d.gpu_s - 0.002).abs() < 1e-12);
         assert!((d.host_s - 0.210).abs() < 1e-12);
@@ -195,23 +203,17 @@ mod tests {
         assert!((d.tokens_per_s - 1.0 / 0.212).abs() < 1e-9);
         assert!(d.low < d.tokens_per_s && d.tokens_per_s < d.high);
         // no host bandwidth: no speed, when the host has work
-        assert_eq!(decode(&b, &[1000.0], 0.5, None, &profile()), None);
+        assert_eq!(decode(&b, 1000.0, 0.5, 0.0, None, &profile()), None);
         // nothing on the host: the host's bandwidth does not matter
         b.host = 0;
         b.host_splits = 0;
-        assert_eq!(
-            decode(&b, &[1000.0], 0.5, None, &profile()).unwrap().bound,
-            Bound::GpuMemory
-        );
+        let gpu_only = decode(&b, 1000.0, 0.5, 0.001, None, &profile()).unwrap();
+        assert_eq!(gpu_only.bound, Bound::GpuMemory);
+        assert!((gpu_only.gpu_s - 0.003).abs() < 1e-12);
     }
 
     #[test]
-    fn prefill_copies_only_touched_experts() {
-        // 128 experts, 4 used: one token touches 4, 512 tokens nearly all
-        assert_eq!(ubatch_copy_bytes(0, 128_000, 128, 4, 1), 4_000);
-        let many = ubatch_copy_bytes(0, 128_000, 128, 4, 512);
-        assert!(many > 127_000 && many <= 128_000);
-        assert_eq!(ubatch_copy_bytes(5, 0, 0, 0, 512), 5);
+    fn prefill_waits_for_the_copies_or_has_no_figure() {
         let p = prefill(512, 0.1, 10_000_000_000, 32.0, true, &profile());
         assert_eq!(p.bound, Bound::Pcie);
         assert!((p.pcie_s - 0.625).abs() < 1e-12);
@@ -220,5 +222,7 @@ mod tests {
         assert_eq!((cpu.bound, cpu.tokens_per_s), (Bound::HostCompute, None));
         let off = prefill(512, 0.1, 1, 32.0, false, &profile());
         assert_eq!(off.bound, Bound::HostCompute);
+        let gpu = prefill(512, 0.1, 0, 32.0, true, &profile());
+        assert_eq!(gpu.bound, Bound::GpuCompute);
     }
 }
