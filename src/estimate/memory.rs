@@ -4,7 +4,7 @@
 //! sizing report) comes through here, so all of them see the engine's own numbers.
 
 pub use super::breakdown::{Memory, Phase, Term};
-use super::engine::{command, llamacpp, vllm, EngineReport, Figures, Refusal, Settings};
+use super::engine::{command, llamacpp, offload, vllm, EngineReport, Figures, Refusal, Settings};
 use super::generic;
 use super::prepared::Prepared;
 
@@ -13,6 +13,7 @@ impl Prepared<'_> {
     pub fn total(&self, context: u64, batch: u64) -> u64 {
         match &self.settings {
             Settings::Vllm(s) => vllm::total(self, s, context, batch),
+            Settings::LlamaCpp(s) if offload::is_split(self, s) => offload::total(self, s, context, batch),
             Settings::LlamaCpp(s) => llamacpp::total(self, s, context, batch),
             Settings::Plain => generic::total(self, context, batch),
         }
@@ -36,6 +37,9 @@ impl Prepared<'_> {
     pub fn memory(&self, context: u64, batch: u64) -> Memory {
         match &self.settings {
             Settings::Vllm(s) => vllm::memory(self, s, context, batch),
+            Settings::LlamaCpp(s) if offload::is_split(self, s) => {
+                llamacpp::memory_of(self, s, &offload::figures(self, s, context, batch))
+            }
             Settings::LlamaCpp(s) => llamacpp::memory(self, s, context, batch),
             Settings::Plain => generic::memory(self, context, batch),
         }
@@ -51,7 +55,11 @@ impl Prepared<'_> {
                 (Some(Figures::Vllm(f)), refusal)
             }
             Settings::LlamaCpp(s) => {
-                let f = llamacpp::figures(self, s, context, batch);
+                let f = if offload::is_split(self, s) {
+                    offload::figures(self, s, context, batch)
+                } else {
+                    llamacpp::figures(self, s, context, batch)
+                };
                 let refusal = llamacpp::refusal(self, s, &f);
                 (Some(Figures::LlamaCpp(f)), refusal)
             }

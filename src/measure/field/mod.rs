@@ -3,6 +3,7 @@
 //! described in validation/field/README.md; each engine's checks live in its own file.
 
 pub mod llamacpp;
+pub mod offload;
 pub mod vllm;
 
 use crate::estimate::engine::command;
@@ -168,6 +169,7 @@ pub fn check_all(files: &[Loaded], catalog: &Catalog) -> Vec<Outcome> {
             let result = match e.kind {
                 Kind::VllmStartup => vllm::check(f, catalog).map(|checks| (checks, vec![])),
                 Kind::LlamacppBuffers => llamacpp::check(f, catalog),
+                Kind::LlamacppOffload => offload::check(f, catalog).map(|checks| (checks, vec![])),
                 _ => return None,
             };
             Some(match result {

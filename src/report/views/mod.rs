@@ -7,6 +7,7 @@ pub mod engine;
 pub mod fit;
 pub mod import;
 pub mod matrix;
+pub mod offload;
 pub mod predictions;
 pub mod records;
 pub mod sizing;
