@@ -21,7 +21,12 @@ impl Prepared<'_> {
 
     /// Whether the engine starts and the sequences fit in what it lets itself use.
     pub fn fits(&self, context: u64, batch: u64) -> bool {
-        self.total(context, batch) <= self.budget && self.config_refusal(context).is_none()
+        self.holds(self.total(context, batch), context)
+    }
+
+    /// Whether `total` bytes (this setup's [`Self::total`] at `context`) fit and the engine starts.
+    pub fn holds(&self, total: u64, context: u64) -> bool {
+        total <= self.budget && self.config_refusal(context).is_none()
     }
 
     /// The refusals an engine decides from its configuration alone (cheap enough for the solvers).

@@ -71,7 +71,7 @@ pub struct Ubatch {
 }
 
 /// The KV cache the graph attends over (all of it: `n_kv` = the cache size at reserve time).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cache {
     /// cells per stream of the full-attention cache and of the sliding-window cache
     pub kv_size: u64,

@@ -2,7 +2,7 @@
 //! graph family (`src/models/<name>.cpp`) that builds its forward pass.
 
 /// The graph families modeled; each follows one file of llama.cpp's `src/models/`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
     /// llama.cpp (Llama, Mistral; Mixtral with experts)
     Llama,
@@ -54,7 +54,7 @@ impl Family {
 }
 
 /// Routed experts (`n_expert`, `n_expert_used`, `n_ff_exp`) and a shared expert's width.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Experts {
     pub count: u64,
     pub used: u64,
@@ -65,14 +65,14 @@ pub struct Experts {
 
 /// Sliding-window attention: the window (`n_swa`) and the layer pattern (`n_swa_pattern`): layer
 /// `il` uses the window when `il % pattern < pattern - 1` (llama-hparams.cpp `set_swa_pattern`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Window {
     pub size: u64,
     pub pattern: u64,
 }
 
 /// What llama.cpp's graph needs to know about a model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Model {
     pub family: Family,
     pub n_embd: u64,
