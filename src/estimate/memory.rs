@@ -7,6 +7,7 @@ pub use super::breakdown::{Memory, Phase, Term};
 use super::engine::{command, llamacpp, offload, vllm, EngineReport, Figures, Refusal, Settings};
 use super::generic;
 use super::prepared::Prepared;
+use super::search::largest;
 
 impl Prepared<'_> {
     /// Bytes per GPU for `batch` sequences of `context` tokens (the fast path of [`Self::memory`]).
@@ -22,6 +23,15 @@ impl Prepared<'_> {
     /// Whether the engine starts and the sequences fit in what it lets itself use.
     pub fn fits(&self, context: u64, batch: u64) -> bool {
         self.holds(self.total(context, batch), context)
+    }
+
+    /// Largest context (text tokens per sequence, up to the model's maximum) that fits at `batch`;
+    /// None when not even one token does.
+    pub fn max_context(&self, batch: u64) -> Option<u64> {
+        match &self.settings {
+            Settings::LlamaCpp(s) if !offload::is_split(self, s) => llamacpp::max_context(self, s, batch),
+            _ => largest(1, self.setup.model.max_context, |c| self.fits(c, batch)),
+        }
     }
 
     /// Whether `total` bytes (this setup's [`Self::total`] at `context`) fit and the engine starts.

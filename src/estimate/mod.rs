@@ -15,6 +15,7 @@ pub mod memory;
 pub mod overhead;
 pub mod pipeline;
 pub mod prepared;
+pub mod search;
 pub mod stage;
 pub mod throughput;
 pub mod weights;
@@ -120,6 +121,13 @@ pub struct WeightFacts {
     pub largest_matrix: u64,
     /// output rows of the largest matrix
     pub largest_rows: u64,
+    /// the format these facts are for
+    #[serde(skip)]
+    pub format: &'static str,
+    /// llama.cpp's weight tensors of the model in this format, built on first use: every context
+    /// probed on every GPU for this model and format reads the same list
+    #[serde(skip)]
+    pub(crate) llamacpp_tensors: std::sync::OnceLock<Vec<engine::llamacpp::weights::Tensor>>,
 }
 
 impl WeightFacts {
@@ -167,6 +175,8 @@ impl WeightFacts {
             largest_matrix: largest.map(|g| g.rows * g.cols).unwrap_or(0),
             largest_rows: largest.map(|g| g.rows).unwrap_or(0),
             lines: weights::breakdown(inv, &per_group),
+            format: format.id,
+            llamacpp_tensors: std::sync::OnceLock::new(),
         }
     }
 }

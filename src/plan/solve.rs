@@ -7,8 +7,7 @@ use crate::estimate::Prepared;
 /// Largest context (text tokens per sequence, up to the model's maximum) that fits at `batch`;
 /// None when not even one token does.
 pub fn max_context(p: &Prepared, batch: u64) -> Option<u64> {
-    let limit = p.setup.model.max_context;
-    largest(1, limit, |c| p.fits(c, batch))
+    p.max_context(batch)
 }
 
 /// Largest batch at `context` that fits, searched up to `cap`; None when batch 1 does not fit.
@@ -16,36 +15,7 @@ pub fn max_batch(p: &Prepared, context: u64, cap: u64) -> Option<u64> {
     largest(1, cap.max(1), |b| p.fits(context, b))
 }
 
-/// Largest x in [lo, hi] with ok(x), for ok monotone decreasing (true then false).
-pub fn largest(lo: u64, hi: u64, ok: impl Fn(u64) -> bool) -> Option<u64> {
-    if hi < lo || !ok(lo) {
-        return None;
-    }
-    if ok(hi) {
-        return Some(hi);
-    }
-    // exponential probe first: most answers are far below `hi`, and each probe is cheap
-    let (mut good, mut bad) = (lo, hi);
-    let mut step = lo.max(1);
-    while good + step < bad {
-        if ok(good + step) {
-            good += step;
-            step *= 2;
-        } else {
-            bad = good + step;
-            break;
-        }
-    }
-    while bad - good > 1 {
-        let mid = good + (bad - good) / 2;
-        if ok(mid) {
-            good = mid;
-        } else {
-            bad = mid;
-        }
-    }
-    Some(good)
-}
+pub use crate::estimate::search::largest;
 
 /// Tensor-parallel degrees worth trying for a model: powers of two up to 8 (one node) that divide
 /// its attention heads, so heads split evenly.

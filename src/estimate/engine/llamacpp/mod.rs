@@ -28,6 +28,7 @@ use super::report::Refusal;
 use crate::estimate::breakdown::{Memory, Phase, Term};
 use crate::estimate::overhead;
 use crate::estimate::prepared::Prepared;
+use crate::estimate::search::largest;
 use crate::estimate::weights::Component;
 use crate::spec::precision::KvPrecision;
 use compute::{ComputeBuffers, Devices};
@@ -188,9 +189,21 @@ pub fn buffers_for(
     mmap: bool,
     weight_type: &dyn Fn(graph::Weight, Option<u64>) -> Type,
 ) -> Buffers {
+    let model = weights::model_buffers(tensors, m.n_layer, devices.gpu_layers(m.n_layer), mmap);
+    context_buffers(m, model, params, devices, weight_type, Compute::Replay)
+}
+
+/// [`buffers_for`] with the model's buffers already placed (they do not depend on the context).
+fn context_buffers(
+    m: &model::Model,
+    model: ModelBuffers,
+    params: &Params,
+    devices: Devices,
+    weight_type: &dyn Fn(graph::Weight, Option<u64>) -> Type,
+    compute: Compute,
+) -> Buffers {
     let n_layer = m.n_layer;
     let gpu_layers = devices.gpu_layers(n_layer);
-    let model = weights::model_buffers(tensors, n_layer, gpu_layers, mmap);
     let ctx = Context::new(m, params);
     let (kv, host_kv) = match devices {
         Devices::Cpu => (ctx.kv_buffers(m, false, |_| true), KvBuffers::default()),
@@ -212,30 +225,124 @@ pub fn buffers_for(
         model,
         kv,
         host_kv,
-        compute: compute::compute_buffers(m, &ctx.reserve(), devices, weight_type),
+        compute: match compute {
+            Compute::Replay => compute::compute_buffers(m, &ctx.reserve(), devices, weight_type),
+            Compute::Given(b) => b,
+        },
         output: context::output_buffer(m.n_vocab, ctx.n_seq_max),
         graph: ComputeGraph::Modeled,
     }
 }
 
+/// How [`buffers_for`] finds the compute buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compute {
+    /// the reserve graphs replayed (what llama.cpp allocates)
+    Replay,
+    /// taken as given: the context search bounds a total with the buffers replayed at another
+    /// context ([`max_context`])
+    Given(ComputeBuffers),
+}
+
+/// What llama.cpp has before any context exists: the graph's model and the weights placed by the
+/// settings. A context search builds it once and probes every context against it.
+pub struct Loaded {
+    model: model::Model,
+    graph: ComputeGraph,
+    gpu_layers: u64,
+    buffers: ModelBuffers,
+}
+
+impl Loaded {
+    pub fn of(p: &Prepared, s: &Settings) -> Loaded {
+        let (model, layout, graph) = model_of(p);
+        let format = p.setup.format;
+        let build = || weights::tensors(&p.facts.inventory, &layout, format).unwrap_or_default();
+        let gpu_layers = s.n_gpu_layers.unwrap_or(model.n_layer + 1);
+        let place = |tensors: &[weights::Tensor]| weights::model_buffers(tensors, model.n_layer, gpu_layers, s.mmap);
+        // the weight facts keep the tensor list of their format (one per model and format in a matrix)
+        let buffers = if p.weights.format == format.id {
+            place(p.weights.llamacpp_tensors.get_or_init(build))
+        } else {
+            place(&build())
+        };
+        Loaded {
+            model,
+            graph,
+            gpu_layers,
+            buffers,
+        }
+    }
+}
+
 /// The buffers for `p`'s model on one GPU with `s`, `batch` slots of `context` tokens.
 pub fn buffers(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Buffers {
-    let (m, layout, graph) = model_of(p);
+    loaded_buffers(p, &Loaded::of(p, s), s, context, batch, Compute::Replay)
+}
+
+fn loaded_buffers(p: &Prepared, l: &Loaded, s: &Settings, context: u64, batch: u64, compute: Compute) -> Buffers {
+    let m = l.model;
     let format = p.setup.format;
     let inv = &p.facts.inventory;
-    let tensors = weights::tensors(inv, &layout, format).unwrap_or_default();
-    let gpu_layers = s.n_gpu_layers.unwrap_or(m.n_layer + 1);
     let weight_type = |w, layer| weights::weight_type(format, &inv.gguf, &m, w, layer);
-    let b = buffers_for(
+    let b = context_buffers(
         &m,
-        &tensors,
+        l.buffers,
         &params(s, context, batch),
-        Devices::Cuda { gpu_layers },
-        s.mmap,
+        Devices::Cuda {
+            gpu_layers: l.gpu_layers,
+        },
         &weight_type,
+        compute,
     );
-    Buffers { graph, ..b }
+    Buffers { graph: l.graph, ..b }
 }
+
+/// Largest context (tokens per slot, up to the model's maximum) whose GPU total fits `p`'s budget;
+/// None when not even one token does. The same answer as probing [`total`] context by context, with
+/// a few graph replays instead of one per probe.
+///
+/// The compute buffer never shrinks as the context grows (the KV views and, without flash
+/// attention, the scores grow with `n_ctx`). So the buffers replayed at context `a` bound the
+/// total from below for every context above `a`, and from above for every context below it; the
+/// other terms (model, KV, CUDA context) cost nothing to evaluate. Searching with a fixed compute
+/// buffer gives an upper bound `up` (the compute at 1 token) and a lower bound `lo` (the compute at
+/// `up`); each round replays once at each end and narrows them; when they meet, that is the answer.
+/// A range still open after [`BOUND_ROUNDS`] is searched probe by probe (`max_context_by_bounds_is_the_probed_answer`
+/// holds the two equal).
+pub fn max_context(p: &Prepared, s: &Settings, batch: u64) -> Option<u64> {
+    if config_refusal(s).is_some() {
+        return None;
+    }
+    let limit = p.setup.model.max_context;
+    let l = Loaded::of(p, s);
+    let fits =
+        |context, compute| gpu_bytes(&figures_of(p, &loaded_buffers(p, &l, s, context, batch, compute))) <= p.budget;
+    let replayed = |context| loaded_buffers(p, &l, s, context, batch, Compute::Replay).compute;
+    let bounded = |at: u64| {
+        let c = Compute::Given(replayed(at));
+        largest(1, limit, |n| fits(n, c))
+    };
+    // above `up` nothing fits, even with the compute at 1 token; everything up to `lo` fits
+    let mut up = bounded(1)?;
+    let mut lo = 0;
+    for _ in 0..BOUND_ROUNDS {
+        lo = lo.max(bounded(up).unwrap_or(0));
+        if lo >= up {
+            return Some(up);
+        }
+        up = up.min(bounded(lo + 1).unwrap_or(0)).max(lo);
+        if up == lo {
+            return (lo > 0).then_some(lo);
+        }
+    }
+    largest(lo.max(1), up, |n| fits(n, Compute::Replay))
+}
+
+/// Rounds of [`max_context`]'s bounds before it searches what is left probe by probe: with flash
+/// attention the compute buffer is flat in the context and one round settles it; without, the
+/// scores grow with the context and each round narrows the range.
+const BOUND_ROUNDS: usize = 4;
 
 /// The compute buffer of a run wholly on the CPU backend (a build without a GPU backend): the
 /// same replay with one backend and 32-byte host buffers. None where gpuplan does not replay the
@@ -254,7 +361,10 @@ pub fn cpu_compute_buffer(p: &Prepared, s: &Settings, context: u64, batch: u64) 
 
 /// The start-up figures for `batch` slots of `context` tokens.
 pub fn figures(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Figures {
-    let b = buffers(p, s, context, batch);
+    figures_of(p, &buffers(p, s, context, batch))
+}
+
+fn figures_of(p: &Prepared, b: &Buffers) -> Figures {
     let ctx = b.context;
     Figures {
         n_ctx: ctx.cells.n_ctx(),
