@@ -9,9 +9,11 @@
 //! Every length field is checked against the file size before anything is allocated.
 
 pub mod error;
+pub mod family;
 pub mod fuzz_entry;
 pub mod gguf;
 pub mod hf_config;
+pub mod provenance;
 pub mod safetensors;
 pub mod tensors;
 

@@ -98,7 +98,7 @@ pub fn mlp(a: &Architecture, m: &MoeSpec) -> Vec<TensorGroup> {
             layers: m.dense_layers.min(a.layers),
             ..a.clone()
         };
-        g.extend(super::dense::mlp(&dense));
+        g.extend(super::mlp::tensors(&dense));
     }
     g
 }

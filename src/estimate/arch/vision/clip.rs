@@ -7,7 +7,7 @@
 //! ViT-L/14-336 this gives 303,507,456 + 22,026,240 + 8,192 = 325,541,888 parameters, exactly the
 //! difference between Phi-3.5-vision (4,146,621,440) and Phi-3.5-mini (3,821,079,552).
 
-use super::{Part, Shard, TensorGroup};
+use super::super::{Part, Shard, TensorGroup};
 use crate::spec::model::VisionSpec;
 use crate::spec::precision::Role;
 
