@@ -9,7 +9,7 @@ use crate::spec::precision::Role;
 /// `q_proj` when q_lora_rank is absent; `kv_a_proj_with_mqa` ((kv_lora_rank + rope) x h) + RMSNorm;
 /// `kv_b_proj` (heads·(nope+v) x kv_lora_rank); `o_proj` (h x heads·v).
 pub fn tensors(a: &Architecture, m: &MlaSpec) -> Vec<TensorGroup> {
-    let (h, n, l) = (a.hidden_size, a.attention_heads, a.layers);
+    let (h, n, l) = (a.hidden_size, a.attention_heads, a.attention_layer_count());
     let qk = m.qk_nope_head_dim + m.qk_rope_head_dim;
     let mut g = match m.q_lora_rank {
         None => vec![group(

@@ -6,7 +6,7 @@ use crate::spec::precision::Role;
 
 /// Dense MLP: gate+up+down (gated), a 2x-wide up + down (Phi-3-small gegelu), or up+down (plain).
 pub fn tensors(a: &Architecture) -> Vec<TensorGroup> {
-    let (h, i, l) = (a.hidden_size, a.intermediate_size, a.layers);
+    let (h, i, l) = (a.hidden_size, a.intermediate_size, a.mlp_layer_count());
     let up_rows = match a.mlp {
         MlpKind::Gated => {
             let mut gate_up = group(
@@ -37,7 +37,7 @@ pub fn tensors(a: &Architecture) -> Vec<TensorGroup> {
 }
 
 fn finish_mlp(a: &Architecture, mut g: Vec<TensorGroup>) -> Vec<TensorGroup> {
-    let (h, i, l) = (a.hidden_size, a.intermediate_size, a.layers);
+    let (h, i, l) = (a.hidden_size, a.intermediate_size, a.mlp_layer_count());
     g.push(group(
         "layers.*.mlp.down_proj.weight",
         Role::MlpDown,

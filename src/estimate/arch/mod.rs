@@ -1,11 +1,14 @@
 //! Tensor inventories: every weight tensor a model holds, derived from its spec. One file per
 //! architecture family of block: [`outer`] (embeddings, final norm, head), [`attention`] (multi-head
-//! and grouped-query attention), [`mla`] (multi-head latent attention), [`mlp`] (dense MLP), [`moe`]
+//! and grouped-query attention), [`mla`] (multi-head latent attention), [`mamba2`] and [`deltanet`]
+//! (the recurrent mixers of hybrid models), [`mlp`] (dense MLP), [`moe`]
 //! (router and experts), [`vision`] (image encoders and projectors, one file per tower), [`summary`]
 //! (parameter-count-only specs). Shapes follow the Hugging Face `modeling_*.py` files; with them the
 //! Phi family reproduces its published counts exactly.
 
 pub mod attention;
+pub mod deltanet;
+pub mod mamba2;
 pub mod mla;
 pub mod mlp;
 pub mod moe;
@@ -13,7 +16,7 @@ pub mod outer;
 pub mod summary;
 pub mod vision;
 
-use crate::spec::model::{Architecture, ModelSpec, NormKind};
+use crate::spec::model::{Architecture, ModelSpec, NormKind, RecurrentKind};
 use crate::spec::precision::{GgufModel, Role};
 use serde::Serialize;
 
@@ -127,6 +130,12 @@ pub fn inventory(spec: &ModelSpec) -> Inventory {
         None => groups.extend(attention::tensors(a)),
     }
     groups.push(layer_norms(a));
+    if let Some(r) = &a.recurrent {
+        groups.extend(match r.kind {
+            RecurrentKind::Mamba2 => mamba2::tensors(a, r),
+            RecurrentKind::GatedDeltaNet => deltanet::tensors(a, r),
+        });
+    }
     match &a.moe {
         Some(m) => groups.extend(moe::mlp(a, m)),
         None => groups.extend(mlp::tensors(a)),

@@ -14,6 +14,7 @@ pub const V2: Family = Family {
     classes: &["DeepseekV2ForCausalLM"],
     kind: ArchType::DeepseekV2,
     defaults: d("DeepseekV2Config", 32000, 4096, 11008, 32, 32, None, None, 2048, false),
+    text_config: false,
     config: config_v2,
     gguf: &["deepseek2"],
     gguf_match: v2_file,
@@ -36,9 +37,35 @@ pub const V3: Family = Family {
         4096,
         false,
     ),
+    text_config: false,
     config: config_v3,
     gguf: &["deepseek2"],
     gguf_match: v3_file,
+    gguf_fn: gguf,
+};
+
+/// Kimi-K2 (`kimi_k2`, remote code naming DeepseekV3ForCausalLM): DeepSeek-V3's layout with 384
+/// experts, one dense layer and 64 heads.
+pub const KIMI_K2: Family = Family {
+    model_type: "kimi_k2",
+    classes: &[],
+    kind: ArchType::DeepseekV3,
+    defaults: d(
+        "DeepseekV3Config",
+        129280,
+        7168,
+        18432,
+        61,
+        128,
+        None,
+        None,
+        4096,
+        false,
+    ),
+    text_config: false,
+    config: config_v3,
+    gguf: &[],
+    gguf_match: super::any,
     gguf_fn: gguf,
 };
 

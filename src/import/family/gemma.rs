@@ -22,6 +22,7 @@ pub const FAMILY: Family = Family {
         8192,
         true,
     ),
+    text_config: false,
     config,
     gguf: &["gemma"],
     gguf_match: super::any,

@@ -23,6 +23,7 @@ pub const FAMILY: Family = Family {
         8192,
         true,
     ),
+    text_config: false,
     config,
     gguf: &["gemma2"],
     gguf_match: super::any,

@@ -12,6 +12,7 @@ pub const FAMILY: Family = Family {
     classes: &["LlamaForCausalLM"],
     kind: ArchType::Llama,
     defaults: d("LlamaConfig", 32000, 4096, 11008, 32, 32, None, None, 2048, false),
+    text_config: false,
     config,
     gguf: &["llama"],
     gguf_match: dense,

@@ -22,6 +22,7 @@ pub const FAMILY: Family = Family {
         131072,
         false,
     ),
+    text_config: false,
     config,
     gguf: &[],
     gguf_match: super::any,

@@ -23,6 +23,7 @@ pub const FAMILY: Family = Family {
         131072,
         false,
     ),
+    text_config: false,
     config,
     gguf: &["llama"],
     gguf_match: experts,

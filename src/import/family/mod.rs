@@ -7,17 +7,31 @@
 //! [`Provenance`](super::provenance::Provenance).
 
 mod deepseek;
+mod falcon_h1;
 mod gemma;
 mod gemma2;
+mod gemma3;
+mod glm4_moe;
+mod gpt_oss;
+mod granite;
+mod granitemoehybrid;
 mod llama;
+mod llama4;
+mod mamba2;
 mod mistral;
+mod mistral3;
 mod mixtral;
+mod nemotron_h;
 mod phi;
 mod phi3;
 mod phi3small;
 mod phimoe;
 mod qwen2;
+mod qwen2_5_vl;
 mod qwen2_moe;
+mod qwen3;
+mod qwen3_next;
+mod smollm3;
 
 use super::gguf::Ctx;
 use super::hf_config::Cfg;
@@ -102,6 +116,8 @@ pub struct Family {
     pub classes: &'static [&'static str],
     pub kind: ArchType,
     pub defaults: Defaults,
+    /// the language model's fields sit in `text_config` when the config has one (multimodal configs)
+    pub text_config: bool,
     /// config.json: the family's own fields, after the common decoder fields are read
     pub config: fn(&mut Cfg, &mut Decoder) -> Result<(), ImportError>,
     /// GGUF `general.architecture` names this family is stored under
@@ -128,6 +144,23 @@ pub const ALL: &[&Family] = &[
     &phi3::VISION,
     &deepseek::V2,
     &deepseek::V3,
+    &deepseek::KIMI_K2,
+    &qwen3::DENSE,
+    &qwen3::MOE,
+    &qwen3_next::FAMILY,
+    &gemma3::MULTIMODAL,
+    &gemma3::TEXT_ONLY,
+    &gpt_oss::FAMILY,
+    &llama4::FAMILY,
+    &llama4::TEXT_ONLY,
+    &glm4_moe::FAMILY,
+    &mistral3::FAMILY,
+    &smollm3::FAMILY,
+    &granite::FAMILY,
+    &granitemoehybrid::FAMILY,
+    &nemotron_h::FAMILY,
+    &falcon_h1::FAMILY,
+    &qwen2_5_vl::FAMILY,
 ];
 
 pub fn by_model_type(model_type: &str) -> Option<&'static Family> {
@@ -178,6 +211,7 @@ pub fn moe(experts: u64, top: u64) -> MoeSpec {
         router_bias: false,
         shared_expert_gate: true,
         dense_layers: 0,
+        expert_bias: false,
     }
 }
 
@@ -202,4 +236,120 @@ pub fn attention_bias_qkvo(c: &mut Cfg, a: &mut Architecture, class: &str) -> Re
         format!("{class}: o_proj bias = attention_bias"),
     );
     Ok(())
+}
+
+/// The `layer_types` list transformers writes for models whose layers differ (`sliding_attention`,
+/// `full_attention`, `chunked_attention`, `linear_attention`, `mamba`, `attention`), when present.
+pub fn layer_types<'a>(c: &Cfg<'a>) -> Result<Option<Vec<&'a str>>, ImportError> {
+    match c.stated("layer_types") {
+        None => Ok(None),
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .ok_or_else(|| c.err("layer_types", "expected a list of layer type names"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(c.err("layer_types", "expected a list of layer type names")),
+    }
+}
+
+/// The window's layer pattern from the attention layers' types: windowed (`sliding_attention`,
+/// `chunked_attention`) or full. Every layer windowed: pattern 1; every n-th full (layer i full when
+/// (i + 1) % n == 0): pattern n; none windowed: no window. Another arrangement has no spec form: the
+/// pattern whose windowed count is the largest not above the list's is taken (the KV cache an upper
+/// bound) and a warning says so.
+pub fn window_from_types(c: &mut Cfg, a: &mut Architecture, windowed: &[bool]) {
+    let n = windowed.len() as u64;
+    let count = windowed.iter().filter(|w| **w).count() as u64;
+    let source = format!("config.json `{}`", c.key("layer_types"));
+    if count == 0 {
+        a.sliding_window = None;
+        c.note(
+            "architecture.sliding_window",
+            "none",
+            Basis::Config,
+            format!("{source}: no windowed layer"),
+        );
+        return;
+    }
+    let fits = |p: u64| {
+        windowed
+            .iter()
+            .enumerate()
+            .all(|(i, w)| *w == ((i as u64 + 1) % p != 0))
+    };
+    let pattern = if count == n {
+        Some(1)
+    } else {
+        windowed
+            .iter()
+            .position(|w| !*w)
+            .map(|i| i as u64 + 1)
+            .filter(|&p| fits(p))
+    };
+    let pattern = match pattern {
+        Some(p) => p,
+        None => {
+            let p = (2..=n.max(2)).find(|p| n - n / p <= count).unwrap_or(1);
+            c.warn(format!(
+                "layer_types windows {count} of {n} layers in an order no every-n-th pattern has; \
+                 taken as every {p}-th layer full ({} windowed): the KV cache an upper bound",
+                n - n / p
+            ));
+            p
+        }
+    };
+    a.sliding_window_pattern = pattern;
+    c.note("architecture.sliding_window_pattern", pattern, Basis::Config, source);
+}
+
+/// Reads a sliding window given as `sliding_window` (+ `use_sliding_window` where the family has
+/// it) and placed by `layer_types` when present, else by `pattern` (every n-th layer full).
+pub fn sliding_window(
+    c: &mut Cfg,
+    a: &mut Architecture,
+    default: Option<u64>,
+    pattern: u64,
+) -> Result<(), ImportError> {
+    a.sliding_window = c.opt_count("sliding_window", "architecture.sliding_window", default)?;
+    if a.sliding_window.is_none() {
+        return Ok(());
+    }
+    match layer_types(c)? {
+        Some(types) => {
+            if types.len() as u64 != a.layers {
+                return Err(c.err(
+                    "layer_types",
+                    format!("{} entries for {} layers", types.len(), a.layers),
+                ));
+            }
+            let windowed: Vec<bool> = types
+                .iter()
+                .map(|t| matches!(*t, "sliding_attention" | "chunked_attention"))
+                .collect();
+            window_from_types(c, a, &windowed);
+        }
+        None => {
+            a.sliding_window_pattern = pattern;
+            if pattern > 1 {
+                c.fixed(
+                    "architecture.sliding_window_pattern",
+                    pattern,
+                    &format!("{}: every {pattern}-th layer full attention", c.class),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Switches the reader to the nested `vision_config` (with `class`'s defaults) and returns whether
+/// the config has one.
+pub fn enter_vision(c: &mut Cfg, class: &'static str) -> Result<bool, ImportError> {
+    c.leave();
+    let found = c.enter("vision_config")?;
+    c.class = class;
+    Ok(found)
 }

@@ -11,6 +11,7 @@ pub const FAMILY: Family = Family {
     classes: &["PhiForCausalLM"],
     kind: ArchType::Phi,
     defaults: d("PhiConfig", 51200, 2048, 8192, 24, 32, None, None, 2048, false),
+    text_config: false,
     config,
     gguf: &["phi2"],
     gguf_match: super::any,

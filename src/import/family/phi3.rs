@@ -5,7 +5,7 @@
 use super::{check_gated_act, d, required, Decoder, Family};
 use crate::import::hf_config::Cfg;
 use crate::import::{Basis, ImportError};
-use crate::spec::model::{ArchType, VisionSpec};
+use crate::spec::model::{ArchType, VisionSpec, VisionTower};
 use serde_json::Value;
 
 pub const FAMILY: Family = Family {
@@ -13,6 +13,7 @@ pub const FAMILY: Family = Family {
     classes: &["Phi3ForCausalLM"],
     kind: ArchType::Phi3,
     defaults: d("Phi3Config", 32064, 3072, 8192, 32, 32, None, None, 4096, false),
+    text_config: false,
     config,
     gguf: &["phi3"],
     gguf_match: super::any,
@@ -24,6 +25,7 @@ pub const VISION: Family = Family {
     classes: &["Phi3VForCausalLM"],
     kind: ArchType::Phi3V,
     defaults: required("Phi3VConfig (remote code)", false),
+    text_config: false,
     config: config_v,
     gguf: &[],
     gguf_match: super::any,
@@ -103,6 +105,8 @@ fn phi3v_vision(c: &mut Cfg, hidden: u64) -> Result<VisionSpec, ImportError> {
     );
     Ok(VisionSpec {
         encoder: "clip-vit-l-14-336".into(),
+        tower: VisionTower::Clip,
+        projector_bias: true,
         image_size: 336,
         patch_size: 14,
         hidden_size: 1024,

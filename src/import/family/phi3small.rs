@@ -16,6 +16,7 @@ pub const SMALL: Family = Family {
         intermediate_key: "ff_intermediate_size",
         ..required("Phi3SmallConfig (remote code)", true)
     },
+    text_config: false,
     config,
     gguf: &[],
     gguf_match: super::any,

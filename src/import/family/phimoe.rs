@@ -11,6 +11,7 @@ pub const FAMILY: Family = Family {
     classes: &["PhiMoEForCausalLM"],
     kind: ArchType::Phimoe,
     defaults: d("PhimoeConfig", 32064, 4096, 6400, 32, 32, Some(8), None, 131072, false),
+    text_config: false,
     config,
     gguf: &["phimoe"],
     gguf_match: super::any,

@@ -11,6 +11,7 @@ pub const FAMILY: Family = Family {
     classes: &["Qwen2ForCausalLM"],
     kind: ArchType::Qwen2,
     defaults: d("Qwen2Config", 151936, 4096, 22016, 32, 32, Some(32), None, 32768, false),
+    text_config: false,
     config,
     gguf: &["qwen2"],
     gguf_match: super::any,

@@ -23,6 +23,7 @@ pub const FAMILY: Family = Family {
         32768,
         false,
     ),
+    text_config: false,
     config,
     gguf: &["qwen2moe"],
     gguf_match: super::any,

@@ -242,14 +242,8 @@ fn decoder(ctx: &mut Ctx, fam: &Family) -> Result<(Architecture, u64), ImportErr
         MlpKind::Plain
     };
     let mut a = Architecture {
-        kind,
-        hidden_size: hidden,
-        layers,
-        attention_heads: heads,
         kv_heads: Some(kv_heads),
         head_dim: Some(head_dim),
-        intermediate_size: intermediate,
-        vocab_size: vocab,
         tie_embeddings: tie,
         norm,
         norms_per_layer: norms.max(1),
@@ -259,10 +253,7 @@ fn decoder(ctx: &mut Ctx, fam: &Family) -> Result<(Architecture, u64), ImportErr
         mlp_bias: ctx.b0("ffn_up.bias") || ctx.b0("ffn_down.bias"),
         lm_head_bias: ctx.has("output.bias"),
         fused_qkv,
-        sliding_window: None,
-        sliding_window_pattern: 1,
-        moe: None,
-        mla: None,
+        ..Architecture::decoder(kind, hidden, layers, heads, intermediate, vocab)
     };
     ctx.prov.record(
         "architecture.layout",
@@ -301,6 +292,7 @@ fn experts(ctx: &mut Ctx, intermediate: u64) -> Result<MoeSpec, ImportError> {
         router_bias: ctx.has("blk.0.ffn_gate_inp.bias"),
         shared_expert_gate: ctx.has("blk.0.ffn_gate_inp_shexp.weight"),
         dense_layers: 0,
+        expert_bias: false,
     };
     if let Some(e) = ctx.meta("expert_feed_forward_length")? {
         m.expert_intermediate_size = Some(ctx.stated(

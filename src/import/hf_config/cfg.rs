@@ -98,7 +98,13 @@ impl<'a> Cfg<'a> {
             }),
             _ => None,
         };
-        n.ok_or_else(|| self.err(key, format!("expected a non-negative integer, got {}", short(v))))
+        n.ok_or_else(|| match v.as_str() {
+            Some(f @ ("NaN" | "Infinity" | "-Infinity")) => self.err(
+                key,
+                format!("Python's `{f}` (config.json as Python writes it) where a count belongs"),
+            ),
+            _ => self.err(key, format!("expected a non-negative integer, got {}", short(v))),
+        })
     }
 
     /// A count: stated, else the class default (or an error when the class has none).

@@ -112,6 +112,25 @@ pub fn dtype_and_quant(c: &mut Cfg) -> Result<(String, Quant), ImportError> {
             );
             Quant::Fp8
         }
+        "mxfp4" => {
+            // gpt-oss: experts in MXFP4 (32-element blocks, e8m0 scales), the rest bf16
+            if crate::spec::precision::Format::parse("mxfp4").is_some() {
+                dtype = "mxfp4";
+                c.note(
+                    "dtype",
+                    dtype,
+                    Basis::Config,
+                    "config.json `quantization_config` mxfp4".into(),
+                );
+            } else {
+                dtype = "gptq-int4";
+                c.warn(
+                    "quantization mxfp4 (experts in 4.25-bit MXFP4, attention and embeddings bf16) is not in gpuplan's \
+                     format table yet: --precision defaults to the closest, gptq-int4 (4.16 bits on every linear layer)",
+                );
+            }
+            Quant::Other
+        }
         "" => return Err(c.err(field, "quantization_config without quant_method")),
         other => {
             c.warn(format!(

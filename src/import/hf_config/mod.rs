@@ -11,7 +11,7 @@ pub use cfg::Cfg;
 
 use super::family::{self, Decoder, Family};
 use super::{Basis, FieldNote, ImportError, SourceKind};
-use crate::spec::model::{Architecture, MlpKind, NormKind, MAX_LAYERS};
+use crate::spec::model::{Architecture, MAX_LAYERS};
 use crate::spec::ModelSpec;
 use cfg::short;
 use serde::Serialize;
@@ -65,7 +65,8 @@ pub fn supported() -> Vec<&'static str> {
 
 /// Parses a config.json text. `path` names it in errors.
 pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| ImportError::json(path, &e))?;
+    let json = python_floats(text);
+    let value: Value = serde_json::from_str(&json).map_err(|e| ImportError::json(path, &e))?;
     let Value::Object(map) = &value else {
         return Err(ImportError::Json {
             path: path.to_path_buf(),
@@ -76,12 +77,24 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
     };
     let model_type = model_type(path, text, map)?;
     let Some(fam) = family::by_model_type(&model_type) else {
+        let remote = match map.get("auto_map") {
+            Some(Value::Object(m)) => format!(
+                "; it needs remote code (`auto_map` points at {}), which gpuplan does not run",
+                m.values()
+                    .filter_map(Value::as_str)
+                    .next()
+                    .unwrap_or("the repository's Python")
+            ),
+            _ => String::new(),
+        };
         return Err(ImportError::field(
             path,
             text,
             "model_type",
             format!(
-                "`{model_type}` is not an architecture gpuplan imports (supported: {})",
+                "`{model_type}` is not an architecture gpuplan imports (supported: {}){remote}. \
+                 For a coarse estimate, import the model directory with its .safetensors files: \
+                 gpuplan then takes the parameters from the tensor headers alone (summary level)",
                 supported().join(", ")
             ),
         ));
@@ -93,6 +106,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
         Basis::Config,
         format!("config.json `model_type` {model_type}"),
     );
+    if fam.text_config {
+        c.enter("text_config")?;
+    }
     let mut m = decoder(&mut c, fam)?;
     (fam.config)(&mut c, &mut m)?;
     c.leave();
@@ -198,31 +214,62 @@ fn decoder(c: &mut Cfg, fam: &Family) -> Result<Decoder, ImportError> {
     let tie = c.flag("tie_word_embeddings", "architecture.tie_embeddings", defaults.tie)?;
     Ok(Decoder {
         arch: Architecture {
-            kind: fam.kind,
-            hidden_size: hidden,
-            layers,
-            attention_heads: heads,
             kv_heads: Some(kv_heads),
             head_dim: Some(head_dim),
-            intermediate_size: intermediate,
-            vocab_size: vocab,
             tie_embeddings: tie,
-            norm: NormKind::Rms,
-            norms_per_layer: 2,
-            mlp: MlpKind::Gated,
-            qkv_bias: false,
-            o_bias: false,
-            mlp_bias: false,
-            lm_head_bias: false,
-            fused_qkv: false,
-            sliding_window: None,
-            sliding_window_pattern: 1,
-            moe: None,
-            mla: None,
+            ..Architecture::decoder(fam.kind, hidden, layers, heads, intermediate, vocab)
         },
         max_context,
         vision: None,
     })
+}
+
+/// The `model_type` a config names when gpuplan has no family for it (None: known, or no JSON
+/// object with a model_type at all).
+pub fn unknown_model_type(text: &str) -> Option<String> {
+    let value: Value = serde_json::from_str(&python_floats(text)).ok()?;
+    let t = value.get("model_type")?.as_str()?;
+    family::by_model_type(t).is_none().then(|| t.to_string())
+}
+
+/// Python's json writes `NaN`, `Infinity` and `-Infinity` for float fields (some Nemotron-H configs:
+/// `"time_step_limit": [0.0, Infinity]`); strict JSON has none of them. Outside strings, each becomes
+/// the string `"NaN"` / `"Infinity"` / `"-Infinity"`: fields gpuplan does not read accept anything,
+/// and a field it reads as a number reports the value by name. Lines stay where they were.
+pub fn python_floats(text: &str) -> std::borrow::Cow<'_, str> {
+    const TOKENS: [&str; 3] = ["-Infinity", "Infinity", "NaN"];
+    if !TOKENS.iter().any(|t| text.contains(t)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let (mut in_string, mut escaped) = (false, false);
+    let mut rest = text;
+    while let Some(ch) = rest.chars().next() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if ch == '\\' {
+                escaped = true;
+            } else if ch == '"' {
+                in_string = false;
+            }
+        } else if ch == '"' {
+            in_string = true;
+        } else if let Some(t) = TOKENS.iter().find(|t| rest.starts_with(**t)) {
+            let follows = rest[t.len()..].chars().next();
+            let after_value = out.trim_end().ends_with([':', ',', '[']);
+            if after_value && follows.is_none_or(|c| c.is_whitespace() || ",]}".contains(c)) {
+                out.push('"');
+                out.push_str(t);
+                out.push('"');
+                rest = &rest[t.len()..];
+                continue;
+            }
+        }
+        out.push(ch);
+        rest = &rest[ch.len_utf8()..];
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// `model_type`, or the first `architectures` entry mapped back to one.
