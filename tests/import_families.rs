@@ -365,3 +365,93 @@ fn an_unknown_model_type_with_safetensors_imports_at_summary_level() {
         imp.warnings
     );
 }
+
+#[test]
+fn every_new_family_round_trips_with_its_state_and_image_tokens() {
+    use gpuplan::estimate::{arch, ModelFacts};
+    use gpuplan::spec::Catalog;
+    let catalog = Catalog::embedded(arch::check_declared).unwrap();
+    let mut families = std::collections::BTreeSet::new();
+    for spec in catalog.model_specs() {
+        let a = spec.architecture.as_ref().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("config.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&common::hf_config(spec)).unwrap()).unwrap();
+        let imp = import::import_path(&path).unwrap_or_else(|e| panic!("{}: {e}", spec.id));
+        assert_eq!(imp.spec.architecture.as_ref().unwrap().kind, a.kind, "{}", spec.id);
+        assert_eq!(
+            ModelFacts::new(&imp.spec).parameters,
+            ModelFacts::new(spec).parameters,
+            "{}",
+            spec.id
+        );
+        for tp in [1, 2, 8] {
+            let (w, g) = (
+                kv::per_token(spec, KvPrecision::F16, tp),
+                kv::per_token(&imp.spec, KvPrecision::F16, tp),
+            );
+            assert_eq!(g, w, "{} KV and state at tp {tp}", spec.id);
+        }
+        if let Some(v) = &spec.vision {
+            let back = imp.spec.vision.as_ref().unwrap();
+            // crops stated: a config alone does not carry Phi-3-V's processor default (num_crops)
+            for image in [
+                ImageInput {
+                    crops: 1,
+                    width: 0,
+                    height: 0,
+                },
+                ImageInput {
+                    crops: 4,
+                    width: 1280,
+                    height: 720,
+                },
+            ] {
+                assert_eq!(
+                    vision::tokens_per_image(back, &image),
+                    vision::tokens_per_image(v, &image),
+                    "{} image tokens",
+                    spec.id
+                );
+            }
+        }
+        families.insert(a.kind.name());
+    }
+    for family in [
+        "qwen3",
+        "qwen3_moe",
+        "qwen3_next",
+        "gemma3",
+        "gpt_oss",
+        "llama4",
+        "glm4_moe",
+        "mistral3",
+        "phi3",
+        "smollm3",
+        "granite",
+        "granitemoehybrid",
+        "nemotron_h",
+        "deepseek_v3",
+        "qwen2_5_vl",
+    ] {
+        assert!(families.contains(family), "no catalog model of {family}");
+    }
+    assert!(catalog.model_specs().count() >= 60);
+}
+
+#[test]
+fn hugging_face_ids_name_catalog_models() {
+    use gpuplan::estimate::arch;
+    use gpuplan::spec::Catalog;
+    let catalog = Catalog::embedded(arch::check_declared).unwrap();
+    for (hf, id) in [
+        ("Qwen/Qwen3-30B-A3B", "qwen3-30b-a3b"),
+        ("openai/gpt-oss-120b", "gpt-oss-120b"),
+        ("google/gemma-3-27b-it", "gemma-3-27b"),
+        ("meta-llama/Llama-4-Scout-17B-16E-Instruct", "llama-4-scout"),
+        ("moonshotai/Kimi-K2-Instruct", "kimi-k2"),
+        ("zai-org/GLM-4.5-Air", "glm-4.5-air"),
+    ] {
+        assert_eq!(catalog.model(hf, arch::check_declared).unwrap().id, id, "{hf}");
+    }
+}

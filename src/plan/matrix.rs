@@ -46,7 +46,9 @@ pub fn matrix(
     opts: &Options,
 ) -> Matrix {
     let batch = opts.batch.max(1);
-    let mut cells = Vec::new();
+    // one allocation for every cell: growing a vector of 100k+ cells copies it over and over
+    let per_model = precisions.len().max(1) * gpus.len() * contexts.len().max(1);
+    let mut cells = Vec::with_capacity(models.len() * per_model);
     for model in models {
         let facts = ModelFacts::new(model);
         let formats: Vec<&'static Format> = if precisions.is_empty() {
