@@ -455,3 +455,261 @@ fn hugging_face_ids_name_catalog_models() {
         assert_eq!(catalog.model(hf, arch::check_declared).unwrap().id, id, "{hf}");
     }
 }
+
+/// A GGUF file of `arch` with 2 blocks, hidden 256, 4 heads of 64 (2 KV heads), FFN 512, vocab 100,
+/// the block tensors `block(l)` gives (ne order: row length first), in F16.
+fn tiny_gguf(
+    dir: &Path,
+    arch: &str,
+    extra: Vec<(&'static str, common::Kv)>,
+    block: impl Fn(u64) -> Vec<(String, Vec<u64>)>,
+) -> import::Imported {
+    use common::Kv;
+    let k = |s: &str| -> &'static str { Box::leak(format!("{arch}.{s}").into_boxed_str()) };
+    let mut kvs = vec![
+        ("general.architecture", Kv::Str(arch.into())),
+        ("general.file_type", Kv::U32(1)),
+        (k("context_length"), Kv::U32(4096)),
+        (k("embedding_length"), Kv::U32(256)),
+        (k("block_count"), Kv::U32(2)),
+        (k("feed_forward_length"), Kv::U32(512)),
+        (k("attention.head_count"), Kv::U32(4)),
+        (k("attention.head_count_kv"), Kv::U32(2)),
+        (k("attention.key_length"), Kv::U32(64)),
+    ];
+    for (key, v) in extra {
+        kvs.push((k(key), v));
+    }
+    let mut t: Vec<(String, Vec<u64>)> = vec![
+        ("token_embd.weight".into(), vec![256, 100]),
+        ("output_norm.weight".into(), vec![256]),
+        ("output.weight".into(), vec![256, 100]),
+    ];
+    for l in 0..2 {
+        t.extend(block(l));
+    }
+    let tensors: Vec<(&str, &str, Vec<u64>)> = t.iter().map(|(n, d)| (n.as_str(), "F16", d.clone())).collect();
+    let path = dir.join(format!("{arch}.gguf"));
+    common::write_gguf(&path, &kvs, &tensors);
+    import::import_path(&path).unwrap_or_else(|e| panic!("{arch}: {e}"))
+}
+
+fn attention_tensors(l: u64, qk_norm: bool) -> Vec<(String, Vec<u64>)> {
+    let p = |s: &str| format!("blk.{l}.{s}");
+    let mut t = vec![
+        (p("attn_norm.weight"), vec![256]),
+        (p("attn_q.weight"), vec![256, 256]),
+        (p("attn_k.weight"), vec![256, 128]),
+        (p("attn_v.weight"), vec![256, 128]),
+        (p("attn_output.weight"), vec![256, 256]),
+        (p("ffn_norm.weight"), vec![256]),
+    ];
+    if qk_norm {
+        t.push((p("attn_q_norm.weight"), vec![64]));
+        t.push((p("attn_k_norm.weight"), vec![64]));
+    }
+    t
+}
+
+#[test]
+fn gguf_files_of_the_new_families_count_what_the_architecture_derives() {
+    use common::Kv;
+    let tmp = tempfile::tempdir().unwrap();
+    // Qwen3: q/k norms
+    let q = tiny_gguf(tmp.path(), "qwen3", vec![], |l| {
+        let p = |s: &str| format!("blk.{l}.{s}");
+        let mut t = attention_tensors(l, true);
+        t.extend([
+            (p("ffn_gate.weight"), vec![256, 512]),
+            (p("ffn_up.weight"), vec![256, 512]),
+            (p("ffn_down.weight"), vec![512, 256]),
+        ]);
+        t
+    });
+    assert_eq!(q.spec.architecture.as_ref().unwrap().kind, ArchType::Qwen3);
+    assert!(q.spec.architecture.as_ref().unwrap().qk_norm);
+    assert!(q.parameters_checked, "{:?}", q.warnings);
+    // Qwen3-MoE: 8 experts of 128, top 2, stacked expert tensors
+    let moe = vec![
+        ("expert_count", Kv::U32(8)),
+        ("expert_used_count", Kv::U32(2)),
+        ("expert_feed_forward_length", Kv::U32(128)),
+    ];
+    let experts = |l: u64| {
+        let p = |s: &str| format!("blk.{l}.{s}");
+        vec![
+            (p("ffn_gate_inp.weight"), vec![256, 8]),
+            (p("ffn_gate_exps.weight"), vec![256, 128, 8]),
+            (p("ffn_up_exps.weight"), vec![256, 128, 8]),
+            (p("ffn_down_exps.weight"), vec![128, 256, 8]),
+        ]
+    };
+    let m = tiny_gguf(tmp.path(), "qwen3moe", moe, |l| {
+        let mut t = attention_tensors(l, true);
+        t.extend(experts(l));
+        t
+    });
+    let a = m.spec.architecture.as_ref().unwrap();
+    assert_eq!((a.kind, a.moe.as_ref().unwrap().experts), (ArchType::Qwen3Moe, 8));
+    assert!(m.parameters_checked, "{:?}", m.warnings);
+    // gpt-oss: biases everywhere, sinks, expert biases, a 128-token window on every other layer
+    let oss = vec![
+        ("expert_count", Kv::U32(8)),
+        ("expert_used_count", Kv::U32(2)),
+        ("expert_feed_forward_length", Kv::U32(128)),
+        ("attention.sliding_window", Kv::U32(128)),
+    ];
+    let g = tiny_gguf(tmp.path(), "gpt-oss", oss, |l| {
+        let p = |s: &str| format!("blk.{l}.{s}");
+        let mut t = attention_tensors(l, false);
+        t.extend(experts(l));
+        t.extend([
+            (p("attn_q.bias"), vec![256]),
+            (p("attn_k.bias"), vec![128]),
+            (p("attn_v.bias"), vec![128]),
+            (p("attn_output.bias"), vec![256]),
+            (p("attn_sinks.weight"), vec![4]),
+            (p("ffn_gate_inp.bias"), vec![8]),
+            (p("ffn_gate_exps.bias"), vec![128, 8]),
+            (p("ffn_up_exps.bias"), vec![128, 8]),
+            (p("ffn_down_exps.bias"), vec![256, 8]),
+        ]);
+        t
+    });
+    let a = g.spec.architecture.as_ref().unwrap();
+    assert!(a.attention_sinks && a.moe.as_ref().unwrap().expert_bias && a.moe.as_ref().unwrap().router_bias);
+    assert_eq!((a.sliding_window, a.sliding_window_pattern), (Some(128), 2));
+    assert!(g.parameters_checked, "{:?}", g.warnings);
+    // Gemma 3: four norms, q/k norms, every sixth layer global
+    let gm = tiny_gguf(
+        tmp.path(),
+        "gemma3",
+        vec![("attention.sliding_window", Kv::U32(512))],
+        |l| {
+            let p = |s: &str| format!("blk.{l}.{s}");
+            let mut t = attention_tensors(l, true);
+            t.extend([
+                (p("post_attention_norm.weight"), vec![256]),
+                (p("post_ffw_norm.weight"), vec![256]),
+                (p("ffn_gate.weight"), vec![256, 512]),
+                (p("ffn_up.weight"), vec![256, 512]),
+                (p("ffn_down.weight"), vec![512, 256]),
+            ]);
+            t
+        },
+    );
+    let a = gm.spec.architecture.as_ref().unwrap();
+    assert_eq!((a.norms_per_layer, a.sliding_window_pattern), (4, 6));
+    assert!(gm.parameters_checked, "{:?}", gm.warnings);
+    // Qwen3-Next: one gated attention layer in 2 (interval 2), one Gated DeltaNet layer with 4 value
+    // heads of 32, 2 key heads of 32, a 4-tap conv; experts with a gated shared expert
+    let next = vec![
+        ("expert_count", Kv::U32(8)),
+        ("expert_used_count", Kv::U32(2)),
+        ("expert_feed_forward_length", Kv::U32(128)),
+        ("expert_shared_feed_forward_length", Kv::U32(128)),
+        ("full_attention_interval", Kv::U32(2)),
+        ("ssm.time_step_rank", Kv::U32(4)),
+        ("ssm.inner_size", Kv::U32(128)),
+        ("ssm.group_count", Kv::U32(2)),
+        ("ssm.state_size", Kv::U32(32)),
+        ("ssm.conv_kernel", Kv::U32(4)),
+    ];
+    let n = tiny_gguf(tmp.path(), "qwen3next", next, |l| {
+        let p = |s: &str| format!("blk.{l}.{s}");
+        let mut t = vec![(p("attn_norm.weight"), vec![256]), (p("ffn_norm.weight"), vec![256])];
+        if l == 1 {
+            // gated attention: q_proj twice as wide
+            t.extend([
+                (p("attn_q.weight"), vec![256, 512]),
+                (p("attn_k.weight"), vec![256, 128]),
+                (p("attn_v.weight"), vec![256, 128]),
+                (p("attn_output.weight"), vec![256, 256]),
+                (p("attn_q_norm.weight"), vec![64]),
+                (p("attn_k_norm.weight"), vec![64]),
+            ]);
+        } else {
+            // in_proj_qkvz (2 x 64 + 2 x 128), in_proj_ba (2 x 4), conv (64 + 64 + 128) x 4, A, dt, norm, out
+            t.extend([
+                (p("ssm_in.weight"), vec![256, 384]),
+                (p("ssm_ba.weight"), vec![256, 8]),
+                (p("ssm_conv1d.weight"), vec![4, 256]),
+                (p("ssm_a"), vec![4]),
+                (p("ssm_dt.bias"), vec![4]),
+                (p("ssm_norm.weight"), vec![32]),
+                (p("ssm_out.weight"), vec![128, 256]),
+            ]);
+        }
+        t.extend(experts(l));
+        t.extend([
+            (p("ffn_gate_inp_shexp.weight"), vec![256]),
+            (p("ffn_gate_shexp.weight"), vec![256, 128]),
+            (p("ffn_up_shexp.weight"), vec![256, 128]),
+            (p("ffn_down_shexp.weight"), vec![128, 256]),
+        ]);
+        t
+    });
+    let a = n.spec.architecture.as_ref().unwrap();
+    assert_eq!((a.attention_layers, a.recurrent.as_ref().unwrap().layers), (Some(1), 1));
+    assert!(n.parameters_checked, "{:?}", n.warnings);
+}
+
+#[test]
+fn gguf_hybrids_read_per_layer_lists() {
+    use common::Kv;
+    let tmp = tempfile::tempdir().unwrap();
+    // Nemotron-H: block 0 Mamba-2, block 1 attention, block 2 MLP (no gate); head and FFN lists per block
+    let k = |s: &str| -> &'static str { Box::leak(format!("nemotron_h.{s}").into_boxed_str()) };
+    let kvs = vec![
+        ("general.architecture", Kv::Str("nemotron_h".into())),
+        ("general.file_type", Kv::U32(1)),
+        (k("context_length"), Kv::U32(8192)),
+        (k("embedding_length"), Kv::U32(256)),
+        (k("block_count"), Kv::U32(3)),
+        (k("feed_forward_length"), Kv::I32s(vec![0, 0, 512])),
+        (k("attention.head_count"), Kv::I32s(vec![0, 4, 0])),
+        (k("attention.head_count_kv"), Kv::I32s(vec![0, 2, 0])),
+        (k("attention.key_length"), Kv::U32(64)),
+        (k("ssm.time_step_rank"), Kv::U32(8)),
+        (k("ssm.inner_size"), Kv::U32(512)),
+        (k("ssm.group_count"), Kv::U32(2)),
+        (k("ssm.state_size"), Kv::U32(16)),
+        (k("ssm.conv_kernel"), Kv::U32(4)),
+    ];
+    // in_proj 2 x 512 + 2 x 32 + 8 rows; conv over 512 + 64 channels
+    let t: Vec<(&str, &str, Vec<u64>)> = vec![
+        ("token_embd.weight", "F16", vec![256, 100]),
+        ("output_norm.weight", "F16", vec![256]),
+        ("output.weight", "F16", vec![256, 100]),
+        ("blk.0.attn_norm.weight", "F16", vec![256]),
+        ("blk.0.ssm_in.weight", "F16", vec![256, 1096]),
+        ("blk.0.ssm_conv1d.weight", "F16", vec![4, 576]),
+        ("blk.0.ssm_conv1d.bias", "F16", vec![576]),
+        ("blk.0.ssm_a", "F16", vec![8]),
+        ("blk.0.ssm_d", "F16", vec![8]),
+        ("blk.0.ssm_dt.bias", "F16", vec![8]),
+        ("blk.0.ssm_norm.weight", "F16", vec![512]),
+        ("blk.0.ssm_out.weight", "F16", vec![512, 256]),
+        ("blk.1.attn_norm.weight", "F16", vec![256]),
+        ("blk.1.attn_q.weight", "F16", vec![256, 256]),
+        ("blk.1.attn_k.weight", "F16", vec![256, 128]),
+        ("blk.1.attn_v.weight", "F16", vec![256, 128]),
+        ("blk.1.attn_output.weight", "F16", vec![256, 256]),
+        ("blk.2.attn_norm.weight", "F16", vec![256]),
+        ("blk.2.ffn_up.weight", "F16", vec![256, 512]),
+        ("blk.2.ffn_down.weight", "F16", vec![512, 256]),
+    ];
+    let path = tmp.path().join("nemotron.gguf");
+    common::write_gguf(&path, &kvs, &t);
+    let imp = import::import_path(&path).unwrap();
+    let a = imp.spec.architecture.as_ref().unwrap();
+    assert_eq!(a.kind, ArchType::NemotronH);
+    assert_eq!(
+        (a.attention_layers, a.mlp_layers, a.recurrent.as_ref().unwrap().layers),
+        (Some(1), Some(1), 1)
+    );
+    assert!(imp.parameters_checked, "{:?}", imp.warnings);
+    let k = kv16(&imp);
+    // one attention block of 2 x 64 KV; one Mamba-2 block: conv 576 x 3 in bf16, SSM 8 x 64 x 16 in f32
+    assert_eq!((k.total(), k.state), (2 * 2 * 64 * 2, 576 * 3 * 2 + 8 * 64 * 16 * 4));
+}

@@ -70,6 +70,8 @@ pub enum Kv {
     U64(u64),
     F32(f32),
     Strs(Vec<String>),
+    /// an array of int32 (per-layer lists)
+    I32s(Vec<i32>),
 }
 
 fn gguf_str(out: &mut Vec<u8>, s: &str) {
@@ -103,6 +105,14 @@ pub fn gguf_header(kvs: &[(&str, Kv)], tensors: &[(&str, &str, Vec<u64>)]) -> (V
             Kv::F32(x) => {
                 out.extend_from_slice(&6u32.to_le_bytes());
                 out.extend_from_slice(&x.to_le_bytes());
+            }
+            Kv::I32s(list) => {
+                out.extend_from_slice(&9u32.to_le_bytes());
+                out.extend_from_slice(&5u32.to_le_bytes());
+                out.extend_from_slice(&(list.len() as u64).to_le_bytes());
+                for x in list {
+                    out.extend_from_slice(&x.to_le_bytes());
+                }
             }
             Kv::Strs(list) => {
                 out.extend_from_slice(&9u32.to_le_bytes());

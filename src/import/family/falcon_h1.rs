@@ -26,10 +26,16 @@ pub const FAMILY: Family = Family {
     ),
     text_config: false,
     config,
-    gguf: &[],
+    gguf: &["falcon-h1"],
     gguf_match: super::any,
-    gguf_fn: super::no_gguf_fields,
+    gguf_fn: gguf,
 };
+
+/// GGUF: a Mamba-2 mixer beside attention in every layer (llama.cpp `LLM_ARCH_FALCON_H1`).
+fn gguf(ctx: &mut crate::import::gguf::Ctx, a: &mut crate::spec::model::Architecture) -> Result<(), ImportError> {
+    a.recurrent = Some(mamba2::from_gguf(ctx, a.layers)?);
+    Ok(())
+}
 
 const KEYS: Keys = Keys {
     heads: ("mamba_n_heads", 128),

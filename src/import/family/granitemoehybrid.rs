@@ -27,10 +27,23 @@ pub const FAMILY: Family = Family {
     ),
     text_config: false,
     config,
-    gguf: &[],
+    gguf: &["granitehybrid"],
     gguf_match: super::any,
-    gguf_fn: super::no_gguf_fields,
+    gguf_fn: gguf,
 };
+
+/// GGUF: the per-layer KV head list marks the attention layers; the others are Mamba-2
+/// (llama.cpp `LLM_ARCH_GRANITE_HYBRID`); the shared MLP has no gate.
+fn gguf(ctx: &mut crate::import::gguf::Ctx, a: &mut crate::spec::model::Architecture) -> Result<(), ImportError> {
+    let mamba = a.layers - a.attention_layer_count();
+    if mamba > 0 {
+        a.recurrent = Some(mamba2::from_gguf(ctx, mamba)?);
+    }
+    if let Some(m) = a.moe.as_mut() {
+        m.shared_expert_gate = false;
+    }
+    Ok(())
+}
 
 const KEYS: Keys = Keys {
     heads: ("mamba_n_heads", 128),

@@ -83,3 +83,31 @@ pub fn state_dtype(c: &Cfg, key: &str) -> Result<Option<StateDtype>, ImportError
         Some(other) => return Err(c.err(key, format!("unknown dtype `{other}`"))),
     })
 }
+
+/// A Mamba-2 mixer from GGUF metadata (llama.cpp `ssm.*`: inner_size = d_inner, time_step_rank =
+/// heads, group_count, state_size, conv_kernel) in `layers` layers; biases and the gated norm from
+/// the tensors present.
+pub fn from_gguf(ctx: &mut crate::import::gguf::Ctx, layers: u64) -> Result<RecurrentSpec, ImportError> {
+    let heads = ctx.required("ssm.time_step_rank")?;
+    let inner = ctx.required("ssm.inner_size")?;
+    let r = RecurrentSpec {
+        kind: RecurrentKind::Mamba2,
+        layers,
+        heads,
+        head_dim: inner.checked_div(heads).unwrap_or(0),
+        groups: ctx.meta("ssm.group_count")?.unwrap_or(1),
+        state_size: ctx.required("ssm.state_size")?,
+        conv_kernel: ctx.required("ssm.conv_kernel")?,
+        proj_bias: ctx.any_tensor_ends_with("ssm_in.bias"),
+        conv_bias: ctx.any_tensor_ends_with("ssm_conv1d.bias"),
+        gated_norm: ctx.any_tensor_ends_with("ssm_norm.weight"),
+        ssm_state_dtype: None,
+    };
+    ctx.prov.record(
+        "architecture.recurrent",
+        format!("Mamba-2, {layers} layers, {heads} heads x {}", r.head_dim),
+        Basis::Config,
+        "GGUF ssm.* and the layers without attention",
+    );
+    Ok(r)
+}

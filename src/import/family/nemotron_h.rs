@@ -28,10 +28,23 @@ pub const FAMILY: Family = Family {
     ),
     text_config: false,
     config,
-    gguf: &[],
+    gguf: &["nemotron_h"],
     gguf_match: super::any,
-    gguf_fn: super::no_gguf_fields,
+    gguf_fn: gguf,
 };
+
+/// GGUF: per-layer head and FFN lists mark the attention and MLP blocks; the rest are Mamba-2
+/// (llama.cpp `LLM_ARCH_NEMOTRON_H`); the SSM state in f32 as vLLM keeps it.
+fn gguf(ctx: &mut crate::import::gguf::Ctx, a: &mut crate::spec::model::Architecture) -> Result<(), ImportError> {
+    let mamba = a.layers - a.attention_layer_count() - a.mlp_layer_count();
+    let mut r = mamba2::from_gguf(ctx, mamba)?;
+    r.ssm_state_dtype = Some(StateDtype::F32);
+    (a.norms_per_layer, a.mlp, a.recurrent) = (1, MlpKind::Plain, Some(r));
+    if let Some(m) = a.moe.as_mut() {
+        m.shared_expert_gate = false;
+    }
+    Ok(())
+}
 
 const KEYS: Keys = Keys {
     heads: ("mamba_num_heads", 128),

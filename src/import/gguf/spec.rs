@@ -58,6 +58,29 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// A per-layer metadata list `<arch>.<k>` (hybrid models: 0 where a layer has no such block): its
+    /// largest entry and how many layers have a nonzero one; a single integer counts for every layer.
+    pub fn per_layer(&self, k: &str, layers: u64) -> Result<Option<(u64, u64)>, ImportError> {
+        match self.g.get(&self.key(k)) {
+            None => Ok(None),
+            Some(Value::Ints(v)) => {
+                if v.iter().any(|&x| x < 0) || v.len() as u64 != layers {
+                    return Err(self.unsupported(format!(
+                        "`{}` has {} entries for {layers} layers (or a negative one)",
+                        self.key(k),
+                        v.len()
+                    )));
+                }
+                let max = v.iter().copied().max().unwrap_or(0) as u64;
+                Ok(Some((max, v.iter().filter(|&&x| x > 0).count() as u64)))
+            }
+            Some(v) => v
+                .as_u64()
+                .map(|n| Some((n, if n > 0 { layers } else { 0 })))
+                .ok_or_else(|| self.unsupported(format!("`{}` is {v:?}, not a count", self.key(k)))),
+        }
+    }
+
     pub fn required(&self, k: &str) -> Result<u64, ImportError> {
         self.meta(k)?
             .ok_or_else(|| self.unsupported(format!("metadata `{}` is missing", self.key(k))))
@@ -175,16 +198,21 @@ fn decoder(ctx: &mut Ctx, fam: &Family) -> Result<(Architecture, u64), ImportErr
     };
     let v = ctx.required("block_count")?;
     let layers = ctx.stated("architecture.layers", "block_count", v);
-    let v = ctx.required("attention.head_count")?;
+    // hybrid models list heads and FFN widths per layer, 0 where a layer has none
+    let (v, _) = ctx
+        .per_layer("attention.head_count", layers)?
+        .ok_or_else(|| ctx.unsupported(format!("metadata `{}` is missing", ctx.key("attention.head_count"))))?;
     let heads = ctx.stated("architecture.attention_heads", "attention.head_count", v);
     if heads == 0 {
         return Err(ctx.unsupported(format!("`{}` is 0", ctx.key("attention.head_count"))));
     }
-    let kv_heads = match ctx.meta("attention.head_count_kv")? {
-        Some(k) => ctx.stated("architecture.kv_heads", "attention.head_count_kv", k),
-        None => heads,
+    let (kv_heads, attention_layers) = match ctx.per_layer("attention.head_count_kv", layers)? {
+        Some((k, n)) => (ctx.stated("architecture.kv_heads", "attention.head_count_kv", k), n),
+        None => (heads, layers),
     };
-    let v = ctx.required("feed_forward_length")?;
+    let (v, mlp_layers) = ctx
+        .per_layer("feed_forward_length", layers)?
+        .ok_or_else(|| ctx.unsupported(format!("metadata `{}` is missing", ctx.key("feed_forward_length"))))?;
     let intermediate = ctx.stated("architecture.intermediate_size", "feed_forward_length", v);
     let vocab = match embd {
         Some(t) => {
@@ -253,6 +281,8 @@ fn decoder(ctx: &mut Ctx, fam: &Family) -> Result<(Architecture, u64), ImportErr
         mlp_bias: ctx.b0("ffn_up.bias") || ctx.b0("ffn_down.bias"),
         lm_head_bias: ctx.has("output.bias"),
         fused_qkv,
+        attention_layers: (attention_layers < layers).then_some(attention_layers),
+        mlp_layers: (mlp_layers < layers).then_some(mlp_layers),
         ..Architecture::decoder(kind, hidden, layers, heads, intermediate, vocab)
     };
     ctx.prov.record(
