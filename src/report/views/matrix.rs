@@ -21,7 +21,7 @@ pub fn matrix(m: &Matrix) -> Doc {
     let mut t = Table::new(&headers);
     let mut keys: Vec<(&str, &str, u64)> = Vec::new();
     for c in &m.cells {
-        let k = (c.model.as_str(), c.precision.as_str(), c.context);
+        let k = (c.model.as_ref(), c.precision, c.context);
         if !keys.contains(&k) {
             keys.push(k);
         }
@@ -32,7 +32,7 @@ pub fn matrix(m: &Matrix) -> Doc {
             let cell = m
                 .cells
                 .iter()
-                .find(|c| c.model == model && c.precision == precision && c.context == context && &c.gpu == gpu);
+                .find(|c| *c.model == *model && c.precision == precision && c.context == context && *c.gpu == **gpu);
             row.push(match cell {
                 Some(c) if c.fits => Cell::toned(
                     format!(
