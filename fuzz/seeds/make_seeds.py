@@ -141,3 +141,24 @@ put("gguf_header", "deepseek2.gguf", gguf(llama_kvs("deepseek2", [("deepseek2.ex
                                                                   ("deepseek2.leading_dense_block_count", (4, 0)), ("deepseek2.expert_feed_forward_length", (4, 16)),
                                                                   ("deepseek2.expert_shared_count", (4, 1))]),
                                           [("token_embd.weight", "F16", [32, 3])]))
+
+# the 2025-2026 families: every real config in tests/configs, and Python's json floats as some
+# Nemotron-H configs carry them (Infinity, NaN), in a read field and an unread one
+for p in sorted(glob.glob(os.path.join(root, "tests", "configs", "*.json"))):
+    put("hf_config", os.path.basename(p), open(p, "rb").read())
+nemotron = open(os.path.join(root, "tests", "configs", "nvidia--Nemotron-H-8B-Base-8K.json")).read()
+put("hf_config", "nemotron-infinity.json", nemotron.replace("{", '{\n "time_step_limit": [0.0, Infinity], "time_step_floor": NaN,', 1))
+put("hf_config", "nemotron-infinity-read.json", nemotron.replace('"ssm_state_size": 128', '"ssm_state_size": -Infinity'))
+put("hf_config", "unknown-remote.json", json.dumps({"model_type": "brand_new", "auto_map": {"AutoModelForCausalLM": "m.M"}}))
+hybrid = lambda arch, extra: [("general.architecture", (8, arch)), ("general.file_type", (4, 1)), (arch + ".context_length", (4, 2048)),
+                              (arch + ".embedding_length", (4, 32)), (arch + ".block_count", (4, 3)),
+                              (arch + ".attention.head_count", (99, [0, 4, 0])), (arch + ".attention.head_count_kv", (99, [0, 2, 0])),
+                              (arch + ".feed_forward_length", (99, [0, 0, 16])), (arch + ".ssm.time_step_rank", (4, 4)),
+                              (arch + ".ssm.inner_size", (4, 64)), (arch + ".ssm.group_count", (4, 1)), (arch + ".ssm.state_size", (4, 8)),
+                              (arch + ".ssm.conv_kernel", (4, 4))] + list(extra)
+put("gguf_header", "nemotron_h.gguf", gguf(hybrid("nemotron_h", []), [("token_embd.weight", "F16", [32, 3]), ("blk.0.ssm_in.weight", "F16", [32, 36])]))
+put("gguf_header", "qwen3next.gguf", gguf(hybrid("qwen3next", [("qwen3next.full_attention_interval", (4, 2)), ("qwen3next.expert_count", (4, 2)),
+                                                               ("qwen3next.expert_used_count", (4, 1))]), [("token_embd.weight", "F16", [32, 3])]))
+put("gguf_header", "gpt-oss.gguf", gguf(llama_kvs("gpt-oss", [("gpt-oss.expert_count", (4, 2)), ("gpt-oss.expert_used_count", (4, 1)),
+                                                             ("gpt-oss.attention.sliding_window", (4, 128))]),
+                                        [("token_embd.weight", "F16", [32, 3]), ("blk.0.attn_sinks.weight", "F32", [4])]))

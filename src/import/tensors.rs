@@ -32,7 +32,29 @@ const BUFFERS: &[&str] = &[".inv_freq", ".masked_bias", ".position_ids"];
 pub fn refine_from_hf_tensors(p: &mut Parsed, s: &mut TensorSummary) {
     let layers = p.spec.architecture.as_ref().map_or(u64::MAX, |a| a.layers);
     count_parameters(s, p.quant, layers);
+    let tied = p.spec.architecture.as_ref().is_some_and(|a| a.tie_embeddings);
+    if tied {
+        drop_tied_head(s);
+    }
     refine_layout(p, s);
+}
+
+/// A tied model whose checkpoint also stores `lm_head.weight` (Qwen3-0.6B / 1.7B): the engines load
+/// the embedding once and reuse it, so the copy is left out of the count (its bytes stay in the
+/// file's total).
+fn drop_tied_head(s: &mut TensorSummary) {
+    let Some(head) = s.tensors.iter().find(|t| text_name(&t.name) == Some("lm_head.weight")) else {
+        return;
+    };
+    let has_embed = s
+        .tensors
+        .iter()
+        .any(|t| text_name(&t.name) == Some("embed_tokens.weight"));
+    if has_embed {
+        s.parameters = s.parameters.saturating_sub(head.elements());
+        s.not_counted
+            .push("lm_head.weight: a copy of the tied embedding (tie_word_embeddings), loaded once".to_string());
+    }
 }
 
 /// Logical parameters: elements of every tensor, GPTQ/AWQ `qweight` (int32 holding 32/bits weights)
@@ -55,6 +77,12 @@ pub fn count_parameters(s: &mut TensorSummary, quant: Quant, layers: u64) {
                 _ => 4,
             };
             total = total.saturating_add(n.saturating_mul(32) / bits.max(1));
+        } else if t.name.ends_with("_scales") && t.dtype == "U8" {
+            // MXFP4 (gpt-oss): one e8m0 scale per 32-weight block
+            aux += 1;
+        } else if t.name.ends_with("_blocks") && t.dtype == "U8" {
+            // MXFP4: two 4-bit weights per byte
+            total = total.saturating_add(n.saturating_mul(2));
         } else if quant == Quant::Bnb4 && t.dtype == "U8" && t.name.ends_with(".weight") {
             total = total.saturating_add(n.saturating_mul(2));
         } else {
@@ -140,17 +168,18 @@ fn refine_layout(p: &mut Parsed, s: &TensorSummary) {
         .find(|t| text_name(&t.name) == Some("embed_tokens.weight"));
     if let Some(e) = embed {
         let head = names.iter().any(|n| n.starts_with("lm_head."));
-        let tie = !head;
+        // a tied config whose checkpoint stores a copy of the head stays tied (drop_tied_head)
+        let tie = !head || a.tie_embeddings;
         set(
             notes,
             warnings,
             "architecture.tie_embeddings",
             a.tie_embeddings.to_string(),
             tie.to_string(),
-            if head {
-                "tensor lm_head.* present"
-            } else {
-                "no lm_head tensor: the head reuses embed_tokens"
+            match (head, tie) {
+                (true, true) => "tie_word_embeddings, and lm_head.weight stored as a copy of embed_tokens",
+                (true, false) => "tensor lm_head.* present",
+                _ => "no lm_head tensor: the head reuses embed_tokens",
             },
         );
         a.tie_embeddings = tie;
