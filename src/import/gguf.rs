@@ -9,6 +9,7 @@
 
 use super::{Basis, FieldNote, FileSummary, ImportError, SourceKind, TensorEntry, TensorSummary};
 use crate::spec::model::{ArchType, Architecture, MlaSpec, MlpKind, MoeSpec, NormKind};
+use crate::spec::precision::Ggml;
 use crate::spec::ModelSpec;
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
@@ -27,45 +28,12 @@ pub const MAX_KEPT_STRING: u64 = 1 << 20;
 pub const MAX_KEPT_ARRAY: u64 = 1 << 16;
 const MAX_ARRAY_DEPTH: u32 = 3;
 
-/// (id, name, weights per block, bytes per block) for every GGML type a GGUF file may hold
-/// (ggml.h `enum ggml_type`; block structs and their static_asserts in ggml-common.h).
-pub const GGML_TYPES: &[(u32, &str, u64, u64)] = &[
-    (0, "F32", 1, 4),
-    (1, "F16", 1, 2),
-    (2, "Q4_0", 32, 18),
-    (3, "Q4_1", 32, 20),
-    (6, "Q5_0", 32, 22),
-    (7, "Q5_1", 32, 24),
-    (8, "Q8_0", 32, 34),
-    (9, "Q8_1", 32, 36),
-    (10, "Q2_K", 256, 84),
-    (11, "Q3_K", 256, 110),
-    (12, "Q4_K", 256, 144),
-    (13, "Q5_K", 256, 176),
-    (14, "Q6_K", 256, 210),
-    (15, "Q8_K", 256, 292),
-    (16, "IQ2_XXS", 256, 66),
-    (17, "IQ2_XS", 256, 74),
-    (18, "IQ3_XXS", 256, 98),
-    (19, "IQ1_S", 256, 50),
-    (20, "IQ4_NL", 32, 18),
-    (21, "IQ3_S", 256, 110),
-    (22, "IQ2_S", 256, 82),
-    (23, "IQ4_XS", 256, 136),
-    (24, "I8", 1, 1),
-    (25, "I16", 1, 2),
-    (26, "I32", 1, 4),
-    (27, "I64", 1, 8),
-    (28, "F64", 1, 8),
-    (29, "IQ1_M", 256, 56),
-    (30, "BF16", 1, 2),
-    (34, "TQ1_0", 256, 54),
-    (35, "TQ2_0", 256, 66),
-    (39, "MXFP4", 32, 17),
-];
-
+/// (name, weights per block, bytes per block) of a GGML type id, from the one type table
+/// ([`Ggml`], ggml.c `type_traits`).
 pub fn ggml_type(id: u32) -> Option<(&'static str, u64, u64)> {
-    GGML_TYPES.iter().find(|t| t.0 == id).map(|t| (t.1, t.2, t.3))
+    let t = Ggml::from_id(id)?;
+    let (bytes, per) = t.block();
+    Some((t.name(), per, bytes))
 }
 
 /// A metadata value as kept.
@@ -896,6 +864,7 @@ pub fn to_spec(path: &Path, g: &Gguf) -> Result<(ModelSpec, Vec<FieldNote>, Tens
         architecture: Some(a),
         kv_cache: None,
         vision: None,
+        quantization: None,
         sources: Vec::new(),
         notes: None,
     };
@@ -905,29 +874,4 @@ pub fn to_spec(path: &Path, g: &Gguf) -> Result<(ModelSpec, Vec<FieldNote>, Tens
 fn meta_file_type(g: &Gguf) -> Option<(u64, Option<&'static str>)> {
     let ft = g.get("general.file_type")?.as_u64()?;
     Some((ft, file_type_format(ft)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ggml_block_table_agrees_with_the_estimator() {
-        use crate::spec::precision::Ggml;
-        for g in [
-            Ggml::F32,
-            Ggml::F16,
-            Ggml::Q8_0,
-            Ggml::Q6K,
-            Ggml::Q5K,
-            Ggml::Q5_1,
-            Ggml::Q5_0,
-            Ggml::Q4K,
-            Ggml::Q4_0,
-        ] {
-            let (bytes, per) = g.block();
-            let t = GGML_TYPES.iter().find(|t| t.1 == g.name()).expect("type in table");
-            assert_eq!((t.2, t.3), (per, bytes), "{}", g.name());
-        }
-    }
 }

@@ -633,6 +633,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
         architecture: Some(a),
         kv_cache: None,
         vision,
+        quantization: None,
         sources: Vec::new(),
         notes: notes_text,
     };

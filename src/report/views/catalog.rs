@@ -74,13 +74,23 @@ pub fn gpus(rows: &Vec<GpuRow>) -> Doc {
 
 pub fn formats(rows: &Vec<FormatRow>) -> Doc {
     let mut d = Doc::default();
-    let mut t = Table::new(&["id", "description", "bits/weight", "kept in higher precision"]).numeric(&[2]);
+    let mut t = Table::new(&[
+        "id",
+        "description",
+        "stored as",
+        "bits/weight",
+        "kept in higher precision",
+        "source",
+    ])
+    .numeric(&[3]);
     for r in rows {
         t.row(vec![
             r.id.into(),
             r.description.into(),
+            r.storage.clone().into(),
             format!("{:.3}", r.bits_per_weight).into(),
             r.keeps.into(),
+            r.source.into(),
         ]);
     }
     d.table(t);
