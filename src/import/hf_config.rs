@@ -7,35 +7,18 @@
 //! qwen2, qwen2_moe, gemma, gemma2, phi (phi-1/1.5/2), phi3 (longrope too), phi3small, phimoe, phi3_v,
 //! deepseek_v2, deepseek_v3.
 
-use super::{Basis, FieldNote, ImportError, SourceKind};
+use super::{quantization, Basis, FieldNote, ImportError, SourceKind};
 use crate::spec::model::MAX_LAYERS;
 use crate::spec::model::{ArchType, Architecture, MlaSpec, MlpKind, MoeSpec, NormKind, VisionSpec};
+use crate::spec::precision::{Quantization, ScaleDtype};
 use crate::spec::ModelSpec;
-use serde::Serialize;
 use serde_json::{Map, Value};
 use std::path::Path;
 
 /// config.json files are kilobytes; a longrope config with its factor lists stays far below this.
 pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
-/// How the checkpoint's linear layers are quantized (`quantization_config`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "method")]
-pub enum Quant {
-    None,
-    /// GPTQ / AWQ: `bits`-bit weights packed in int32 `qweight`, `group` input columns per scale
-    Packed {
-        bits: u64,
-        group: Option<u64>,
-    },
-    /// bitsandbytes LLM.int8
-    Bnb8,
-    /// bitsandbytes NF4/FP4: two weights per byte in a u8 `weight`
-    Bnb4,
-    Fp8,
-    /// a method gpuplan has no format for
-    Other,
-}
+pub use super::quantization::Quant;
 
 /// A parsed config: the spec and what each field rests on.
 #[derive(Debug, Clone)]
@@ -594,7 +577,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
         }
     }
 
-    let (dtype, quant) = dtype_and_quant(&mut c, &mut warnings)?;
+    let (dtype, quant, quantization) = dtype_and_quant(&mut c, &mut warnings)?;
     if let Some(rope) = c.object("rope_scaling")?.or(c.object("rope_parameters")?) {
         let t = rope
             .get("rope_type")
@@ -633,7 +616,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
         architecture: Some(a),
         kv_cache: None,
         vision,
-        quantization: None,
+        quantization,
         sources: Vec::new(),
         notes: notes_text,
     };
@@ -895,13 +878,16 @@ pub fn read_processor(dir: &Path, p: &mut Parsed) -> Result<(), ImportError> {
 
 /// The checkpoint dtype (`torch_dtype`, or `dtype` in newer configs) and, when present, the
 /// quantization method that overrides it as the default `--precision`.
-fn dtype_and_quant(c: &mut Cfg, warnings: &mut Vec<String>) -> Result<(String, Quant), ImportError> {
+fn dtype_and_quant(
+    c: &mut Cfg,
+    warnings: &mut Vec<String>,
+) -> Result<(String, Quant, Option<Quantization>), ImportError> {
     let key = if c.stated("torch_dtype").is_some() {
         "torch_dtype"
     } else {
         "dtype"
     };
-    let mut dtype = match c.string(key)? {
+    let dtype = match c.string(key)? {
         Some(s) => {
             let id = match s {
                 "bfloat16" => "bf16",
@@ -924,89 +910,26 @@ fn dtype_and_quant(c: &mut Cfg, warnings: &mut Vec<String>) -> Result<(String, Q
         }
     };
     let Some(q) = c.object("quantization_config")? else {
-        return Ok((dtype.into(), Quant::None));
+        return Ok((dtype.into(), Quant::None, None));
     };
-    let method = q.get("quant_method").and_then(Value::as_str).unwrap_or("");
-    let num = |k: &str| q.get(k).and_then(Value::as_i64);
-    let field = "quantization_config.quant_method";
-    let quant = match method {
-        "gptq" | "awq" => {
-            let bits = num("bits").or(num("w_bit")).unwrap_or(4);
-            let group = num("group_size").or(num("q_group_size")).unwrap_or(128);
-            let group = (group > 0).then_some(group as u64);
-            if bits == 4 {
-                dtype = if method == "gptq" { "gptq-int4" } else { "awq-int4" };
-                c.note(
-                    "dtype",
-                    dtype,
-                    Basis::Config,
-                    format!("config.json `quantization_config` {method}, {bits} bits, group {group:?}"),
-                );
-                if group != Some(128) {
-                    warnings.push(format!(
-                        "{method} group size {}: gpuplan's {dtype} format assumes 128, so its weight estimate differs slightly from the \
-                         checkpoint (the safetensors bytes, when read, are exact)",
-                        group.map_or("per-channel".to_string(), |g| g.to_string())
-                    ));
-                }
-            } else {
-                warnings.push(format!(
-                    "{method} with {bits} bits has no format in gpuplan's table: --precision defaults to {dtype}"
-                ));
-            }
-            Quant::Packed {
-                bits: bits.clamp(1, 32) as u64,
-                group,
-            }
-        }
-        "bitsandbytes" => {
-            let on = |k: &str| q.get(k).or(q.get(&format!("_{k}"))).and_then(Value::as_bool) == Some(true);
-            if on("load_in_8bit") {
-                dtype = "int8";
-                c.note(
-                    "dtype",
-                    dtype,
-                    Basis::Config,
-                    "config.json `quantization_config` bitsandbytes load_in_8bit".into(),
-                );
-                Quant::Bnb8
-            } else if on("load_in_4bit") {
-                warnings.push(format!(
-                    "bitsandbytes 4-bit has no format in gpuplan's table: --precision defaults to {dtype}"
-                ));
-                Quant::Bnb4
-            } else {
-                warnings.push("bitsandbytes config without load_in_8bit/load_in_4bit".into());
-                Quant::Other
-            }
-        }
-        "fp8" | "fbgemm_fp8" => {
-            dtype = "fp8";
-            c.note(
-                "dtype",
-                dtype,
-                Basis::Config,
-                format!("config.json `quantization_config` {method}"),
-            );
-            Quant::Fp8
-        }
-        "compressed-tensors" if q.get("format").and_then(Value::as_str) == Some("float-quantized") => {
-            dtype = "fp8";
-            c.note(
-                "dtype",
-                dtype,
-                Basis::Config,
-                "config.json `quantization_config` compressed-tensors float-quantized".into(),
-            );
-            Quant::Fp8
-        }
-        "" => return Err(c.err(field, "quantization_config without quant_method")),
-        other => {
-            warnings.push(format!(
-                "quantization `{other}` has no format in gpuplan's table: --precision defaults to {dtype}"
-            ));
-            Quant::Other
-        }
+    let scales = match dtype {
+        "fp16" => ScaleDtype::F16,
+        "fp32" => ScaleDtype::F32,
+        _ => ScaleDtype::Bf16,
     };
-    Ok((dtype.into(), quant))
+    let read =
+        quantization::read(q, scales).map_err(|e| c.err(&format!("quantization_config.{}", e.key), e.message))?;
+    warnings.extend(read.warnings);
+    let Some(format) = read.format else {
+        return Ok((dtype.into(), read.quant, None));
+    };
+    let facts: Vec<String> = read.read.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    c.note(
+        "dtype",
+        format.id,
+        Basis::Config,
+        format!("config.json `quantization_config` {}", facts.join(", ")),
+    );
+    let details = (read.quantization != Quantization::default()).then_some(read.quantization);
+    Ok((format.id.into(), read.quant, details))
 }

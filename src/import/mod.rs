@@ -12,6 +12,7 @@ pub mod error;
 pub mod fuzz_entry;
 pub mod gguf;
 pub mod hf_config;
+pub mod quantization;
 pub mod safetensors;
 pub mod tensors;
 

@@ -358,6 +358,16 @@ impl Format {
         }
     }
 
+    /// Whether the format quantizes tensors of `kind` (before any checkpoint's ignore list).
+    pub fn quantizes(&self, kind: TensorKind) -> bool {
+        match self.kind {
+            FormatKind::Uniform => false,
+            FormatKind::LinearOnly => matches!(kind, TensorKind::Attention | TensorKind::Mlp | TensorKind::Experts),
+            FormatKind::ExpertsOnly => kind == TensorKind::Experts,
+            FormatKind::Gguf => !matches!(kind, TensorKind::Router | TensorKind::Vision | TensorKind::Other),
+        }
+    }
+
     /// True when a tensor's storage can depend on its layer index (the K-quant and i-quant mixes).
     pub fn layer_dependent(&self) -> bool {
         self.ftype.is_some_and(Ftype::layer_dependent)
