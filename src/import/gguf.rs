@@ -9,7 +9,7 @@
 
 use super::{Basis, FieldNote, FileSummary, ImportError, SourceKind, TensorEntry, TensorSummary};
 use crate::spec::model::{ArchType, Architecture, MlaSpec, MlpKind, MoeSpec, NormKind};
-use crate::spec::precision::Ggml;
+use crate::spec::precision::{Ftype, Ggml, GgufTypes, Quantization, Role, FORMATS};
 use crate::spec::ModelSpec;
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
@@ -497,19 +497,81 @@ pub fn summary(path: &Path, g: &Gguf) -> TensorSummary {
     s
 }
 
-/// llama.cpp `general.file_type` (enum llama_ftype) -> gpuplan format id, where the table has it.
+/// llama.cpp `general.file_type` (enum llama_ftype) -> gpuplan format id.
 fn file_type_format(ft: u64) -> Option<&'static str> {
-    Some(match ft {
-        0 => "fp32",
-        1 => "fp16",
-        2 => "q4_0",
-        7 => "q8_0",
-        15 => "q4_k_m",
-        17 => "q5_k_m",
-        18 => "q6_k",
-        32 => "bf16",
+    match Ftype::from_id(ft)? {
+        Ftype::F32 => Some("fp32"),
+        Ftype::F16 => Some("fp16"),
+        Ftype::BF16 => Some("bf16"),
+        t => FORMATS.iter().find(|f| f.ftype == Some(t)).map(|f| f.id),
+    }
+}
+
+/// The role and decoder layer of a GGUF weight tensor, by its llama.cpp name (`blk.N.attn_q.weight`).
+fn tensor_role(name: &str) -> Option<(Role, Option<u64>)> {
+    let (layer, rest) = match name.strip_prefix("blk.") {
+        Some(r) => {
+            let (n, rest) = r.split_once('.')?;
+            (Some(n.parse::<u64>().ok()?), rest)
+        }
+        None => (None, name),
+    };
+    let base = rest
+        .strip_suffix(".weight")
+        .or_else(|| rest.strip_suffix(".bias").map(|_| "bias"))?;
+    let role = match base {
+        "token_embd" => Role::Embedding,
+        "output" => Role::LmHead,
+        "bias" => Role::Bias,
+        "attn_q" | "attn_qkv" | "attn_q_a" | "attn_q_b" | "attn_kv_a_mqa" => Role::AttnQkv,
+        "attn_k" => Role::AttnK,
+        "attn_v" | "attn_kv_b" | "attn_k_b" | "attn_v_b" => Role::AttnV,
+        "attn_output" => Role::AttnOut,
+        "ffn_gate" | "ffn_up" | "ffn_gate_shexp" | "ffn_up_shexp" => Role::MlpUp,
+        "ffn_down" | "ffn_down_shexp" => Role::MlpDown,
+        "ffn_gate_exps" | "ffn_up_exps" => Role::Expert,
+        "ffn_down_exps" => Role::ExpertDown,
+        "ffn_gate_inp" | "ffn_gate_inp_shexp" => Role::Router,
+        b if b.ends_with("_norm") => Role::Norm,
         _ => return None,
-    })
+    };
+    Some((role, layer))
+}
+
+/// Every weight tensor's type as the file holds it, by role and runs of layers: what a GGUF file's
+/// own mix (llama-quantize's rules, `--tensor-type` overrides, unsloth's dynamic files) stores.
+/// Elements are per matrix (a stacked expert tensor counts one expert).
+pub fn tensor_types(g: &Gguf) -> Vec<GgufTypes> {
+    let mut rows: Vec<(Role, Option<u64>, Ggml, u64)> = g
+        .tensors
+        .iter()
+        .filter_map(|t| {
+            let (role, layer) = tensor_role(&t.name)?;
+            let ggml = Ggml::from_id(t.ggml_type)?;
+            let matrix = t.dims.iter().take(2).product::<u64>();
+            Some((role, layer, ggml, matrix))
+        })
+        .collect();
+    rows.sort_by_key(|&(role, layer, ggml, elements)| (role as u8, elements, ggml.id(), layer));
+    rows.dedup();
+    let mut out: Vec<GgufTypes> = Vec::new();
+    for (role, layer, ggml, elements) in rows {
+        if let (Some(last), Some(l)) = (out.last_mut(), layer) {
+            if let Some([_, end]) = last.layers.as_mut() {
+                if last.role == role && last.ggml == ggml && last.elements == elements && *end + 1 == l {
+                    *end = l;
+                    continue;
+                }
+            }
+        }
+        out.push(GgufTypes {
+            role,
+            layers: layer.map(|l| [l, l]),
+            ggml,
+            elements,
+        });
+    }
+    out
 }
 
 /// Metadata and tensor shapes -> spec.
@@ -864,7 +926,11 @@ pub fn to_spec(path: &Path, g: &Gguf) -> Result<(ModelSpec, Vec<FieldNote>, Tens
         architecture: Some(a),
         kv_cache: None,
         vision: None,
-        quantization: None,
+        quantization: Some(Quantization {
+            gguf_types: tensor_types(g),
+            ..Quantization::default()
+        })
+        .filter(|q| !q.gguf_types.is_empty()),
         sources: Vec::new(),
         notes: None,
     };

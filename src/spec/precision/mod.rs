@@ -336,10 +336,8 @@ impl Format {
     /// Storage of one tensor: the checkpoint's own choice when it made one, else the format's rule.
     pub fn storage_for(&self, t: &QuantTensor, rules: &TypeRules) -> StorageType {
         if let Some(q) = rules.checkpoint {
-            if self.kind == FormatKind::Gguf && t.role != Role::Norm && t.role != Role::Bias {
-                if let Some(g) = q.gguf_type(t.role, t.layer, t.rows * t.cols) {
-                    return StorageType::Ggml(g);
-                }
+            if let Some(g) = q.gguf_type(t.role, t.layer, t.rows * t.cols) {
+                return StorageType::Ggml(g);
             }
             if q.unquantized.contains(&t.role.kind()) {
                 return self.keep;
