@@ -555,8 +555,8 @@ impl<'a> Reader<'a> {
             ));
         }
         if actorder && ty == "int" {
-            self.warnings
-                .push("compressed-tensors activation order: weight_g_idx (4 B per input column) not counted".into());
+            quantization.act_order = true;
+            self.read.push((at("weights.actorder"), "weight_g_idx stored".into()));
         }
         let quant = match ty.as_str() {
             "int" if bits < 8 || act_bits != Some(8) => Quant::Packed { bits, group },
@@ -712,6 +712,10 @@ mod tests {
         assert_eq!(c.format.map(|f| f.id), Some("w4a16"));
         assert_eq!(c.quantization.scale_dtype, Some(ScaleDtype::Bf16));
         assert!(c.quantization.unquantized.is_empty(), "lm_head is kept by every format");
+        assert!(!c.quantization.act_order);
+        let c =
+            cfg(&w4a16.replace(r#""group_size": 128"#, r#""group_size": 128, "actorder": "group""#)).expect("reads");
+        assert!(c.quantization.act_order, "weight_g_idx is stored");
         let w8a8 = r#"{"quant_method": "compressed-tensors", "format": "int-quantized",
             "config_groups": {"group_0": {"targets": ["Linear"],
             "input_activations": {"num_bits": 8, "type": "int", "strategy": "token", "dynamic": true},

@@ -273,9 +273,17 @@ pub struct Quantization {
     /// scales: DeepSeek f32, Qwen3 bf16; compressed-tensors scales: the model dtype)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_dtype: Option<ScaleDtype>,
+    /// packed integer weights carry an activation-order index (compressed-tensors `actorder`:
+    /// `weight_g_idx` int32 [in] per layer; GPTQ writes `g_idx` always)
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub act_order: bool,
     /// GGUF: every weight tensor's type as the file holds it (per-tensor "dynamic" mixes included)
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gguf_types: Vec<GgufTypes>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// GGUF tensors of one role and type over a run of consecutive layers, as read from a file.
@@ -350,9 +358,14 @@ impl Format {
             FormatKind::LinearOnly | FormatKind::ExpertsOnly => self.keep,
             FormatKind::Gguf => self.gguf_storage(t, rules.model),
         };
-        match rules.checkpoint.and_then(|q| q.scale_dtype) {
+        let Some(q) = rules.checkpoint else { return s };
+        let s = match q.scale_dtype {
             Some(d) => s.with_scale(d),
             None => s,
+        };
+        match s {
+            StorageType::Packed(p) if q.act_order => StorageType::Packed(Packed { g_idx: true, ..p }),
+            other => other,
         }
     }
 
@@ -475,7 +488,7 @@ mod tests {
         let q = Quantization {
             unquantized: vec![TensorKind::Attention],
             scale_dtype: Some(ScaleDtype::Bf16),
-            gguf_types: Vec::new(),
+            ..Quantization::default()
         };
         let with = TypeRules {
             model: &m,
