@@ -412,6 +412,22 @@ impl Format {
         }
     }
 
+    /// vLLM's `--quantization` name for the format's method (vllm/model_executor/layers/quantization/
+    /// __init__.py `QUANTIZATION_METHODS`); None for plain floats.
+    pub fn vllm_quantization(&self) -> Option<&'static str> {
+        Some(match self.method {
+            Method::Float => return None,
+            Method::Fp8 => "fp8",
+            Method::Gptq => "gptq",
+            Method::Awq => "awq",
+            Method::CompressedTensors => "compressed-tensors",
+            Method::Bitsandbytes => "bitsandbytes",
+            Method::Mxfp4 => "mxfp4",
+            Method::Nvfp4 => "modelopt_fp4",
+            Method::Gguf => "gguf",
+        })
+    }
+
     /// Bits per weight of the quantized tensors (a 4096 x 4096 matrix, overheads included; for a
     /// GGUF mix, its base type).
     pub fn bits_per_weight(&self) -> f64 {

@@ -482,4 +482,8 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("w8a8", "w8a8-int8"),
     ("nf4", "bnb-nf4"),
     ("mxfp4-moe", "mxfp4_moe"),
+    // vLLM --quantization names
+    ("bitsandbytes", "bnb-nf4"),
+    ("modelopt_fp4", "nvfp4"),
+    ("modelopt", "fp8"),
 ];
