@@ -63,6 +63,9 @@ pub struct GpuRow {
     pub bandwidth_gbps: f64,
     pub bf16_tflops: f64,
     pub fp8_tflops: Option<f64>,
+    pub fp4_tflops: Option<f64>,
+    /// the memory is shared with the CPU: `memory_visible_bytes` is what the OS leaves
+    pub unified: bool,
     pub tdp_w: Option<u64>,
     pub hourly_usd: Option<f64>,
     pub purchase_usd: Option<f64>,
@@ -82,6 +85,8 @@ pub fn gpus<'a>(specs: impl Iterator<Item = &'a GpuSpec>) -> Vec<GpuRow> {
             bandwidth_gbps: g.bandwidth_gbps,
             bf16_tflops: g.tflops.bf16,
             fp8_tflops: g.tflops.fp8,
+            fp4_tflops: g.tflops.fp4,
+            unified: g.memory.unified.as_ref().is_some_and(|u| u.shared_pool),
             tdp_w: g.tdp_w,
             hourly_usd: g.price.as_ref().and_then(|p| p.hourly_usd),
             purchase_usd: g.price.as_ref().and_then(|p| p.purchase_usd),

@@ -48,21 +48,28 @@ pub fn gpus(rows: &Vec<GpuRow>) -> Doc {
         "bandwidth GB/s",
         "bf16 TFLOPS",
         "fp8 TFLOPS",
+        "fp4 TFLOPS",
         "TDP W",
         "$/hour",
         "purchase $",
     ])
-    .numeric(&[3, 4, 5, 6, 7, 8, 9, 10]);
+    .numeric(&[3, 4, 5, 6, 7, 8, 9, 10, 11]);
     for r in rows {
         t.row(vec![
             r.id.clone().into(),
             r.name.clone().into(),
-            format!("{} GB {}", r.memory_marketed_gb, r.memory_type).into(),
+            if r.unified {
+                format!("{} GB {} (unified)", r.memory_marketed_gb, r.memory_type)
+            } else {
+                format!("{} GB {}", r.memory_marketed_gb, r.memory_type)
+            }
+            .into(),
             r.memory_reported_mib.to_string().into(),
             bytes(r.memory_visible_bytes).into(),
             rate(r.bandwidth_gbps).into(),
             rate(r.bf16_tflops).into(),
             r.fp8_tflops.map_or("-".into(), rate).into(),
+            r.fp4_tflops.map_or("-".into(), rate).into(),
             r.tdp_w.map_or("-".into(), |w| w.to_string()).into(),
             r.hourly_usd.map_or("-".into(), |p| format!("{p:.2}")).into(),
             r.purchase_usd.map_or("-".into(), |p| format!("{p:.0}")).into(),

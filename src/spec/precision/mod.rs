@@ -236,6 +236,8 @@ pub enum ComputeType {
     F16,
     Fp8,
     Int8,
+    /// FP4 tensor cores (NVFP4 W4A4 on Blackwell); GPUs without them run the weights at 16 bits
+    Fp4,
 }
 
 /// A weight format: `--precision` picks one by id.
