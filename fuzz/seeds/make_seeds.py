@@ -68,6 +68,32 @@ configs = {
 for name, c in configs.items():
     put("hf_config", name + ".json", json.dumps(c, indent=1))
 
+# quantization_config as each method's writer spells it, and hostile values (src/import/quantization.rs)
+base_llama = {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+              "num_key_value_heads": 2, "vocab_size": 256, "max_position_embeddings": 512, "torch_dtype": "bfloat16"}
+quant_configs = {
+    "mxfp4": {"quant_method": "mxfp4", "modules_to_not_convert": ["model.layers.*.self_attn", "model.layers.*.mlp.router", "model.embed_tokens", "lm_head"]},
+    "fp8-block": {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic", "weight_block_size": [128, 128]},
+    "fp8-block-hostile": {"quant_method": "fp8", "weight_block_size": [0, 18446744073709551616], "modules_to_not_convert": [1]},
+    "ct-w4a16": {"quant_method": "compressed-tensors", "format": "pack-quantized", "ignore": ["lm_head", "re:.*mlp.gate$"],
+                 "config_groups": {"group_0": {"targets": ["Linear"], "input_activations": None,
+                                               "weights": {"num_bits": 4, "type": "int", "symmetric": True, "strategy": "group", "group_size": 128, "actorder": "group"}}}},
+    "ct-w8a8": {"quant_method": "compressed-tensors", "format": "int-quantized",
+                "config_groups": {"group_0": {"targets": ["Linear"], "input_activations": {"num_bits": 8, "type": "int", "strategy": "token", "dynamic": True},
+                                              "weights": {"num_bits": 8, "type": "int", "symmetric": True, "strategy": "channel"}}}},
+    "ct-nvfp4": {"quant_method": "compressed-tensors", "format": "nvfp4-pack-quantized",
+                 "config_groups": {"group_0": {"weights": {"num_bits": 4, "type": "float", "strategy": "tensor_group", "group_size": 16}}}},
+    "ct-hostile": {"quant_method": "compressed-tensors", "config_groups": {"g": {"weights": {"num_bits": 1e300, "group_size": -5, "block_structure": [128]}}}},
+    "modelopt": {"quant_method": "modelopt", "quant_algo": "NVFP4", "group_size": 16, "exclude_modules": ["lm_head", "model.layers.0.self_attn*"]},
+    "bnb-nf4": {"quant_method": "bitsandbytes", "load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": True,
+                "bnb_4bit_compute_dtype": "bfloat16", "llm_int8_skip_modules": ["lm_head"]},
+    "gptq-3bit": {"quant_method": "gptq", "bits": 3, "group_size": 64, "desc_act": True, "sym": True, "checkpoint_format": "gptq"},
+    "awq-g32": {"quant_method": "awq", "bits": 4, "group_size": 32, "zero_point": True, "version": "gemv", "modules_to_not_convert": ["visual"]},
+    "gptq-hostile": {"quant_method": "gptq", "bits": -4, "group_size": 0},
+}
+for name, q in quant_configs.items():
+    put("hf_config", "quant-" + name + ".json", json.dumps(dict(base_llama, quantization_config=q), indent=1))
+
 def safetensors(tensors, meta=True):
     sizes = {"F32": 4, "F16": 2, "BF16": 2, "I32": 4, "I8": 1, "U8": 1, "F8_E4M3": 1}
     h, at = {}, 0

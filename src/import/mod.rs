@@ -14,6 +14,7 @@ pub mod fuzz_entry;
 pub mod gguf;
 pub mod hf_config;
 pub mod provenance;
+pub mod quantization;
 pub mod safetensors;
 pub mod summary;
 pub mod tensors;

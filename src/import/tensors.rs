@@ -6,6 +6,7 @@
 use super::hf_config::{Parsed, Quant};
 use super::{Basis, FieldNote, TensorSummary};
 use crate::spec::model::NormKind;
+use crate::spec::precision::{Quantization, ScaleDtype};
 
 /// Suffixes of quantization side tensors (not model parameters): GPTQ/AWQ zeros, scales and
 /// act-order indices; bitsandbytes int8 row scales and 4-bit quant state; FP8 scales.
@@ -22,6 +23,14 @@ const QUANT_AUX: &[&str] = &[
     ".quant_map",
     ".nested_absmax",
     ".nested_quant_map",
+    // gpt-oss MXFP4 scales; NVFP4 / compressed-tensors side tensors
+    "_scales",
+    ".weight_scale_2",
+    ".weight_global_scale",
+    ".input_global_scale",
+    ".weight_shape",
+    ".weight_zero_point",
+    ".weight_g_idx",
 ];
 
 /// Non-parameter buffers some checkpoints save.
@@ -37,6 +46,7 @@ pub fn refine_from_hf_tensors(p: &mut Parsed, s: &mut TensorSummary) {
         drop_tied_head(s);
     }
     refine_layout(p, s);
+    refine_scale_dtype(p, s);
 }
 
 /// A tied model whose checkpoint also stores `lm_head.weight` (Qwen3-0.6B / 1.7B): the engines load
@@ -57,8 +67,34 @@ fn drop_tied_head(s: &mut TensorSummary) {
     }
 }
 
-/// Logical parameters: elements of every tensor, GPTQ/AWQ `qweight` (int32 holding 32/bits weights)
-/// unpacked, bitsandbytes 4-bit `weight` (u8, two weights per byte) unpacked; quantization side
+/// The scale dtype a quantized checkpoint wrote, where its format lets the writer choose: FP8 block
+/// `weight_scale_inv` (DeepSeek f32, Qwen3 bf16), FP8 / int8 `weight_scale`. Read from the first such
+/// tensor; it replaces the format's default as exact.
+fn refine_scale_dtype(p: &mut Parsed, s: &TensorSummary) {
+    if p.quant == Quant::None {
+        return;
+    }
+    let found = s.tensors.iter().find_map(|t| {
+        let scale = t.name.ends_with(".weight_scale_inv") || t.name.ends_with(".weight_scale");
+        scale.then(|| ScaleDtype::from_safetensors(&t.dtype).map(|d| (d, t.name.as_str())))?
+    });
+    let Some((dtype, name)) = found else { return };
+    p.spec
+        .quantization
+        .get_or_insert_with(Quantization::default)
+        .scale_dtype = Some(dtype);
+    p.notes.retain(|n| n.field != "quantization.scale_dtype");
+    p.notes.push(FieldNote {
+        field: "quantization.scale_dtype".into(),
+        value: dtype.label().into(),
+        basis: Basis::Exact,
+        source: format!("tensor {name}"),
+    });
+}
+
+/// Logical parameters: elements of every tensor, GPTQ/AWQ `qweight` and compressed-tensors
+/// `weight_packed` (int32 holding 32/bits weights) unpacked, 4-bit bytes (bitsandbytes `weight`,
+/// MXFP4 `*_blocks`, NVFP4 `weight`: two weights per byte) unpacked; quantization side
 /// tensors, buffers and decoder layers beyond `layers` (DeepSeek-V3's multi-token-prediction layer,
 /// which transformers does not load) not counted.
 pub fn count_parameters(s: &mut TensorSummary, quant: Quant, layers: u64) {
@@ -77,13 +113,20 @@ pub fn count_parameters(s: &mut TensorSummary, quant: Quant, layers: u64) {
                 _ => 4,
             };
             total = total.saturating_add(n.saturating_mul(32) / bits.max(1));
-        } else if t.name.ends_with("_scales") && t.dtype == "U8" {
-            // MXFP4 (gpt-oss): one e8m0 scale per 32-weight block
-            aux += 1;
-        } else if t.name.ends_with("_blocks") && t.dtype == "U8" {
-            // MXFP4: two 4-bit weights per byte
-            total = total.saturating_add(n.saturating_mul(2));
-        } else if quant == Quant::Bnb4 && t.dtype == "U8" && t.name.ends_with(".weight") {
+        } else if t.name.ends_with(".weight_packed") && t.dtype == "I32" {
+            let bits = match quant {
+                Quant::Packed { bits, .. } => bits,
+                _ => 4,
+            };
+            total = total.saturating_add(n.saturating_mul(32 / bits.clamp(1, 32)));
+        } else if t.dtype == "U8"
+            && ((quant == Quant::Bnb4 && t.name.ends_with(".weight"))
+                || (quant == Quant::Fp4
+                    && (t.name.ends_with("_blocks")
+                        || t.name.ends_with(".weight")
+                        || t.name.ends_with(".weight_packed"))))
+        {
+            // two 4-bit weights per byte (bitsandbytes, MXFP4 blocks, NVFP4)
             total = total.saturating_add(n.saturating_mul(2));
         } else {
             total = total.saturating_add(n);

@@ -5,6 +5,7 @@
 //!   estimates from it are marked coarse.
 
 use super::error::SpecError;
+use super::precision::{Format, Quantization};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -36,6 +37,10 @@ pub struct ModelSpec {
     pub kv_cache: Option<KvShape>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vision: Option<VisionSpec>,
+    /// How the checkpoint applied its `dtype` where that differs from the format's defaults (ignore
+    /// lists, scale dtypes, a GGUF file's per-tensor types).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<Quantization>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -604,6 +609,12 @@ impl Architecture {
 }
 
 impl ModelSpec {
+    /// The checkpoint's own quantization details, when `format` is the checkpoint's format.
+    pub fn checkpoint_quantization(&self, format: &Format) -> Option<&Quantization> {
+        let own = Format::parse(&self.dtype).is_some_and(|f| f.id == format.id);
+        self.quantization.as_ref().filter(|_| own)
+    }
+
     pub fn is_moe(&self) -> bool {
         self.architecture.as_ref().is_some_and(|a| a.moe.is_some())
     }
@@ -625,14 +636,10 @@ impl ModelSpec {
         if self.max_context == 0 {
             return bad("max_context", "must be at least 1 token".into());
         }
-        if super::precision::Format::parse(&self.dtype).is_none() {
+        if Format::parse(&self.dtype).is_none() {
             return bad(
                 "dtype",
-                format!(
-                    "unknown format `{}` (known: {})",
-                    self.dtype,
-                    super::precision::Format::ids().join(", ")
-                ),
+                format!("unknown format `{}` (known: {})", self.dtype, Format::ids().join(", ")),
             );
         }
         for (field, v) in [

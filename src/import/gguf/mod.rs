@@ -12,6 +12,7 @@ mod spec;
 pub use spec::{to_spec, Ctx, FromGguf};
 
 use super::{FileSummary, ImportError, SourceKind, TensorEntry, TensorSummary};
+use crate::spec::precision::{Ftype, Ggml, GgufTypes, Role, FORMATS};
 use std::collections::HashSet;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -29,45 +30,12 @@ pub const MAX_KEPT_STRING: u64 = 1 << 20;
 pub const MAX_KEPT_ARRAY: u64 = 1 << 16;
 const MAX_ARRAY_DEPTH: u32 = 3;
 
-/// (id, name, weights per block, bytes per block) for every GGML type a GGUF file may hold
-/// (ggml.h `enum ggml_type`; block structs and their static_asserts in ggml-common.h).
-pub const GGML_TYPES: &[(u32, &str, u64, u64)] = &[
-    (0, "F32", 1, 4),
-    (1, "F16", 1, 2),
-    (2, "Q4_0", 32, 18),
-    (3, "Q4_1", 32, 20),
-    (6, "Q5_0", 32, 22),
-    (7, "Q5_1", 32, 24),
-    (8, "Q8_0", 32, 34),
-    (9, "Q8_1", 32, 36),
-    (10, "Q2_K", 256, 84),
-    (11, "Q3_K", 256, 110),
-    (12, "Q4_K", 256, 144),
-    (13, "Q5_K", 256, 176),
-    (14, "Q6_K", 256, 210),
-    (15, "Q8_K", 256, 292),
-    (16, "IQ2_XXS", 256, 66),
-    (17, "IQ2_XS", 256, 74),
-    (18, "IQ3_XXS", 256, 98),
-    (19, "IQ1_S", 256, 50),
-    (20, "IQ4_NL", 32, 18),
-    (21, "IQ3_S", 256, 110),
-    (22, "IQ2_S", 256, 82),
-    (23, "IQ4_XS", 256, 136),
-    (24, "I8", 1, 1),
-    (25, "I16", 1, 2),
-    (26, "I32", 1, 4),
-    (27, "I64", 1, 8),
-    (28, "F64", 1, 8),
-    (29, "IQ1_M", 256, 56),
-    (30, "BF16", 1, 2),
-    (34, "TQ1_0", 256, 54),
-    (35, "TQ2_0", 256, 66),
-    (39, "MXFP4", 32, 17),
-];
-
+/// (name, weights per block, bytes per block) of a GGML type id, from the one type table
+/// ([`Ggml`], ggml.c `type_traits`).
 pub fn ggml_type(id: u32) -> Option<(&'static str, u64, u64)> {
-    GGML_TYPES.iter().find(|t| t.0 == id).map(|t| (t.1, t.2, t.3))
+    let t = Ggml::from_id(id)?;
+    let (bytes, per) = t.block();
+    Some((t.name(), per, bytes))
 }
 
 /// A metadata value as kept.
@@ -531,45 +499,85 @@ pub fn summary(path: &Path, g: &Gguf) -> TensorSummary {
     s
 }
 
-/// llama.cpp `general.file_type` values (enum llama_ftype in llama.h) and the gpuplan format each
-/// one is. Read by the importer, written by `gpuplan synth`.
-pub const FILE_TYPES: &[(u64, &str)] = &[
-    (0, "fp32"),
-    (1, "fp16"),
-    (2, "q4_0"),
-    (7, "q8_0"),
-    (15, "q4_k_m"),
-    (17, "q5_k_m"),
-    (18, "q6_k"),
-    (32, "bf16"),
-];
-
-/// llama.cpp `general.file_type` -> gpuplan format id, where the table has it.
-fn file_type_format(ft: u64) -> Option<&'static str> {
-    FILE_TYPES.iter().find(|t| t.0 == ft).map(|t| t.1)
+/// The `general.file_type` a file of `format` declares: the inverse of [`file_type_format`] (None
+/// for formats llama.cpp has no file type for, e.g. q4_k).
+pub fn format_file_type(format: &str) -> Option<Ftype> {
+    Ftype::all().find(|ft| file_type_format(ft.id()) == Some(format))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ggml_block_table_agrees_with_the_estimator() {
-        use crate::spec::precision::Ggml;
-        for g in [
-            Ggml::F32,
-            Ggml::F16,
-            Ggml::Q8_0,
-            Ggml::Q6K,
-            Ggml::Q5K,
-            Ggml::Q5_1,
-            Ggml::Q5_0,
-            Ggml::Q4K,
-            Ggml::Q4_0,
-        ] {
-            let (bytes, per) = g.block();
-            let t = GGML_TYPES.iter().find(|t| t.1 == g.name()).expect("type in table");
-            assert_eq!((t.2, t.3), (per, bytes), "{}", g.name());
-        }
+/// llama.cpp `general.file_type` (enum llama_ftype) -> gpuplan format id.
+fn file_type_format(ft: u64) -> Option<&'static str> {
+    match Ftype::from_id(ft)? {
+        Ftype::F32 => Some("fp32"),
+        Ftype::F16 => Some("fp16"),
+        Ftype::BF16 => Some("bf16"),
+        t => FORMATS.iter().find(|f| f.ftype == Some(t)).map(|f| f.id),
     }
+}
+
+/// The role and decoder layer of a GGUF weight tensor, by its llama.cpp name (`blk.N.attn_q.weight`).
+fn tensor_role(name: &str) -> Option<(Role, Option<u64>)> {
+    let (layer, rest) = match name.strip_prefix("blk.") {
+        Some(r) => {
+            let (n, rest) = r.split_once('.')?;
+            (Some(n.parse::<u64>().ok()?), rest)
+        }
+        None => (None, name),
+    };
+    let base = rest
+        .strip_suffix(".weight")
+        .or_else(|| rest.strip_suffix(".bias").map(|_| "bias"))?;
+    let role = match base {
+        "token_embd" => Role::Embedding,
+        "output" => Role::LmHead,
+        "bias" => Role::Bias,
+        "attn_q" | "attn_qkv" | "attn_q_a" | "attn_q_b" | "attn_kv_a_mqa" => Role::AttnQkv,
+        "attn_k" => Role::AttnK,
+        "attn_v" | "attn_kv_b" | "attn_k_b" | "attn_v_b" => Role::AttnV,
+        "attn_output" => Role::AttnOut,
+        "ffn_gate" | "ffn_up" | "ffn_gate_shexp" | "ffn_up_shexp" => Role::MlpUp,
+        "ffn_down" | "ffn_down_shexp" => Role::MlpDown,
+        "ffn_gate_exps" | "ffn_up_exps" => Role::Expert,
+        "ffn_down_exps" => Role::ExpertDown,
+        "ffn_gate_inp" | "ffn_gate_inp_shexp" => Role::Router,
+        b if b.ends_with("_norm") => Role::Norm,
+        _ => return None,
+    };
+    Some((role, layer))
+}
+
+/// Every weight tensor's type as the file holds it, by role and runs of layers: what a GGUF file's
+/// own mix (llama-quantize's rules, `--tensor-type` overrides, unsloth's dynamic files) stores.
+/// Elements are per matrix (a stacked expert tensor counts one expert).
+pub fn tensor_types(g: &Gguf) -> Vec<GgufTypes> {
+    let mut rows: Vec<(Role, Option<u64>, Ggml, u64)> = g
+        .tensors
+        .iter()
+        .filter_map(|t| {
+            let (role, layer) = tensor_role(&t.name)?;
+            let ggml = Ggml::from_id(t.ggml_type)?;
+            let matrix = t.dims.iter().take(2).product::<u64>();
+            Some((role, layer, ggml, matrix))
+        })
+        .collect();
+    rows.sort_by_key(|&(role, layer, ggml, elements)| (role as u8, elements, ggml.id(), layer));
+    rows.dedup();
+    let mut out: Vec<GgufTypes> = Vec::new();
+    for (role, layer, ggml, elements) in rows {
+        if let (Some(last), Some(l)) = (out.last_mut(), layer) {
+            if let Some([_, end]) = last.layers.as_mut() {
+                if last.role == role && last.ggml == ggml && last.elements == elements && *end + 1 == l {
+                    *end = l;
+                    continue;
+                }
+            }
+        }
+        out.push(GgufTypes {
+            role,
+            layers: layer.map(|l| [l, l]),
+            ggml,
+            elements,
+        });
+    }
+    out
 }

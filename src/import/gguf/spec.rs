@@ -7,6 +7,7 @@ use super::super::provenance::Provenance;
 use super::super::{Basis, FieldNote, ImportError, TensorSummary};
 use super::{Gguf, TensorInfo, Value};
 use crate::spec::model::{ArchType, Architecture, MlpKind, MoeSpec, NormKind};
+use crate::spec::precision::Quantization;
 use crate::spec::ModelSpec;
 use std::collections::HashMap;
 use std::path::Path;
@@ -160,6 +161,11 @@ pub fn to_spec(path: &Path, g: &Gguf) -> Result<FromGguf, ImportError> {
         architecture: Some(a),
         kv_cache: None,
         vision: None,
+        quantization: Some(Quantization {
+            gguf_types: super::tensor_types(g),
+            ..Quantization::default()
+        })
+        .filter(|q| !q.gguf_types.is_empty()),
         sources: Vec::new(),
         notes: None,
     };

@@ -21,24 +21,7 @@ use std::path::Path;
 /// config.json files are kilobytes; a longrope config with its factor lists stays far below this.
 pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
-/// How the checkpoint's linear layers are quantized (`quantization_config`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "method")]
-pub enum Quant {
-    None,
-    /// GPTQ / AWQ: `bits`-bit weights packed in int32 `qweight`, `group` input columns per scale
-    Packed {
-        bits: u64,
-        group: Option<u64>,
-    },
-    /// bitsandbytes LLM.int8
-    Bnb8,
-    /// bitsandbytes NF4/FP4: two weights per byte in a u8 `weight`
-    Bnb4,
-    Fp8,
-    /// a method gpuplan has no format for
-    Other,
-}
+pub use super::quantization::Quant;
 
 /// A parsed config: the spec and what each field rests on.
 #[derive(Debug, Clone)]
@@ -117,7 +100,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
     (fam.config)(&mut c, &mut m)?;
     c.leave();
 
-    let (dtype, quant) = dtype::dtype_and_quant(&mut c)?;
+    let checkpoint = dtype::dtype_and_quant(&mut c)?;
     if let Some(rope) = c.object("rope_scaling")?.or(c.object("rope_parameters")?) {
         let t = rope
             .get("rope_type")
@@ -150,12 +133,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
         hf_id,
         aliases: Vec::new(),
         max_context: m.max_context,
-        dtype,
+        dtype: checkpoint.dtype,
         parameters: None,
         active_parameters: None,
         architecture: Some(m.arch),
         kv_cache: None,
         vision: m.vision,
+        quantization: checkpoint.quantization,
         sources: Vec::new(),
         notes: notes_text,
     };
@@ -164,7 +148,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed, ImportError> {
         spec,
         notes,
         warnings: c.prov.warnings,
-        quant,
+        quant: checkpoint.quant,
         class: fam.defaults.class,
     })
 }
