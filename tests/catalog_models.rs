@@ -105,6 +105,9 @@ const GGUF_FILES: &[(&str, &[(&str, u64)])] = &[
             ("q6_k", 6_596_011_424),
             ("q5_k_m", 5_732_992_416),
             ("q4_k_m", 4_920_739_232),
+            // bartowski's imatrix IQ4_XS: attn_v Q5_K (GQA 4), output Q6_K, the rest IQ4_XS (search
+            // index id 63573880766)
+            ("iq4_xs", 4_447_667_616),
         ],
     ),
     (

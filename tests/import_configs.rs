@@ -218,22 +218,46 @@ fn quantization_config_sets_the_format() {
         (r#"{"quant_method":"fp8","activation_scheme":"dynamic"}"#, "fp8"),
         (
             r#"{"quant_method":"bitsandbytes","load_in_4bit":true,"bnb_4bit_quant_type":"nf4"}"#,
-            "fp16",
+            "bnb-nf4-nodq",
         ),
+        (r#"{"quant_method":"gptq","bits":8,"group_size":32}"#, "gptq-int8-g32"),
+        (r#"{"quant_method":"gptq","bits":3,"group_size":64}"#, "gptq-int3-g64"),
+        (
+            r#"{"quant_method":"fp8","fmt":"e4m3","weight_block_size":[128,128]}"#,
+            "fp8-block",
+        ),
+        (r#"{"quant_method":"mxfp4"}"#, "mxfp4"),
+        (r#"{"quant_method":"modelopt","quant_algo":"NVFP4"}"#, "nvfp4"),
+        (r#"{"quant_method":"hqq","nbits":4}"#, "fp16"),
     ] {
         let imp = import_json(tmp.path(), &format!("{{{base},\"quantization_config\":{q}}}")).unwrap();
         assert_eq!(imp.spec.dtype, dtype, "{q}");
     }
-    let g32 = import_json(
+    let g256 = import_json(
         tmp.path(),
-        &format!("{{{base},\"quantization_config\":{{\"quant_method\":\"gptq\",\"bits\":4,\"group_size\":32}}}}"),
+        &format!("{{{base},\"quantization_config\":{{\"quant_method\":\"gptq\",\"bits\":4,\"group_size\":256}}}}"),
     )
     .unwrap();
     assert!(
-        g32.warnings.iter().any(|w| w.contains("group size 32")),
+        g256.warnings.iter().any(|w| w.contains("group size 256")),
         "{:?}",
-        g32.warnings
+        g256.warnings
     );
+    // an attention ignore list travels with the spec; a hostile bit width is an error naming the field
+    let ignore = import_json(
+        tmp.path(),
+        &format!("{{{base},\"quantization_config\":{{\"quant_method\":\"fp8\",\"modules_to_not_convert\":[\"model.layers.*.self_attn\"]}}}}"),
+    )
+    .unwrap();
+    let q = ignore.spec.quantization.expect("quantization details");
+    assert_eq!(q.unquantized, vec![gpuplan::spec::precision::TensorKind::Attention]);
+    let e = import_json(
+        tmp.path(),
+        &format!("{{{base},\"quantization_config\":{{\"quant_method\":\"gptq\",\"bits\":4096}}}}"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("quantization_config.bits"), "{e}");
 }
 
 #[test]

@@ -208,8 +208,15 @@ fn gptq_packed_weights_unpack_to_the_config_count() {
     }
     write_safetensors(&tmp.path().join("model.safetensors"), &as_refs(&t));
     let imp = import::import_path(tmp.path()).unwrap();
-    assert_eq!(imp.spec.dtype, "gptq-int4");
+    assert_eq!(imp.spec.dtype, "gptq-int4-g32");
     let s = imp.tensors.as_ref().unwrap();
+    // the format's byte layout is AutoGPTQ's: the estimate equals the checkpoint's tensor bytes
+    let f = gpuplan::spec::Format::parse(&imp.spec.dtype).unwrap();
+    let facts = gpuplan::estimate::ModelFacts::new(&imp.spec);
+    assert_eq!(
+        gpuplan::estimate::WeightFacts::new(&imp.spec, &facts, f, 1).total,
+        s.total_bytes
+    );
     assert_eq!(
         s.parameters, TINY_PARAMS,
         "qweight unpacked 8 per int32, scales/zeros/g_idx not counted"
@@ -249,7 +256,10 @@ fn bitsandbytes_4bit_u8_weights_unpack() {
     write_safetensors(&tmp.path().join("model.safetensors"), &as_refs(&t));
     let imp = import::import_path(tmp.path()).unwrap();
     assert!(imp.parameters_checked, "{:?}", imp.warnings);
-    assert!(imp.warnings.iter().any(|w| w.contains("bitsandbytes 4-bit")));
+    assert_eq!(
+        imp.spec.dtype, "bnb-fp4",
+        "transformers' default: fp4, no double quantization"
+    );
 }
 
 fn st_error(bytes: &[u8]) -> String {
@@ -389,6 +399,18 @@ fn gguf_bytes_per_quant_type_are_exact() {
         51_200 + 256 + 2 * (65_536 + 65_536 + 65_536 + 393_216 + 512)
     );
     assert!(imp.parameters_checked, "{:?}", imp.warnings);
+    // the file's own per-tensor types win over llama.cpp's Q4_K_M rules: the estimate of the file's own
+    // format is the file's tensor bytes exactly
+    let f = gpuplan::spec::Format::parse(&imp.spec.dtype).unwrap();
+    let facts = gpuplan::estimate::ModelFacts::new(&imp.spec);
+    let w = gpuplan::estimate::WeightFacts::new(&imp.spec, &facts, f, 1);
+    assert_eq!(w.total, s.total_bytes);
+    // another format is sized by the rules
+    let q8 = gpuplan::spec::Format::parse("q8_0").unwrap();
+    assert_ne!(
+        gpuplan::estimate::WeightFacts::new(&imp.spec, &facts, q8, 1).total,
+        s.total_bytes
+    );
 }
 
 #[test]

@@ -67,7 +67,7 @@ fn round_trip(id: &str, precision: &str) {
     // every tensor as planned: name, shape (row-major in the import), type and bytes
     for (w, r) in file.synth.tensors.iter().zip(&t.tensors) {
         assert_eq!(
-            (&w.name, w.ggml, w.bytes),
+            (&w.name, w.ggml.name(), w.bytes),
             (&r.name, r.dtype.as_str(), r.bytes),
             "{what}"
         );

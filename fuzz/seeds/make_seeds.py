@@ -68,6 +68,32 @@ configs = {
 for name, c in configs.items():
     put("hf_config", name + ".json", json.dumps(c, indent=1))
 
+# quantization_config as each method's writer spells it, and hostile values (src/import/quantization.rs)
+base_llama = {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+              "num_key_value_heads": 2, "vocab_size": 256, "max_position_embeddings": 512, "torch_dtype": "bfloat16"}
+quant_configs = {
+    "mxfp4": {"quant_method": "mxfp4", "modules_to_not_convert": ["model.layers.*.self_attn", "model.layers.*.mlp.router", "model.embed_tokens", "lm_head"]},
+    "fp8-block": {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic", "weight_block_size": [128, 128]},
+    "fp8-block-hostile": {"quant_method": "fp8", "weight_block_size": [0, 18446744073709551616], "modules_to_not_convert": [1]},
+    "ct-w4a16": {"quant_method": "compressed-tensors", "format": "pack-quantized", "ignore": ["lm_head", "re:.*mlp.gate$"],
+                 "config_groups": {"group_0": {"targets": ["Linear"], "input_activations": None,
+                                               "weights": {"num_bits": 4, "type": "int", "symmetric": True, "strategy": "group", "group_size": 128, "actorder": "group"}}}},
+    "ct-w8a8": {"quant_method": "compressed-tensors", "format": "int-quantized",
+                "config_groups": {"group_0": {"targets": ["Linear"], "input_activations": {"num_bits": 8, "type": "int", "strategy": "token", "dynamic": True},
+                                              "weights": {"num_bits": 8, "type": "int", "symmetric": True, "strategy": "channel"}}}},
+    "ct-nvfp4": {"quant_method": "compressed-tensors", "format": "nvfp4-pack-quantized",
+                 "config_groups": {"group_0": {"weights": {"num_bits": 4, "type": "float", "strategy": "tensor_group", "group_size": 16}}}},
+    "ct-hostile": {"quant_method": "compressed-tensors", "config_groups": {"g": {"weights": {"num_bits": 1e300, "group_size": -5, "block_structure": [128]}}}},
+    "modelopt": {"quant_method": "modelopt", "quant_algo": "NVFP4", "group_size": 16, "exclude_modules": ["lm_head", "model.layers.0.self_attn*"]},
+    "bnb-nf4": {"quant_method": "bitsandbytes", "load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": True,
+                "bnb_4bit_compute_dtype": "bfloat16", "llm_int8_skip_modules": ["lm_head"]},
+    "gptq-3bit": {"quant_method": "gptq", "bits": 3, "group_size": 64, "desc_act": True, "sym": True, "checkpoint_format": "gptq"},
+    "awq-g32": {"quant_method": "awq", "bits": 4, "group_size": 32, "zero_point": True, "version": "gemv", "modules_to_not_convert": ["visual"]},
+    "gptq-hostile": {"quant_method": "gptq", "bits": -4, "group_size": 0},
+}
+for name, q in quant_configs.items():
+    put("hf_config", "quant-" + name + ".json", json.dumps(dict(base_llama, quantization_config=q), indent=1))
+
 def safetensors(tensors, meta=True):
     sizes = {"F32": 4, "F16": 2, "BF16": 2, "I32": 4, "I8": 1, "U8": 1, "F8_E4M3": 1}
     h, at = {}, 0
@@ -141,3 +167,24 @@ put("gguf_header", "deepseek2.gguf", gguf(llama_kvs("deepseek2", [("deepseek2.ex
                                                                   ("deepseek2.leading_dense_block_count", (4, 0)), ("deepseek2.expert_feed_forward_length", (4, 16)),
                                                                   ("deepseek2.expert_shared_count", (4, 1))]),
                                           [("token_embd.weight", "F16", [32, 3])]))
+
+# the 2025-2026 families: every real config in tests/configs, and Python's json floats as some
+# Nemotron-H configs carry them (Infinity, NaN), in a read field and an unread one
+for p in sorted(glob.glob(os.path.join(root, "tests", "configs", "*.json"))):
+    put("hf_config", os.path.basename(p), open(p, "rb").read())
+nemotron = open(os.path.join(root, "tests", "configs", "nvidia--Nemotron-H-8B-Base-8K.json")).read()
+put("hf_config", "nemotron-infinity.json", nemotron.replace("{", '{\n "time_step_limit": [0.0, Infinity], "time_step_floor": NaN,', 1))
+put("hf_config", "nemotron-infinity-read.json", nemotron.replace('"ssm_state_size": 128', '"ssm_state_size": -Infinity'))
+put("hf_config", "unknown-remote.json", json.dumps({"model_type": "brand_new", "auto_map": {"AutoModelForCausalLM": "m.M"}}))
+hybrid = lambda arch, extra: [("general.architecture", (8, arch)), ("general.file_type", (4, 1)), (arch + ".context_length", (4, 2048)),
+                              (arch + ".embedding_length", (4, 32)), (arch + ".block_count", (4, 3)),
+                              (arch + ".attention.head_count", (99, [0, 4, 0])), (arch + ".attention.head_count_kv", (99, [0, 2, 0])),
+                              (arch + ".feed_forward_length", (99, [0, 0, 16])), (arch + ".ssm.time_step_rank", (4, 4)),
+                              (arch + ".ssm.inner_size", (4, 64)), (arch + ".ssm.group_count", (4, 1)), (arch + ".ssm.state_size", (4, 8)),
+                              (arch + ".ssm.conv_kernel", (4, 4))] + list(extra)
+put("gguf_header", "nemotron_h.gguf", gguf(hybrid("nemotron_h", []), [("token_embd.weight", "F16", [32, 3]), ("blk.0.ssm_in.weight", "F16", [32, 36])]))
+put("gguf_header", "qwen3next.gguf", gguf(hybrid("qwen3next", [("qwen3next.full_attention_interval", (4, 2)), ("qwen3next.expert_count", (4, 2)),
+                                                               ("qwen3next.expert_used_count", (4, 1))]), [("token_embd.weight", "F16", [32, 3])]))
+put("gguf_header", "gpt-oss.gguf", gguf(llama_kvs("gpt-oss", [("gpt-oss.expert_count", (4, 2)), ("gpt-oss.expert_used_count", (4, 1)),
+                                                             ("gpt-oss.attention.sliding_window", (4, 128))]),
+                                        [("token_embd.weight", "F16", [32, 3]), ("blk.0.attn_sinks.weight", "F32", [4])]))

@@ -108,11 +108,10 @@ pub fn forward(p: &Prepared, step: Step) -> Activations {
     }
     // the vision tower runs on the first pipeline stage
     if let (Some(v), true) = (&p.setup.model.vision, p.image_tokens > 0 && p.stage.is_first()) {
-        let views = step.batch * p.setup.images * (p.crops() + 1);
-        let n = (v.image_size / v.patch_size).pow(2) + 1;
+        let pass = super::arch::vision::encoder_pass(v, &super::prepared::image_input(&p.setup));
         acts.vision = act::vision_encoder(
-            views,
-            n,
+            step.batch * p.setup.images * pass.views,
+            pass.tokens,
             v.hidden_size,
             v.attention_heads,
             v.intermediate_size,
@@ -267,11 +266,20 @@ pub fn kv_term(p: &Prepared, bytes: u64, tokens: u64, batch: u64) -> Term {
         KvAlloc::Preallocated => ", allocated for the whole context at start".into(),
         KvAlloc::Grow => String::new(),
     };
+    // hybrid and state-space models: a fixed state per sequence in their recurrent layers
+    let state = if p.kv.state > 0 {
+        format!(
+            " + {batch} seq x {} B recurrent state ({} layers)",
+            p.kv.state, p.kv.recurrent_layers
+        )
+    } else {
+        String::new()
+    };
     Term {
         name: "kv cache",
         bytes,
         formula: format!(
-            "{batch} seq x {tokens} tok{images} x {} B/token ({per_token}){alloc}",
+            "{batch} seq x {tokens} tok{images} x {} B/token ({per_token}){alloc}{state}",
             p.kv.total()
         ),
         source: "K and V per layer: 2 x layers x kv_heads x head_dim x bytes per token (estimate/kv.rs)",

@@ -145,10 +145,14 @@ impl WeightFacts {
     ) -> Self {
         let inv = &facts.inventory;
         let kv_heads = model.architecture.as_ref().map(|a| a.kv_heads()).unwrap_or(1);
+        let rules = crate::spec::precision::TypeRules {
+            model: &inv.gguf,
+            checkpoint: model.checkpoint_quantization(format),
+        };
         let per_group: Vec<weights::GroupBytes> = inv
             .groups
             .iter()
-            .map(|g| weights::group_in(g, format, &inv.gguf, tp, kv_heads, select(g)))
+            .map(|g| weights::group_in(g, format, &rules, tp, kv_heads, select(g)))
             .collect();
         let sum_where = |pred: &dyn Fn(&arch::TensorGroup) -> bool| -> u64 {
             inv.groups

@@ -52,7 +52,14 @@ pub enum EccMode {
 /// the spec has it, otherwise nvidia-smi's total minus the driver's reservation, taken as 438/81559 of
 /// it (H100 80GB: 81,559 MiB in nvidia-smi, 79.22 GiB = 81,121 MiB in vLLM, PR #10511). GDDR boards
 /// whose ECC is switched from the default lose or regain 1/16 (RTX 4090 24564 -> 23028 MiB).
+///
+/// A pool the GPU shares with the operating system (GB10, Thor) is usable only beyond what the OS and
+/// its services hold: the spec's `unified.os_reserved_mib`, measured at idle (MemTotal - MemAvailable).
+/// Other processes on the machine take more; the figure is the most a model can count on.
 pub fn visible_total(gpu: &GpuSpec, ecc: EccMode) -> u64 {
+    if let Some(u) = gpu.memory.unified.as_ref().filter(|u| u.shared_pool) {
+        return gpu.reported_bytes().saturating_sub(u.os_reserved_mib * MIB);
+    }
     let reported = gpu.reported_bytes();
     let adjusted = match (gpu.memory.ecc, ecc) {
         (Ecc::Off, EccMode::On) => reported / 16 * 15,

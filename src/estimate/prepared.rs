@@ -4,7 +4,7 @@
 //! engine's module; `memory.rs` dispatches between them.
 
 use super::activations::Geometry;
-use super::arch::vision::{crop_grid, image_tokens};
+use super::arch::vision::{self, ImageInput};
 use super::engine::Settings;
 use super::kv::KvPerToken;
 use super::overhead;
@@ -42,17 +42,14 @@ impl<'a> Prepared<'a> {
         let model = setup.model;
         let tp = setup.tp.max(1);
         let stage = stage::stage(model, setup.pp, setup.stage);
-        let kv = stage::stage_kv(model, setup.kv, tp, &stage);
+        let kv = stage::stage_kv_with(model, setup.kv, tp, &stage, setup.runtime.recurrent_state);
         let mut geometry = geometry(model, tp, &kv);
         if !stage.is_whole() {
             geometry.layers = stage.layers;
         }
         let matmul_params = stage::matmul_parameters(model, facts, &stage, geometry.vocab * tp, geometry.hidden);
         let image_tokens = match &model.vision {
-            Some(v) if setup.images > 0 => {
-                let (h, w) = crop_grid(crops_per_image(&setup));
-                setup.images * image_tokens(v, h, w)
-            }
+            Some(v) if setup.images > 0 => setup.images * vision::tokens_per_image(v, &image_input(&setup)),
             _ => 0,
         };
         let visible = overhead::visible_total(gpu, setup.ecc);
@@ -115,6 +112,16 @@ impl<'a> Prepared<'a> {
     /// HD crops per image ([`crops_per_image`]).
     pub fn crops(&self) -> u64 {
         crops_per_image(&self.setup)
+    }
+}
+
+/// One image as the estimate takes it: the requested crops (tiles for Llama 4) at the tower's
+/// default image size.
+pub fn image_input(setup: &Setup) -> ImageInput {
+    ImageInput {
+        crops: crops_per_image(setup),
+        width: 0,
+        height: 0,
     }
 }
 

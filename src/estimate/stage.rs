@@ -141,35 +141,26 @@ pub fn stage_weights(model: &ModelSpec, facts: &ModelFacts, format: &Format, tp:
     WeightFacts::for_layers(model, facts, format, tp, &select)
 }
 
-/// Sliding-window layers among `layers`: all when the pattern is 1, otherwise every layer whose index
-/// is not a multiple of the pattern (the count matches `Architecture::windowed_layers`).
-fn windowed_in(a: &crate::spec::model::Architecture, layers: Range<u64>) -> u64 {
-    match a.sliding_window {
-        None => 0,
-        Some(_) if a.sliding_window_pattern <= 1 => layers.end - layers.start,
-        Some(_) => layers.filter(|i| i % a.sliding_window_pattern != 0).count() as u64,
-    }
+/// KV bytes per token on one GPU of `stage`: its attention layers' KV and its recurrent layers'
+/// state, split like [`kv::per_token`] ([`kv::per_token_in`] over the stage's layers). The whole
+/// model's figure when the stage is the whole model.
+pub fn stage_kv(model: &ModelSpec, precision: KvPrecision, tp: u64, stage: &Stage) -> KvPerToken {
+    stage_kv_with(model, precision, tp, stage, kv::StatePolicy::ModelDtype)
 }
 
-/// KV bytes per token on one GPU of `stage`: 2 x stage layers x kv heads per GPU x head_dim x bytes,
-/// split into full and windowed layers like [`kv::per_token`]. The whole model's figure when the
-/// stage is the whole model.
-pub fn stage_kv(model: &ModelSpec, precision: KvPrecision, tp: u64, stage: &Stage) -> KvPerToken {
-    let whole = kv::per_token(model, precision, tp);
-    let Some(a) = model.architecture.as_ref().filter(|_| !stage.is_whole()) else {
-        return whole;
+/// [`stage_kv`] with the recurrent state kept as the engine keeps it.
+pub fn stage_kv_with(
+    model: &ModelSpec,
+    precision: KvPrecision,
+    tp: u64,
+    stage: &Stage,
+    policy: kv::StatePolicy,
+) -> KvPerToken {
+    let Some(a) = model.architecture.as_ref() else {
+        return kv::per_token(model, precision, tp);
     };
-    let heads = kv::kv_heads_per_gpu(a.kv_heads(), tp);
-    let per_layer = 2 * precision.bytes(1, heads * a.head_dim());
-    let windowed = windowed_in(a, stage.range());
-    KvPerToken {
-        full: per_layer * (stage.layers - windowed),
-        windowed: per_layer * windowed,
-        window: whole.window,
-        layers: stage.layers,
-        kv_heads: heads,
-        head_dim: a.head_dim(),
-    }
+    let state = a.recurrent.as_ref().map_or(kv::StateBytes::F32, |r| policy.bytes(r));
+    kv::per_token_in(model, precision, tp, stage.range(), state)
 }
 
 /// Parameters whose matmuls run for every token on `stage` (before the tensor-parallel split): the

@@ -78,8 +78,8 @@ impl Throughput {
     }
 }
 
-/// Dense tensor peak in FLOP/s for the format's compute type; FP8/INT8 fall back to the 16-bit rate
-/// on GPUs without those units, f32 uses the non-tensor rate.
+/// Dense tensor peak in FLOP/s for the format's compute type; FP8/INT8/FP4 fall back to the 16-bit
+/// rate on GPUs without those units, f32 uses the non-tensor rate.
 pub fn peak_flops(p: &Prepared) -> f64 {
     let t = &p.gpu.tflops;
     let tf = match p.setup.format.compute {
@@ -87,6 +87,8 @@ pub fn peak_flops(p: &Prepared) -> f64 {
         ComputeType::Fp8 => t.fp8.unwrap_or(t.bf16),
         ComputeType::Int8 => t.int8.unwrap_or(t.bf16),
         ComputeType::F32 => t.fp32.unwrap_or(t.bf16 / 4.0),
+        // without FP4 units vLLM runs NVFP4 weight-only (Marlin): 16-bit math
+        ComputeType::Fp4 => t.fp4.unwrap_or(t.bf16),
     };
     tf * 1e12
 }

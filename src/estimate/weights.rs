@@ -2,7 +2,7 @@
 //! parallelism.
 
 use super::arch::{Inventory, Part, Shard, TensorGroup};
-use crate::spec::precision::{Format, GgufModel, Role, StorageType};
+use crate::spec::precision::{Format, QuantTensor, Role, StorageType, TypeRules};
 use serde::Serialize;
 use std::ops::Range;
 
@@ -100,20 +100,16 @@ pub struct GroupBytes {
     pub layers: u64,
 }
 
-/// Bytes one GPU holds for a tensor group. The storage type may depend on the layer index (GGUF
-/// K-quant mixes), so those groups are summed layer by layer; otherwise the formula is
-/// layers x count x bytes(rows/tp, cols). Allocation rounding is per tensor, exactly.
-pub fn group(g: &TensorGroup, format: &Format, gguf: &GgufModel, tp: u64, kv_heads: u64) -> GroupBytes {
-    group_in(g, format, gguf, tp, kv_heads, all_layers(g))
-}
-
-/// [`group`] over the layers `layers` of the group only (a pipeline stage's slice). Layer indices
-/// stay global, so the per-layer type rules of GGUF K-quant mixes see the same index as in the whole
-/// model and the stages add up exactly to the whole.
+/// Bytes one GPU holds for the layers `layers` of a tensor group (all of them, or a pipeline stage's
+/// slice). The storage type may depend on the layer index (GGUF K-quant and i-quant mixes, a GGUF
+/// file's own per-tensor types), so those groups are summed layer by layer; otherwise the formula is
+/// layers x count x bytes(rows/tp, cols). Layer indices stay global, so the per-layer type rules see
+/// the same index as in the whole model and the stages add up exactly to the whole. Allocation
+/// rounding is per tensor, exactly.
 pub fn group_in(
     g: &TensorGroup,
     format: &Format,
-    gguf: &GgufModel,
+    rules: &TypeRules,
     tp: u64,
     kv_heads: u64,
     layers: Range<u64>,
@@ -131,8 +127,14 @@ pub fn group_in(
         return out;
     }
     let round = allocation_waste;
-    let mut add = |layer: Option<(u64, u64)>, layers: u64| {
-        let storage = format.storage_for(g.role, layer, gguf);
+    let mut add = |layer: Option<u64>, layers: u64| {
+        let tensor = QuantTensor {
+            role: g.role,
+            layer,
+            rows: g.rows,
+            cols: g.cols,
+        };
+        let storage = format.storage_for(&tensor, rules);
         let one = storage.bytes(rows, cols);
         let tensors = layers * g.count_per_layer;
         out.bytes += one * tensors;
@@ -146,12 +148,13 @@ pub fn group_in(
             out.storages.push(storage);
         }
     };
-    if g.per_decoder_layer && format.layer_dependent() {
+    let per_layer_types = format.layer_dependent() || rules.checkpoint.is_some_and(|q| !q.gguf_types.is_empty());
+    if g.per_decoder_layer && per_layer_types {
         for i in layers {
-            add(Some((i, g.layers)), 1);
+            add(Some(i), 1);
         }
     } else {
-        add(None, layers.end - layers.start);
+        add(g.per_decoder_layer.then_some(layers.start), layers.end - layers.start);
     }
     out
 }
@@ -166,11 +169,6 @@ pub const GRANULE: u64 = 2 << 20;
 pub fn allocation_waste(b: u64) -> u64 {
     let granule = if b < 10 << 20 { 512 } else { GRANULE };
     b.div_ceil(granule) * granule - b
-}
-
-/// Bytes one GPU holds for a tensor group (see [`group`]).
-pub fn group_bytes(g: &TensorGroup, format: &Format, gguf: &GgufModel, tp: u64, kv_heads: u64) -> u64 {
-    group(g, format, gguf, tp, kv_heads).bytes
 }
 
 fn component(g: &TensorGroup) -> Component {

@@ -92,16 +92,29 @@ impl ImportError {
     }
 }
 
-/// 1-based line of the first `"key":` for the last segment of a dotted field path in a JSON text.
+/// 1-based line of a dotted field path in a JSON text: each segment's `"key":` searched after the
+/// one before (`text_config.hidden_size` finds the `hidden_size` inside `text_config`); when a segment
+/// is not there, the first `"key":` of the last segment anywhere.
 pub fn json_line_of(text: &str, field: &str) -> Option<usize> {
-    let key = field.rsplit('.').next()?;
+    let mut nested = Some(0);
+    for key in field.split('.') {
+        nested = nested.and_then(|from| key_at(text, key, from));
+    }
+    let at = match nested {
+        Some(at) => at,
+        None => key_at(text, field.rsplit('.').next()?, 0)?,
+    };
+    Some(text.get(..at)?.matches('\n').count() + 1)
+}
+
+/// Byte offset of the first `"key":` at or after `from`.
+fn key_at(text: &str, key: &str, mut from: usize) -> Option<usize> {
     let needle = format!("\"{key}\"");
-    let mut from = 0;
     while let Some(rel) = text.get(from..)?.find(&needle) {
         let at = from + rel;
         let after = text.get(at + needle.len()..)?.trim_start();
         if after.starts_with(':') {
-            return Some(text.get(..at)?.matches('\n').count() + 1);
+            return Some(at);
         }
         from = at + needle.len();
     }
@@ -118,5 +131,9 @@ mod tests {
         assert_eq!(json_line_of(t, "hidden_size"), Some(3));
         assert_eq!(json_line_of(t, "quantization_config.model_type"), Some(2));
         assert_eq!(json_line_of(t, "absent"), None);
+        let nested =
+            "{\n  \"vision_config\": {\"hidden_size\": 1},\n  \"text_config\": {\n    \"hidden_size\": 2\n  }\n}";
+        assert_eq!(json_line_of(nested, "text_config.hidden_size"), Some(4));
+        assert_eq!(json_line_of(nested, "hidden_size"), Some(2));
     }
 }

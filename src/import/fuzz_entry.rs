@@ -66,8 +66,15 @@ pub fn gguf_header(data: &[u8]) {
                 "tensor inside the file"
             );
         }
-        if let Ok((spec, notes, summary, warnings)) = gguf::to_spec(path, &g) {
-            if let Ok(imp) = super::finish(path, super::SourceKind::Gguf, spec, notes, Some(summary), warnings) {
+        if let Ok(f) = gguf::to_spec(path, &g) {
+            if let Ok(imp) = super::finish(
+                path,
+                super::SourceKind::Gguf,
+                f.spec,
+                f.notes,
+                Some(f.summary),
+                f.warnings,
+            ) {
                 check_round_trip(&imp);
             }
         }

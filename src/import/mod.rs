@@ -9,10 +9,14 @@
 //! Every length field is checked against the file size before anything is allocated.
 
 pub mod error;
+pub mod family;
 pub mod fuzz_entry;
 pub mod gguf;
 pub mod hf_config;
+pub mod provenance;
+pub mod quantization;
 pub mod safetensors;
+pub mod summary;
 pub mod tensors;
 
 pub use error::ImportError;
@@ -259,6 +263,11 @@ pub fn import_dir(dir: &Path) -> Result<Imported, ImportError> {
         };
     }
     let text = read_text(&config, hf_config::MAX_CONFIG_BYTES)?;
+    if let Some(model_type) = hf_config::unknown_model_type(&text) {
+        if let Some((s, notes)) = safetensors::read_dir(dir)? {
+            return summary::import(dir, &config, &text, &model_type, s, notes);
+        }
+    }
     let mut parsed = hf_config::parse(&config, &text)?;
     hf_config::read_processor(dir, &mut parsed)?;
     let summary = match safetensors::read_dir(dir)? {
@@ -309,7 +318,7 @@ pub(crate) fn finish(
     let derived = inv.parameters();
     let derived_active = inv.active_parameters();
     let mut checked = false;
-    if let Some(t) = &tensors {
+    if let Some(t) = tensors.as_ref().filter(|_| inv.exact) {
         if t.parameters == derived {
             checked = true;
             spec.parameters = Some(derived);

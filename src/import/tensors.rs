@@ -6,6 +6,7 @@
 use super::hf_config::{Parsed, Quant};
 use super::{Basis, FieldNote, TensorSummary};
 use crate::spec::model::NormKind;
+use crate::spec::precision::{Quantization, ScaleDtype};
 
 /// Suffixes of quantization side tensors (not model parameters): GPTQ/AWQ zeros, scales and
 /// act-order indices; bitsandbytes int8 row scales and 4-bit quant state; FP8 scales.
@@ -22,6 +23,14 @@ const QUANT_AUX: &[&str] = &[
     ".quant_map",
     ".nested_absmax",
     ".nested_quant_map",
+    // gpt-oss MXFP4 scales; NVFP4 / compressed-tensors side tensors
+    "_scales",
+    ".weight_scale_2",
+    ".weight_global_scale",
+    ".input_global_scale",
+    ".weight_shape",
+    ".weight_zero_point",
+    ".weight_g_idx",
 ];
 
 /// Non-parameter buffers some checkpoints save.
@@ -32,11 +41,60 @@ const BUFFERS: &[&str] = &[".inv_freq", ".masked_bias", ".position_ids"];
 pub fn refine_from_hf_tensors(p: &mut Parsed, s: &mut TensorSummary) {
     let layers = p.spec.architecture.as_ref().map_or(u64::MAX, |a| a.layers);
     count_parameters(s, p.quant, layers);
+    let tied = p.spec.architecture.as_ref().is_some_and(|a| a.tie_embeddings);
+    if tied {
+        drop_tied_head(s);
+    }
     refine_layout(p, s);
+    refine_scale_dtype(p, s);
 }
 
-/// Logical parameters: elements of every tensor, GPTQ/AWQ `qweight` (int32 holding 32/bits weights)
-/// unpacked, bitsandbytes 4-bit `weight` (u8, two weights per byte) unpacked; quantization side
+/// A tied model whose checkpoint also stores `lm_head.weight` (Qwen3-0.6B / 1.7B): the engines load
+/// the embedding once and reuse it, so the copy is left out of the count (its bytes stay in the
+/// file's total).
+fn drop_tied_head(s: &mut TensorSummary) {
+    let Some(head) = s.tensors.iter().find(|t| text_name(&t.name) == Some("lm_head.weight")) else {
+        return;
+    };
+    let has_embed = s
+        .tensors
+        .iter()
+        .any(|t| text_name(&t.name) == Some("embed_tokens.weight"));
+    if has_embed {
+        s.parameters = s.parameters.saturating_sub(head.elements());
+        s.not_counted
+            .push("lm_head.weight: a copy of the tied embedding (tie_word_embeddings), loaded once".to_string());
+    }
+}
+
+/// The scale dtype a quantized checkpoint wrote, where its format lets the writer choose: FP8 block
+/// `weight_scale_inv` (DeepSeek f32, Qwen3 bf16), FP8 / int8 `weight_scale`. Read from the first such
+/// tensor; it replaces the format's default as exact.
+fn refine_scale_dtype(p: &mut Parsed, s: &TensorSummary) {
+    if p.quant == Quant::None {
+        return;
+    }
+    let found = s.tensors.iter().find_map(|t| {
+        let scale = t.name.ends_with(".weight_scale_inv") || t.name.ends_with(".weight_scale");
+        scale.then(|| ScaleDtype::from_safetensors(&t.dtype).map(|d| (d, t.name.as_str())))?
+    });
+    let Some((dtype, name)) = found else { return };
+    p.spec
+        .quantization
+        .get_or_insert_with(Quantization::default)
+        .scale_dtype = Some(dtype);
+    p.notes.retain(|n| n.field != "quantization.scale_dtype");
+    p.notes.push(FieldNote {
+        field: "quantization.scale_dtype".into(),
+        value: dtype.label().into(),
+        basis: Basis::Exact,
+        source: format!("tensor {name}"),
+    });
+}
+
+/// Logical parameters: elements of every tensor, GPTQ/AWQ `qweight` and compressed-tensors
+/// `weight_packed` (int32 holding 32/bits weights) unpacked, 4-bit bytes (bitsandbytes `weight`,
+/// MXFP4 `*_blocks`, NVFP4 `weight`: two weights per byte) unpacked; quantization side
 /// tensors, buffers and decoder layers beyond `layers` (DeepSeek-V3's multi-token-prediction layer,
 /// which transformers does not load) not counted.
 pub fn count_parameters(s: &mut TensorSummary, quant: Quant, layers: u64) {
@@ -55,7 +113,20 @@ pub fn count_parameters(s: &mut TensorSummary, quant: Quant, layers: u64) {
                 _ => 4,
             };
             total = total.saturating_add(n.saturating_mul(32) / bits.max(1));
-        } else if quant == Quant::Bnb4 && t.dtype == "U8" && t.name.ends_with(".weight") {
+        } else if t.name.ends_with(".weight_packed") && t.dtype == "I32" {
+            let bits = match quant {
+                Quant::Packed { bits, .. } => bits,
+                _ => 4,
+            };
+            total = total.saturating_add(n.saturating_mul(32 / bits.clamp(1, 32)));
+        } else if t.dtype == "U8"
+            && ((quant == Quant::Bnb4 && t.name.ends_with(".weight"))
+                || (quant == Quant::Fp4
+                    && (t.name.ends_with("_blocks")
+                        || t.name.ends_with(".weight")
+                        || t.name.ends_with(".weight_packed"))))
+        {
+            // two 4-bit weights per byte (bitsandbytes, MXFP4 blocks, NVFP4)
             total = total.saturating_add(n.saturating_mul(2));
         } else {
             total = total.saturating_add(n);
@@ -140,17 +211,18 @@ fn refine_layout(p: &mut Parsed, s: &TensorSummary) {
         .find(|t| text_name(&t.name) == Some("embed_tokens.weight"));
     if let Some(e) = embed {
         let head = names.iter().any(|n| n.starts_with("lm_head."));
-        let tie = !head;
+        // a tied config whose checkpoint stores a copy of the head stays tied (drop_tied_head)
+        let tie = !head || a.tie_embeddings;
         set(
             notes,
             warnings,
             "architecture.tie_embeddings",
             a.tie_embeddings.to_string(),
             tie.to_string(),
-            if head {
-                "tensor lm_head.* present"
-            } else {
-                "no lm_head tensor: the head reuses embed_tokens"
+            match (head, tie) {
+                (true, true) => "tie_word_embeddings, and lm_head.weight stored as a copy of embed_tokens",
+                (true, false) => "tensor lm_head.* present",
+                _ => "no lm_head tensor: the head reuses embed_tokens",
             },
         );
         a.tie_embeddings = tie;

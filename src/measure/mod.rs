@@ -362,6 +362,7 @@ fn synthetic_spec(id: &str, name: &str, total: u64, visible: Option<u64>, cc: Op
             reported_mib: (total / MIB).max(1),
             cuda_visible_mib: visible.map(|v| (v / MIB).clamp(1, (total / MIB).max(1))),
             ecc: Ecc::None,
+            unified: None,
         },
         // placeholders: only memory is predicted from this spec
         bandwidth_gbps: 1.0,

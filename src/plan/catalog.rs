@@ -64,6 +64,9 @@ pub struct GpuRow {
     pub bandwidth_gbps: f64,
     pub bf16_tflops: f64,
     pub fp8_tflops: Option<f64>,
+    pub fp4_tflops: Option<f64>,
+    /// the memory is shared with the CPU: `memory_visible_bytes` is what the OS leaves
+    pub unified: bool,
     pub tdp_w: Option<u64>,
     pub hourly_usd: Option<f64>,
     pub purchase_usd: Option<f64>,
@@ -83,6 +86,8 @@ pub fn gpus<'a>(specs: impl Iterator<Item = &'a GpuSpec>) -> Vec<GpuRow> {
             bandwidth_gbps: g.bandwidth_gbps,
             bf16_tflops: g.tflops.bf16,
             fp8_tflops: g.tflops.fp8,
+            fp4_tflops: g.tflops.fp4,
+            unified: g.memory.unified.as_ref().is_some_and(|u| u.shared_pool),
             tdp_w: g.tdp_w,
             hourly_usd: g.price.as_ref().and_then(|p| p.hourly_usd),
             purchase_usd: g.price.as_ref().and_then(|p| p.purchase_usd),
@@ -132,29 +137,29 @@ pub fn hosts<'a>(specs: impl Iterator<Item = &'a HostSpec>) -> Vec<HostRow> {
 pub struct FormatRow {
     pub id: &'static str,
     pub description: &'static str,
-    /// bits per weight of a quantized 4096x4096 matrix, storage overheads included
+    /// storage of the quantized tensors (`int4-g128`, `fp8-block128`, the GGUF mix's base type)
+    pub storage: String,
+    /// bits per weight of a quantized 4096x4096 matrix, scales and zero points included
     pub bits_per_weight: f64,
     pub keeps: &'static str,
+    /// the llama.cpp file type (GGUF formats made by llama-quantize)
+    pub llama_ftype: Option<&'static str>,
+    pub imatrix: bool,
     pub source: &'static str,
 }
 
 pub fn formats() -> Vec<FormatRow> {
-    use crate::spec::precision::{FormatKind, Role, FORMATS};
-    FORMATS
+    crate::spec::precision::FORMATS
         .iter()
-        .map(|f| {
-            let bytes = f.storage_for(Role::MlpUp, None, &Default::default()).bytes(4096, 4096);
-            FormatRow {
-                id: f.id,
-                description: f.description,
-                bits_per_weight: bytes as f64 * 8.0 / (4096.0 * 4096.0),
-                keeps: match f.kind {
-                    FormatKind::Uniform => "every tensor in this dtype",
-                    FormatKind::LinearOnly => "embeddings, lm_head, norms, biases, router, vision tower in 16-bit",
-                    FormatKind::Gguf => "norms, biases, router f32; vision tower f16; output.weight per llama.cpp",
-                },
-                source: f.source,
-            }
+        .map(|f| FormatRow {
+            id: f.id,
+            description: f.description,
+            storage: f.storage.label(),
+            bits_per_weight: f.bits_per_weight(),
+            keeps: f.kind.keeps(),
+            llama_ftype: f.ftype.map(|t| t.name()),
+            imatrix: f.imatrix,
+            source: f.source,
         })
         .collect()
 }

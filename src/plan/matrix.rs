@@ -7,12 +7,15 @@ use super::{solve, Options};
 use crate::estimate::{throughput, EngineId, ModelFacts, Prepared, WeightFacts};
 use crate::spec::{Format, GpuSpec, ModelSpec};
 use serde::Serialize;
+use std::sync::Arc;
 
+/// One (model, GPU, precision, context) answer. The ids are shared, not copied, between the cells
+/// of one matrix (a full-catalog matrix has 100k+ cells).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Cell {
-    pub model: String,
-    pub gpu: String,
-    pub precision: String,
+    pub model: Arc<str>,
+    pub gpu: Arc<str>,
+    pub precision: &'static str,
     /// the engine estimated (the chosen one, or the format's usual one)
     pub engine: EngineId,
     pub context: u64,
@@ -49,9 +52,13 @@ pub fn matrix(
     opts: &Options,
 ) -> Matrix {
     let batch = opts.batch.max(1);
-    let mut cells = Vec::new();
     let mut bands: Vec<EngineBands> = Vec::new();
+    // one allocation for every cell: growing a vector of 100k+ cells copies it over and over
+    let per_model = precisions.len().max(1) * gpus.len() * contexts.len().max(1);
+    let mut cells = Vec::with_capacity(models.len() * per_model);
+    let gpu_ids: Vec<Arc<str>> = gpus.iter().map(|g| Arc::from(g.id.as_str())).collect();
     for model in models {
+        let model_id: Arc<str> = Arc::from(model.id.as_str());
         let facts = ModelFacts::new(model);
         let formats: Vec<&'static Format> = if precisions.is_empty() {
             vec![opts.format_for(model)]
@@ -76,16 +83,16 @@ pub fn matrix(
                 });
             }
             let weights = WeightFacts::new(model, &facts, format, setup.tp);
-            for gpu in gpus {
+            for (gpu, gpu_id) in gpus.iter().zip(&gpu_ids) {
                 let p = Prepared::new(setup, gpu, &facts, &weights);
                 let max_context = solve::max_context(&p, batch);
                 for &context in ctxs.iter().filter(|&&c| c <= model.max_context) {
                     let total = p.total(context, batch);
                     let fits = p.holds(total, context);
                     cells.push(Cell {
-                        model: model.id.clone(),
-                        gpu: gpu.id.clone(),
-                        precision: format.id.to_string(),
+                        model: model_id.clone(),
+                        gpu: gpu_id.clone(),
+                        precision: format.id,
                         engine: setup.runtime.id,
                         context,
                         fits,

@@ -10,7 +10,7 @@
 
 use crate::estimate::{EngineId, Runtime};
 use crate::spec::gpu::Vendor;
-use crate::spec::precision::{ComputeType, FormatKind};
+use crate::spec::precision::{ComputeType, FormatKind, Method, StorageType};
 use crate::spec::{Format, GpuSpec};
 
 /// Compute capability as major x 10 + minor ("8.9" -> 89); None when the spec gives none.
@@ -26,7 +26,9 @@ pub fn check(runtime: &Runtime, format: &Format, gpu: &GpuSpec) -> Result<Option
         EngineId::Vllm => vllm(format, gpu),
         EngineId::LlamaCpp => match format.kind {
             FormatKind::Gguf | FormatKind::Uniform => Ok(None),
-            FormatKind::LinearOnly => Err(format!("llama.cpp loads GGUF files, not {}", format.id)),
+            FormatKind::LinearOnly | FormatKind::ExpertsOnly => {
+                Err(format!("llama.cpp loads GGUF files, not {}", format.id))
+            }
         },
         _ => Ok(None),
     }
@@ -46,7 +48,7 @@ fn vllm(format: &Format, gpu: &GpuSpec) -> Result<Option<String>, String> {
             gpu.compute_capability.as_deref().unwrap_or("unknown")
         ))
     };
-    match (format.id, format.compute) {
+    match (format.method, format.compute) {
         (_, ComputeType::Fp8) if amd => match gpu.tflops.fp8 {
             Some(_) => Ok(None),
             None => Err(format!(
@@ -59,13 +61,13 @@ fn vllm(format: &Format, gpu: &GpuSpec) -> Result<Option<String>, String> {
             "FP8 runs weight-only (W8A16, FP8 Marlin) below compute capability 8.9".into(),
         )),
         (_, ComputeType::Fp8) => no("FP8"),
-        ("awq-int4", _) if amd => Err("vLLM's AWQ kernels are NVIDIA-only".into()),
-        ("awq-int4", _) if !at_least(75) => no("AWQ"),
-        ("gptq-int4", _) if amd => Err("vLLM's GPTQ kernels are NVIDIA-only".into()),
-        ("gptq-int4", _) if !at_least(70) => no("GPTQ"),
+        (Method::Awq, _) if amd => Err("vLLM's AWQ kernels are NVIDIA-only".into()),
+        (Method::Awq, _) if !at_least(75) => no("AWQ"),
+        (Method::Gptq, _) if amd => Err("vLLM's GPTQ kernels are NVIDIA-only".into()),
+        (Method::Gptq, _) if !at_least(70) => no("GPTQ"),
         (_, ComputeType::Int8) if amd => Err("vLLM's INT8 W8A8 kernels are NVIDIA-only".into()),
         (_, ComputeType::Int8) if !at_least(75) => no("INT8 W8A8"),
-        ("bf16", _) if !amd && !at_least(80) => Ok(Some(
+        (Method::Float, ComputeType::F16) if format.keep == StorageType::Bf16 && !amd && !at_least(80) => Ok(Some(
             "no bf16 below compute capability 8.0: vLLM runs the weights in fp16 (same size)".into(),
         )),
         _ => Ok(None),

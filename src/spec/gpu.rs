@@ -78,6 +78,32 @@ pub struct Memory {
     pub cuda_visible_mib: Option<u64>,
     #[serde(default = "ecc_none")]
     pub ecc: Ecc,
+    /// The GPU shares its memory with the CPU (DGX Spark / GB10, Jetson Thor) or reaches the CPU's
+    /// memory coherently beside its own (GH200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unified: Option<Unified>,
+}
+
+/// Memory shared with the CPU. On a shared pool nvidia-smi prints no framebuffer total (NVML returns
+/// Not Supported on GB10); `reported_mib` is then the pool the OS reports (`/proc/meminfo` MemTotal,
+/// the total `cudaMemGetInfo` gives), and the operating system and its services hold part of it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Unified {
+    /// one pool for CPU and GPU (GB10, Thor); false: the GPU has its own memory and reaches the CPU's
+    /// coherently (GH200 over NVLink-C2C)
+    pub shared_pool: bool,
+    /// what the OS and its services hold of a shared pool at idle (MemTotal - MemAvailable), MiB
+    #[serde(default)]
+    pub os_reserved_mib: u64,
+    /// CPU memory the GPU also reaches (GH200: the Grace LPDDR5X), MiB
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_mib: Option<u64>,
+    /// bandwidth of that path per direction, GB/s
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_bandwidth_gbps: Option<f64>,
+    /// where the OS share and the pool come from
+    pub source: String,
 }
 
 fn ecc_none() -> Ecc {
@@ -98,6 +124,12 @@ pub struct Tflops {
     /// Non-tensor FP32 TFLOPS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fp32: Option<f64>,
+    /// Dense FP4 tensor TFLOPS (Blackwell NVFP4/MXFP4, CDNA4 MXFP4), when the GPU has FP4 units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp4: Option<f64>,
+    /// Dense FP6 tensor TFLOPS, where stated separately from FP8 (CDNA4 runs FP6 at the FP4 rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp6: Option<f64>,
     /// How the bf16 figure was stated (accumulate mode, source caveats).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -165,9 +197,28 @@ impl GpuSpec {
             ("tflops.fp8", self.tflops.fp8),
             ("tflops.int8", self.tflops.int8),
             ("tflops.fp32", self.tflops.fp32),
+            ("tflops.fp4", self.tflops.fp4),
+            ("tflops.fp6", self.tflops.fp6),
         ] {
             if v.is_some_and(|x| !positive(x)) {
                 return bad(field, "must be a positive number when given".into());
+            }
+        }
+        if let Some(u) = &self.memory.unified {
+            if u.shared_pool && u.os_reserved_mib >= self.memory.reported_mib {
+                return bad(
+                    "memory.unified.os_reserved_mib",
+                    format!("must be below the pool, reported_mib ({})", self.memory.reported_mib),
+                );
+            }
+            if u.host_bandwidth_gbps.is_some_and(|x| !positive(x)) {
+                return bad(
+                    "memory.unified.host_bandwidth_gbps",
+                    "must be a positive number when given".into(),
+                );
+            }
+            if u.source.trim().is_empty() {
+                return bad("memory.unified.source", "say where the OS share comes from".into());
             }
         }
         if let Some(ic) = &self.interconnect {

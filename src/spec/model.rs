@@ -5,6 +5,7 @@
 //!   estimates from it are marked coarse.
 
 use super::error::SpecError;
+use super::precision::{Format, Quantization};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -36,6 +37,10 @@ pub struct ModelSpec {
     pub kv_cache: Option<KvShape>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vision: Option<VisionSpec>,
+    /// How the checkpoint applied its `dtype` where that differs from the format's defaults (ignore
+    /// lists, scale dtypes, a GGUF file's per-tensor types).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<Quantization>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,6 +71,34 @@ pub enum ArchType {
     /// DeepSeek-V2 / V3: multi-head latent attention (`mla`) and fine-grained MoE with shared experts.
     DeepseekV2,
     DeepseekV3,
+    /// Qwen3: Llama's layout without biases, RMSNorm on q and k.
+    Qwen3,
+    Qwen3Moe,
+    /// Qwen3-Next: Gated DeltaNet layers with a gated full-attention layer every fourth, MoE.
+    Qwen3Next,
+    /// Gemma 3: Gemma 2's four norms, q/k norms, five sliding-window layers per global one.
+    Gemma3,
+    /// gpt-oss: attention sinks, alternating 128-token windows, MoE with biased experts.
+    GptOss,
+    /// Llama 4: chunked attention on three of four layers, MoE (interleaved) with a shared expert.
+    Llama4,
+    /// GLM-4.5 / 4.5-Air: dense first layers, then experts with a shared expert.
+    Glm4Moe,
+    /// Mistral Small 3.x (Mistral 3): Mistral's decoder with a Pixtral vision tower.
+    Mistral3,
+    #[serde(rename = "smollm3")]
+    SmolLm3,
+    Granite,
+    /// Granite 4.0-H: Mamba-2 layers with an attention layer every so often, MoE or dense shared MLP.
+    #[serde(rename = "granitemoehybrid")]
+    GraniteMoeHybrid,
+    /// Nemotron-H: blocks of one mixer each (Mamba-2, attention or MLP).
+    NemotronH,
+    /// Falcon-H1: attention and Mamba-2 side by side in every layer.
+    FalconH1,
+    /// Qwen2.5-VL: Qwen2's decoder with a dynamic-resolution ViT.
+    #[serde(rename = "qwen2_5_vl")]
+    Qwen2_5Vl,
 }
 
 impl ArchType {
@@ -85,6 +118,20 @@ impl ArchType {
             ArchType::Phi => "phi",
             ArchType::DeepseekV2 => "deepseek_v2",
             ArchType::DeepseekV3 => "deepseek_v3",
+            ArchType::Qwen3 => "qwen3",
+            ArchType::Qwen3Moe => "qwen3_moe",
+            ArchType::Qwen3Next => "qwen3_next",
+            ArchType::Gemma3 => "gemma3",
+            ArchType::GptOss => "gpt_oss",
+            ArchType::Llama4 => "llama4",
+            ArchType::Glm4Moe => "glm4_moe",
+            ArchType::Mistral3 => "mistral3",
+            ArchType::SmolLm3 => "smollm3",
+            ArchType::Granite => "granite",
+            ArchType::GraniteMoeHybrid => "granitemoehybrid",
+            ArchType::NemotronH => "nemotron_h",
+            ArchType::FalconH1 => "falcon_h1",
+            ArchType::Qwen2_5Vl => "qwen2_5_vl",
         }
     }
 }
@@ -163,6 +210,108 @@ pub struct Architecture {
     /// Multi-head latent attention (DeepSeek-V2/V3): replaces q/k/v/o and shrinks the KV cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mla: Option<MlaSpec>,
+    /// RMSNorm over each head of q and k (Qwen3, Gemma 3, GLM-4.5): 2 x head_dim weights per
+    /// attention layer.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub qk_norm: bool,
+    /// A learned sink logit per query head (gpt-oss): `attention_heads` weights per attention layer.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub attention_sinks: bool,
+    /// q_proj also emits a sigmoid gate for the attention output (Qwen3-Next): twice the q rows.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub attn_output_gate: bool,
+    /// Layers that hold an attention block; absent: all of them. Hybrid models hold a recurrent mixer
+    /// in the others (placed evenly through the stack where a position matters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_layers: Option<u64>,
+    /// Layers that hold an MLP (or MoE) block; absent: all of them (Nemotron-H: its MLP blocks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mlp_layers: Option<u64>,
+    /// The recurrent mixer of hybrid and state-space models (Mamba-2, Gated DeltaNet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recurrent: Option<RecurrentSpec>,
+}
+
+/// Which recurrent mixer a hybrid model's non-attention layers hold.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RecurrentKind {
+    /// Mamba-2 (transformers `Mamba2Mixer`, `NemotronHMamba2Mixer`, `FalconH1Mixer`,
+    /// `GraniteMoeHybridMambaLayer`): in_proj to x, z, B, C and dt; a depthwise conv over x, B, C;
+    /// a per-head scalar decay; a gated RMSNorm; out_proj.
+    Mamba2,
+    /// Gated DeltaNet (Qwen3-Next `Qwen3NextGatedDeltaNet`): in_proj to q, k, v, z and to b, a; a
+    /// depthwise conv over q, k, v; a per-value-head gate; a gated RMSNorm per value head; out_proj.
+    GatedDeltaNet,
+}
+
+/// The element type a recurrent state is kept in.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StateDtype {
+    F32,
+    Bf16,
+    F16,
+}
+
+impl StateDtype {
+    pub fn bytes(self) -> u64 {
+        match self {
+            StateDtype::F32 => 4,
+            StateDtype::Bf16 | StateDtype::F16 => 2,
+        }
+    }
+}
+
+/// A recurrent mixer: shapes enough to list its tensors and size the state each sequence holds.
+/// Both kinds share one geometry: a value stream of `heads x head_dim` channels, `groups` key (B/C)
+/// groups of `state_size`, and a depthwise conv of `conv_kernel` taps over value + 2 x key channels.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RecurrentSpec {
+    pub kind: RecurrentKind,
+    /// decoder layers that hold this mixer
+    pub layers: u64,
+    /// Mamba-2: SSM heads; Gated DeltaNet: value heads
+    pub heads: u64,
+    /// channels per head of the value stream (Mamba-2 head_dim; Gated DeltaNet value head dim)
+    pub head_dim: u64,
+    /// Mamba-2: B/C groups (n_groups); Gated DeltaNet: key heads
+    pub groups: u64,
+    /// Mamba-2: state size per group (d_state); Gated DeltaNet: key head dim
+    pub state_size: u64,
+    pub conv_kernel: u64,
+    /// biases on in_proj and out_proj (Mamba-2 `use_bias` / `mamba_proj_bias`)
+    #[serde(default)]
+    pub proj_bias: bool,
+    /// bias on the depthwise conv (Mamba-2 `use_conv_bias`)
+    #[serde(default)]
+    pub conv_bias: bool,
+    /// the gated RMSNorm before out_proj (Falcon-H1's `mamba_rms_norm` can leave it out)
+    #[serde(default = "yes")]
+    pub gated_norm: bool,
+    /// the SSM state's element type when the model pins it (Nemotron-H `mamba_ssm_cache_dtype`);
+    /// otherwise the runtime decides
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssm_state_dtype: Option<StateDtype>,
+}
+
+impl RecurrentSpec {
+    /// Channels of the value stream: heads x head_dim (Mamba-2 d_inner, Gated DeltaNet value_dim).
+    pub fn inner(&self) -> u64 {
+        self.heads * self.head_dim
+    }
+
+    /// Channels of the key stream: groups x state_size (Mamba-2 B and C each; Gated DeltaNet q and k
+    /// each).
+    pub fn key(&self) -> u64 {
+        self.groups * self.state_size
+    }
+
+    /// Channels the depthwise conv runs over: inner + 2 x key.
+    pub fn conv_dim(&self) -> u64 {
+        self.inner() + 2 * self.key()
+    }
 }
 
 /// DeepSeek's multi-head latent attention (transformers `DeepseekV2Attention`): q through an optional
@@ -207,9 +356,12 @@ pub struct MoeSpec {
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub shared_expert_gate: bool,
     /// Layers with a dense MLP of `intermediate_size` instead of experts (DeepSeek
-    /// `first_k_dense_replace`, Qwen2-MoE `mlp_only_layers`).
+    /// `first_k_dense_replace`, Qwen2-MoE `mlp_only_layers`, Llama 4's non-MoE layers).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub dense_layers: u64,
+    /// Biases on each expert's projections (gpt-oss: gate_up 2 x width, down hidden).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub expert_bias: bool,
 }
 
 fn yes() -> bool {
@@ -217,6 +369,9 @@ fn yes() -> bool {
 }
 fn is_true(b: &bool) -> bool {
     *b
+}
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 fn is_zero(v: &u64) -> bool {
     *v == 0
@@ -242,12 +397,33 @@ pub struct KvShape {
     pub vocab_size: Option<u64>,
 }
 
-/// A CLIP-style image encoder with an MLP projector (Phi-3-vision, LLaVA-style models).
+/// Which image encoder a vision model carries; each has its own layout (`estimate::arch::vision`)
+/// and its own image-token count.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum VisionTower {
+    /// CLIP ViT with Phi-3-V's HD crops: class token, learned positions, LayerNorm, GELU MLP
+    #[default]
+    Clip,
+    /// SigLIP (Gemma 3): no class token, learned positions, avg-pooled to a fixed token count
+    Siglip,
+    /// Pixtral (Mistral Small 3.x): RMSNorm, gated MLP, 2D RoPE, any image size, patch merger
+    Pixtral,
+    /// Llama 4's ViT: class token, LayerNorm, pixel-shuffle MLP, 336-pixel tiles
+    Llama4,
+    /// Qwen2.5-VL's ViT: RMSNorm, gated MLP, window attention, any image size, 2x2 merger
+    Qwen2Vl,
+}
+
+/// An image encoder with its projector into the text model (Phi-3-vision, Gemma 3, Mistral Small
+/// 3.x, Llama 4, Qwen2.5-VL).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct VisionSpec {
     /// Free text: `clip-vit-l-14-336`.
     pub encoder: String,
+    #[serde(default, skip_serializing_if = "is_default_tower")]
+    pub tower: VisionTower,
     pub image_size: u64,
     pub patch_size: u64,
     pub hidden_size: u64,
@@ -256,11 +432,16 @@ pub struct VisionSpec {
     pub intermediate_size: u64,
     #[serde(default = "three")]
     pub channels: u64,
-    /// Patch tokens merged per side before projection (Phi-3-V: 2, i.e. 2x2 -> 1).
+    /// Patch tokens merged per side before projection (Phi-3-V and Pixtral: 2, i.e. 2x2 -> 1;
+    /// Gemma 3's 4x4 average pool: 4; Llama 4's pixel shuffle at ratio 0.5: 2).
     #[serde(default = "one")]
     pub merge: u64,
     /// Projector layer widths after the (merged) encoder output: Phi-3-V [3072, 3072].
     pub projector: Vec<u64>,
+    /// Biases on the projector's linear layers (Phi-3-V, Qwen2.5-VL yes; Gemma 3, Llama 4, Mistral
+    /// Small 3.x no).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub projector_bias: bool,
     /// Learned separator parameters outside encoder and projector (Phi-3-V glb_GN + sub_GN).
     #[serde(default)]
     pub extra_parameters: u64,
@@ -276,7 +457,52 @@ fn three() -> u64 {
     3
 }
 
+fn is_default_tower(t: &VisionTower) -> bool {
+    *t == VisionTower::Clip
+}
+
 impl Architecture {
+    /// A plain decoder of `kind`: RMSNorm, two norms and a gated MLP per layer, no biases, untied,
+    /// every layer attention + MLP; the importers start from it.
+    pub fn decoder(
+        kind: ArchType,
+        hidden_size: u64,
+        layers: u64,
+        attention_heads: u64,
+        intermediate_size: u64,
+        vocab_size: u64,
+    ) -> Self {
+        Architecture {
+            kind,
+            hidden_size,
+            layers,
+            attention_heads,
+            kv_heads: None,
+            head_dim: None,
+            intermediate_size,
+            vocab_size,
+            tie_embeddings: false,
+            norm: NormKind::Rms,
+            norms_per_layer: 2,
+            mlp: MlpKind::Gated,
+            qkv_bias: false,
+            o_bias: false,
+            mlp_bias: false,
+            lm_head_bias: false,
+            fused_qkv: false,
+            sliding_window: None,
+            sliding_window_pattern: 1,
+            moe: None,
+            mla: None,
+            qk_norm: false,
+            attention_sinks: false,
+            attn_output_gate: false,
+            attention_layers: None,
+            mlp_layers: None,
+            recurrent: None,
+        }
+    }
+
     pub fn kv_heads(&self) -> u64 {
         self.kv_heads.unwrap_or(self.attention_heads)
     }
@@ -295,14 +521,39 @@ impl Architecture {
         self.kv_heads() * self.head_dim()
     }
 
-    /// Number of layers that use the sliding window (0 when the model has none).
+    /// Layers that hold an attention block (all, unless a hybrid says fewer).
+    pub fn attention_layer_count(&self) -> u64 {
+        self.attention_layers.unwrap_or(self.layers).min(self.layers)
+    }
+
+    /// Layers that hold an MLP or MoE block (all, unless the spec says fewer).
+    pub fn mlp_layer_count(&self) -> u64 {
+        self.mlp_layers.unwrap_or(self.layers).min(self.layers)
+    }
+
+    /// Attention layers that use the sliding window (0 when the model has none). With a pattern n,
+    /// every n-th layer is global, as transformers' `layer_types` for Gemma 2/3 and gpt-oss:
+    /// layer i slides unless (i + 1) % n == 0.
     pub fn windowed_layers(&self) -> u64 {
+        let n = self.attention_layer_count();
         match self.sliding_window {
             None => 0,
-            Some(_) if self.sliding_window_pattern <= 1 => self.layers,
-            Some(_) => self.layers - self.layers.div_ceil(self.sliding_window_pattern),
+            Some(_) if self.sliding_window_pattern <= 1 => n,
+            Some(_) => n - n / self.sliding_window_pattern,
         }
     }
+}
+
+/// Whether layer `i` of `total` is one of `count` layers spread evenly through the stack: layer i
+/// is chosen when floor((i + 1) x count / total) passes an integer. Over 0..total exactly `count`
+/// layers are chosen (every n-th, counting from the n-th, when count divides total), which is
+/// where hybrid models' attention layers sit when only their number is known.
+pub fn spread(i: u64, count: u64, total: u64) -> bool {
+    if total == 0 {
+        return false;
+    }
+    let (i, count, total) = (i as u128, count as u128, total as u128);
+    (i + 1) * count / total > i * count / total
 }
 
 /// Upper limit on the parameters a spec may describe (about 10^15, a thousand times the largest
@@ -342,6 +593,15 @@ impl Architecture {
                 .max(m.kv_lora_rank.checked_add(m.qk_rope_head_dim)?)
                 .max(m.q_lora_rank.unwrap_or(0));
         }
+        if let Some(r) = &self.recurrent {
+            let rd = r
+                .heads
+                .checked_mul(r.head_dim)?
+                .checked_add(r.groups.checked_mul(r.state_size)?.checked_mul(2)?)?
+                .checked_add(r.conv_kernel)?;
+            d = d.max(rd).max(r.heads);
+            matrices = matrices.checked_add(4)?;
+        }
         let per_layer = d.checked_mul(d)?.checked_mul(matrices)?;
         let outer = self.vocab_size.checked_mul(d)?.checked_mul(3)?;
         self.layers.checked_mul(per_layer)?.checked_add(outer)
@@ -349,6 +609,12 @@ impl Architecture {
 }
 
 impl ModelSpec {
+    /// The checkpoint's own quantization details, when `format` is the checkpoint's format.
+    pub fn checkpoint_quantization(&self, format: &Format) -> Option<&Quantization> {
+        let own = Format::parse(&self.dtype).is_some_and(|f| f.id == format.id);
+        self.quantization.as_ref().filter(|_| own)
+    }
+
     pub fn is_moe(&self) -> bool {
         self.architecture.as_ref().is_some_and(|a| a.moe.is_some())
     }
@@ -370,14 +636,10 @@ impl ModelSpec {
         if self.max_context == 0 {
             return bad("max_context", "must be at least 1 token".into());
         }
-        if super::precision::Format::parse(&self.dtype).is_none() {
+        if Format::parse(&self.dtype).is_none() {
             return bad(
                 "dtype",
-                format!(
-                    "unknown format `{}` (known: {})",
-                    self.dtype,
-                    super::precision::Format::ids().join(", ")
-                ),
+                format!("unknown format `{}` (known: {})", self.dtype, Format::ids().join(", ")),
             );
         }
         for (field, v) in [
@@ -575,12 +837,54 @@ impl Architecture {
             if m.shared_expert_intermediate_size == Some(0) {
                 return bad("shared_expert_intermediate_size", "must be positive".into());
             }
-            if m.dense_layers >= self.layers {
+            if m.dense_layers >= self.mlp_layer_count() {
                 return bad(
                     "dense_layers",
-                    format!("{} dense layers leave no MoE layer of {}", m.dense_layers, self.layers),
+                    format!(
+                        "{} dense layers leave no MoE layer of {}",
+                        m.dense_layers,
+                        self.mlp_layer_count()
+                    ),
                 );
             }
+        }
+        for (field, v) in [
+            ("attention_layers", self.attention_layers),
+            ("mlp_layers", self.mlp_layers),
+        ] {
+            if v.is_some_and(|v| v > self.layers) {
+                return bad(field, format!("more than the {} layers", self.layers));
+            }
+        }
+        if let Some(r) = &self.recurrent {
+            let bad = |field: &str, msg: String| {
+                Err(SpecError::invalid(
+                    file,
+                    text,
+                    &format!("architecture.recurrent.{field}"),
+                    msg,
+                ))
+            };
+            for (field, v) in [
+                ("layers", r.layers),
+                ("heads", r.heads),
+                ("head_dim", r.head_dim),
+                ("groups", r.groups),
+                ("state_size", r.state_size),
+                ("conv_kernel", r.conv_kernel),
+            ] {
+                if v == 0 {
+                    return bad(field, "must be positive".into());
+                }
+            }
+            if r.layers > self.layers {
+                return bad("layers", format!("more than the {} layers", self.layers));
+            }
+        } else if self.attention_layer_count() == 0 {
+            return bad(
+                "attention_layers",
+                "no attention and no recurrent mixer: no layer mixes tokens".into(),
+            );
         }
         Ok(())
     }

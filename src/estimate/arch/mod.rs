@@ -1,13 +1,22 @@
 //! Tensor inventories: every weight tensor a model holds, derived from its spec. One file per
-//! architecture layout: [`dense`] (decoder blocks, embeddings, head), [`moe`] (router and experts),
-//! [`vision`] (CLIP-style image encoder and projector), [`summary`] (parameter-count-only specs).
+//! architecture family of block: [`outer`] (embeddings, final norm, head), [`attention`] (multi-head
+//! and grouped-query attention), [`mla`] (multi-head latent attention), [`mamba2`] and [`deltanet`]
+//! (the recurrent mixers of hybrid models), [`mlp`] (dense MLP), [`moe`]
+//! (router and experts), [`vision`] (image encoders and projectors, one file per tower), [`summary`]
+//! (parameter-count-only specs). Shapes follow the Hugging Face `modeling_*.py` files; with them the
+//! Phi family reproduces its published counts exactly.
 
-pub mod dense;
+pub mod attention;
+pub mod deltanet;
+pub mod mamba2;
+pub mod mla;
+pub mod mlp;
 pub mod moe;
+pub mod outer;
 pub mod summary;
 pub mod vision;
 
-use crate::spec::model::ModelSpec;
+use crate::spec::model::{Architecture, ModelSpec, NormKind, RecurrentKind};
 use crate::spec::precision::{GgufModel, Role};
 use serde::Serialize;
 
@@ -115,11 +124,21 @@ pub fn inventory(spec: &ModelSpec) -> Inventory {
     let Some(a) = &spec.architecture else {
         return summary::inventory(spec);
     };
-    let mut groups = dense::outer(a);
-    groups.extend(dense::attention(a));
+    let mut groups = outer::tensors(a);
+    match &a.mla {
+        Some(m) => groups.extend(mla::tensors(a, m)),
+        None => groups.extend(attention::tensors(a)),
+    }
+    groups.push(layer_norms(a));
+    if let Some(r) = &a.recurrent {
+        groups.extend(match r.kind {
+            RecurrentKind::Mamba2 => mamba2::tensors(a, r),
+            RecurrentKind::GatedDeltaNet => deltanet::tensors(a, r),
+        });
+    }
     match &a.moe {
         Some(m) => groups.extend(moe::mlp(a, m)),
-        None => groups.extend(dense::mlp(a)),
+        None => groups.extend(mlp::tensors(a)),
     }
     if let Some(v) = &spec.vision {
         groups.extend(vision::tower(v, a.hidden_size));
@@ -130,6 +149,44 @@ pub fn inventory(spec: &ModelSpec) -> Inventory {
         moe: a.moe.as_ref().map(|m| (m.experts_per_token, m.experts)),
         gguf: GgufModel::from_architecture(a),
     }
+}
+
+/// A group of decoder-layer (or, with `layers` = 1, outer) tensors, one per layer.
+pub(crate) fn group(name: &'static str, role: Role, rows: u64, cols: u64, layers: u64, shard: Shard) -> TensorGroup {
+    TensorGroup {
+        name,
+        role,
+        rows,
+        cols,
+        layers,
+        count_per_layer: 1,
+        per_decoder_layer: layers > 1 || name.starts_with("layers."),
+        routed_expert: false,
+        shard,
+        part: Part::Text,
+    }
+}
+
+/// Vectors per norm: RMSNorm has a weight, LayerNorm a weight and a bias.
+pub(crate) fn norm_vectors(kind: NormKind) -> u64 {
+    match kind {
+        NormKind::Rms => 1,
+        NormKind::Layer => 2,
+    }
+}
+
+/// The decoder layers' own norms (input, post-attention, and Gemma 2's pre/post feed-forward).
+fn layer_norms(a: &Architecture) -> TensorGroup {
+    let mut norms = group(
+        "layers.*.norms",
+        Role::Norm,
+        1,
+        a.hidden_size,
+        a.layers,
+        Shard::Replicated,
+    );
+    norms.count_per_layer = a.norms_per_layer * norm_vectors(a.norm);
+    norms
 }
 
 /// Checks declared `parameters` / `active_parameters` against the derivation. Returns the field and a

@@ -1,15 +1,23 @@
-//! Mixture-of-experts MLP (Mixtral, PhiMoE, Qwen2-MoE): a router (hidden -> experts) and `experts`
-//! gated MLPs per layer (w1/w3 up, w2 down), plus an optional shared expert with its own gate
-//! (Qwen2-MoE). Memory counts every expert; only `experts_per_token` are active per token.
+//! Mixture-of-experts MLP (Mixtral, PhiMoE, Qwen2/3-MoE, DeepSeek, gpt-oss, Llama 4, GLM-4.5, ...): a
+//! router (hidden -> experts) and `experts` gated MLPs per layer (w1/w3 up, w2 down), optional
+//! expert biases (gpt-oss), plus an optional shared expert, gated (Qwen2-MoE, Qwen3-Next) or not
+//! (DeepSeek, Llama 4, GLM-4.5). Memory counts every expert; only `experts_per_token` are active.
 
 use super::{Part, Shard, TensorGroup};
-use crate::spec::model::{Architecture, MoeSpec};
+use crate::spec::model::{Architecture, MlpKind, MoeSpec};
 use crate::spec::precision::Role;
 
 pub fn mlp(a: &Architecture, m: &MoeSpec) -> Vec<TensorGroup> {
     // the first `dense_layers` layers (DeepSeek first_k_dense_replace) carry a dense MLP instead
-    let (h, l) = (a.hidden_size, a.layers - m.dense_layers.min(a.layers));
+    let (h, l) = (
+        a.hidden_size,
+        a.mlp_layer_count() - m.dense_layers.min(a.mlp_layer_count()),
+    );
     let i = m.expert_intermediate_size.unwrap_or(a.intermediate_size);
+    let up_matrices = match a.mlp {
+        MlpKind::Plain => 1,
+        MlpKind::Gated | MlpKind::GatedFusedWide => 2,
+    };
     let layer = |name, role, rows, cols, count, routed, shard| TensorGroup {
         name,
         role,
@@ -32,12 +40,13 @@ pub fn mlp(a: &Architecture, m: &MoeSpec) -> Vec<TensorGroup> {
             false,
             Shard::Replicated,
         ),
+        // gated experts hold w1 (gate) and w3 (up); Nemotron-H's squared-ReLU experts only up
         layer(
             "layers.*.experts.*.w1+w3.weight",
             Role::Expert,
             i,
             h,
-            2 * m.experts,
+            up_matrices * m.experts,
             true,
             Shard::Rows,
         ),
@@ -51,6 +60,27 @@ pub fn mlp(a: &Architecture, m: &MoeSpec) -> Vec<TensorGroup> {
             Shard::Cols,
         ),
     ];
+    if m.expert_bias {
+        // GptOssExperts: gate_up_proj_bias (2 x width) and down_proj_bias (hidden) per expert
+        g.push(layer(
+            "layers.*.experts.gate_up_proj_bias",
+            Role::Bias,
+            1,
+            2 * i,
+            m.experts,
+            true,
+            Shard::Rows,
+        ));
+        g.push(layer(
+            "layers.*.experts.down_proj_bias",
+            Role::Bias,
+            1,
+            h,
+            m.experts,
+            true,
+            Shard::Replicated,
+        ));
+    }
     if m.router_bias {
         g.push(layer(
             "layers.*.block_sparse_moe.gate.bias",
@@ -68,7 +98,7 @@ pub fn mlp(a: &Architecture, m: &MoeSpec) -> Vec<TensorGroup> {
             Role::MlpUp,
             s,
             h,
-            2,
+            up_matrices,
             false,
             Shard::Rows,
         ));
@@ -95,10 +125,11 @@ pub fn mlp(a: &Architecture, m: &MoeSpec) -> Vec<TensorGroup> {
     }
     if m.dense_layers > 0 {
         let dense = Architecture {
-            layers: m.dense_layers.min(a.layers),
+            layers: m.dense_layers.min(a.mlp_layer_count()),
+            mlp_layers: None,
             ..a.clone()
         };
-        g.extend(super::dense::mlp(&dense));
+        g.extend(super::mlp::tensors(&dense));
     }
     g
 }

@@ -20,6 +20,7 @@ pub const CANDLE: Runtime = Runtime {
     fused_moe: false,
     stacked_experts: false,
     honors_sliding_window: false,
+    recurrent_state: crate::estimate::kv::StatePolicy::ModelDtype,
     logits_f32: false,
     rope_tables: true,
     // calibrated: cuda-context_nvidia-h100-80gb-hbm3 measured 623,706,112 B for context creation
@@ -80,6 +81,7 @@ pub const CANDLE_CPU: Runtime = Runtime {
     fused_moe: false,
     stacked_experts: false,
     honors_sliding_window: false,
+    recurrent_state: crate::estimate::kv::StatePolicy::ModelDtype,
     logits_f32: false,
     rope_tables: true,
     context_mib: 0,

@@ -644,7 +644,9 @@ fn emit_vllm(p: &Prepared, s: &vllm::Settings, context: u64) -> String {
     );
     let own = Format::parse(&m.dtype).map(|f| f.id);
     if own != Some(p.setup.format.id) {
-        cmd += &format!(" --quantization {}", p.setup.format.id);
+        if let Some(q) = p.setup.format.vllm_quantization() {
+            cmd += &format!(" --quantization {q}");
+        }
     }
     if p.setup.tp > 1 {
         cmd += &format!(" -tp {}", p.setup.tp);

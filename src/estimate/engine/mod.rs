@@ -49,7 +49,7 @@ impl EngineId {
 pub fn default_for(format: &Format) -> &'static Runtime {
     match format.kind {
         FormatKind::Gguf => &llamacpp::profile::LLAMA_CPP,
-        FormatKind::Uniform | FormatKind::LinearOnly => &vllm::profile::VLLM,
+        FormatKind::Uniform | FormatKind::LinearOnly | FormatKind::ExpertsOnly => &vllm::profile::VLLM,
     }
 }
 

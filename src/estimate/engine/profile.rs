@@ -143,6 +143,8 @@ pub struct Runtime {
     pub stacked_experts: bool,
     /// Whether windowed layers keep only `sliding_window` tokens of KV.
     pub honors_sliding_window: bool,
+    /// The element types of hybrid and state-space layers' per-sequence state.
+    pub recurrent_state: crate::estimate::kv::StatePolicy,
     /// Logits are computed in f32 for the last position of each sequence.
     pub logits_f32: bool,
     /// RoPE sin/cos tables for every position up to max_context are kept in the compute dtype

@@ -18,6 +18,7 @@ pub const TRANSFORMERS: Runtime = Runtime {
     fused_moe: false,
     stacked_experts: false,
     honors_sliding_window: false,
+    recurrent_state: crate::estimate::kv::StatePolicy::ModelDtype,
     logits_f32: true,
     rope_tables: false,
     // calibrated: NVML showed 1,154,285,568 B used after torch initialised CUDA on the H100

@@ -8,7 +8,7 @@
 //! estimator counts with), counts what was built and drives the loading progress bar.
 
 use crate::spec::model::ModelSpec;
-use crate::spec::precision::{Format, Ggml, GgufModel, Role, StorageType};
+use crate::spec::precision::{Format, Ggml, GgufModel, QuantTensor, Role, StorageType, TypeRules};
 use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::{DType, Device, Result, Shape, Tensor};
 use indicatif::ProgressBar;
@@ -36,12 +36,17 @@ impl Storage {
                 Ggml::F32 => Storage::Dense(DType::F32),
                 Ggml::F16 => Storage::Dense(DType::F16),
                 Ggml::Q8_0 => Storage::Quant(GgmlDType::Q8_0),
-                Ggml::Q6K => Storage::Quant(GgmlDType::Q6K),
-                Ggml::Q5K => Storage::Quant(GgmlDType::Q5K),
+                Ggml::Q6_K => Storage::Quant(GgmlDType::Q6K),
+                Ggml::Q5_K => Storage::Quant(GgmlDType::Q5K),
                 Ggml::Q5_1 => Storage::Quant(GgmlDType::Q5_1),
                 Ggml::Q5_0 => Storage::Quant(GgmlDType::Q5_0),
-                Ggml::Q4K => Storage::Quant(GgmlDType::Q4K),
+                Ggml::Q4_K => Storage::Quant(GgmlDType::Q4K),
                 Ggml::Q4_0 => Storage::Quant(GgmlDType::Q4_0),
+                Ggml::Q4_1 => Storage::Quant(GgmlDType::Q4_1),
+                Ggml::Q3_K => Storage::Quant(GgmlDType::Q3K),
+                Ggml::Q2_K => Storage::Quant(GgmlDType::Q2K),
+                Ggml::BF16 => Storage::Dense(DType::BF16),
+                other => candle_core::bail!("the candle runner has no {} kernels", other.name()),
             },
             other => candle_core::bail!("the candle runner cannot hold {} tensors", other.label()),
         })
@@ -189,7 +194,17 @@ impl Loader {
 
     /// The storage the format gives a tensor of `role` whose rows are `cols` long.
     pub fn storage(&self, role: Role, cols: usize) -> Result<Storage> {
-        Storage::from_estimate(self.format.storage_for(role, None, &self.gguf), cols)
+        let tensor = QuantTensor {
+            role,
+            layer: None,
+            rows: 0,
+            cols: cols as u64,
+        };
+        let rules = TypeRules {
+            model: &self.gguf,
+            checkpoint: None,
+        };
+        Storage::from_estimate(self.format.storage_for(&tensor, &rules), cols)
     }
 
     fn dense(&self, name: &str, shape: Shape, dtype: DType) -> Result<Tensor> {

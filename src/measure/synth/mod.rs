@@ -17,8 +17,8 @@ pub mod layout;
 pub mod writer;
 
 use crate::estimate::{ModelFacts, WeightFacts};
-use crate::import::gguf::{FILE_TYPES, GGML_TYPES};
-use crate::spec::precision::{Format, FormatKind, GgufModel, Role, StorageType};
+use crate::import::gguf::format_file_type;
+use crate::spec::precision::{Format, FormatKind, Ggml, GgufModel, Role, StorageType};
 use crate::spec::ModelSpec;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -47,15 +47,17 @@ pub struct SynthTensor {
     pub role: Role,
     /// ggml order: ne[0] (the row) first
     pub dims: Vec<u64>,
-    /// GGML type name (Q4_K, F32, ...)
-    pub ggml: &'static str,
+    /// GGML type (serialized as ggml names it: Q4_K, F32, ...)
+    #[serde(serialize_with = "ggml_name")]
+    pub ggml: Ggml,
     pub bytes: u64,
 }
 
 /// Tensors of one GGML type together.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TypeLine {
-    pub ggml: &'static str,
+    #[serde(serialize_with = "ggml_name")]
+    pub ggml: Ggml,
     pub tensors: u64,
     pub bytes: u64,
 }
@@ -96,16 +98,12 @@ pub struct SynthFile {
     pub file_bytes: u64,
 }
 
-fn ggml_id(name: &str) -> u32 {
-    GGML_TYPES
-        .iter()
-        .find(|t| t.1 == name)
-        .map(|t| t.0)
-        .expect("every type gpuplan sizes is in the GGML table")
+fn ggml_name<S: serde::Serializer>(g: &Ggml, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(g.name())
 }
 
 /// The GGML type a tensor of `role` is stored in, in a file of `format`.
-fn storage(format: &Format, t: &layout::LayoutTensor, model: &GgufModel) -> Result<&'static str, SynthError> {
+fn storage(format: &Format, t: &layout::LayoutTensor, model: &GgufModel) -> Result<Ggml, SynthError> {
     let st = match format.kind {
         FormatKind::Gguf => format.storage_for(t.role, t.layer, model),
         FormatKind::Uniform => match t.role {
@@ -120,10 +118,10 @@ fn storage(format: &Format, t: &layout::LayoutTensor, model: &GgufModel) -> Resu
         }
     };
     Ok(match st {
-        StorageType::Ggml(g) => g.for_row(t.cols()).name(),
-        StorageType::F32 => "F32",
-        StorageType::F16 => "F16",
-        StorageType::Bf16 => "BF16",
+        StorageType::Ggml(g) => g.for_row(t.cols()),
+        StorageType::F32 => Ggml::F32,
+        StorageType::F16 => Ggml::F16,
+        StorageType::Bf16 => Ggml::BF16,
         other => {
             return Err(SynthError::Unsupported(format!(
                 "--precision {}: storage {} has no GGML type",
@@ -135,12 +133,8 @@ fn storage(format: &Format, t: &layout::LayoutTensor, model: &GgufModel) -> Resu
 }
 
 /// Bytes of `elements` in the GGML type `ggml` (rows are whole blocks: `storage` picked the type).
-fn bytes_of(ggml: &str, t: &layout::LayoutTensor) -> u64 {
-    let (_, _, per, block) = GGML_TYPES
-        .iter()
-        .find(|x| x.1 == ggml)
-        .copied()
-        .expect("type from the table");
+fn bytes_of(ggml: Ggml, t: &layout::LayoutTensor) -> u64 {
+    let (block, per) = ggml.block();
     t.rows() * t.cols().div_ceil(per) * block
 }
 
@@ -210,7 +204,7 @@ pub fn plan(spec: &ModelSpec, format: &'static Format) -> Result<Synth, SynthErr
         }
     }
     by_type.sort_by_key(|l| std::cmp::Reverse(l.bytes));
-    let file_type = FILE_TYPES.iter().find(|f| f.1 == format.id).map(|f| f.0);
+    let file_type = format_file_type(format.id).map(|ft| ft.id());
     Ok(Synth {
         model: spec.id.clone(),
         format: format.id,
@@ -295,7 +289,7 @@ impl Synth {
             .map(|t| TensorInfo {
                 name: t.name.clone(),
                 dims: t.dims.clone(),
-                ggml_type: ggml_id(t.ggml),
+                ggml_type: t.ggml.id(),
                 bytes: t.bytes,
             })
             .collect()
@@ -335,13 +329,13 @@ mod tests {
     fn phi3_mini_q4_k_m_types_follow_llama_quantize() {
         let s = plan(&spec("phi-3.5-mini"), Format::parse("q4_k_m").unwrap()).unwrap();
         let t = |n: &str| s.tensors.iter().find(|t| t.name == n).unwrap();
-        assert_eq!(t("blk.0.attn_qkv.weight").ggml, "Q5_K");
+        assert_eq!(t("blk.0.attn_qkv.weight").ggml, Ggml::Q5_K);
         assert_eq!(t("blk.0.attn_qkv.weight").dims, vec![3072, 9216]);
         assert_eq!(t("blk.0.ffn_up.weight").dims, vec![3072, 16384]);
-        assert_eq!(t("blk.0.ffn_down.weight").ggml, "Q6_K");
-        assert_eq!(t("blk.4.ffn_down.weight").ggml, "Q4_K");
-        assert_eq!(t("output.weight").ggml, "Q6_K");
-        assert_eq!(t("output_norm.weight").ggml, "F32");
+        assert_eq!(t("blk.0.ffn_down.weight").ggml, Ggml::Q6_K);
+        assert_eq!(t("blk.4.ffn_down.weight").ggml, Ggml::Q4_K);
+        assert_eq!(t("output.weight").ggml, Ggml::Q6_K);
+        assert_eq!(t("output_norm.weight").ggml, Ggml::F32);
         assert_eq!(s.difference_bytes, 0);
         assert_eq!(s.tensors.len(), 1 + 32 * 6 + 2);
     }
@@ -352,7 +346,7 @@ mod tests {
         let s = plan(&m, Format::parse("fp16").unwrap()).unwrap();
         // 65 norm vectors of 3072 (2 per layer + the final one) at 4 instead of 2 bytes
         assert_eq!(s.difference_bytes, 65 * 3072 * 2);
-        assert!(s.tensors.iter().all(|t| (t.dims.len() == 1) == (t.ggml == "F32")));
+        assert!(s.tensors.iter().all(|t| (t.dims.len() == 1) == (t.ggml == Ggml::F32)));
     }
 
     #[test]
@@ -361,9 +355,9 @@ mod tests {
         let t = |n: &str| s.tensors.iter().find(|t| t.name == n).unwrap();
         assert_eq!(t("blk.0.ffn_gate_exps.weight").dims, vec![4096, 6400, 16]);
         assert_eq!(t("blk.0.ffn_down_exps.weight").dims, vec![6400, 4096, 16]);
-        assert_eq!(t("blk.0.ffn_down_exps.weight").ggml, "Q6_K");
-        assert_eq!(t("blk.0.ffn_gate_inp.weight").ggml, "F32");
-        assert_eq!(t("output.bias").ggml, "F32");
+        assert_eq!(t("blk.0.ffn_down_exps.weight").ggml, Ggml::Q6_K);
+        assert_eq!(t("blk.0.ffn_gate_inp.weight").ggml, Ggml::F32);
+        assert_eq!(t("output.bias").ggml, Ggml::F32);
         assert_eq!(s.difference_bytes, 0);
     }
 

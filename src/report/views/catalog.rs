@@ -48,21 +48,28 @@ pub fn gpus(rows: &Vec<GpuRow>) -> Doc {
         "bandwidth GB/s",
         "bf16 TFLOPS",
         "fp8 TFLOPS",
+        "fp4 TFLOPS",
         "TDP W",
         "$/hour",
         "purchase $",
     ])
-    .numeric(&[3, 4, 5, 6, 7, 8, 9, 10]);
+    .numeric(&[3, 4, 5, 6, 7, 8, 9, 10, 11]);
     for r in rows {
         t.row(vec![
             r.id.clone().into(),
             r.name.clone().into(),
-            format!("{} GB {}", r.memory_marketed_gb, r.memory_type).into(),
+            if r.unified {
+                format!("{} GB {} (unified)", r.memory_marketed_gb, r.memory_type)
+            } else {
+                format!("{} GB {}", r.memory_marketed_gb, r.memory_type)
+            }
+            .into(),
             r.memory_reported_mib.to_string().into(),
             bytes(r.memory_visible_bytes).into(),
             rate(r.bandwidth_gbps).into(),
             rate(r.bf16_tflops).into(),
             r.fp8_tflops.map_or("-".into(), rate).into(),
+            r.fp4_tflops.map_or("-".into(), rate).into(),
             r.tdp_w.map_or("-".into(), |w| w.to_string()).into(),
             r.hourly_usd.map_or("-".into(), |p| format!("{p:.2}")).into(),
             r.purchase_usd.map_or("-".into(), |p| format!("{p:.0}")).into(),
@@ -93,13 +100,23 @@ pub fn hosts(rows: &Vec<HostRow>) -> Doc {
 
 pub fn formats(rows: &Vec<FormatRow>) -> Doc {
     let mut d = Doc::default();
-    let mut t = Table::new(&["id", "description", "bits/weight", "kept in higher precision"]).numeric(&[2]);
+    let mut t = Table::new(&[
+        "id",
+        "description",
+        "stored as",
+        "bits/weight",
+        "kept in higher precision",
+        "source",
+    ])
+    .numeric(&[3]);
     for r in rows {
         t.row(vec![
             r.id.into(),
             r.description.into(),
+            r.storage.clone().into(),
             format!("{:.3}", r.bits_per_weight).into(),
             r.keeps.into(),
+            r.source.into(),
         ]);
     }
     d.table(t);

@@ -91,8 +91,8 @@ pub fn detect(r: &DetectReport) -> Doc {
         .numeric(&[2, 3, 5, 6]);
         for c in &g.fits {
             t.row(vec![
-                c.model.clone().into(),
-                c.precision.clone().into(),
+                c.model.as_ref().into(),
+                c.precision.into(),
                 tokens(c.context).into(),
                 bytes(c.total_bytes).into(),
                 if c.fits {

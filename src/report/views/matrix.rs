@@ -6,6 +6,7 @@
 use crate::plan::matrix::{Cell as MatrixCell, Matrix};
 use crate::report::doc::{Cell, Doc, Table, Tone};
 use crate::report::units::{rate, tokens};
+use std::collections::{HashMap, HashSet};
 
 /// The terminal's width in columns when stdout is a terminal; None (no limit) for pipes and files.
 pub fn terminal_width() -> Option<usize> {
@@ -34,16 +35,21 @@ pub fn matrix(m: &Matrix, width: Option<usize>) -> Doc {
         d.text(super::bands::basis(&b.bands, b.engine));
     }
     let mut keys: Vec<(&str, &str, u64)> = Vec::new();
+    let mut seen: HashSet<(&str, &str, u64)> = HashSet::new();
     for c in &m.cells {
-        let k = (c.model.as_str(), c.precision.as_str(), c.context);
-        if !keys.contains(&k) {
+        let k = (c.model.as_ref(), c.precision, c.context);
+        if seen.insert(k) {
             keys.push(k);
         }
     }
+    // one lookup per table cell: scanning 100k+ cells for each would be quadratic
+    let by_key: HashMap<(&str, &str, u64, &str), &MatrixCell> = m
+        .cells
+        .iter()
+        .map(|c| ((c.model.as_ref(), c.precision, c.context, c.gpu.as_ref()), c))
+        .collect();
     let find = |(model, precision, context): (&str, &str, u64), gpu: &str| {
-        m.cells
-            .iter()
-            .find(|c| c.model == model && c.precision == precision && c.context == context && c.gpu == gpu)
+        by_key.get(&(model, precision, context, gpu)).copied()
     };
     let rows: Vec<Vec<Cell>> = keys
         .iter()
@@ -130,7 +136,7 @@ fn columns_that_fit(m: &Matrix, widths: &[usize], width: usize) -> Vec<usize> {
     let available = |g: usize| {
         m.cells
             .iter()
-            .find(|c| c.gpu == m.gpus[g])
+            .find(|c| *c.gpu == *m.gpus[g])
             .map_or(0, |c| c.available_bytes)
     };
     by_memory.sort_by_key(|&g| available(g));

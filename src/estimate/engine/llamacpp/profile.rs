@@ -24,6 +24,7 @@ pub const LLAMA_CPP: Runtime = Runtime {
     fused_moe: true,
     stacked_experts: true,
     honors_sliding_window: true,
+    recurrent_state: crate::estimate::kv::StatePolicy::F32,
     logits_f32: true,
     rope_tables: false,
     context_mib: 300,

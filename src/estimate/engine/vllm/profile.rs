@@ -28,6 +28,7 @@ pub const VLLM: Runtime = Runtime {
     fused_moe: true,
     stacked_experts: true,
     honors_sliding_window: true,
+    recurrent_state: crate::estimate::kv::StatePolicy::ModelDtype,
     logits_f32: true,
     rope_tables: false,
     // the CUDA context torch creates before vLLM's first memory snapshot: outside the budget

@@ -7,10 +7,13 @@
 //! length is checked against the bytes left in the file before anything is read or allocated,
 //! strings are kept only when short, and arrays are skipped unless they are small integer lists.
 
-use super::{Basis, FieldNote, FileSummary, ImportError, SourceKind, TensorEntry, TensorSummary};
-use crate::spec::model::{ArchType, Architecture, MlaSpec, MlpKind, MoeSpec, NormKind};
-use crate::spec::ModelSpec;
-use std::collections::{HashMap, HashSet};
+mod spec;
+
+pub use spec::{to_spec, Ctx, FromGguf};
+
+use super::{FileSummary, ImportError, SourceKind, TensorEntry, TensorSummary};
+use crate::spec::precision::{Ftype, Ggml, GgufTypes, Role, FORMATS};
+use std::collections::HashSet;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -27,45 +30,12 @@ pub const MAX_KEPT_STRING: u64 = 1 << 20;
 pub const MAX_KEPT_ARRAY: u64 = 1 << 16;
 const MAX_ARRAY_DEPTH: u32 = 3;
 
-/// (id, name, weights per block, bytes per block) for every GGML type a GGUF file may hold
-/// (ggml.h `enum ggml_type`; block structs and their static_asserts in ggml-common.h).
-pub const GGML_TYPES: &[(u32, &str, u64, u64)] = &[
-    (0, "F32", 1, 4),
-    (1, "F16", 1, 2),
-    (2, "Q4_0", 32, 18),
-    (3, "Q4_1", 32, 20),
-    (6, "Q5_0", 32, 22),
-    (7, "Q5_1", 32, 24),
-    (8, "Q8_0", 32, 34),
-    (9, "Q8_1", 32, 36),
-    (10, "Q2_K", 256, 84),
-    (11, "Q3_K", 256, 110),
-    (12, "Q4_K", 256, 144),
-    (13, "Q5_K", 256, 176),
-    (14, "Q6_K", 256, 210),
-    (15, "Q8_K", 256, 292),
-    (16, "IQ2_XXS", 256, 66),
-    (17, "IQ2_XS", 256, 74),
-    (18, "IQ3_XXS", 256, 98),
-    (19, "IQ1_S", 256, 50),
-    (20, "IQ4_NL", 32, 18),
-    (21, "IQ3_S", 256, 110),
-    (22, "IQ2_S", 256, 82),
-    (23, "IQ4_XS", 256, 136),
-    (24, "I8", 1, 1),
-    (25, "I16", 1, 2),
-    (26, "I32", 1, 4),
-    (27, "I64", 1, 8),
-    (28, "F64", 1, 8),
-    (29, "IQ1_M", 256, 56),
-    (30, "BF16", 1, 2),
-    (34, "TQ1_0", 256, 54),
-    (35, "TQ2_0", 256, 66),
-    (39, "MXFP4", 32, 17),
-];
-
+/// (name, weights per block, bytes per block) of a GGML type id, from the one type table
+/// ([`Ggml`], ggml.c `type_traits`).
 pub fn ggml_type(id: u32) -> Option<(&'static str, u64, u64)> {
-    GGML_TYPES.iter().find(|t| t.0 == id).map(|t| (t.1, t.2, t.3))
+    let t = Ggml::from_id(id)?;
+    let (bytes, per) = t.block();
+    Some((t.name(), per, bytes))
 }
 
 /// A metadata value as kept.
@@ -479,8 +449,8 @@ pub fn read_file(path: &Path) -> Result<Gguf, ImportError> {
 /// Imports a GGUF file.
 pub fn import_file(path: &Path) -> Result<super::Imported, ImportError> {
     let g = read_file(path)?;
-    let (spec, notes, summary, warnings) = to_spec(path, &g)?;
-    super::finish(path, SourceKind::Gguf, spec, notes, Some(summary), warnings)
+    let f = to_spec(path, &g)?;
+    super::finish(path, SourceKind::Gguf, f.spec, f.notes, Some(f.summary), f.warnings)
 }
 
 /// Tensors llama.cpp's converters add that are not model parameters (RoPE frequency tables).
@@ -529,408 +499,85 @@ pub fn summary(path: &Path, g: &Gguf) -> TensorSummary {
     s
 }
 
-/// llama.cpp `general.file_type` values (enum llama_ftype in llama.h) and the gpuplan format each
-/// one is. Read by the importer, written by `gpuplan synth`.
-pub const FILE_TYPES: &[(u64, &str)] = &[
-    (0, "fp32"),
-    (1, "fp16"),
-    (2, "q4_0"),
-    (7, "q8_0"),
-    (15, "q4_k_m"),
-    (17, "q5_k_m"),
-    (18, "q6_k"),
-    (32, "bf16"),
-];
-
-/// llama.cpp `general.file_type` -> gpuplan format id, where the table has it.
-fn file_type_format(ft: u64) -> Option<&'static str> {
-    FILE_TYPES.iter().find(|t| t.0 == ft).map(|t| t.1)
+/// The `general.file_type` a file of `format` declares: the inverse of [`file_type_format`] (None
+/// for formats llama.cpp has no file type for, e.g. q4_k).
+pub fn format_file_type(format: &str) -> Option<Ftype> {
+    Ftype::all().find(|ft| file_type_format(ft.id()) == Some(format))
 }
 
-/// Metadata and tensor shapes -> spec.
-pub fn to_spec(path: &Path, g: &Gguf) -> Result<(ModelSpec, Vec<FieldNote>, TensorSummary, Vec<String>), ImportError> {
-    let mut notes: Vec<FieldNote> = Vec::new();
-    let mut warnings: Vec<String> = Vec::new();
-    let summary = summary(path, g);
-    let tensors: HashMap<&str, &TensorInfo> = g.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
-    let has = |n: &str| tensors.contains_key(n);
-    let unsupported = |m: String| ImportError::unsupported(path, m);
+/// llama.cpp `general.file_type` (enum llama_ftype) -> gpuplan format id.
+fn file_type_format(ft: u64) -> Option<&'static str> {
+    match Ftype::from_id(ft)? {
+        Ftype::F32 => Some("fp32"),
+        Ftype::F16 => Some("fp16"),
+        Ftype::BF16 => Some("bf16"),
+        t => FORMATS.iter().find(|f| f.ftype == Some(t)).map(|f| f.id),
+    }
+}
 
-    let arch = match g.get("general.architecture") {
-        Some(Value::Str(s)) => s.clone(),
-        _ => return Err(unsupported("no `general.architecture` string in the metadata".into())),
+/// The role and decoder layer of a GGUF weight tensor, by its llama.cpp name (`blk.N.attn_q.weight`).
+fn tensor_role(name: &str) -> Option<(Role, Option<u64>)> {
+    let (layer, rest) = match name.strip_prefix("blk.") {
+        Some(r) => {
+            let (n, rest) = r.split_once('.')?;
+            (Some(n.parse::<u64>().ok()?), rest)
+        }
+        None => (None, name),
     };
-    let key = |k: &str| format!("{arch}.{k}");
-    fn put(notes: &mut Vec<FieldNote>, field: &str, value: String, basis: Basis, source: String) {
-        notes.retain(|n| n.field != field);
-        notes.push(FieldNote {
-            field: field.into(),
-            value,
-            basis,
-            source,
+    let base = rest
+        .strip_suffix(".weight")
+        .or_else(|| rest.strip_suffix(".bias").map(|_| "bias"))?;
+    let role = match base {
+        "token_embd" => Role::Embedding,
+        "output" => Role::LmHead,
+        "bias" => Role::Bias,
+        "attn_q" | "attn_qkv" | "attn_q_a" | "attn_q_b" | "attn_kv_a_mqa" => Role::AttnQkv,
+        "attn_k" => Role::AttnK,
+        "attn_v" | "attn_kv_b" | "attn_k_b" | "attn_v_b" => Role::AttnV,
+        "attn_output" => Role::AttnOut,
+        "ffn_gate" | "ffn_up" | "ffn_gate_shexp" | "ffn_up_shexp" => Role::MlpUp,
+        "ffn_down" | "ffn_down_shexp" => Role::MlpDown,
+        "ffn_gate_exps" | "ffn_up_exps" => Role::Expert,
+        "ffn_down_exps" => Role::ExpertDown,
+        "ffn_gate_inp" | "ffn_gate_inp_shexp" => Role::Router,
+        b if b.ends_with("_norm") => Role::Norm,
+        _ => return None,
+    };
+    Some((role, layer))
+}
+
+/// Every weight tensor's type as the file holds it, by role and runs of layers: what a GGUF file's
+/// own mix (llama-quantize's rules, `--tensor-type` overrides, unsloth's dynamic files) stores.
+/// Elements are per matrix (a stacked expert tensor counts one expert).
+pub fn tensor_types(g: &Gguf) -> Vec<GgufTypes> {
+    let mut rows: Vec<(Role, Option<u64>, Ggml, u64)> = g
+        .tensors
+        .iter()
+        .filter_map(|t| {
+            let (role, layer) = tensor_role(&t.name)?;
+            let ggml = Ggml::from_id(t.ggml_type)?;
+            let matrix = t.dims.iter().take(2).product::<u64>();
+            Some((role, layer, ggml, matrix))
+        })
+        .collect();
+    rows.sort_by_key(|&(role, layer, ggml, elements)| (role as u8, elements, ggml.id(), layer));
+    rows.dedup();
+    let mut out: Vec<GgufTypes> = Vec::new();
+    for (role, layer, ggml, elements) in rows {
+        if let (Some(last), Some(l)) = (out.last_mut(), layer) {
+            if let Some([_, end]) = last.layers.as_mut() {
+                if last.role == role && last.ggml == ggml && last.elements == elements && *end + 1 == l {
+                    *end = l;
+                    continue;
+                }
+            }
+        }
+        out.push(GgufTypes {
+            role,
+            layers: layer.map(|l| [l, l]),
+            ggml,
+            elements,
         });
     }
-    // a metadata integer (a per-layer list must be uniform)
-    let meta = |k: &str| -> Result<Option<u64>, ImportError> {
-        match g.get(&key(k)) {
-            None => Ok(None),
-            Some(Value::Ints(v)) => match v.first() {
-                Some(&first) if v.iter().all(|&x| x == first) && first >= 0 => Ok(Some(first as u64)),
-                _ => Err(unsupported(format!(
-                    "`{}` varies per layer: no spec form for that",
-                    key(k)
-                ))),
-            },
-            Some(v) => v
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| unsupported(format!("`{}` is {v:?}, not a count", key(k)))),
-        }
-    };
-    let required = |k: &str| -> Result<u64, ImportError> {
-        meta(k)?.ok_or_else(|| unsupported(format!("metadata `{}` is missing", key(k))))
-    };
-    let experts = meta("expert_count")?.unwrap_or(0);
-    let kind = match arch.as_str() {
-        "llama" if experts > 0 => ArchType::Mixtral,
-        "llama" => ArchType::Llama,
-        "qwen2" => ArchType::Qwen2,
-        "qwen2moe" => ArchType::Qwen2Moe,
-        "gemma" => ArchType::Gemma,
-        "gemma2" => ArchType::Gemma2,
-        "phi2" => ArchType::Phi,
-        "phi3" => ArchType::Phi3,
-        "phimoe" => ArchType::Phimoe,
-        "deepseek2" if has("blk.0.exp_probs_b.bias") || g.tensors.iter().any(|t| t.name.ends_with(".exp_probs_b.bias")) => ArchType::DeepseekV3,
-        "deepseek2" => ArchType::DeepseekV2,
-        other => {
-            return Err(unsupported(format!(
-                "GGUF architecture `{other}` is not one gpuplan imports (llama, qwen2, qwen2moe, gemma, gemma2, phi2, phi3, phimoe, deepseek2)"
-            )))
-        }
-    };
-    put(
-        &mut notes,
-        "architecture.type",
-        kind.name().into(),
-        Basis::Config,
-        format!("GGUF general.architecture {arch}"),
-    );
-    let stated = |notes: &mut Vec<FieldNote>, field: &str, k: &str, v: u64| {
-        put(notes, field, v.to_string(), Basis::Config, format!("GGUF {}", key(k)));
-        v
-    };
-    let embd = tensors.get("token_embd.weight").filter(|t| t.dims.len() == 2);
-    let hidden = match embd {
-        Some(t) => {
-            put(
-                &mut notes,
-                "architecture.hidden_size",
-                t.dims[0].to_string(),
-                Basis::Exact,
-                "token_embd.weight row length".into(),
-            );
-            t.dims[0]
-        }
-        None => stated(
-            &mut notes,
-            "architecture.hidden_size",
-            "embedding_length",
-            required("embedding_length")?,
-        ),
-    };
-    let layers = stated(
-        &mut notes,
-        "architecture.layers",
-        "block_count",
-        required("block_count")?,
-    );
-    let heads = stated(
-        &mut notes,
-        "architecture.attention_heads",
-        "attention.head_count",
-        required("attention.head_count")?,
-    );
-    if heads == 0 {
-        return Err(unsupported(format!("`{}` is 0", key("attention.head_count"))));
-    }
-    let kv_heads = match meta("attention.head_count_kv")? {
-        Some(k) => stated(&mut notes, "architecture.kv_heads", "attention.head_count_kv", k),
-        None => heads,
-    };
-    let intermediate = stated(
-        &mut notes,
-        "architecture.intermediate_size",
-        "feed_forward_length",
-        required("feed_forward_length")?,
-    );
-    let vocab = match embd {
-        Some(t) => {
-            put(
-                &mut notes,
-                "architecture.vocab_size",
-                t.dims[1].to_string(),
-                Basis::Exact,
-                "token_embd.weight rows".into(),
-            );
-            t.dims[1]
-        }
-        None => match meta("vocab_size")? {
-            Some(v) => stated(&mut notes, "architecture.vocab_size", "vocab_size", v),
-            None => {
-                return Err(unsupported(
-                    "no token_embd.weight and no vocab_size: cannot tell the vocabulary".into(),
-                ))
-            }
-        },
-    };
-    let max_context = stated(&mut notes, "max_context", "context_length", required("context_length")?);
-    let head_dim = match meta("attention.key_length")? {
-        Some(h) if kind != ArchType::DeepseekV2 && kind != ArchType::DeepseekV3 => {
-            stated(&mut notes, "architecture.head_dim", "attention.key_length", h)
-        }
-        _ => hidden / heads,
-    };
-    let tie = !has("output.weight");
-    put(
-        &mut notes,
-        "architecture.tie_embeddings",
-        tie.to_string(),
-        Basis::Exact,
-        if tie {
-            "no output.weight: the head reuses token_embd"
-        } else {
-            "output.weight present"
-        }
-        .into(),
-    );
-    let b0 = |s: &str| has(&format!("blk.0.{s}"));
-    let norm = if b0("attn_norm.bias") {
-        NormKind::Layer
-    } else {
-        NormKind::Rms
-    };
-    let norms = [
-        "attn_norm.weight",
-        "ffn_norm.weight",
-        "post_attention_norm.weight",
-        "post_ffw_norm.weight",
-    ]
-    .iter()
-    .filter(|n| b0(n))
-    .count() as u64;
-    let fused_qkv = b0("attn_qkv.weight");
-    let up_rows = tensors.get("blk.0.ffn_up.weight").and_then(|t| t.dims.get(1).copied());
-    let mlp = if b0("ffn_gate.weight") || experts > 0 || up_rows == Some(intermediate.saturating_mul(2)) {
-        MlpKind::Gated
-    } else {
-        MlpKind::Plain
-    };
-    let mut a = Architecture {
-        kind,
-        hidden_size: hidden,
-        layers,
-        attention_heads: heads,
-        kv_heads: Some(kv_heads),
-        head_dim: Some(head_dim),
-        intermediate_size: intermediate,
-        vocab_size: vocab,
-        tie_embeddings: tie,
-        norm,
-        norms_per_layer: norms.max(1),
-        mlp,
-        qkv_bias: b0("attn_q.bias") || b0("attn_qkv.bias"),
-        o_bias: b0("attn_output.bias"),
-        mlp_bias: b0("ffn_up.bias") || b0("ffn_down.bias"),
-        lm_head_bias: has("output.bias"),
-        fused_qkv,
-        sliding_window: None,
-        sliding_window_pattern: 1,
-        moe: None,
-        mla: None,
-    };
-    put(
-        &mut notes,
-        "architecture.layout",
-        format!(
-            "{} norm x{}, {:?} MLP, biases qkv {} o {} mlp {} head {}, fused qkv {}",
-            if norm == NormKind::Layer { "layer" } else { "rms" },
-            a.norms_per_layer,
-            mlp,
-            a.qkv_bias,
-            a.o_bias,
-            a.mlp_bias,
-            a.lm_head_bias,
-            fused_qkv
-        ),
-        Basis::Exact,
-        "block 0 tensor names".into(),
-    );
-    if let Some(w) = meta("attention.sliding_window")? {
-        a.sliding_window = Some(stated(
-            &mut notes,
-            "architecture.sliding_window",
-            "attention.sliding_window",
-            w,
-        ));
-        if kind == ArchType::Gemma2 {
-            a.sliding_window_pattern = 2;
-        }
-    }
-    if experts > 0 {
-        let top = required("expert_used_count")?;
-        let mut m = MoeSpec {
-            experts: stated(&mut notes, "architecture.moe.experts", "expert_count", experts),
-            experts_per_token: stated(
-                &mut notes,
-                "architecture.moe.experts_per_token",
-                "expert_used_count",
-                top,
-            ),
-            expert_intermediate_size: None,
-            shared_expert_intermediate_size: None,
-            router_bias: has("blk.0.ffn_gate_inp.bias") || kind == ArchType::DeepseekV3,
-            shared_expert_gate: has("blk.0.ffn_gate_inp_shexp.weight"),
-            dense_layers: 0,
-        };
-        if let Some(e) = meta("expert_feed_forward_length")? {
-            m.expert_intermediate_size = Some(stated(
-                &mut notes,
-                "architecture.moe.expert_intermediate_size",
-                "expert_feed_forward_length",
-                e,
-            ));
-        }
-        if let Some(s) = meta("expert_shared_feed_forward_length")? {
-            m.shared_expert_intermediate_size = Some(s);
-        } else if let Some(n) = meta("expert_shared_count")? {
-            m.shared_expert_intermediate_size =
-                (n > 0).then(|| n.saturating_mul(m.expert_intermediate_size.unwrap_or(intermediate)));
-        }
-        if let Some(d) = meta("leading_dense_block_count")? {
-            m.dense_layers = stated(
-                &mut notes,
-                "architecture.moe.dense_layers",
-                "leading_dense_block_count",
-                d,
-            );
-        }
-        a.moe = Some(m);
-    }
-    if matches!(kind, ArchType::DeepseekV2 | ArchType::DeepseekV3) {
-        let rope = required("rope.dimension_count")?;
-        let k = meta("attention.key_length_mla")?
-            .or(meta("attention.key_length")?)
-            .unwrap_or(192);
-        let v = meta("attention.value_length_mla")?
-            .or(meta("attention.value_length")?)
-            .unwrap_or(128);
-        let m = MlaSpec {
-            q_lora_rank: meta("attention.q_lora_rank")?.filter(|&r| r > 0),
-            kv_lora_rank: required("attention.kv_lora_rank")?,
-            qk_nope_head_dim: k
-                .checked_sub(rope)
-                .ok_or_else(|| unsupported(format!("key length {k} is shorter than the rotary part {rope}")))?,
-            qk_rope_head_dim: rope,
-            v_head_dim: v,
-        };
-        put(
-            &mut notes,
-            "architecture.mla",
-            format!("{m:?}"),
-            Basis::Config,
-            "GGUF attention.*_lora_rank, key/value_length(_mla), rope.dimension_count".into(),
-        );
-        a.head_dim = Some(k);
-        a.kv_heads = None;
-        a.mla = Some(m);
-        if g.tensors.iter().any(|t| t.name.ends_with("attn_k_b.weight"))
-            && g.tensors.iter().any(|t| t.name.ends_with("attn_kv_b.weight"))
-        {
-            warnings.push(
-                "the file holds both attn_kv_b and its split attn_k_b/attn_v_b: the tensor count includes kv_b twice"
-                    .into(),
-            );
-        }
-    }
-    let dtype = match meta_file_type(g) {
-        Some((ft, Some(id))) => {
-            put(
-                &mut notes,
-                "dtype",
-                id.into(),
-                Basis::Config,
-                format!("GGUF general.file_type {ft}"),
-            );
-            id.to_string()
-        }
-        other => {
-            let main = summary.by_dtype.first().map(|l| l.dtype.clone()).unwrap_or_default();
-            let id = match main.as_str() {
-                "F32" => "fp32",
-                "F16" => "fp16",
-                "BF16" => "bf16",
-                "Q8_0" => "q8_0",
-                "Q6_K" => "q6_k",
-                "Q4_0" => "q4_0",
-                _ => "q4_k",
-            };
-            warnings.push(format!(
-                "GGUF file type {} has no format in gpuplan's table: --precision defaults to {id} (most bytes are {main}); \
-                 the per-tensor bytes below are exact",
-                other.map_or("(absent)".to_string(), |(ft, _)| ft.to_string())
-            ));
-            id.to_string()
-        }
-    };
-    let name = match g.get("general.name") {
-        Some(Value::Str(s)) if !s.trim().is_empty() => s.trim().to_string(),
-        _ => super::source_name(path),
-    };
-    let spec = ModelSpec {
-        id: super::id_from(&super::source_name(path)),
-        name: name.chars().filter(|c| !c.is_control()).take(200).collect(),
-        hf_id: None,
-        aliases: Vec::new(),
-        max_context,
-        dtype,
-        parameters: None,
-        active_parameters: None,
-        architecture: Some(a),
-        kv_cache: None,
-        vision: None,
-        sources: Vec::new(),
-        notes: None,
-    };
-    Ok((spec, notes, summary, warnings))
-}
-
-fn meta_file_type(g: &Gguf) -> Option<(u64, Option<&'static str>)> {
-    let ft = g.get("general.file_type")?.as_u64()?;
-    Some((ft, file_type_format(ft)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ggml_block_table_agrees_with_the_estimator() {
-        use crate::spec::precision::Ggml;
-        for g in [
-            Ggml::F32,
-            Ggml::F16,
-            Ggml::Q8_0,
-            Ggml::Q6K,
-            Ggml::Q5K,
-            Ggml::Q5_1,
-            Ggml::Q5_0,
-            Ggml::Q4K,
-            Ggml::Q4_0,
-        ] {
-            let (bytes, per) = g.block();
-            let t = GGML_TYPES.iter().find(|t| t.1 == g.name()).expect("type in table");
-            assert_eq!((t.2, t.3), (per, bytes), "{}", g.name());
-        }
-    }
+    out
 }

@@ -1,5 +1,8 @@
 //! CLIP ViT image encoder + MLP projector + separator parameters (Phi-3-vision / Phi-3.5-vision), and
-//! the image-token count of Phi-3-V's HD transform.
+//! the image-token count of Phi-3-V's HD transform. Llama 4's ViT has the same tensors (a class token,
+//! learned positions for the patches + 1, LayerNorms with bias, q/k/v/o and fc1/fc2 with bias; its
+//! patch embedding is a bias-free Linear of the same shape), and a bias-free projector chain after its
+//! pixel shuffle.
 //!
 //! Tensor shapes follow transformers `CLIPVisionModel` (class embedding, conv patch embedding without
 //! bias, position embeddings for patches + 1, pre/post LayerNorm, per layer q/k/v/o with bias, fc1/fc2
@@ -7,25 +10,14 @@
 //! ViT-L/14-336 this gives 303,507,456 + 22,026,240 + 8,192 = 325,541,888 parameters, exactly the
 //! difference between Phi-3.5-vision (4,146,621,440) and Phi-3.5-mini (3,821,079,552).
 
-use super::{Part, Shard, TensorGroup};
+use super::super::TensorGroup;
+use super::{projector, t};
 use crate::spec::model::VisionSpec;
 use crate::spec::precision::Role;
 
 pub fn tower(v: &VisionSpec, text_hidden: u64) -> Vec<TensorGroup> {
     let (d, i, l) = (v.hidden_size, v.intermediate_size, v.layers);
     let patches = (v.image_size / v.patch_size).pow(2);
-    let t = |name, role, rows, cols, layers, count| TensorGroup {
-        name,
-        role,
-        rows,
-        cols,
-        layers,
-        count_per_layer: count,
-        per_decoder_layer: false,
-        routed_expert: false,
-        shard: Shard::Replicated,
-        part: Part::Vision,
-    };
     let mut g = vec![
         t("vision.embeddings.class_embedding", Role::Vision, 1, d, 1, 1),
         t(
@@ -54,13 +46,7 @@ pub fn tower(v: &VisionSpec, text_hidden: u64) -> Vec<TensorGroup> {
         t("vision.layers.*.mlp.fc2.bias", Role::Vision, 1, d, l, 1),
         t("vision.layers.*.layer_norm1+2", Role::Vision, 1, d, l, 4),
     ];
-    let mut input = d * v.merge * v.merge;
-    for &width in &v.projector {
-        g.push(t("img_projection.weight", Role::Projector, width, input, 1, 1));
-        g.push(t("img_projection.bias", Role::Projector, 1, width, 1, 1));
-        input = width;
-    }
-    debug_assert_eq!(input, text_hidden, "projector must end at the text hidden size");
+    g.extend(projector(v, d * v.merge * v.merge, text_hidden));
     if v.extra_parameters > 0 {
         g.push(t("glb_GN+sub_GN", Role::Other, 1, v.extra_parameters, 1, 1));
     }
@@ -84,4 +70,23 @@ pub fn crop_grid(crops: u64) -> (u64, u64) {
         h -= 1;
     }
     (h.max(1), crops / h.max(1))
+}
+
+/// Llama 4's image tokens for `tiles` 336-pixel tiles: (336/14/2)^2 = 144 per tile after the pixel
+/// shuffle, plus a global 144 when the image is cut into more than one tile, a separator after each
+/// tile and `<|image_start|>`, `<|image|>`, `<|image_end|>` (transformers `Llama4Processor`
+/// `_prompt_split_image`).
+pub fn llama4_tokens(v: &VisionSpec, tiles: u64) -> u64 {
+    let per_tile = v.tokens_per_crop();
+    llama4_views(tiles) * per_tile + tiles.max(1) + 3
+}
+
+/// Tiles the encoder runs: each tile, plus the global view when there is more than one.
+pub fn llama4_views(tiles: u64) -> u64 {
+    let tiles = tiles.max(1);
+    if tiles > 1 {
+        tiles + 1
+    } else {
+        1
+    }
 }
