@@ -375,3 +375,19 @@ fn bad_engine_commands_name_the_flag_and_the_engine() {
     assert_eq!(v["engine"]["starts"], false);
     assert_eq!(v["engine"]["refusal"]["reason"], "kv_cache_too_small");
 }
+
+/// llama.cpp has no Phi-3-small or Phi-3-vision architecture: `fit` says it does not start and
+/// marks the figures as those of a stand-in graph; PhiMoE's own graph is replayed.
+#[test]
+fn llamacpp_refuses_architectures_it_does_not_have() {
+    for model in ["phi-3-small-8k", "phi-3.5-vision"] {
+        let v = json(&["fit", model, "-p", "q4_k_m", "--gpu", "h100-sxm"]);
+        assert_eq!(v["engine"]["starts"], false, "{model}");
+        assert_eq!(v["fits"], false, "{model}");
+        assert_eq!(v["engine"]["refusal"]["reason"], "unsupported_architecture", "{model}");
+        assert_eq!(v["engine"]["compute_graph"], "unsupported", "{model}");
+    }
+    let v = json(&["fit", "phi-3.5-moe", "-p", "q4_k_m", "--gpu", "h100-sxm"]);
+    assert_eq!(v["engine"]["starts"], true);
+    assert_eq!(v["engine"]["compute_graph"], "modeled");
+}

@@ -14,7 +14,7 @@ use crate::estimate::arch::inventory;
 use crate::estimate::engine::llamacpp::compute::Devices;
 use crate::estimate::engine::llamacpp::context::Params;
 use crate::estimate::engine::llamacpp::ggml::Type;
-use crate::estimate::engine::llamacpp::model::{Experts, Family, Model, Window};
+use crate::estimate::engine::llamacpp::model::{Biases, Experts, Family, Model, Window};
 use crate::estimate::engine::llamacpp::{self as engine, weights, Buffers};
 use crate::spec::gpu::MIB;
 use crate::spec::{Catalog, Format, KvPrecision};
@@ -125,6 +125,7 @@ pub fn model_from_config(c: &Value) -> Result<Model, String> {
         n_vocab: key("vocab_size")?,
         window,
         experts,
+        bias: Biases::of(family),
     })
 }
 
@@ -143,8 +144,8 @@ fn resolve(f: &Loaded, catalog: &Catalog) -> Result<Resolved, String> {
                 .architecture
                 .clone()
                 .ok_or("the model has no architecture-level spec")?;
-            let (model, exact) = weights::model(&a);
-            if !exact {
+            let (model, graph) = weights::model(&a);
+            if graph != engine::ComputeGraph::Modeled {
                 return Err(format!(
                     "{}: gpuplan does not replay this architecture's graph",
                     spec.id
