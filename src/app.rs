@@ -395,6 +395,10 @@ fn options(a: &EstimateArgs, context: Option<u64>, model: &ModelSpec) -> Result<
         (None, Some(n)) => Some((n / opts.batch).max(1)),
         (None, None) => opts.context,
     };
+    // a context given explicitly replaces the one llama.cpp's --fit would pick
+    if context.is_some() || a.engine.ctx_size.is_some() {
+        opts.context_fit = None;
+    }
     opts.precision = a.precision.or(opts.precision);
     opts.kv = a.kv_precision.or(opts.kv);
     opts.runtime = a.runtime.or(opts.runtime);

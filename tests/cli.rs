@@ -391,3 +391,30 @@ fn llamacpp_refuses_architectures_it_does_not_have() {
     assert_eq!(v["engine"]["starts"], true);
     assert_eq!(v["engine"]["compute_graph"], "modeled");
 }
+
+/// A pasted `llama-server -m x.gguf` without `-c` or `-np` runs as the build does: four slots over
+/// one unified KV cache, the context `--fit` picks for the GPU; the verdict says so.
+#[test]
+fn a_llama_server_command_without_c_gets_the_context_fit_picks() {
+    let cmd = "llama-server -m Llama-3.1-8B-Instruct-Q4_K_M.gguf";
+    let v = json(&["fit", "--gpu", "h100-sxm", "--cmd", cmd]);
+    assert_eq!(v["context_fit"]["outcome"], "training_context");
+    assert_eq!((v["context"].as_u64(), v["batch"].as_u64()), (Some(32768), Some(4)));
+    let v = json(&["fit", "--gpu", "rtx-3060", "--cmd", cmd]);
+    assert_eq!(v["context_fit"]["outcome"], "lowered");
+    let n_ctx = v["context_fit"]["n_ctx"].as_u64().unwrap();
+    assert!(n_ctx % 256 == 0 && (4096..131072).contains(&n_ctx), "{n_ctx}");
+    assert_eq!(v["context"].as_u64(), Some(n_ctx / 4));
+    assert_eq!(v["fits"], true);
+    let emitted = v["engine"]["command"].as_str().unwrap();
+    assert!(
+        emitted.contains(&format!("-c {n_ctx} -np 4")) && emitted.contains("-kvu"),
+        "{emitted}"
+    );
+    let text = stdout(&gpuplan(&["fit", "--gpu", "rtx-3060", "--cmd", cmd]));
+    assert!(text.contains("at the context llama.cpp's --fit picks"), "{text}");
+    // an explicit --context replaces what --fit would pick
+    let v = json(&["fit", "--gpu", "rtx-3060", "--cmd", cmd, "--context", "2048"]);
+    assert!(v.get("context_fit").is_none());
+    assert_eq!(v["context"].as_u64(), Some(2048));
+}

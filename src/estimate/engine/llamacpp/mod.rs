@@ -14,6 +14,7 @@
 
 pub mod compute;
 pub mod context;
+pub mod fit;
 mod gallocr;
 pub mod ggml;
 pub mod graph;
