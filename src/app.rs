@@ -1,8 +1,8 @@
 //! Command glue: resolve ids against the catalog, call `plan`, render with `report`. Thin on purpose.
 
 use crate::cli::{
-    Cli, Command, DetectArgs, EccArg, Engine, EngineArgs, EstimateArgs, FlashAttnArg, PlotArgs, ProbeArg, ReleaseArg,
-    ReportArgs, SamplerArg, ValidateArgs,
+    Cli, Command, CompareArgs, DetectArgs, EccArg, Engine, EngineArgs, EstimateArgs, FitArgs, FlashAttnArg, MatrixArgs,
+    PlotArgs, ProbeArg, ReleaseArg, ReportArgs, SamplerArg, ValidateArgs,
 };
 use crate::estimate::engine::command as engine_command;
 use crate::estimate::engine::{llamacpp, vllm, Flags};
@@ -10,8 +10,10 @@ use crate::estimate::{arch::check_declared, EccMode};
 use crate::import;
 use crate::measure::detect::{self, DetectReport, DetectedGpu};
 use crate::measure::{self, Probe, ValidateOptions};
+use crate::params::ModelKey;
+use crate::plan::matrix::Matrix;
 use crate::plan::workload::Workload;
-use crate::plan::{self, Options};
+use crate::plan::{self, FitReport, Options};
 use crate::report::charts::{self, ImageFormat};
 use crate::report::{self, views, OutputFormat};
 use crate::spec::{Catalog, GpuSpec, ModelSpec};
@@ -20,26 +22,16 @@ use anyhow::{anyhow, bail, Context, Result};
 pub fn run(cli: Cli) -> Result<String> {
     let catalog = Catalog::load(&cli.catalog, check_declared)?;
     let f = cli.format;
+    let files = Resolver {
+        catalog: &catalog,
+        files: true,
+    };
     match cli.command {
         Command::Models => report::render(f, &plan::catalog::models(catalog.model_specs()), views::catalog::models),
         Command::Gpus => report::render(f, &plan::catalog::gpus(catalog.gpu_specs()), views::catalog::gpus),
         Command::Formats => report::render(f, &plan::catalog::formats(), views::catalog::formats),
-        Command::Fit(a) => {
-            let model = fit_model(&catalog, a.model.as_deref(), a.est.engine.cmd.as_ref())?;
-            let gpu = gpu(&catalog, &a.gpu)?;
-            let opts = options(&a.est, a.context, &model)?;
-            report::render(f, &plan::fit(&model, &gpu, &opts), views::fit::fit)
-        }
-        Command::Compare(a) => {
-            let models = a
-                .models
-                .iter()
-                .map(|m| model(&catalog, m))
-                .collect::<Result<Vec<_>>>()?;
-            let gpu = gpu(&catalog, &a.gpu)?;
-            let opts = options(&a.est, a.context, &models[0])?;
-            report::render(f, &plan::compare::compare(&models, &gpu, &opts), views::fit::compare)
-        }
+        Command::Fit(a) => report::render(f, &fit(&files, &a)?, views::fit::fit),
+        Command::Compare(a) => report::render(f, &compare(&files, &a)?, views::fit::compare),
         Command::Records(a) => {
             let records = measure::records::load_dir(&a.dir)?;
             let fits = measure::predictions::Fits::beside(&a.dir)?;
@@ -66,40 +58,26 @@ pub fn run(cli: Cli) -> Result<String> {
             report::render(f, &imported, views::import::import)
         }
         Command::Matrix(a) => {
-            let models: Vec<ModelSpec> = if a.models.is_empty() {
-                catalog.model_specs().cloned().collect()
-            } else {
-                a.models.iter().map(|m| model(&catalog, m)).collect::<Result<_>>()?
-            };
-            let gpus: Vec<GpuSpec> = if a.gpu.is_empty() {
-                catalog.gpu_specs().cloned().collect()
-            } else if a.gpu.iter().any(|g| g.trim().eq_ignore_ascii_case("local")) {
-                let mut all = local_gpus(&catalog)?;
-                for g in a.gpu.iter().filter(|g| !g.trim().eq_ignore_ascii_case("local")) {
-                    all.push(gpu(&catalog, g)?);
-                }
-                all
-            } else {
-                a.gpu.iter().map(|g| gpu(&catalog, g)).collect::<Result<_>>()?
-            };
-            if a.batch == 0 {
-                bail!("--batch must be at least 1");
-            }
-            let opts = Options {
-                runtime: a.runtime,
-                batch: a.batch,
-                kv: a.kv_precision,
-                ..Options::default()
-            };
-            report::render(
-                f,
-                &plan::matrix::matrix(&models, &gpus, &a.precision, &a.context, &opts),
-                views::matrix::matrix,
-            )
+            let width = if a.wide { None } else { views::matrix::terminal_width() };
+            report::render(f, &matrix(&files, &a)?, |m| views::matrix::matrix(m, width))
         }
         Command::Report(a) => report_cmd(&catalog, f, &a),
         Command::Plot(a) => plot(&catalog, &a),
         Command::Detect(a) => report::render(f, &detect_report(&catalog, &a)?, views::detect::detect),
+        Command::Serve(a) => {
+            crate::serve::run(catalog, &a)?;
+            Ok(String::new())
+        }
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "gpuplan",
+                &mut out,
+            );
+            Ok(String::from_utf8(out)?)
+        }
         Command::Synth(a) => {
             let spec = model(&catalog, &a.model)?;
             let file = measure::synth::plan(&spec, a.precision)?.write(&a.out)?;
@@ -144,6 +122,147 @@ pub fn run(cli: Cli) -> Result<String> {
             report::render(f, &measure::validate(&opts, &catalog)?, views::validate::validate)
         }
     }
+}
+
+/// Where model and GPU keys are looked up. The command line reads files as well (model YAML,
+/// config.json, model directories, GGUF, GPU YAML); the API (`files: false`) looks up the catalog
+/// only and takes a config.json as an inline object, so no request makes the server read a file.
+#[derive(Debug, Clone, Copy)]
+pub struct Resolver<'a> {
+    pub catalog: &'a Catalog,
+    pub files: bool,
+}
+
+impl Resolver<'_> {
+    pub fn model(&self, key: &ModelKey) -> Result<ModelSpec> {
+        match key {
+            ModelKey::Config(config) => {
+                let text = serde_json::to_string_pretty(config)?;
+                Ok(import::hf_config::import_text(std::path::Path::new("config.json"), &text)?.spec)
+            }
+            ModelKey::Name(name) if self.files => model(self.catalog, name),
+            ModelKey::Name(name) => Ok(self.catalog.model_by_name(name)?),
+        }
+    }
+
+    pub fn gpu(&self, key: &str) -> Result<GpuSpec> {
+        gpu(self.catalog, key, self.files)
+    }
+
+    /// The model of `fit`: the argument, or the model a pasted command names (tried as given, then
+    /// as a GGUF repository's base model).
+    fn fit_model(&self, arg: Option<&ModelKey>, cmd: Option<&engine_command::Command>) -> Result<ModelSpec> {
+        if let Some(key) = arg {
+            return self.model(key);
+        }
+        let named = cmd
+            .and_then(|c| c.model.as_deref())
+            .ok_or_else(|| anyhow!("give a MODEL, or a --cmd that names one"))?;
+        engine_command::model_keys(named)
+            .iter()
+            .find_map(|k| self.model(&ModelKey::Name(k.to_string())).ok())
+            .ok_or_else(|| {
+                anyhow!("--cmd names the model `{named}`, which is neither a file here nor a catalog or Hugging Face id: give the model as the first argument")
+            })
+    }
+}
+
+/// `fit`: the same for the command line and `POST /api/fit`.
+pub fn fit(r: &Resolver, a: &FitArgs) -> Result<FitReport> {
+    let model = r.fit_model(a.model.as_ref(), a.est.engine.cmd.as_ref())?;
+    let gpu = r.gpu(&a.gpu)?;
+    let opts = options(&a.est, a.context, &model)?;
+    check_context(&model, &opts, a.est.allow_long_context)?;
+    check_limits(&opts)?;
+    Ok(plan::fit(&model, &gpu, &opts))
+}
+
+/// `compare`: the same for the command line and `POST /api/compare`.
+pub fn compare(r: &Resolver, a: &CompareArgs) -> Result<Vec<FitReport>> {
+    if a.models.len() < 2 {
+        bail!("compare takes at least two models");
+    }
+    let models = a.models.iter().map(|m| r.model(m)).collect::<Result<Vec<_>>>()?;
+    let gpu = r.gpu(&a.gpu)?;
+    let opts = options(&a.est, a.context, &models[0])?;
+    for m in &models {
+        check_context(m, &opts, a.est.allow_long_context)?;
+    }
+    check_limits(&opts)?;
+    Ok(plan::compare::compare(&models, &gpu, &opts))
+}
+
+/// `matrix`: the same for the command line and `POST /api/matrix`.
+pub fn matrix(r: &Resolver, a: &MatrixArgs) -> Result<Matrix> {
+    let models: Vec<ModelSpec> = if a.models.is_empty() {
+        r.catalog.model_specs().cloned().collect()
+    } else {
+        a.models.iter().map(|m| r.model(m)).collect::<Result<_>>()?
+    };
+    let gpus: Vec<GpuSpec> = if a.gpu.is_empty() {
+        r.catalog.gpu_specs().cloned().collect()
+    } else if a.gpu.iter().any(|g| g.trim().eq_ignore_ascii_case("local")) {
+        let mut all = local_gpus(r.catalog)?;
+        for g in a.gpu.iter().filter(|g| !g.trim().eq_ignore_ascii_case("local")) {
+            all.push(r.gpu(g)?);
+        }
+        all
+    } else {
+        a.gpu.iter().map(|g| r.gpu(g)).collect::<Result<_>>()?
+    };
+    let opts = Options {
+        runtime: a.runtime,
+        batch: a.batch,
+        kv: a.kv_precision,
+        ..Options::default()
+    };
+    Ok(plan::matrix::matrix(&models, &gpus, &a.precision, &a.context, &opts))
+}
+
+/// A context past the model's maximum (its position embeddings) is refused unless asked for, as
+/// vLLM refuses `--max-model-len` above `max_position_embeddings` without
+/// VLLM_ALLOW_LONG_MAX_MODEL_LEN=1.
+fn check_context(model: &ModelSpec, opts: &Options, allow: bool) -> Result<()> {
+    match opts.context {
+        Some(c) if c > model.max_context && !allow => bail!(
+            "context {} is longer than {}'s maximum of {} tokens: pass --allow-long-context (API: \"allow_long_context\": true) to estimate it anyway",
+            c,
+            model.id,
+            model.max_context
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The bounds of the command-line parsers (`params`), checked again on the merged options, since a
+/// pasted `--cmd` sets the same values unparsed by clap; and bounds on the engines' sizes. Past them
+/// an estimate means nothing.
+fn check_limits(o: &Options) -> Result<()> {
+    use crate::params::{MAX_BATCH, MAX_CONTEXT_TOKENS};
+    use crate::plan::layout::MAX_GPUS;
+    let range = |what: &str, v: Option<u64>, min: u64, max: u64| match v {
+        Some(v) if !(min..=max).contains(&v) => Err(anyhow!("{what} {v} is out of range: {min} to {max}")),
+        _ => Ok(()),
+    };
+    // the batch first: llama.cpp's -c is shared by its -np slots, so a huge -np also empties the context
+    range("batch", Some(o.batch), 1, MAX_BATCH)?;
+    range("context", o.context, 1, MAX_CONTEXT_TOKENS)?;
+    range("tensor-parallel GPUs", Some(o.gpus), 1, MAX_GPUS)?;
+    range("pipeline stages", Some(o.pipeline), 1, MAX_GPUS)?;
+    let (v, l) = (&o.engine.vllm, &o.engine.llamacpp);
+    // gpu_memory_utilization outside (0, 1] is vLLM's own refusal (the fit's `engine.refusal`)
+    range("max_num_seqs", v.max_num_seqs, 1, MAX_BATCH)?;
+    range(
+        "max_num_batched_tokens",
+        v.max_num_batched_tokens,
+        1,
+        MAX_CONTEXT_TOKENS,
+    )?;
+    range("block_size", v.block_size, 1, 1024)?;
+    range("kv_cache_memory", v.kv_cache_memory, 1, 1 << 50)?;
+    range("batch_size", l.batch_size, 1, MAX_CONTEXT_TOKENS)?;
+    range("ubatch_size", l.ubatch_size, 1, MAX_CONTEXT_TOKENS)?;
+    Ok(())
 }
 
 fn validate_options(catalog: &Catalog, a: &ValidateArgs) -> Result<ValidateOptions> {
@@ -239,7 +358,7 @@ fn plot(catalog: &Catalog, a: &PlotArgs) -> Result<String> {
             let gpus: Vec<GpuSpec> = if a.gpu.is_empty() {
                 catalog.gpu_specs().cloned().collect()
             } else {
-                a.gpu.iter().map(|g| gpu(catalog, g)).collect::<Result<_>>()?
+                a.gpu.iter().map(|g| gpu(catalog, g, true)).collect::<Result<_>>()?
             };
             let context = a.context.unwrap_or(plan::DEFAULT_CONTEXT.min(model.max_context));
             Workload::single_sequence(model, formats, gpus, a.runtime, context)
@@ -308,15 +427,23 @@ fn detect_report(catalog: &Catalog, a: &DetectArgs) -> Result<DetectReport> {
 
 /// A GPU by catalog id (or path), or `local` / `local:N`: this machine's GPU N (default 0) as its
 /// catalog entry with the memory free right now.
-fn gpu(catalog: &Catalog, key: &str) -> Result<GpuSpec> {
+/// `files: false` looks up the catalog only (never a YAML path).
+fn gpu(catalog: &Catalog, key: &str, files: bool) -> Result<GpuSpec> {
+    let lookup = || {
+        Ok(if files {
+            catalog.gpu(key)?
+        } else {
+            catalog.gpu_by_name(key)?
+        })
+    };
     let k = key.trim().to_ascii_lowercase();
     let index = match k.strip_prefix("local") {
         Some("") => 0,
         Some(rest) => match rest.strip_prefix(':').map(str::parse::<u32>) {
             Some(Ok(i)) => i,
-            _ => return Ok(catalog.gpu(key)?),
+            _ => return lookup(),
         },
-        None => return Ok(catalog.gpu(key)?),
+        None => return lookup(),
     };
     let found = detect::detect().map_err(|e| anyhow!("--gpu {key}: {e}"))?;
     let local = found
@@ -353,23 +480,6 @@ fn model(catalog: &Catalog, key: &str) -> Result<ModelSpec> {
         return Ok(import::import_path(std::path::Path::new(key))?.spec);
     }
     Ok(catalog.model(key, check_declared)?)
-}
-
-/// The model of `fit`: the argument, or the model a pasted command names (tried as given, then as
-/// a GGUF repository's base model).
-fn fit_model(catalog: &Catalog, arg: Option<&str>, cmd: Option<&engine_command::Command>) -> Result<ModelSpec> {
-    if let Some(key) = arg {
-        return model(catalog, key);
-    }
-    let named = cmd
-        .and_then(|c| c.model.as_deref())
-        .ok_or_else(|| anyhow!("give a MODEL, or a --cmd that names one"))?;
-    engine_command::model_keys(named)
-        .iter()
-        .find_map(|k| model(catalog, k).ok())
-        .ok_or_else(|| {
-            anyhow!("--cmd names the model `{named}`, which is neither a file here nor a catalog or Hugging Face id: give the model as the first argument")
-        })
 }
 
 /// The planning options of `fit` and `compare`: a pasted command's settings first, explicit flags

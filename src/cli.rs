@@ -4,11 +4,14 @@ use crate::estimate::engine::command::{self, Command as EngineCommand};
 use crate::estimate::{EngineId, Runtime};
 use crate::measure::llamacpp::RunSettings;
 use crate::measure::DeviceRequest;
+use crate::params::{de_with, parse_batch, parse_context, parse_gpu_count, parse_image_count, ModelKey};
 use crate::report::charts::{ChartKind, ImageFormat};
 use crate::report::units::{parse_bytes, parse_tokens};
 use crate::report::OutputFormat;
 use crate::spec::{Format, KvPrecision};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 const EXAMPLES: &str = "\
@@ -32,7 +35,8 @@ safetensors) or a .gguf file; imports read headers only.
 
 Exit codes: 0 success (also when a model does not fit: see `fits` in the output, and for `detect`
 when no NVIDIA GPU or driver is found: it says so in one line), 1 an error (bad spec or workload,
-unknown id, I/O, `--gpu local` without a GPU), 2 bad command-line usage.";
+unknown id, a context past the model's maximum without --allow-long-context, I/O, `--gpu local`
+without a GPU), 2 bad command-line usage (also a value out of range or an unknown precision).";
 
 #[derive(Debug, Parser)]
 #[command(name = "gpuplan", version, about = "GPU capacity planner and VRAM calculator for LLM inference", after_help = EXAMPLES)]
@@ -90,6 +94,14 @@ pub enum Command {
     /// campaign's file (validation/predictions/<date>-<device>.json). Records of the campaign name
     /// the entry they answer (`validate --registered FILE`).
     Predict(PredictArgs),
+    /// The planner as a local web page and a JSON API (fit, matrix, compare, report, import).
+    #[command(after_help = SERVE_HELP)]
+    Serve(ServeArgs),
+    /// Print a shell completion script: `gpuplan completions bash > /etc/bash_completion.d/gpuplan`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +130,23 @@ pub struct SynthArgs {
     /// The .gguf file to write.
     #[arg(long, short = 'o')]
     pub out: PathBuf,
+}
+
+const SERVE_HELP: &str = "\
+The page and its API answer from the same estimator as the command line: POST /api/fit with
+{\"model\": \"phi-3.5-mini\", \"gpu\": \"rtx-4090\", \"context\": \"32k\"} returns what
+`gpuplan fit phi-3.5-mini --gpu rtx-4090 --context 32k --format json` prints. The API is described
+at /api/openapi.json. Ctrl-C (SIGINT) or SIGTERM stops it after the requests in flight.";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (port 0: any free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Allow an address other than loopback (the API has no authentication: anyone who can reach
+    /// the address can use it).
+    #[arg(long)]
+    pub allow_remote: bool,
 }
 
 #[derive(Debug, Args)]
@@ -267,48 +296,64 @@ pub struct ImportArgs {
     pub out: Option<PathBuf>,
 }
 
-/// Options every estimate takes.
-#[derive(Debug, Args, Clone)]
+/// Options every estimate takes. The API reads the same fields from JSON (serde) through the same
+/// parsers (`params::de_with`), with the same defaults.
+#[derive(Debug, Args, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct EstimateArgs {
     /// Weight format (see `gpuplan formats`); default: the model's own dtype.
     #[arg(long, short = 'p', value_parser = parse_format)]
+    #[serde(deserialize_with = "de_with::format")]
     pub precision: Option<&'static Format>,
     /// KV-cache precision: fp16, bf16, fp8, int8, q8_0, q4_0, fp32; default: the engine's.
     #[arg(long, visible_alias = "kv-cache-dtype", value_parser = parse_kv)]
+    #[serde(deserialize_with = "de_with::kv")]
     pub kv_precision: Option<KvPrecision>,
     /// Engine: vllm, llama.cpp (ollama), candle, transformers; default: llama.cpp for GGUF formats,
     /// vllm for the others.
     #[arg(long, short = 'r', visible_alias = "engine", value_parser = parse_runtime)]
+    #[serde(deserialize_with = "de_with::runtime")]
     pub runtime: Option<&'static Runtime>,
     /// Sequences decoded together (llama.cpp: its `--parallel` slots).
-    #[arg(long, short = 'b', visible_alias = "parallel")]
+    #[arg(long, short = 'b', visible_alias = "parallel", value_parser = parse_batch)]
+    #[serde(deserialize_with = "de_with::batch")]
     pub batch: Option<u64>,
     /// GPUs in tensor parallel per pipeline stage (per-GPU figures are reported).
-    #[arg(long, visible_alias = "tensor-parallel-size")]
+    #[arg(long, visible_alias = "tensor-parallel-size", value_parser = parse_gpu_count)]
+    #[serde(deserialize_with = "de_with::gpu_count")]
     pub gpus: Option<u64>,
     /// Pipeline-parallel stages (decoder layers split in order; total GPUs = gpus x pipeline).
-    #[arg(long, visible_alias = "pipeline-parallel-size")]
+    #[arg(long, visible_alias = "pipeline-parallel-size", value_parser = parse_gpu_count)]
+    #[serde(deserialize_with = "de_with::gpu_count")]
     pub pipeline: Option<u64>,
     /// Images per sequence (vision models).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = parse_image_count)]
+    #[serde(deserialize_with = "de_with::image_count")]
     pub images: u64,
     /// HD crops per image (vision models; default: the model's).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = parse_image_count)]
+    #[serde(deserialize_with = "de_with::image_count")]
     pub crops: u64,
     /// Assume ECC on or off instead of the board's default (GDDR boards lose 1/16 with ECC on).
     #[arg(long, value_enum)]
     pub ecc: Option<EccArg>,
+    /// Estimate a context longer than the model's maximum (position embeddings) instead of refusing it.
+    #[arg(long)]
+    pub allow_long_context: bool,
     #[command(flatten)]
+    #[serde(flatten)]
     pub engine: EngineArgs,
 }
 
 /// Engine settings, spelled as the engines spell them. Explicit flags win over a pasted `--cmd`.
-#[derive(Debug, Args, Clone, Default)]
+#[derive(Debug, Args, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct EngineArgs {
     /// A pasted engine command, e.g. "vllm serve Qwen/Qwen3-32B --max-model-len 16000 -tp 2" or
     /// "llama-server -m ./model.gguf -c 32768 -np 4 -fa on": its model, context, parallelism and
     /// settings are used (explicit gpuplan flags win).
     #[arg(long, value_name = "COMMAND", value_parser = parse_command)]
+    #[serde(deserialize_with = "de_with::command")]
     pub cmd: Option<EngineCommand>,
     /// vLLM --gpu-memory-utilization (default 0.9).
     #[arg(long, help_heading = "vLLM")]
@@ -319,6 +364,7 @@ pub struct EngineArgs {
     /// vLLM --max-num-batched-tokens (default: 8192 on GPUs of 70 GiB or more other than the A100,
     /// else 2048, for `vllm serve`).
     #[arg(long, help_heading = "vLLM", value_parser = parse_tokens)]
+    #[serde(deserialize_with = "de_with::tokens")]
     pub max_num_batched_tokens: Option<u64>,
     /// vLLM --block-size (default 16).
     #[arg(long, help_heading = "vLLM")]
@@ -328,6 +374,7 @@ pub struct EngineArgs {
     pub enforce_eager: bool,
     /// vLLM --kv-cache-memory: KV-cache bytes per GPU instead of what the utilization leaves (e.g. 20GiB).
     #[arg(long, help_heading = "vLLM", value_parser = parse_bytes)]
+    #[serde(deserialize_with = "de_with::bytes")]
     pub kv_cache_memory: Option<u64>,
     /// vLLM: size for the offline `LLM` class instead of `vllm serve` (other batch defaults).
     #[arg(long, help_heading = "vLLM")]
@@ -343,66 +390,79 @@ pub struct EngineArgs {
     /// llama.cpp -c/--ctx-size: the context of all --parallel slots together (each slot gets an
     /// equal share); instead of --context.
     #[arg(long, help_heading = "llama.cpp", value_parser = parse_tokens, conflicts_with = "context")]
+    #[serde(deserialize_with = "de_with::tokens")]
     pub ctx_size: Option<u64>,
     /// llama.cpp -b/--batch-size (default 2048).
     #[arg(long, help_heading = "llama.cpp", value_parser = parse_tokens)]
+    #[serde(deserialize_with = "de_with::tokens")]
     pub batch_size: Option<u64>,
     /// llama.cpp -ub/--ubatch-size (default 512).
     #[arg(long, help_heading = "llama.cpp", value_parser = parse_tokens)]
+    #[serde(deserialize_with = "de_with::tokens")]
     pub ubatch_size: Option<u64>,
     /// llama.cpp -fa/--flash-attn (default auto).
     #[arg(long, help_heading = "llama.cpp", value_enum)]
     pub flash_attn: Option<FlashAttnArg>,
     /// llama.cpp -ctk/--cache-type-k (default f16, or --kv-precision).
     #[arg(long, help_heading = "llama.cpp", value_parser = parse_kv)]
+    #[serde(deserialize_with = "de_with::kv")]
     pub cache_type_k: Option<KvPrecision>,
     /// llama.cpp -ctv/--cache-type-v (default f16, or --kv-precision).
     #[arg(long, help_heading = "llama.cpp", value_parser = parse_kv)]
+    #[serde(deserialize_with = "de_with::kv")]
     pub cache_type_v: Option<KvPrecision>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SamplerArg {
     Native,
     Flashinfer,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, ValueEnum, Deserialize)]
 pub enum ReleaseArg {
     #[value(name = "0.11")]
+    #[serde(rename = "0.11")]
     V0_11,
     #[value(name = "0.19")]
+    #[serde(rename = "0.19")]
     V0_19,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FlashAttnArg {
     On,
     Off,
     Auto,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum EccArg {
     On,
     Off,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Deserialize)]
 pub struct FitArgs {
     /// Model id, alias, Hugging Face id, or a path: model YAML, config.json, model directory, .gguf.
     /// May be left out when --cmd names the model.
     #[arg(required_unless_present = "cmd")]
-    pub model: Option<String>,
+    #[serde(default)]
+    pub model: Option<ModelKey>,
     /// GPU id, alias, NVML name, path to a GPU YAML, or `local` (`local:N`) for this machine's GPU
     /// with its free memory.
     #[arg(long, short = 'g')]
     pub gpu: String,
     /// Tokens per sequence (prompt + output), e.g. 4096, 32k, 128K (k = 1024); vLLM's
     /// --max-model-len. Default min(4K, model max).
-    #[arg(long, short = 'c', visible_alias = "max-model-len", value_parser = parse_tokens)]
+    #[arg(long, short = 'c', visible_alias = "max-model-len", value_parser = parse_context)]
+    #[serde(default, deserialize_with = "de_with::context")]
     pub context: Option<u64>,
     #[command(flatten)]
+    #[serde(flatten)]
     pub est: EstimateArgs,
 }
 
@@ -464,41 +524,55 @@ pub struct DetectArgs {
     pub runtime: Option<&'static Runtime>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Deserialize)]
 pub struct MatrixArgs {
     /// Models (comma-separated); default: the whole catalog.
     #[arg(long, value_delimiter = ',')]
-    pub models: Vec<String>,
+    #[serde(default)]
+    pub models: Vec<ModelKey>,
     /// GPUs (comma-separated); default: the whole catalog; `local` = this machine's GPUs with their
     /// free memory.
     #[arg(long = "gpu", visible_alias = "gpus-list", value_delimiter = ',')]
+    #[serde(default)]
     pub gpu: Vec<String>,
-    /// Contexts (comma-separated), e.g. 4k,32k,128k; default min(4K, model max).
-    #[arg(long, short = 'c', value_delimiter = ',', value_parser = parse_tokens)]
+    /// Contexts (comma-separated), e.g. 4k,32k,128k; default min(4K, model max). Contexts above a
+    /// model's maximum are left out for that model.
+    #[arg(long, short = 'c', value_delimiter = ',', value_parser = parse_context)]
+    #[serde(default, deserialize_with = "de_with::contexts")]
     pub context: Vec<u64>,
     /// Weight formats (comma-separated); default: each model's dtype.
     #[arg(long, short = 'p', value_delimiter = ',', value_parser = parse_format)]
+    #[serde(default, deserialize_with = "de_with::formats")]
     pub precision: Vec<&'static Format>,
     /// The engine (default: llama.cpp for GGUF formats, vllm for the others).
     #[arg(long, short = 'r', visible_alias = "engine", value_parser = parse_runtime)]
+    #[serde(default, deserialize_with = "de_with::runtime")]
     pub runtime: Option<&'static Runtime>,
     /// Sequences per GPU (llama.cpp: --parallel slots).
-    #[arg(long, short = 'b', visible_alias = "parallel", default_value_t = 1)]
+    #[arg(long, short = 'b', visible_alias = "parallel", default_value_t = 1, value_parser = parse_batch)]
+    #[serde(default = "crate::params::one", deserialize_with = "de_with::batch_value")]
     pub batch: u64,
     #[arg(long, visible_alias = "kv-cache-dtype", value_parser = parse_kv)]
+    #[serde(default, deserialize_with = "de_with::kv")]
     pub kv_precision: Option<KvPrecision>,
+    /// Print every GPU column, however wide (default on a terminal: as many as its width shows).
+    #[arg(long)]
+    #[serde(skip)]
+    pub wide: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Deserialize)]
 pub struct CompareArgs {
     /// Models to compare.
     #[arg(required = true, num_args = 2..)]
-    pub models: Vec<String>,
+    pub models: Vec<ModelKey>,
     #[arg(long, short = 'g')]
     pub gpu: String,
-    #[arg(long, short = 'c', visible_alias = "max-model-len", value_parser = parse_tokens)]
+    #[arg(long, short = 'c', visible_alias = "max-model-len", value_parser = parse_context)]
+    #[serde(default, deserialize_with = "de_with::context")]
     pub context: Option<u64>,
     #[command(flatten)]
+    #[serde(flatten)]
     pub est: EstimateArgs,
 }
 

@@ -164,13 +164,40 @@ fn errors_exit_non_zero_with_a_message() {
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("unknown model `phi-9`"), "{err}");
-    // values are parsed with the command line: a bad one is a usage error naming it
+    // values are parsed with the command line (the API shares the parsers): a bad one is a usage
+    // error naming it
     let o = gpuplan(&["fit", "phi-3.5-mini", "--gpu", "h100", "--precision", "int3"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown precision `int3`"));
     let o = gpuplan(&["fit", "phi-3.5-mini", "--gpu", "h100", "--context", "lots"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("`lots` is not a token count"));
+    let o = gpuplan(&["fit", "phi-3.5-mini", "--gpu", "h100", "--batch", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("0 is out of range: 1 to 65536"));
+    // past the model's maximum: refused unless asked for
+    let o = gpuplan(&["fit", "phi-3.5-mini", "--gpu", "h100", "--context", "256k"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "context 262144 is longer than phi-3.5-mini's maximum of 131072 tokens: pass --allow-long-context"
+        ),
+        "{err}"
+    );
+    let o = gpuplan(&[
+        "fit",
+        "phi-3.5-mini",
+        "--gpu",
+        "h100",
+        "--context",
+        "256k",
+        "--allow-long-context",
+        "-f",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("exceeds the model's maximum"));
     let o = gpuplan(&["fit", "phi-3.5-mini"]);
     assert_eq!(o.status.code(), Some(2), "usage error");
 }
@@ -417,4 +444,23 @@ fn a_llama_server_command_without_c_gets_the_context_fit_picks() {
     let v = json(&["fit", "--gpu", "rtx-3060", "--cmd", cmd, "--context", "2048"]);
     assert!(v.get("context_fit").is_none());
     assert_eq!(v["context"].as_u64(), Some(2048));
+}
+
+#[test]
+fn completions_for_three_shells() {
+    for (shell, marker) in [
+        ("bash", "_gpuplan()"),
+        ("zsh", "#compdef gpuplan"),
+        ("fish", "complete -c gpuplan"),
+    ] {
+        let o = gpuplan(&["completions", shell]);
+        assert!(o.status.success(), "{shell}");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains(marker), "{shell}: no {marker}");
+        // the subcommands and a flag of one of them are offered
+        for word in ["serve", "matrix", "allow-long-context"] {
+            assert!(out.contains(word), "{shell}: no {word}");
+        }
+    }
+    assert_eq!(gpuplan(&["completions", "tcsh"]).status.code(), Some(2));
 }

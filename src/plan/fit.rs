@@ -1,6 +1,7 @@
 //! `gpuplan fit`: does a model fit a GPU at a context and batch, with the itemized breakdown, the
 //! largest context and batch that fit, and the throughput to expect.
 
+use super::evidence::Bands;
 use super::layout::{self, Layout, Replica};
 use super::Options;
 use crate::estimate::engine::llamacpp::fit::{self as llamacpp_fit, FittedContext};
@@ -59,6 +60,8 @@ pub struct FitReport {
     pub throughput: Throughput,
     /// what the engine itself would do and print for the heaviest stage, and its command
     pub engine: EngineReport,
+    /// how far the memory and speed figures may be off (the runtime profile's)
+    pub bands: Bands,
     pub notes: Vec<String>,
 }
 
@@ -159,6 +162,7 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
         max_context: stages.max_context(batch),
         max_batch: stages.max_batch(context, MAX_BATCH_SEARCHED),
         throughput,
+        bands: super::evidence::bands(setup.runtime),
         memory,
         engine,
         notes,

@@ -2,6 +2,7 @@
 //! catalog in one pass: model facts once per model, weights once per (model, precision), one prepared
 //! estimate per GPU, then cheap evaluations per context.
 
+use super::evidence::{self, EngineBands};
 use super::{solve, Options};
 use crate::estimate::{throughput, EngineId, ModelFacts, Prepared, WeightFacts};
 use crate::spec::{Format, GpuSpec, ModelSpec};
@@ -33,6 +34,8 @@ pub struct Matrix {
     /// the engine asked for; None = each format on the engine a user would run it with
     pub runtime: Option<EngineId>,
     pub batch: u64,
+    /// how far the memory and decode figures may be off, per engine in the cells
+    pub bands: Vec<EngineBands>,
     pub cells: Vec<Cell>,
 }
 
@@ -47,6 +50,7 @@ pub fn matrix(
 ) -> Matrix {
     let batch = opts.batch.max(1);
     let mut cells = Vec::new();
+    let mut bands: Vec<EngineBands> = Vec::new();
     for model in models {
         let facts = ModelFacts::new(model);
         let formats: Vec<&'static Format> = if precisions.is_empty() {
@@ -65,6 +69,12 @@ pub fn matrix(
                 ..*opts
             };
             let setup = o.setup(model);
+            if !bands.iter().any(|b| b.engine == setup.runtime.id) {
+                bands.push(EngineBands {
+                    engine: setup.runtime.id,
+                    bands: evidence::bands(setup.runtime),
+                });
+            }
             let weights = WeightFacts::new(model, &facts, format, setup.tp);
             for gpu in gpus {
                 let p = Prepared::new(setup, gpu, &facts, &weights);
@@ -101,6 +111,7 @@ pub fn matrix(
         contexts: contexts.to_vec(),
         runtime: opts.runtime.map(|r| r.id),
         batch,
+        bands,
         cells,
     }
 }

@@ -508,6 +508,7 @@ fn size_option(
         evidence: Evidence {
             memory: memory_basis,
             throughput: throughput_basis,
+            bands: evidence::bands(w.runtime_for(format)),
             price: price.as_ref().map(|p| p.1.clone()),
         },
         notes: Vec::new(),

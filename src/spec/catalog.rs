@@ -96,6 +96,11 @@ impl Catalog {
             let path = Path::new(key);
             return parse_model(path, &read(path)?, check);
         }
+        self.model_by_name(key)
+    }
+
+    /// A model by id, alias or Hugging Face id (case-insensitive); never reads a file.
+    pub fn model_by_name(&self, key: &str) -> Result<ModelSpec, SpecError> {
         find(&self.models, key, |e| {
             let s = &e.spec;
             std::iter::once(s.id.as_str())
@@ -119,6 +124,11 @@ impl Catalog {
             let path = Path::new(key);
             return GpuSpec::from_yaml(path, &read(path)?);
         }
+        self.gpu_by_name(key)
+    }
+
+    /// A GPU by id, alias, display name or NVML name (case-insensitive); never reads a file.
+    pub fn gpu_by_name(&self, key: &str) -> Result<GpuSpec, SpecError> {
         find(&self.gpus, key, |e| {
             let s = &e.spec;
             std::iter::once(s.id.as_str())

@@ -1,5 +1,6 @@
 //! `fit` and `compare` as documents.
 
+use super::bands;
 use crate::estimate::engine::llamacpp::fit::{FitOutcome, FittedContext};
 use crate::plan::layout::{Layout, MAX_GPUS};
 use crate::plan::FitReport;
@@ -124,8 +125,11 @@ pub fn fit(r: &FitReport) -> Doc {
         (
             "decode".into(),
             format!(
-                "{} tok/s aggregate, {} tok/s per sequence ({}-bound, {} read per step{}){}",
-                rate(t.decode_tokens_per_s),
+                "{}, {} tok/s per sequence ({}-bound, {} read per step{}){}",
+                bands::with(
+                    format!("{} tok/s aggregate", rate(t.decode_tokens_per_s)),
+                    &r.bands.decode
+                ),
                 rate(t.per_user_tokens_per_s),
                 t.decode_bound.name(),
                 bytes(t.decode_bytes_per_step),
@@ -139,9 +143,9 @@ pub fn fit(r: &FitReport) -> Doc {
         (
             "prefill".into(),
             format!(
-                "{} tok/s, time to first token {}",
-                rate(t.prefill_tokens_per_s),
-                seconds(t.ttft_s)
+                "{}, time to first token {}",
+                bands::with(format!("{} tok/s", rate(t.prefill_tokens_per_s)), &r.bands.prefill),
+                bands::with(seconds(t.ttft_s), &r.bands.prefill.inverse())
             )
             .into(),
         ),
@@ -187,7 +191,8 @@ pub fn fit(r: &FitReport) -> Doc {
         r.memory.total_bytes.to_string().into(),
         bytes(r.memory.total_bytes).into(),
         format!(
-            "weights {} + kv {} + activations {} (peak: {}) + overhead {}",
+            "{}; weights {} + kv {} + activations {} (peak: {}) + overhead {}",
+            bands::range(&r.bands.memory),
             bytes(r.memory.weights_bytes),
             bytes(r.memory.kv_cache_bytes),
             bytes(r.memory.activations_bytes),
@@ -208,6 +213,7 @@ pub fn fit(r: &FitReport) -> Doc {
     ]);
     d.table(table);
     super::engine::section(&mut d, &r.engine, r.context);
+    d.text(bands::basis(&r.bands, r.runtime));
     for n in &r.notes {
         d.text(format!("note: {n}"));
     }
@@ -225,6 +231,17 @@ pub fn compare(reports: &Vec<FitReport>) -> Doc {
             first.batch
         ));
     }
+    let band = |f: fn(&crate::plan::evidence::Bands) -> crate::plan::evidence::Band, name: &str| {
+        reports
+            .first()
+            .map_or(name.to_string(), |r| format!("{name} ({})", bands::range(&f(&r.bands))))
+    };
+    let (total, decode, ttft) = (
+        band(|b| b.memory, "total"),
+        band(|b| b.decode, "decode tok/s"),
+        // a time to first token is a prompt over the prefill rate: the band inverts
+        band(|b| b.prefill.inverse(), "ttft"),
+    );
     let mut t = Table::new(&[
         "model",
         "params",
@@ -232,12 +249,12 @@ pub fn compare(reports: &Vec<FitReport>) -> Doc {
         "precision",
         "weights",
         "kv cache",
-        "total",
+        &total,
         "fits",
         "max context",
         "max batch",
-        "decode tok/s",
-        "ttft",
+        &decode,
+        &ttft,
     ])
     .numeric(&[1, 2, 4, 5, 6, 8, 9, 10, 11]);
     for r in reports {
@@ -271,6 +288,9 @@ pub fn compare(reports: &Vec<FitReport>) -> Doc {
         ]);
     }
     d.table(t);
+    if let Some(first) = reports.first() {
+        d.text(bands::basis(&first.bands, first.runtime));
+    }
     d
 }
 

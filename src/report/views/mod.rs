@@ -1,5 +1,6 @@
 //! Views: typed plan results -> documents. Formatting only; every number comes from `plan`.
 
+pub mod bands;
 pub mod catalog;
 pub mod detect;
 pub mod engine;
