@@ -49,6 +49,11 @@ pub fn run(cli: Cli) -> Result<String> {
             }
             Ok(out)
         }
+        Command::Evidence(a) => {
+            let logs = measure::field::load_dir(&a.dir)?;
+            let summary = measure::field::summary::summarize(&logs, &catalog);
+            report::render(f, &summary, views::evidence::evidence)
+        }
         Command::Import(a) => {
             let imported = import::import_path(&a.path)?;
             if let Some(out) = &a.out {

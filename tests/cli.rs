@@ -464,3 +464,24 @@ fn completions_for_three_shells() {
     }
     assert_eq!(gpuplan(&["completions", "tcsh"]).status.code(), Some(2));
 }
+
+#[test]
+fn evidence_json_gives_each_log_with_typed_verdicts_and_a_missing_dir_is_an_error() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/validation/field");
+    let v = json(&["evidence", "--dir", dir]);
+    let logs = v["logs"].as_array().expect("logs");
+    assert!(logs.len() >= 16, "{} logs", logs.len());
+    let qwen = logs
+        .iter()
+        .find(|l| l["evidence"] == "vllm-qwen2.5-72b-2xh100-tp2-0.19.0")
+        .expect("the Qwen2.5-72B TP 2 log");
+    let kv = qwen["figures"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["figure"]["field"] == "available_kv_cache_gib"))
+        .expect("its available KV cache");
+    assert_eq!(kv["verdict"], "miss");
+    assert_eq!(v["engines"].as_array().map(Vec::len), Some(2));
+    let missing = gpuplan(&["evidence", "--dir", "/nonexistent/field"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/field"));
+}
