@@ -1,10 +1,11 @@
 //! Command glue: resolve ids against the catalog, call `plan`, render with `report`. Thin on purpose.
 
 use crate::cli::{
-    Cli, Command, CompareArgs, DetectArgs, EccArg, Engine, EngineArgs, EstimateArgs, FitArgs, FlashAttnArg, MatrixArgs,
-    PlotArgs, ProbeArg, ReleaseArg, ReportArgs, SamplerArg, ValidateArgs,
+    Cli, Command, CompareArgs, DetectArgs, EccArg, Engine, EngineArgs, EstimateArgs, FitArgs, FlashAttnArg, HostArgs,
+    MatrixArgs, PlotArgs, ProbeArg, ReleaseArg, ReportArgs, SamplerArg, ValidateArgs,
 };
 use crate::estimate::engine::command as engine_command;
+use crate::estimate::engine::offload::{self, OffloadFlags};
 use crate::estimate::engine::{llamacpp, vllm, Flags};
 use crate::estimate::{arch::check_declared, EccMode};
 use crate::import;
@@ -16,6 +17,8 @@ use crate::plan::workload::Workload;
 use crate::plan::{self, FitReport, Options};
 use crate::report::charts::{self, ImageFormat};
 use crate::report::{self, views, OutputFormat};
+use crate::spec::host::Host;
+use crate::spec::intern::Pool;
 use crate::spec::{Catalog, GpuSpec, ModelSpec};
 use anyhow::{anyhow, bail, Context, Result};
 
@@ -30,6 +33,7 @@ pub fn run(cli: Cli) -> Result<String> {
         Command::Models => report::render(f, &plan::catalog::models(catalog.model_specs()), views::catalog::models),
         Command::Gpus => report::render(f, &plan::catalog::gpus(catalog.gpu_specs()), views::catalog::gpus),
         Command::Formats => report::render(f, &plan::catalog::formats(), views::catalog::formats),
+        Command::Hosts => report::render(f, &plan::catalog::hosts(catalog.host_specs()), views::catalog::hosts),
         Command::Fit(a) => report::render(f, &fit(&files, &a)?, views::fit::fit),
         Command::Compare(a) => report::render(f, &compare(&files, &a)?, views::fit::compare),
         Command::Records(a) => {
@@ -154,6 +158,38 @@ impl Resolver<'_> {
         gpu(self.catalog, key, self.files)
     }
 
+    /// The host a model may spill into (`--host`, `--host-memory`, `--host-bandwidth`): a catalog
+    /// id (or, on the command line, a host YAML or `local`), or a host known only by its RAM size.
+    /// Kept for the rest of the process, as the planner's options are `Copy` (`spec::intern`); the
+    /// API takes no `local` host, whose free memory changes from one reading to the next.
+    pub fn host(&self, a: &HostArgs) -> Result<Option<&'static Host>> {
+        static HOSTS: Pool<Host> = Pool::new("hosts", 1024);
+        let base = match a.host.as_deref() {
+            Some(k) if k.trim().eq_ignore_ascii_case("local") => {
+                if !self.files {
+                    bail!("host `local` is for the command line: give host_memory (and host_bandwidth) instead");
+                }
+                Some(measure::host::local().map_err(|e| anyhow!("--host local: {e}"))?)
+            }
+            Some(k) if self.files => Some(self.catalog.host(k)?.host()),
+            Some(k) => Some(self.catalog.host_by_name(k)?.host()),
+            None => a.host_memory.map(Host::from_memory),
+        };
+        let Some(mut h) = base else {
+            if a.host_bandwidth.is_some() {
+                bail!("--host-bandwidth needs a host: add --host ID (see `gpuplan hosts`) or --host-memory SIZE");
+            }
+            return Ok(None);
+        };
+        if let Some(m) = a.host_memory {
+            h = h.with_memory(m);
+        }
+        if let Some(bw) = a.host_bandwidth {
+            h = h.with_bandwidth(bw);
+        }
+        Ok(Some(HOSTS.intern(h).map_err(|e| anyhow!("--host: {e}"))?))
+    }
+
     /// The model of `fit`: the argument, or the model a pasted command names (tried as given, then
     /// as a GGUF repository's base model).
     fn fit_model(&self, arg: Option<&ModelKey>, cmd: Option<&engine_command::Command>) -> Result<ModelSpec> {
@@ -176,7 +212,7 @@ impl Resolver<'_> {
 pub fn fit(r: &Resolver, a: &FitArgs) -> Result<FitReport> {
     let model = r.fit_model(a.model.as_ref(), a.est.engine.cmd.as_ref())?;
     let gpu = r.gpu(&a.gpu)?;
-    let opts = options(&a.est, a.context, &model)?;
+    let opts = options(r, &a.est, a.context, &model)?;
     check_context(&model, &opts, a.est.allow_long_context)?;
     check_limits(&opts)?;
     Ok(plan::fit(&model, &gpu, &opts))
@@ -189,7 +225,7 @@ pub fn compare(r: &Resolver, a: &CompareArgs) -> Result<Vec<FitReport>> {
     }
     let models = a.models.iter().map(|m| r.model(m)).collect::<Result<Vec<_>>>()?;
     let gpu = r.gpu(&a.gpu)?;
-    let opts = options(&a.est, a.context, &models[0])?;
+    let opts = options(r, &a.est, a.context, &models[0])?;
     for m in &models {
         check_context(m, &opts, a.est.allow_long_context)?;
     }
@@ -219,6 +255,7 @@ pub fn matrix(r: &Resolver, a: &MatrixArgs) -> Result<Matrix> {
         runtime: a.runtime,
         batch: a.batch,
         kv: a.kv_precision,
+        host: r.host(&a.host)?,
         ..Options::default()
     };
     Ok(plan::matrix::matrix(&models, &gpus, &a.precision, &a.context, &opts))
@@ -489,7 +526,7 @@ fn model(catalog: &Catalog, key: &str) -> Result<ModelSpec> {
 
 /// The planning options of `fit` and `compare`: a pasted command's settings first, explicit flags
 /// over them, then the engine's defaults.
-fn options(a: &EstimateArgs, context: Option<u64>, model: &ModelSpec) -> Result<Options> {
+fn options(r: &Resolver, a: &EstimateArgs, context: Option<u64>, model: &ModelSpec) -> Result<Options> {
     for (flag, v) in [("--batch", a.batch), ("--gpus", a.gpus), ("--pipeline", a.pipeline)] {
         if v == Some(0) {
             bail!("{flag} must be at least 1");
@@ -517,11 +554,12 @@ fn options(a: &EstimateArgs, context: Option<u64>, model: &ModelSpec) -> Result<
     opts.precision = a.precision.or(opts.precision);
     opts.kv = a.kv_precision.or(opts.kv);
     opts.runtime = a.runtime.or(opts.runtime);
-    opts.engine = engine_flags(&a.engine, cmd_flags);
+    opts.engine = engine_flags(&a.engine, cmd_flags)?;
     opts.gpus = a.gpus.unwrap_or(opts.gpus);
     opts.pipeline = a.pipeline.unwrap_or(opts.pipeline);
     opts.images = a.images;
     opts.crops = a.crops;
+    opts.host = r.host(&a.host)?;
     opts.ecc = match a.ecc {
         None => EccMode::Default,
         Some(EccArg::On) => EccMode::On,
@@ -531,10 +569,16 @@ fn options(a: &EstimateArgs, context: Option<u64>, model: &ModelSpec) -> Result<
 }
 
 /// Engine flags: each explicit flag over the pasted command's.
-fn engine_flags(a: &EngineArgs, cmd: Flags) -> Flags {
+fn engine_flags(a: &EngineArgs, cmd: Flags) -> Result<Flags> {
     let v = cmd.vllm;
     let l = cmd.llamacpp;
-    Flags {
+    let overrides = if a.override_tensor.is_empty() {
+        l.offload.overrides
+    } else {
+        offload::flags::intern(a.override_tensor.iter().flat_map(|o| o.0.iter().cloned()).collect())
+            .map_err(|e| anyhow!("--override-tensor: {e}"))?
+    };
+    Ok(Flags {
         vllm: vllm::Flags {
             gpu_memory_utilization: a.gpu_memory_utilization.or(v.gpu_memory_utilization),
             max_num_seqs: a.max_num_seqs.or(v.max_num_seqs),
@@ -553,6 +597,7 @@ fn engine_flags(a: &EngineArgs, cmd: Flags) -> Flags {
                 Some(ReleaseArg::V0_19) => vllm::Release::V0_19,
                 None => v.release,
             },
+            cpu_offload_gb: a.cpu_offload_gb.or(v.cpu_offload_gb),
         },
         llamacpp: llamacpp::Flags {
             batch_size: a.batch_size.or(l.batch_size),
@@ -567,11 +612,22 @@ fn engine_flags(a: &EngineArgs, cmd: Flags) -> Flags {
                 .or(l.flash_attn),
             cache_type_k: a.cache_type_k.or(l.cache_type_k),
             cache_type_v: a.cache_type_v.or(l.cache_type_v),
-            n_gpu_layers: l.n_gpu_layers,
-            no_mmap: l.no_mmap,
+            n_gpu_layers: match a.n_gpu_layers {
+                Some(n) => n.count(),
+                None => l.n_gpu_layers,
+            },
+            no_mmap: a.no_mmap || l.no_mmap,
             kv_unified: l.kv_unified,
             swa_full: l.swa_full,
             entry: l.entry,
+            offload: OffloadFlags {
+                overrides,
+                cpu_moe: a.cpu_moe || l.offload.cpu_moe,
+                n_cpu_moe: a.n_cpu_moe.unwrap_or(l.offload.n_cpu_moe),
+                n_cpu_ffn: a.n_cpu_ffn.unwrap_or(l.offload.n_cpu_ffn),
+                no_kv_offload: a.no_kv_offload || l.offload.no_kv_offload,
+                no_op_offload: a.no_op_offload || l.offload.no_op_offload,
+            },
         },
-    }
+    })
 }

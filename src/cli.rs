@@ -1,12 +1,13 @@
 //! Command-line definitions (clap derive). Nothing here computes.
 
 use crate::estimate::engine::command::{self, Command as EngineCommand};
+use crate::estimate::engine::offload::{GpuLayers, TensorOverride};
 use crate::estimate::{EngineId, Runtime};
 use crate::measure::llamacpp::RunSettings;
 use crate::measure::DeviceRequest;
 use crate::params::{de_with, parse_batch, parse_context, parse_gpu_count, parse_image_count, ModelKey};
 use crate::report::charts::{ChartKind, ImageFormat};
-use crate::report::units::{parse_bytes, parse_tokens};
+use crate::report::units::{parse_bytes, parse_rate, parse_tokens};
 use crate::report::OutputFormat;
 use crate::spec::{Format, KvPrecision};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -60,6 +61,9 @@ pub enum Command {
     Gpus,
     /// List the weight formats and their exact bits per weight.
     Formats,
+    /// List the host platforms (system RAM, its peak bandwidth, the GPU's PCIe slot) for CPU+GPU
+    /// offload.
+    Hosts,
     /// Does MODEL fit on GPU? Itemized memory, largest context and batch, throughput.
     Fit(FitArgs),
     /// Which GPU fits which model: max context and decode tok/s per cell (whole catalog by default).
@@ -355,6 +359,9 @@ pub struct EstimateArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub host: HostArgs,
 }
 
 /// Engine settings, spelled as the engines spell them. Explicit flags win over a pasted `--cmd`.
@@ -423,6 +430,66 @@ pub struct EngineArgs {
     #[arg(long, help_heading = "llama.cpp", value_parser = parse_kv)]
     #[serde(deserialize_with = "de_with::kv")]
     pub cache_type_v: Option<KvPrecision>,
+    /// llama.cpp -ngl/--n-gpu-layers: units (blocks and the output layer) on the GPUs; a count,
+    /// `auto` or `all` (default all).
+    #[arg(long, visible_aliases = ["ngl", "gpu-layers"], help_heading = "llama.cpp offload", value_parser = GpuLayers::parse)]
+    #[serde(deserialize_with = "de_with::gpu_layers")]
+    pub n_gpu_layers: Option<GpuLayers>,
+    /// llama.cpp -ncmoe/--n-cpu-moe N: the routed experts of the first N blocks stay on the CPU.
+    #[arg(long, visible_alias = "ncmoe", help_heading = "llama.cpp offload")]
+    pub n_cpu_moe: Option<u64>,
+    /// llama.cpp -cmoe/--cpu-moe: every routed expert stays on the CPU.
+    #[arg(long, visible_alias = "cmoe", help_heading = "llama.cpp offload")]
+    pub cpu_moe: bool,
+    /// llama.cpp -ncffn/--n-cpu-ffn N: the dense FFN of the first N blocks stays on the CPU.
+    #[arg(long, visible_alias = "ncffn", help_heading = "llama.cpp offload")]
+    pub n_cpu_ffn: Option<u64>,
+    /// llama.cpp -ot/--override-tensor PATTERN=BUFT[,...]: tensors whose GGUF name matches the
+    /// regular expression go to that buffer (CPU, CUDA0, CUDA1, ...), e.g. "exps=CPU"; repeatable.
+    #[arg(long, visible_alias = "ot", help_heading = "llama.cpp offload", value_parser = parse_overrides)]
+    #[serde(deserialize_with = "de_with::overrides_list")]
+    pub override_tensor: Vec<Overrides>,
+    /// llama.cpp --no-mmap: host weights are read into memory instead of mapping the file.
+    #[arg(long, help_heading = "llama.cpp offload")]
+    pub no_mmap: bool,
+    /// llama.cpp -nkvo/--no-kv-offload: every layer's KV cache on the CPU.
+    #[arg(long, visible_alias = "nkvo", help_heading = "llama.cpp offload")]
+    pub no_kv_offload: bool,
+    /// llama.cpp --no-op-offload: prompts do not copy host weights to the GPU (the CPU computes
+    /// its share).
+    #[arg(long, help_heading = "llama.cpp offload")]
+    pub no_op_offload: bool,
+    /// vLLM --cpu-offload-gb: accepted so a command can be pasted; not modeled (gpuplan says so).
+    #[arg(long, help_heading = "vLLM", value_name = "GiB")]
+    pub cpu_offload_gb: Option<f64>,
+}
+
+/// One `-ot` value: its rules, in order.
+#[derive(Debug, Clone)]
+pub struct Overrides(pub Vec<TensorOverride>);
+
+pub fn parse_overrides(s: &str) -> Result<Overrides, String> {
+    TensorOverride::parse_list(s).map(Overrides)
+}
+
+/// The host a model may spill into: its RAM, RAM bandwidth and GPU link.
+#[derive(Debug, Args, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct HostArgs {
+    /// The host (CPU + RAM): an id from `gpuplan hosts`, a host YAML, or `local` for this machine
+    /// (/proc/meminfo and the SMBIOS memory devices). With a host, a model that does not fit the GPU
+    /// is planned with llama.cpp's CPU offload.
+    #[arg(long, help_heading = "Host")]
+    pub host: Option<String>,
+    /// Installed RAM, e.g. 64GiB or 96GB (instead of the host's, or a host known only by size).
+    #[arg(long, help_heading = "Host", value_parser = parse_bytes)]
+    #[serde(deserialize_with = "de_with::bytes")]
+    pub host_memory: Option<u64>,
+    /// RAM bandwidth in GB/s, theoretical peak (e.g. 89.6 for DDR5-5600 dual channel); gpuplan
+    /// applies its own efficiency.
+    #[arg(long, help_heading = "Host", value_parser = parse_rate)]
+    #[serde(deserialize_with = "de_with::rate")]
+    pub host_bandwidth: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, Deserialize)]
@@ -571,6 +638,9 @@ pub struct MatrixArgs {
     #[arg(long)]
     #[serde(skip)]
     pub wide: bool,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub host: HostArgs,
 }
 
 #[derive(Debug, Args, Deserialize)]

@@ -4,10 +4,11 @@
 //! `deserialize_with` helpers below, so a value is read, bounded and refused the same way in both,
 //! with the same message.
 
-use crate::cli::{parse_command, parse_format, parse_kv, parse_runtime};
+use crate::cli::{parse_command, parse_format, parse_kv, parse_overrides, parse_runtime, Overrides};
 use crate::estimate::engine::command::Command as EngineCommand;
+use crate::estimate::engine::offload::GpuLayers;
 use crate::estimate::Runtime;
-use crate::report::units::{parse_bytes, parse_tokens};
+use crate::report::units::{parse_bytes, parse_rate, parse_tokens};
 use crate::spec::{Format, KvPrecision};
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
@@ -145,6 +146,28 @@ impl<'de, T> Visitor<'de> for ParsedList<T> {
     }
 }
 
+/// A rate through its parser: a JSON number (whole or not) or a string.
+struct ParsedRate(fn(&str) -> Result<f64, String>);
+
+impl<'de> Visitor<'de> for ParsedRate {
+    type Value = f64;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a number or a string")
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<f64, E> {
+        (self.0)(s).map_err(E::custom)
+    }
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<f64, E> {
+        self.visit_str(&n.to_string())
+    }
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<f64, E> {
+        self.visit_str(&n.to_string())
+    }
+    fn visit_f64<E: de::Error>(self, x: f64) -> Result<f64, E> {
+        self.visit_str(&x.to_string())
+    }
+}
+
 /// `deserialize_with` functions: each calls the command line's parser for its field.
 pub mod de_with {
     use super::*;
@@ -170,6 +193,17 @@ pub mod de_with {
     with!(kv, kvs, KvPrecision, parse_kv);
     with!(runtime, runtimes, &'static Runtime, parse_runtime);
     with!(command, commands, EngineCommand, parse_command);
+    with!(gpu_layers, gpu_layers_list, GpuLayers, GpuLayers::parse);
+
+    /// `-ot` values, each a comma-separated list of rules (`override_tensor`).
+    pub fn overrides_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Overrides>, D::Error> {
+        d.deserialize_seq(ParsedList(parse_overrides))
+    }
+
+    /// A bandwidth in GB/s (`--host-bandwidth`).
+    pub fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        d.deserialize_any(ParsedRate(parse_rate)).map(Some)
+    }
 
     /// A count that is not optional (images, crops).
     pub fn image_count<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {

@@ -480,7 +480,8 @@ fn evidence_json_gives_each_log_with_typed_verdicts_and_a_missing_dir_is_an_erro
         .and_then(|f| f.iter().find(|f| f["figure"]["field"] == "available_kv_cache_gib"))
         .expect("its available KV cache");
     assert_eq!(kv["verdict"], "miss");
-    assert_eq!(v["engines"].as_array().map(Vec::len), Some(2));
+    // vLLM start-up, llama.cpp buffers, llama.cpp CPU+GPU splits
+    assert_eq!(v["engines"].as_array().map(Vec::len), Some(3));
     let missing = gpuplan(&["evidence", "--dir", "/nonexistent/field"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/field"));

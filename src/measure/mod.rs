@@ -13,6 +13,7 @@
 
 pub mod detect;
 pub mod field;
+pub mod host;
 pub mod llamacpp;
 pub mod nvml;
 pub mod predictions;

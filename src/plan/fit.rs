@@ -3,6 +3,7 @@
 
 use super::evidence::Bands;
 use super::layout::{self, Layout, Replica};
+use super::offload::{Chosen, OffloadReport};
 use super::Options;
 use crate::estimate::engine::llamacpp::fit::{self as llamacpp_fit, FittedContext};
 use crate::estimate::engine::Settings;
@@ -62,6 +63,10 @@ pub struct FitReport {
     pub engine: EngineReport,
     /// how far the memory and speed figures may be off (the runtime profile's)
     pub bands: Bands,
+    /// llama.cpp split between the GPUs and the host RAM: the user's placement flags, or the split
+    /// gpuplan chose when the model does not fit whole and a host is given (`--host`)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offload: Option<OffloadReport>,
     pub notes: Vec<String>,
 }
 
@@ -134,6 +139,25 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
         layout::smallest(model, gpu, opts, context, batch, layout::MAX_GPUS)
     };
     let throughput = stages.throughput(context, batch);
+    let offload = super::offload::offload(model, gpu, opts, fits);
+    // the user's own split decides: every GPU and the host must take their share
+    let fits = match &offload {
+        Some(o) if o.chosen == Chosen::Flags => o.fits,
+        _ => fits,
+    };
+    if let Some(gb) = opts
+        .engine
+        .vllm
+        .cpu_offload_gb
+        .filter(|_| setup.runtime.id == EngineId::Vllm)
+    {
+        notes.push(format!(
+            "vLLM --cpu-offload-gb {gb} is not modeled: the estimate keeps every weight on the GPU (vLLM would hold {gb} GiB of them in CPU memory and stream them in each forward pass)"
+        ));
+    }
+    if offload.is_none() && !fits && opts.host.is_none() && setup.runtime.id == EngineId::LlamaCpp {
+        notes.push("llama.cpp can keep part of the model in system RAM: give the host (--host ID, or --host-memory and --host-bandwidth) to plan the split".into());
+    }
     FitReport {
         model: model.id.clone(),
         model_name: model.name.clone(),
@@ -165,6 +189,7 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
         bands: super::evidence::bands(setup.runtime),
         memory,
         engine,
+        offload,
         notes,
     }
 }

@@ -81,7 +81,7 @@ pub fn matrix(
                 let max_context = solve::max_context(&p, batch);
                 for &context in ctxs.iter().filter(|&&c| c <= model.max_context) {
                     let total = p.total(context, batch);
-                    let fits = p.fits(context, batch);
+                    let fits = p.holds(total, context);
                     cells.push(Cell {
                         model: model.id.clone(),
                         gpu: gpu.id.clone(),

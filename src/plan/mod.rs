@@ -8,6 +8,7 @@ pub mod fit;
 pub mod fuzz_entry;
 pub mod layout;
 pub mod matrix;
+pub mod offload;
 pub mod sizing;
 pub mod solve;
 pub mod support;
@@ -17,6 +18,7 @@ use crate::estimate::engine::command::{Command, ContextArg};
 use crate::estimate::engine::llamacpp::fit::FitParams;
 use crate::estimate::engine::{self, Flags};
 use crate::estimate::{EccMode, Runtime};
+use crate::spec::host::Host;
 use crate::spec::{Format, KvPrecision, ModelSpec};
 
 pub use fit::{fit, FitReport};
@@ -45,6 +47,8 @@ pub struct Options {
     pub images: u64,
     pub crops: u64,
     pub ecc: EccMode,
+    /// the host llama.cpp may offload weights to (`--host`); None: GPU memory only
+    pub host: Option<&'static Host>,
 }
 
 /// Context assumed when none is given: long enough for real chats, short of most models' maximum.
@@ -65,6 +69,7 @@ impl Default for Options {
             images: 0,
             crops: 0,
             ecc: EccMode::Default,
+            host: None,
         }
     }
 }

@@ -149,6 +149,14 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
     }
 }
 
+/// Parses a positive rate (GB/s, TFLOPS) for a clap value parser.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("`{s}` must be a positive number (GB/s)")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +170,13 @@ mod tests {
         assert_eq!(parse_bytes("4096"), Ok(4096));
         assert!(parse_bytes("8 parsecs").is_err());
         assert!(parse_bytes("0").is_err());
+    }
+
+    #[test]
+    fn parses_rates() {
+        assert_eq!(parse_rate("89.6"), Ok(89.6));
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("nan").is_err());
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! Declarative inputs: model and GPU specs, weight formats, and the catalog that holds them.
+//! Declarative inputs: model, GPU and host specs, weight formats, and the catalog that holds them.
 
 pub mod catalog;
 pub mod error;
 pub mod gpu;
+pub mod host;
+pub mod intern;
 pub mod locate;
 pub mod model;
 pub mod precision;
@@ -14,5 +16,6 @@ pub const MAX_TOKENS: u64 = 1 << 40;
 pub use catalog::Catalog;
 pub use error::SpecError;
 pub use gpu::GpuSpec;
+pub use host::{Host, HostSpec};
 pub use model::ModelSpec;
 pub use precision::{Format, KvPrecision};

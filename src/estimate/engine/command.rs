@@ -8,6 +8,7 @@
 
 use super::llamacpp::fit::FitParams;
 use super::llamacpp::profile::{self as llamacpp, FlashAttn};
+use super::offload::flags::{intern, GpuLayers, OffloadFlags, TensorOverride};
 use super::profile::EngineId;
 use super::report::Ollama;
 use super::settings::{Flags, Settings};
@@ -73,6 +74,8 @@ pub enum CommandError {
     },
     #[error("{engine}: unexpected argument `{0}`", engine = .1)]
     Unexpected(String, &'static str),
+    #[error("{0}")]
+    Limit(String),
 }
 
 /// Splits a command line into words as a POSIX shell would for plain commands: single and double
@@ -338,6 +341,11 @@ fn parse_vllm(words: &[String]) -> Result<Command, CommandError> {
             }
             "--block-size" => c.flags.vllm.block_size = Some(a.int(f, inline)?),
             "--enforce-eager" => c.flags.vllm.enforce_eager = true,
+            "--cpu-offload-gb" => {
+                let v = a.value(f, inline)?;
+                let gb = v.trim().parse::<f64>().ok().filter(|g| g.is_finite() && *g >= 0.0);
+                c.flags.vllm.cpu_offload_gb = Some(gb.ok_or_else(|| a.bad(f, &v, "GiB, a number"))?);
+            }
             "--kv-cache-memory" | "--kv-cache-memory-bytes" => {
                 let v = a.value(f, inline)?;
                 let n = human_readable_int(&v).ok_or_else(|| a.bad(f, &v, "bytes, e.g. 8G"))?;
@@ -490,6 +498,7 @@ fn parse_llamacpp(words: &[String], entry: llamacpp::Entry) -> Result<Command, C
     let mut ctx: Option<u64> = None;
     let mut fit = FitParams::default();
     let mut fit_on = true;
+    let mut overrides = Vec::new();
     let mut a = Args { words, at: 0, engine };
     while let Some((flag, inline)) = a.next_flag() {
         let f = flag.as_str();
@@ -565,11 +574,30 @@ fn parse_llamacpp(words: &[String], entry: llamacpp::Entry) -> Result<Command, C
             }
             "-ngl" | "--n-gpu-layers" | "--gpu-layers" => {
                 let v = a.value(f, inline)?;
-                let n = v.trim().parse::<i64>().map_err(|_| a.bad(f, &v, "a layer count"))?;
-                // -1 and counts beyond the model's layers both mean every layer
-                c.flags.llamacpp.n_gpu_layers = u64::try_from(n).ok().filter(|&n| n < 999);
+                let n = GpuLayers::parse(&v).map_err(|_| a.bad(f, &v, "a layer count, auto or all (-1, -2)"))?;
+                // 999 and above (what the emitter writes for "all") is every layer of any model
+                c.flags.llamacpp.n_gpu_layers = n.count().filter(|&n| n < 999);
             }
             "--no-mmap" => c.flags.llamacpp.no_mmap = true,
+            "--load-mode" => {
+                let v = a.value(f, inline)?;
+                c.flags.llamacpp.no_mmap = match v.as_str() {
+                    "none" => true,
+                    "mmap" => false,
+                    _ => return Err(a.bad(f, &v, "mmap or none")),
+                };
+            }
+            "-ot" | "--override-tensor" => {
+                let v = a.value(f, inline)?;
+                let rules = TensorOverride::parse_list(&v)
+                    .map_err(|_| a.bad(f, &v, "PATTERN=BUFFER_TYPE[,...], e.g. exps=CPU"))?;
+                overrides.extend(rules);
+            }
+            "-cmoe" | "--cpu-moe" => c.flags.llamacpp.offload.cpu_moe = true,
+            "-ncmoe" | "--n-cpu-moe" => c.flags.llamacpp.offload.n_cpu_moe = a.int(f, inline)?,
+            "-ncffn" | "--n-cpu-ffn" => c.flags.llamacpp.offload.n_cpu_ffn = a.int(f, inline)?,
+            "-nkvo" | "--no-kv-offload" => c.flags.llamacpp.offload.no_kv_offload = true,
+            "--no-op-offload" => c.flags.llamacpp.offload.no_op_offload = true,
             "-kvu" | "--kv-unified" => c.flags.llamacpp.kv_unified = true,
             "-no-kvu" | "--no-kv-unified" => c.flags.llamacpp.kv_unified = false,
             "--swa-full" => c.flags.llamacpp.swa_full = true,
@@ -587,6 +615,7 @@ fn parse_llamacpp(words: &[String], entry: llamacpp::Entry) -> Result<Command, C
             }
         }
     }
+    c.flags.llamacpp.offload.overrides = intern(overrides).map_err(CommandError::Limit)?;
     // llama-server without -np (or -np -1): 4 slots sharing one unified KV cache
     if c.batch.is_none() {
         c.batch = Some(match entry {
@@ -702,7 +731,8 @@ fn gguf_name(p: &Prepared) -> String {
     format!("{name}-{}.gguf", p.setup.format.id.to_ascii_uppercase())
 }
 
-fn emit_llamacpp(p: &Prepared, s: &llamacpp::Settings, context: u64, batch: u64) -> String {
+/// The `llama-server` command for settings `s` (also a split's, which the planner chooses).
+pub fn emit_llamacpp(p: &Prepared, s: &llamacpp::Settings, context: u64, batch: u64) -> String {
     let slots = batch.max(1);
     let mut cmd = format!(
         "llama-server -m {} -c {} -np {slots} -ngl {} -fa {}",
@@ -732,6 +762,30 @@ fn emit_llamacpp(p: &Prepared, s: &llamacpp::Settings, context: u64, batch: u64)
     }
     if s.swa_full {
         cmd += " --swa-full";
+    }
+    cmd + &offload_flags(&s.offload)
+}
+
+/// llama.cpp's offload flags for `o`, `-ot` rules first (the order gpuplan evaluates them in).
+fn offload_flags(o: &OffloadFlags) -> String {
+    let mut cmd = String::new();
+    for rule in o.overrides {
+        cmd += &format!(" -ot '{}'", rule.to_string().replace('\'', r"'\''"));
+    }
+    if o.cpu_moe {
+        cmd += " --cpu-moe";
+    }
+    if o.n_cpu_moe > 0 {
+        cmd += &format!(" --n-cpu-moe {}", o.n_cpu_moe);
+    }
+    if o.n_cpu_ffn > 0 {
+        cmd += &format!(" --n-cpu-ffn {}", o.n_cpu_ffn);
+    }
+    if o.no_kv_offload {
+        cmd += " --no-kv-offload";
+    }
+    if o.no_op_offload {
+        cmd += " --no-op-offload";
     }
     cmd
 }

@@ -189,14 +189,6 @@ pub(super) fn gpu_key(f: &Loaded) -> Option<String> {
         .cloned()
 }
 
-/// A field's value printed for `device`.
-fn on(field: Field, device: &str) -> Figure {
-    Figure {
-        field,
-        scope: Scope::Device(device.into()),
-    }
-}
-
 /// The sliding-window cache's KV buffer printed for `device`.
 fn swa_on(device: &str) -> Figure {
     Figure {
@@ -249,9 +241,9 @@ pub fn check(f: &Loaded, catalog: &Catalog) -> Result<(Vec<Check>, Vec<Check>), 
     // types are not a gpuplan format)
     if let (Some(t), Some(g)) = (&r.tensors, &gpu) {
         let b = weights::model_buffers(t, n_layer, devices.gpu_layers(n_layer), mmap);
-        out.add(f, on(Field::ModelBufferMib, g), b.gpu, exact);
+        out.add(f, Figure::on(Field::ModelBufferMib, g), b.gpu, exact);
         for host in ["CPU_Mapped", "CPU", "CUDA_Host"] {
-            out.add(f, on(Field::ModelBufferMib, host), b.host, exact);
+            out.add(f, Figure::on(Field::ModelBufferMib, host), b.host, exact);
         }
     }
     let Some(p) = params(f)? else {
@@ -292,20 +284,25 @@ pub fn check(f: &Loaded, catalog: &Catalog) -> Result<(Vec<Check>, Vec<Check>), 
                     tolerance: Tolerance::Absolute(2.0 * PRINTED_MIB),
                 });
             } else {
-                out.add(f, on(Field::KvBufferMib, g), b.kv.full, exact);
+                out.add(f, Figure::on(Field::KvBufferMib, g), b.kv.full, exact);
                 out.add(f, swa_on(g), b.kv.swa, exact);
-                out.add(f, on(Field::KvBufferMib, "CUDA_Host"), b.host_kv.total(), exact);
+                out.add(f, Figure::on(Field::KvBufferMib, "CUDA_Host"), b.host_kv.total(), exact);
             }
-            out.add(f, on(Field::ComputeBufferMib, g), b.compute.device, modeled);
-            out.add(f, on(Field::ComputeBufferMib, "CUDA_Host"), b.compute.host, modeled);
-            out.add(f, on(Field::OutputBufferMib, "CUDA_Host"), b.output, output);
-            out.add(f, on(Field::OutputBufferMib, "CPU"), b.output, output);
+            out.add(f, Figure::on(Field::ComputeBufferMib, g), b.compute.device, modeled);
+            out.add(
+                f,
+                Figure::on(Field::ComputeBufferMib, "CUDA_Host"),
+                b.compute.host,
+                modeled,
+            );
+            out.add(f, Figure::on(Field::OutputBufferMib, "CUDA_Host"), b.output, output);
+            out.add(f, Figure::on(Field::OutputBufferMib, "CPU"), b.output, output);
         }
         None => {
-            out.add(f, on(Field::KvBufferMib, "CPU"), b.kv.full, exact);
+            out.add(f, Figure::on(Field::KvBufferMib, "CPU"), b.kv.full, exact);
             out.add(f, swa_on("CPU"), b.kv.swa, exact);
-            out.add(f, on(Field::ComputeBufferMib, "CPU"), b.compute.device, modeled);
-            out.add(f, on(Field::OutputBufferMib, "CPU"), b.output, output);
+            out.add(f, Figure::on(Field::ComputeBufferMib, "CPU"), b.compute.device, modeled);
+            out.add(f, Figure::on(Field::OutputBufferMib, "CPU"), b.output, output);
         }
     }
     Ok((out.checked, out.reported))

@@ -3,6 +3,7 @@
 //! described in validation/field/README.md; each engine's checks live in its own file.
 
 pub mod llamacpp;
+pub mod offload;
 pub mod summary;
 pub mod vllm;
 
@@ -138,6 +139,10 @@ pub enum Field {
     MaxConcurrency,
     /// vLLM: whether the engine started (1) or refused (0)
     Starts,
+    /// llama.cpp: graph splits of a one-token graph ("graph splits = N (with bs=1)")
+    GraphSplitsBs1,
+    /// llama.cpp: decode tokens/s of a CPU+GPU split
+    DecodeTps,
     /// llama.cpp: model buffer size per device
     ModelBufferMib,
     /// llama.cpp: KV buffer size per device
@@ -159,6 +164,8 @@ impl Field {
             Field::KvCacheTokens => "kv_cache_tokens",
             Field::MaxConcurrency => "max_concurrency",
             Field::Starts => "starts",
+            Field::GraphSplitsBs1 => "graph_splits_bs1",
+            Field::DecodeTps => "decode_tps",
             Field::ModelBufferMib => "model_buffer_mib",
             Field::KvBufferMib => "kv_buffer_mib",
             Field::ComputeBufferMib => "compute_buffer_mib",
@@ -193,6 +200,14 @@ impl Figure {
         Figure {
             field,
             scope: Scope::Whole,
+        }
+    }
+
+    /// A field's value printed for `device`.
+    pub fn on(field: Field, device: &str) -> Self {
+        Figure {
+            field,
+            scope: Scope::Device(device.into()),
         }
     }
 }
@@ -260,6 +275,7 @@ pub fn check_all(files: &[Loaded], catalog: &Catalog) -> Vec<Outcome> {
             let result = match e.kind {
                 Kind::VllmStartup => vllm::check(f, catalog).map(|checks| (checks, vec![])),
                 Kind::LlamacppBuffers => llamacpp::check(f, catalog),
+                Kind::LlamacppOffload => offload::check(f, catalog).map(|checks| (checks, vec![])),
                 _ => return None,
             };
             Some(match result {

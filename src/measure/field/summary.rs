@@ -109,9 +109,10 @@ impl EvidenceReport {
 }
 
 /// The engines whose start-up logs are re-checked, in the order they are tallied.
-const CHECKED_KINDS: [Kind; 2] = [Kind::VllmStartup, Kind::LlamacppBuffers];
+const CHECKED_KINDS: [Kind; 3] = [Kind::VllmStartup, Kind::LlamacppBuffers, Kind::LlamacppOffload];
 
-/// Every start-up log (vLLM start-up, llama.cpp buffers) in `files` against today's estimator.
+/// Every start-up log (vLLM start-up, llama.cpp buffers, llama.cpp CPU+GPU splits) in `files`
+/// against today's estimator.
 pub fn summarize(files: &[Loaded], catalog: &Catalog) -> EvidenceReport {
     let outcomes = check_all(files, catalog);
     let logs: Vec<LogSummary> = files

@@ -251,6 +251,8 @@ impl RunSettings {
             // logit row per slot (`probe_arg`)
             swa_full: false,
             entry: llamacpp::Entry::Server,
+            // the probe places by -ngl alone
+            offload: Default::default(),
         }
     }
 

@@ -1,14 +1,16 @@
 //! `gpuplan evidence`: every published or locally measured engine start-up log
 //! (validation/field/) against today's estimator, each printed figure with its error and verdict.
 
+use crate::estimate::engine::offload::speed::HYBRID;
 use crate::measure::field::summary::{Compared, EvidenceReport, LogSummary, Verdict};
-use crate::measure::field::{Check, Field, Figure, Kind, Scope, Tolerance};
+use crate::measure::field::{llamacpp, offload, vllm, Check, Field, Figure, Kind, Scope, Tolerance};
 use crate::report::doc::{Cell, Doc, Table, Tone};
 
 fn engine_name(k: Kind) -> &'static str {
     match k {
         Kind::VllmStartup | Kind::VllmBench => "vLLM",
-        Kind::LlamacppBuffers | Kind::LlamacppBench | Kind::LlamacppOffload => "llama.cpp",
+        Kind::LlamacppBuffers | Kind::LlamacppBench => "llama.cpp",
+        Kind::LlamacppOffload => "llama.cpp, CPU+GPU split",
     }
 }
 
@@ -22,6 +24,8 @@ fn field_label(field: Field) -> &'static str {
         Field::KvCacheTokens => "KV cache tokens",
         Field::MaxConcurrency => "max concurrency (x)",
         Field::Starts => "engine starts",
+        Field::GraphSplitsBs1 => "graph splits (batch 1)",
+        Field::DecodeTps => "decode (tokens/s)",
         Field::ModelBufferMib => "model buffer (MiB)",
         Field::KvBufferMib => "KV buffer (MiB)",
         Field::ComputeBufferMib => "compute buffer (MiB)",
@@ -47,7 +51,8 @@ fn unit(field: Field) -> &'static str {
         Field::ModelBufferMib | Field::KvBufferMib | Field::ComputeBufferMib | Field::OutputBufferMib => " MiB",
         Field::KvCacheTokens => " tokens",
         Field::MaxConcurrency => "x",
-        Field::Starts => "",
+        Field::DecodeTps => " tokens/s",
+        Field::Starts | Field::GraphSplitsBs1 => "",
     }
 }
 
@@ -55,7 +60,7 @@ fn unit(field: Field) -> &'static str {
 fn value(field: Field, v: f64) -> String {
     match field {
         Field::Starts => if v >= 0.5 { "starts" } else { "refuses" }.into(),
-        Field::KvCacheTokens => format!("{v:.0}"),
+        Field::KvCacheTokens | Field::GraphSplitsBs1 => format!("{v:.0}"),
         _ => format!("{v:.2}"),
     }
 }
@@ -257,10 +262,19 @@ pub fn evidence(r: &EvidenceReport) -> Doc {
             .map(|e| e.checked)
             .sum::<usize>()
     };
+    let pct = |f: f64| format!("{}%", (f * 1000.0).round() / 10.0);
     d.text(format!(
-        "Every engine start-up log in validation/field/ (published logs, each with its source URL and the quoted lines; runs of the pinned llama.cpp on this repository's CPU check) against today's estimator (`gpuplan evidence`): {} vLLM and {} llama.cpp logs checked. Each printed figure gpuplan predicts is held to its tolerance: vLLM's available KV cache, KV tokens and concurrency within 3%, weights within 0.5%, the activation peak within 0.05 GiB, non-torch memory within the bound of its allowance, the start/refuse verdict exact; llama.cpp's model, KV and output buffers to the printed 0.01 MiB, the compute buffer within 5%. A figure outside its tolerance is a miss. \"Reported, not held\": the compute and output buffers of llama.cpp builds whose graph differs from the modeled one.",
+        "Every engine start-up log in validation/field/ (published logs, each with its source URL and the quoted lines; runs of the pinned llama.cpp on this repository's CPU check) against today's estimator (`gpuplan evidence`): {} vLLM, {} llama.cpp and {} llama.cpp CPU+GPU split logs checked. Each printed figure gpuplan predicts is held to its tolerance: vLLM's available KV cache, KV tokens and concurrency within {}, weights within {}, the activation peak within {} GiB, non-torch memory within the bound of its allowance, the start/refuse verdict exact; llama.cpp's model, KV and output buffers to the printed {} MiB, the compute buffer within {} ({} for the older builds of the split logs), the graph splits exact, a split's decode speed within {}. A figure outside its tolerance is a miss. \"Reported, not held\": the compute and output buffers of llama.cpp builds whose graph differs from the modeled one.",
         checked(Kind::VllmStartup),
         checked(Kind::LlamacppBuffers),
+        checked(Kind::LlamacppOffload),
+        pct(vllm::AVAILABLE_KV_TOLERANCE),
+        pct(vllm::WEIGHTS_TOLERANCE),
+        vllm::ACTIVATION_TOLERANCE_GIB,
+        llamacpp::PRINTED_MIB,
+        pct(llamacpp::COMPUTE_TOLERANCE),
+        pct(offload::COMPUTE_TOLERANCE),
+        pct(HYBRID.error_band),
     ));
     d.table(logs_table(r));
     d.table(fields_table(r));

@@ -214,6 +214,9 @@ pub fn fit(r: &FitReport) -> Doc {
     d.table(table);
     super::engine::section(&mut d, &r.engine, r.context);
     d.text(bands::basis(&r.bands, r.runtime));
+    if let Some(o) = &r.offload {
+        super::offload::section(&mut d, o);
+    }
     for n in &r.notes {
         d.text(format!("note: {n}"));
     }

@@ -8,6 +8,7 @@ pub mod evidence;
 pub mod fit;
 pub mod import;
 pub mod matrix;
+pub mod offload;
 pub mod predictions;
 pub mod records;
 pub mod sizing;

@@ -8,6 +8,10 @@ use super::graph::{self, Cache, Placement, Ubatch, Weight};
 use super::model::Model;
 use super::sched::{self, Backend};
 
+/// The batch from which the CUDA backend claims ops on weights in host memory and copies the
+/// weights over (`ggml_backend_cuda_device_offload_op`, `GGML_OP_OFFLOAD_MIN_BATCH`).
+pub const OP_OFFLOAD_MIN_BATCH: u64 = 32;
+
 /// ggml's `TENSOR_ALIGNMENT`: the CPU and CUDA host (pinned) buffer types.
 pub const HOST_ALIGNMENT: u64 = 32;
 /// The CUDA buffer type's alignment (`ggml_backend_cuda_buffer_type_get_alignment`).
@@ -69,7 +73,7 @@ fn flash_attn_alloc_size(g: &Graph, t: Id) -> u64 {
 }
 
 /// Where the model runs: the CPU backend alone, or one CUDA device with the CPU beside it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Devices {
     Cpu,
     /// one GPU holding the last `gpu_layers` of the `n_layer + 1` layers (the output counts as one)
@@ -89,7 +93,7 @@ impl Devices {
 }
 
 /// The context the graphs are reserved for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Reserve {
     pub cache: Cache,
     pub n_ubatch: u64,
@@ -151,9 +155,134 @@ fn size_bound(m: &Model, r: &Reserve) -> u64 {
     .saturating_mul(64)
 }
 
+/// A model split over GPUs and the CPU: backends `0..gpus` are the GPUs in order, backend `gpus`
+/// the CPU (llama.cpp lists the CPU last).
+pub struct Split<'a> {
+    pub gpus: usize,
+    /// each layer's backend (its weights and KV)
+    pub layers: &'a [usize],
+    /// the output layer's backend
+    pub output: usize,
+    /// weights a tensor override moved off their layer's backend
+    pub weight_backend: Option<&'a dyn Fn(Weight, Option<u64>) -> Option<usize>>,
+}
+
+/// What the scheduler and the allocator make of a split model.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SplitBuffers {
+    /// compute buffer per backend: the GPUs', then the CPU's ("CUDA_Host compute buffer")
+    pub compute: Vec<u64>,
+    /// graph splits of the prompt graph and of the one-token graph (the log's `graph splits = A
+    /// (with bs=512), B (with bs=1)`)
+    pub splits_prompt: usize,
+    pub splits_token: usize,
+}
+
+/// The compute buffers of `m` reserved as `r` over `split`; `weight_type` gives each weight's type
+/// (it matters where a weight is copied to another backend).
+pub fn split_buffers(
+    m: &Model,
+    r: &Reserve,
+    split: &Split,
+    weight_type: &dyn Fn(Weight, Option<u64>) -> Type,
+) -> SplitBuffers {
+    if size_bound(m, r) >= REPLAY_LIMIT {
+        return SplitBuffers {
+            compute: vec![u64::MAX; split.gpus + 1],
+            ..SplitBuffers::default()
+        };
+    }
+    let full = split.layers.iter().all(|&b| b < split.gpus) && split.output < split.gpus;
+    let mut backends: Vec<Backend> = (0..split.gpus)
+        .map(|_| Backend {
+            is_cpu: false,
+            offload_min_batch: Some(OP_OFFLOAD_MIN_BATCH),
+        })
+        .collect();
+    backends.push(Backend {
+        is_cpu: true,
+        offload_min_batch: None,
+    });
+    let cuda = CudaBuffer;
+    let mut bufts: Vec<&dyn BufferType> = (0..split.gpus).map(|_| &cuda as &dyn BufferType).collect();
+    bufts.push(&HostBuffer);
+    let mut out = SplitBuffers {
+        compute: vec![0; split.gpus + 1],
+        ..SplitBuffers::default()
+    };
+    for ub in passes(r) {
+        let pl = Placement {
+            input: split.gpus,
+            layers: split.layers,
+            output: split.output,
+            // llama_context::graph_get_cb: pinned under full offload or for small batches
+            pin_norms: full || ub.n_tokens < 32,
+            weight_type,
+            weight_backend: split.weight_backend,
+        };
+        let g = graph::build(m, ub, r.cache, &pl);
+        let s = sched::split(g, &backends);
+        if ub.n_tokens == ub.n_seqs {
+            out.splits_token = s.splits;
+        } else {
+            out.splits_prompt = s.splits;
+        }
+        let sizes = gallocr::reserve(&s.graph, &s.nodes, &s.leafs, &bufts);
+        for (o, size) in out.compute.iter_mut().zip(sizes) {
+            *o = (*o).max(size);
+        }
+    }
+    out
+}
+
+/// Replays remembered per thread (the searches and the matrix ask for the same reserve on every GPU
+/// and weight format); cleared when it holds this many.
+const MEMO_CAPACITY: usize = 1 << 14;
+
+type MemoKey = (Model, Reserve, Devices);
+
+thread_local! {
+    static MEMO: std::cell::RefCell<std::collections::HashMap<MemoKey, ComputeBuffers>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 /// The compute buffers for `m` reserved as `r` on `devices`; `weight_type` gives each weight's type
 /// (it matters only where a weight is copied to another backend).
+///
+/// With every layer on one backend no weight is copied: the allocator never places weights (they
+/// have their buffers), and the activations are f32 whatever the weights' types. The result then
+/// depends on `(m, r, devices)` alone and is remembered, so that a search over contexts on 47 GPUs
+/// in 40 formats replays each reserve once (`without_copies_the_weight_types_do_not_matter`).
 pub fn compute_buffers(
+    m: &Model,
+    r: &Reserve,
+    devices: Devices,
+    weight_type: &dyn Fn(Weight, Option<u64>) -> Type,
+) -> ComputeBuffers {
+    let copies_weights = match devices {
+        Devices::Cpu => false,
+        Devices::Cuda { gpu_layers } => gpu_layers <= m.n_layer,
+    };
+    if copies_weights {
+        return replay(m, r, devices, weight_type);
+    }
+    let key = (*m, *r, devices);
+    if let Some(b) = MEMO.with(|memo| memo.borrow().get(&key).copied()) {
+        return b;
+    }
+    let b = replay(m, r, devices, weight_type);
+    MEMO.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if memo.len() >= MEMO_CAPACITY {
+            memo.clear();
+        }
+        memo.insert(key, b);
+    });
+    b
+}
+
+/// [`compute_buffers`] without the memo: the three reserves replayed op by op.
+fn replay(
     m: &Model,
     r: &Reserve,
     devices: Devices,
@@ -166,10 +295,10 @@ pub fn compute_buffers(
         };
     }
     let n_layer = m.n_layer as usize;
-    let mut out = ComputeBuffers::default();
-    for ub in passes(r) {
-        match devices {
-            Devices::Cpu => {
+    match devices {
+        Devices::Cpu => {
+            let mut device = 0;
+            for ub in passes(r) {
                 let layers = vec![0; n_layer];
                 let pl = Placement {
                     input: 0,
@@ -177,45 +306,32 @@ pub fn compute_buffers(
                     output: 0,
                     pin_norms: false,
                     weight_type,
+                    weight_backend: None,
                 };
                 let g = graph::build(m, ub, r.cache, &pl);
                 let nodes: Vec<(Id, usize)> = g.nodes.iter().map(|&n| (n, 0)).collect();
                 let leafs: Vec<(Id, usize)> = g.leafs.iter().map(|&n| (n, 0)).collect();
                 let sizes = gallocr::reserve(&g, &nodes, &leafs, &[&HostBuffer]);
-                out.device = out.device.max(sizes[0]);
+                device = device.max(sizes[0]);
             }
-            Devices::Cuda { gpu_layers } => {
-                // backend 0 is the GPU, backend 1 the CPU (llama.cpp lists the CPU last)
-                let first_gpu = (m.n_layer + 1).saturating_sub(gpu_layers);
-                let layers: Vec<usize> = (0..m.n_layer).map(|il| usize::from(il < first_gpu)).collect();
-                let full = gpu_layers > m.n_layer;
-                let pl = Placement {
-                    input: 1,
-                    layers: &layers,
-                    output: usize::from(gpu_layers == 0),
-                    // llama_context::graph_get_cb: pinned under full offload or for small batches
-                    pin_norms: full || ub.n_tokens < 32,
-                    weight_type,
-                };
-                let g = graph::build(m, ub, r.cache, &pl);
-                let backends = [
-                    Backend {
-                        is_cpu: false,
-                        offload_min_batch: Some(32),
-                    },
-                    Backend {
-                        is_cpu: true,
-                        offload_min_batch: None,
-                    },
-                ];
-                let s = sched::split(g, &backends);
-                let sizes = gallocr::reserve(&s.graph, &s.nodes, &s.leafs, &[&CudaBuffer, &HostBuffer]);
-                out.device = out.device.max(sizes[0]);
-                out.host = out.host.max(sizes[1]);
+            ComputeBuffers { device, host: 0 }
+        }
+        Devices::Cuda { gpu_layers } => {
+            let first_gpu = (m.n_layer + 1).saturating_sub(gpu_layers);
+            let layers: Vec<usize> = (0..m.n_layer).map(|il| usize::from(il < first_gpu)).collect();
+            let split = Split {
+                gpus: 1,
+                layers: &layers,
+                output: usize::from(gpu_layers == 0),
+                weight_backend: None,
+            };
+            let b = split_buffers(m, r, &split, weight_type);
+            ComputeBuffers {
+                device: b.compute[0],
+                host: b.compute[1],
             }
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -230,6 +346,31 @@ mod tests {
         let ctx = Context::new(&r.model, &r.params);
         let bytes = compute_buffers(&r.model, &ctx.reserve(), Devices::Cpu, &|_, _| Type::Q8_0).device;
         assert_eq!(mib(bytes, 4), r.compute, "{id}");
+    }
+
+    /// The memo's premise: with every layer on one backend, the weight types change nothing.
+    #[test]
+    fn without_copies_the_weight_types_do_not_matter() {
+        for id in ["llama-3.1-8b-ctx8192-fa-off", "gpt-oss-20b-ctx16384-fa-off-swa"] {
+            let r = run(id);
+            let reserve = Context::new(&r.model, &r.params).reserve();
+            for devices in [
+                Devices::Cpu,
+                Devices::Cuda {
+                    gpu_layers: r.model.n_layer + 1,
+                },
+            ] {
+                let sizes: Vec<ComputeBuffers> = [Type::F32, Type::F16, Type::Q8_0, Type::Q4K]
+                    .into_iter()
+                    .map(|ty| replay(&r.model, &reserve, devices, &|_, _| ty))
+                    .collect();
+                assert!(sizes.windows(2).all(|w| w[0] == w[1]), "{id} {devices:?}: {sizes:?}");
+                assert_eq!(
+                    compute_buffers(&r.model, &reserve, devices, &|_, _| Type::Q6K),
+                    sizes[0]
+                );
+            }
+        }
     }
 
     #[test]

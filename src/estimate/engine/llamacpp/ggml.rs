@@ -4,7 +4,7 @@
 //! `ggml_build_forward_expand` would produce.
 
 /// ggml tensor types (ggml.h `ggml_type`) that llama.cpp's graphs, caches and weights use here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Type {
     F32,
     F16,

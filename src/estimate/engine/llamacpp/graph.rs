@@ -31,6 +31,36 @@ pub enum Weight {
     FfnDownShexp,
 }
 
+impl Weight {
+    /// The tensor's name in the GGUF file, without block prefix and suffix (llama-arch.cpp).
+    pub fn gguf(self) -> &'static str {
+        match self {
+            Weight::TokenEmbd => "token_embd",
+            Weight::Output => "output",
+            Weight::AttnQ => "attn_q",
+            Weight::AttnK => "attn_k",
+            Weight::AttnV => "attn_v",
+            Weight::AttnQkv => "attn_qkv",
+            Weight::AttnOutput => "attn_output",
+            Weight::FfnGate => "ffn_gate",
+            Weight::FfnUp => "ffn_up",
+            Weight::FfnDown => "ffn_down",
+            Weight::FfnGateInp => "ffn_gate_inp",
+            Weight::FfnGateExps => "ffn_gate_exps",
+            Weight::FfnUpExps => "ffn_up_exps",
+            Weight::FfnDownExps => "ffn_down_exps",
+            Weight::FfnGateShexp => "ffn_gate_shexp",
+            Weight::FfnUpShexp => "ffn_up_shexp",
+            Weight::FfnDownShexp => "ffn_down_shexp",
+        }
+    }
+
+    /// A routed-expert tensor (stacked experts).
+    pub fn routed(self) -> bool {
+        matches!(self, Weight::FfnGateExps | Weight::FfnUpExps | Weight::FfnDownExps)
+    }
+}
+
 /// The micro-batch a graph is reserved for (`llama_context::graph_reserve`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ubatch {
@@ -41,7 +71,7 @@ pub struct Ubatch {
 }
 
 /// The KV cache the graph attends over (all of it: `n_kv` = the cache size at reserve time).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cache {
     /// cells per stream of the full-attention cache and of the sliding-window cache
     pub kv_size: u64,
@@ -66,6 +96,9 @@ pub struct Placement<'a> {
     pub pin_norms: bool,
     /// the type of each weight, by layer
     pub weight_type: &'a dyn Fn(Weight, Option<u64>) -> Type,
+    /// a weight's backend when a tensor override (`-ot`, `--cpu-moe`, `--n-cpu-moe`) moves it off its
+    /// layer's; None everywhere without overrides
+    pub weight_backend: Option<&'a dyn Fn(Weight, Option<u64>) -> Option<usize>>,
 }
 
 /// The graph inputs of one attention cache (`llm_graph_input_attn_kv`).
@@ -94,10 +127,18 @@ impl Builder<'_> {
         }
     }
 
+    /// The backend of weight `w` of `layer`: its layer's, unless an override moved it.
+    fn weight_backend(&self, w: Weight, layer: Option<u64>) -> usize {
+        self.pl
+            .weight_backend
+            .and_then(|f| f(w, layer))
+            .unwrap_or_else(|| self.backend(layer))
+    }
+
     /// A weight of `layer` (None: the output layer).
     fn weight(&mut self, w: Weight, ne: [u64; 4], layer: Option<u64>) -> Id {
         let ty = (self.pl.weight_type)(w, layer);
-        let b = self.backend(layer);
+        let b = self.weight_backend(w, layer);
         self.g.placed(ty, ne, b, true)
     }
 
@@ -478,12 +519,14 @@ impl Builder<'_> {
         }
     }
 
-    fn expert_matmul(&mut self, w: Weight, [n_in, n_out]: [u64; 2], x: Id, ids: Id, biased: bool, il: u64) -> Id {
+    fn expert_matmul(&mut self, w_kind: Weight, [n_in, n_out]: [u64; 2], x: Id, ids: Id, biased: bool, il: u64) -> Id {
         let count = self.m.experts.map_or(1, |x| x.count);
-        let w = self.weight(w, [n_in, n_out, count, 1], Some(il));
+        let w = self.weight(w_kind, [n_in, n_out, count, 1], Some(il));
         let y = self.g.mul_mat_id(w, x, ids);
         if biased {
-            let b = self.vector([n_out, count, 1, 1], Some(il));
+            // the expert biases share their matrix's name (and so its overrides)
+            let backend = self.weight_backend(w_kind, Some(il));
+            let b = self.g.placed(Type::F32, [n_out, count, 1, 1], backend, true);
             self.g.add_id(y, b, ids)
         } else {
             y

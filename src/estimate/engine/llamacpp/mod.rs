@@ -148,7 +148,7 @@ pub struct Buffers {
 
 /// llama.cpp's model and file layout for `p`'s spec; a spec without an architecture (parameter
 /// counts only) is taken as a Llama graph of its geometry.
-fn model_of(p: &Prepared) -> (model::Model, weights::Layout, ComputeGraph) {
+pub fn model_of(p: &Prepared) -> (model::Model, weights::Layout, ComputeGraph) {
     match &p.setup.model.architecture {
         Some(a) => {
             let (m, graph) = weights::model(a);
@@ -351,7 +351,11 @@ pub fn refusal(p: &Prepared, s: &Settings, f: &Figures) -> Option<Refusal> {
 
 /// The itemized estimate under llama.cpp's buffer names.
 pub fn memory(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Memory {
-    let f = figures(p, s, context, batch);
+    memory_of(p, s, &figures(p, s, context, batch))
+}
+
+/// The itemized estimate of figures `f` (llama.cpp's own, or a CPU+GPU split's first GPU).
+pub fn memory_of(p: &Prepared, s: &Settings, f: &Figures) -> Memory {
     let term = |name, bytes, formula: String, source| Term {
         name,
         bytes,
@@ -442,7 +446,7 @@ pub fn memory(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Memory {
         activation_peak_phase: Phase::ComputeBuffer,
         overhead,
         overhead_bytes: f.cuda_context_bytes,
-        total_bytes: gpu_bytes(&f),
+        total_bytes: gpu_bytes(f),
         available_bytes: p.budget,
         visible_bytes: p.visible,
         host_bytes: [

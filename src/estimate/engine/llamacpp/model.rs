@@ -2,7 +2,7 @@
 //! graph family (`src/models/<name>.cpp`) that builds its forward pass.
 
 /// The graph families modeled; each follows one file of llama.cpp's `src/models/`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
     /// llama.cpp (Llama, Mistral; Mixtral with experts)
     Llama,
@@ -62,7 +62,7 @@ impl Family {
 
 /// The bias vectors the graph adds: llama.cpp's graph code adds a bias wherever the file has the
 /// tensor (`build_norm`, `build_qkv`, `build_attn` take them as optional), so they are the file's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Biases {
     /// `attn_norm.bias`, `ffn_norm.bias`, `output_norm.bias` (LayerNorm weights: PhiMoE)
     pub norm: bool,
@@ -108,7 +108,7 @@ impl Biases {
 }
 
 /// Routed experts (`n_expert`, `n_expert_used`, `n_ff_exp`) and a shared expert's width.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Experts {
     pub count: u64,
     pub used: u64,
@@ -119,14 +119,14 @@ pub struct Experts {
 
 /// Sliding-window attention: the window (`n_swa`) and the layer pattern (`n_swa_pattern`): layer
 /// `il` uses the window when `il % pattern < pattern - 1` (llama-hparams.cpp `set_swa_pattern`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Window {
     pub size: u64,
     pub pattern: u64,
 }
 
 /// What llama.cpp's graph needs to know about a model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Model {
     pub family: Family,
     pub n_embd: u64,

@@ -1,6 +1,7 @@
 //! llama.cpp as data: the profile, the command-line settings a user gives (`Flags`) and the values
 //! llama.cpp uses (`Settings`, with the defaults of the build modeled).
 
+use crate::estimate::engine::offload::flags::OffloadFlags;
 use crate::estimate::engine::profile::{AttentionImpl, Device, EngineId, KvAlloc, KvDefault, Runtime};
 use crate::spec::precision::KvPrecision;
 use serde::Serialize;
@@ -93,6 +94,8 @@ pub struct Flags {
     /// `--swa-full`: full-size cache for sliding-window layers
     pub swa_full: bool,
     pub entry: Entry,
+    /// `-ot`, `--cpu-moe`, `--n-cpu-moe`, `--n-cpu-ffn`, `--no-kv-offload`, `--no-op-offload`
+    pub offload: OffloadFlags,
 }
 
 /// The values llama.cpp runs with.
@@ -111,6 +114,7 @@ pub struct Settings {
     pub kv_unified: bool,
     pub swa_full: bool,
     pub entry: Entry,
+    pub offload: OffloadFlags,
 }
 
 /// `-b` default (common/common.h `n_batch`).
@@ -157,6 +161,7 @@ impl Settings {
             kv_unified: flags.kv_unified,
             swa_full: flags.swa_full,
             entry: flags.entry,
+            offload: flags.offload,
         }
     }
 }

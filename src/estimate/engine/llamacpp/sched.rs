@@ -21,6 +21,8 @@ pub struct Backend {
 #[derive(Debug)]
 pub struct Scheduled {
     pub graph: Graph,
+    /// graph splits: runs of nodes on one backend (the log's `graph splits = N`)
+    pub splits: usize,
     pub nodes: Vec<(Id, usize)>,
     pub leafs: Vec<(Id, usize)>,
 }
@@ -222,6 +224,7 @@ pub fn split(mut graph: Graph, backends: &[Backend]) -> Scheduled {
     let leafs = leafs.iter().map(|&l| (l, backend(&s.ids, l))).collect();
     Scheduled {
         graph,
+        splits: splits.len(),
         nodes: out,
         leafs,
     }

@@ -131,9 +131,94 @@ pub enum Place {
     Output,
 }
 
+/// A weight's name in the GGUF file without its block prefix: `blk.{il}.{base}.weight` (or `.bias`)
+/// in a block, `{base}.weight` outside them (llama-arch.cpp `LLM_TENSOR_NAMES`). Tensor overrides
+/// (`-ot`) match these names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Name {
+    pub base: &'static str,
+    pub bias: bool,
+}
+
+impl Name {
+    const fn weight(base: &'static str) -> Name {
+        Name { base, bias: false }
+    }
+
+    const fn bias(base: &'static str) -> Name {
+        Name { base, bias: true }
+    }
+
+    /// The full name of this weight at `place`, e.g. `blk.3.ffn_up_exps.weight`.
+    pub fn at(self, place: Place) -> String {
+        let suffix = if self.bias { "bias" } else { "weight" };
+        match place {
+            Place::Layer(il) => format!("blk.{il}.{}.{suffix}", self.base),
+            Place::Input | Place::Output => format!("{}.{suffix}", self.base),
+        }
+    }
+}
+
+/// The GGUF names of one layer's tensors of group `g` (`count` of them, in llama.cpp's creation
+/// order). Groups gpuplan keeps as one entry per layer (q/k/v biases, the norms, gate and up) are
+/// told apart by position; a group gpuplan cannot name gets its role's name.
+fn names(g: &TensorGroup, count: u64, layout: &Layout) -> Vec<Name> {
+    let n = |base| Name::weight(base);
+    let b = |base| Name::bias(base);
+    let named: Vec<Name> = match g.role {
+        Role::Embedding => vec![n("token_embd")],
+        Role::LmHead => vec![n("output")],
+        Role::Norm if !g.per_decoder_layer => vec![n("output_norm")],
+        Role::Norm if g.name.contains("q_a_layernorm") => vec![n("attn_q_a_norm")],
+        Role::Norm if g.name.contains("kv_a_layernorm") => vec![n("attn_kv_a_norm")],
+        Role::Norm => match count {
+            4 => vec![
+                n("attn_norm"),
+                n("post_attention_norm"),
+                n("ffn_norm"),
+                n("post_ffw_norm"),
+            ],
+            _ => vec![n("attn_norm"), n("ffn_norm")],
+        },
+        Role::AttnQkv if layout.fused_qkv => vec![n("attn_qkv")],
+        Role::AttnQkv if g.name.contains("q_a_proj") => vec![n("attn_q_a")],
+        Role::AttnQkv if g.name.contains("q_b_proj") => vec![n("attn_q_b")],
+        Role::AttnQkv => vec![n("attn_q")],
+        Role::AttnK if g.name.contains("kv_a_proj") => vec![n("attn_kv_a_mqa")],
+        Role::AttnK | Role::AttnV if g.name.contains("kv_b_proj") => vec![n("attn_kv_b")],
+        Role::AttnK => vec![n("attn_k")],
+        Role::AttnV => vec![n("attn_v")],
+        Role::AttnOut => vec![n("attn_output")],
+        Role::MlpUp if g.name.contains("shared_expert") => vec![n("ffn_gate_shexp"), n("ffn_up_shexp")],
+        Role::MlpUp if count == 2 => vec![n("ffn_gate"), n("ffn_up")],
+        Role::MlpUp => vec![n("ffn_up")],
+        Role::MlpDown if g.name.contains("shared_expert") => vec![n("ffn_down_shexp")],
+        Role::MlpDown => vec![n("ffn_down")],
+        Role::Expert => vec![n("ffn_gate_exps"), n("ffn_up_exps")],
+        Role::ExpertDown => vec![n("ffn_down_exps")],
+        Role::Router if g.name.contains("shared_expert_gate") => vec![n("ffn_gate_inp_shexp")],
+        Role::Router => vec![n("ffn_gate_inp")],
+        Role::Bias if g.name.contains("q_proj") => vec![b("attn_q")],
+        Role::Bias if g.name.contains("k_proj") => vec![b("attn_k"), b("attn_v")],
+        Role::Bias if g.name.contains("o_proj") => vec![b("attn_output")],
+        Role::Bias if g.name.contains("gate.bias") => vec![b("ffn_gate_inp")],
+        Role::Bias if g.name.contains("up") => vec![b("ffn_up")],
+        Role::Bias if g.name.contains("down") => vec![b("ffn_down")],
+        Role::Bias if !g.per_decoder_layer => vec![b("output")],
+        Role::Bias => vec![b("bias")],
+        Role::Vision | Role::Projector | Role::Other => vec![n("other")],
+    };
+    (0..count as usize)
+        .map(|i| named.get(i).or(named.last()).copied().unwrap_or(n("other")))
+        .collect()
+}
+
 /// One weight tensor of the GGUF file: where it goes, its type's row length and its size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tensor {
+    pub name: Name,
+    /// a stacked routed-expert tensor: a token reads `k` of its `E` expert slices
+    pub routed: bool,
     pub place: Place,
     pub ty: Type,
     /// elements per row (`ne0`): CUDA pads quantized rows to 512 elements
@@ -209,7 +294,10 @@ pub fn tensors(inv: &Inventory, layout: &Layout, format: &Format) -> Option<Vec<
                 (_, false) => Place::Output,
             };
             let (count, stacked) = tensors_per_layer(g, experts);
+            let named = names(g, count, layout);
             let one = Tensor {
+                name: named[0],
+                routed: g.routed_expert && stacked > 1,
                 place,
                 ty,
                 ne0: g.cols,
@@ -221,17 +309,20 @@ pub fn tensors(inv: &Inventory, layout: &Layout, format: &Format) -> Option<Vec<
                     Some(&i) => out[i].nbytes += one.nbytes * count,
                     None => {
                         fused.insert((place, g.role), out.len());
+                        let base = if g.role == Role::AttnQkv { "attn_qkv" } else { "ffn_up" };
                         out.push(Tensor {
+                            name: Name::weight(base),
                             nbytes: one.nbytes * count,
                             ..one
                         });
                     }
                 }
             } else {
-                out.extend(std::iter::repeat_n(one, count as usize));
+                out.extend(named.into_iter().map(|name| Tensor { name, ..one }));
             }
             if g.role == Role::Embedding && layout.tied {
                 out.push(Tensor {
+                    name: Name::weight("output"),
                     place: Place::Output,
                     ..one
                 });

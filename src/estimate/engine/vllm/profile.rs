@@ -127,6 +127,9 @@ pub struct Flags {
     pub entry: Entry,
     pub sampler: Sampler,
     pub release: Release,
+    /// `--cpu-offload-gb`: GiB of weights vLLM keeps in CPU memory and streams in each forward
+    /// pass. Not modeled: the estimate holds every weight on the GPU and says so.
+    pub cpu_offload_gb: Option<f64>,
 }
 
 /// The values vLLM runs with.
