@@ -53,6 +53,11 @@ pub fn run(cli: Cli) -> Result<String> {
             }
             Ok(out)
         }
+        Command::Evidence(a) => {
+            let logs = measure::field::load_dir(&a.dir)?;
+            let summary = measure::field::summary::summarize(&logs, &catalog);
+            report::render(f, &summary, views::evidence::evidence)
+        }
         Command::Import(a) => {
             let imported = import::import_path(&a.path)?;
             if let Some(out) = &a.out {
@@ -542,6 +547,10 @@ fn options(r: &Resolver, a: &EstimateArgs, context: Option<u64>, model: &ModelSp
         (None, Some(n)) => Some((n / opts.batch).max(1)),
         (None, None) => opts.context,
     };
+    // a context given explicitly replaces the one llama.cpp's --fit would pick
+    if context.is_some() || a.engine.ctx_size.is_some() {
+        opts.context_fit = None;
+    }
     opts.precision = a.precision.or(opts.precision);
     opts.kv = a.kv_precision.or(opts.kv);
     opts.runtime = a.runtime.or(opts.runtime);

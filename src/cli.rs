@@ -89,6 +89,11 @@ pub enum Command {
     /// The validation records (default validation/records/) against today's estimator: predicted vs
     /// measured memory, decode and prefill. `--format markdown` gives the README's "Validated on" table.
     Records(RecordsArgs),
+    /// Every engine start-up log in validation/field/ (published vLLM and llama.cpp logs, runs of
+    /// the pinned llama.cpp) against today's estimator: source, engine version, model, GPU, the
+    /// headline figure predicted and printed. `--format markdown` gives the README's "Checked
+    /// against engine logs" table.
+    Evidence(EvidenceArgs),
     /// Write a GGUF file llama.cpp loads: every tensor at the exact shape and GGML type gpuplan
     /// sizes it with, the architecture's metadata and a byte-level tokenizer; the data is a hole
     /// (zeros, no disk), never real weights.
@@ -151,6 +156,13 @@ pub struct ServeArgs {
     /// the address can use it).
     #[arg(long)]
     pub allow_remote: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvidenceArgs {
+    /// Directory of evidence files (validation/field/<id>.json).
+    #[arg(long, default_value = "validation/field")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

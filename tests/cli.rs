@@ -403,6 +403,49 @@ fn bad_engine_commands_name_the_flag_and_the_engine() {
     assert_eq!(v["engine"]["refusal"]["reason"], "kv_cache_too_small");
 }
 
+/// llama.cpp has no Phi-3-small or Phi-3-vision architecture: `fit` says it does not start and
+/// marks the figures as those of a stand-in graph; PhiMoE's own graph is replayed.
+#[test]
+fn llamacpp_refuses_architectures_it_does_not_have() {
+    for model in ["phi-3-small-8k", "phi-3.5-vision"] {
+        let v = json(&["fit", model, "-p", "q4_k_m", "--gpu", "h100-sxm"]);
+        assert_eq!(v["engine"]["starts"], false, "{model}");
+        assert_eq!(v["fits"], false, "{model}");
+        assert_eq!(v["engine"]["refusal"]["reason"], "unsupported_architecture", "{model}");
+        assert_eq!(v["engine"]["compute_graph"], "unsupported", "{model}");
+    }
+    let v = json(&["fit", "phi-3.5-moe", "-p", "q4_k_m", "--gpu", "h100-sxm"]);
+    assert_eq!(v["engine"]["starts"], true);
+    assert_eq!(v["engine"]["compute_graph"], "modeled");
+}
+
+/// A pasted `llama-server -m x.gguf` without `-c` or `-np` runs as the build does: four slots over
+/// one unified KV cache, the context `--fit` picks for the GPU; the verdict says so.
+#[test]
+fn a_llama_server_command_without_c_gets_the_context_fit_picks() {
+    let cmd = "llama-server -m Llama-3.1-8B-Instruct-Q4_K_M.gguf";
+    let v = json(&["fit", "--gpu", "h100-sxm", "--cmd", cmd]);
+    assert_eq!(v["context_fit"]["outcome"], "training_context");
+    assert_eq!((v["context"].as_u64(), v["batch"].as_u64()), (Some(32768), Some(4)));
+    let v = json(&["fit", "--gpu", "rtx-3060", "--cmd", cmd]);
+    assert_eq!(v["context_fit"]["outcome"], "lowered");
+    let n_ctx = v["context_fit"]["n_ctx"].as_u64().unwrap();
+    assert!(n_ctx % 256 == 0 && (4096..131072).contains(&n_ctx), "{n_ctx}");
+    assert_eq!(v["context"].as_u64(), Some(n_ctx / 4));
+    assert_eq!(v["fits"], true);
+    let emitted = v["engine"]["command"].as_str().unwrap();
+    assert!(
+        emitted.contains(&format!("-c {n_ctx} -np 4")) && emitted.contains("-kvu"),
+        "{emitted}"
+    );
+    let text = stdout(&gpuplan(&["fit", "--gpu", "rtx-3060", "--cmd", cmd]));
+    assert!(text.contains("at the context llama.cpp's --fit picks"), "{text}");
+    // an explicit --context replaces what --fit would pick
+    let v = json(&["fit", "--gpu", "rtx-3060", "--cmd", cmd, "--context", "2048"]);
+    assert!(v.get("context_fit").is_none());
+    assert_eq!(v["context"].as_u64(), Some(2048));
+}
+
 #[test]
 fn completions_for_three_shells() {
     for (shell, marker) in [
@@ -420,4 +463,26 @@ fn completions_for_three_shells() {
         }
     }
     assert_eq!(gpuplan(&["completions", "tcsh"]).status.code(), Some(2));
+}
+
+#[test]
+fn evidence_json_gives_each_log_with_typed_verdicts_and_a_missing_dir_is_an_error() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/validation/field");
+    let v = json(&["evidence", "--dir", dir]);
+    let logs = v["logs"].as_array().expect("logs");
+    assert!(logs.len() >= 16, "{} logs", logs.len());
+    let qwen = logs
+        .iter()
+        .find(|l| l["evidence"] == "vllm-qwen2.5-72b-2xh100-tp2-0.19.0")
+        .expect("the Qwen2.5-72B TP 2 log");
+    let kv = qwen["figures"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["figure"]["field"] == "available_kv_cache_gib"))
+        .expect("its available KV cache");
+    assert_eq!(kv["verdict"], "miss");
+    // vLLM start-up, llama.cpp buffers, llama.cpp CPU+GPU splits
+    assert_eq!(v["engines"].as_array().map(Vec::len), Some(3));
+    let missing = gpuplan(&["evidence", "--dir", "/nonexistent/field"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/field"));
 }

@@ -1,58 +1,142 @@
 //! Every published engine log in validation/field/ re-checked against today's estimator: vLLM's
 //! available KV cache and start/refuse verdict, llama.cpp's buffers. A file that cannot be checked
-//! yet (a model or GPU gpuplan lacks) is listed with the reason, not dropped.
+//! yet (a model or GPU gpuplan lacks) is listed with the reason, not dropped. A figure outside its
+//! tolerance fails unless it is listed in `MISSES` below, and a listed miss that stops missing fails
+//! too: the list is exactly what `gpuplan evidence` (and the README) shows as missed.
 
 use gpuplan::estimate::arch::check_declared;
-use gpuplan::measure::field;
+use gpuplan::measure::field::summary::{self, EvidenceReport};
+use gpuplan::measure::field::{self, Field, Kind};
 use gpuplan::spec::Catalog;
 use std::path::Path;
 
-fn outcomes() -> Vec<field::Outcome> {
+/// A figure of a log known to be outside its tolerance today.
+#[derive(Debug, Clone, Copy)]
+struct Miss {
+    log: &'static str,
+    field: Field,
+}
+
+/// The known misses. Qwen2.5-72B at TP 2 leaves 3.04 GiB for the KV cache: the non-torch error
+/// (0.09 GiB), the activation peak's (0.03 GiB) and the requested memory's (0.03 GiB: 0.95 of the
+/// catalog's total) add up to +5.1% of it, outside the ±3% every other log holds; the tolerance is
+/// not widened.
+const MISSES: [Miss; 3] = [
+    Miss {
+        log: "vllm-qwen2.5-72b-2xh100-tp2-0.19.0",
+        field: Field::AvailableKvCacheGib,
+    },
+    Miss {
+        log: "vllm-qwen2.5-72b-2xh100-tp2-0.19.0",
+        field: Field::KvCacheTokens,
+    },
+    Miss {
+        log: "vllm-qwen2.5-72b-2xh100-tp2-0.19.0",
+        field: Field::MaxConcurrency,
+    },
+];
+
+fn files() -> Vec<field::Loaded> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("validation/field");
-    if !dir.exists() {
-        return vec![];
-    }
-    let files = field::load_dir(&dir).expect("every evidence file follows the schema");
-    let catalog = Catalog::embedded(check_declared).expect("embedded catalog");
-    field::check_all(&files, &catalog)
+    field::load_dir(&dir).expect("every evidence file follows the schema")
+}
+
+fn catalog() -> Catalog {
+    Catalog::embedded(check_declared).expect("embedded catalog")
+}
+
+fn is_listed(log: &str, field: Field) -> bool {
+    MISSES.iter().any(|m| m.log == log && m.field == field)
 }
 
 #[test]
-fn every_checked_figure_is_within_its_tolerance() {
-    let outcomes = outcomes();
+fn every_checked_figure_is_within_its_tolerance_except_the_listed_misses() {
+    let outcomes = field::check_all(&files(), &catalog());
     let mut failures = vec![];
     for o in &outcomes {
         match &o.skipped {
             Some(why) => eprintln!("{:<60} not checked: {why}", o.evidence),
             None => {
-                for c in &o.reported {
+                for (c, held) in o
+                    .checks
+                    .iter()
+                    .map(|c| (c, true))
+                    .chain(o.reported.iter().map(|c| (c, false)))
+                {
                     eprintln!(
-                        "{:<60} {:<28} predicted {:>12.3} printed {:>12.3} ({}, reported: another build)",
+                        "{:<60} {:<50} predicted {:>12.3} printed {:>12.3} ({}{})",
                         o.evidence,
-                        c.figure,
+                        format!("{:?}", c.figure),
                         c.predicted,
                         c.printed,
-                        c.error_pct().map_or("-".into(), |e| format!("{e:+.1}%"))
+                        c.error_pct().map_or("-".into(), |e| format!("{e:+.1}%")),
+                        if held { "" } else { ", reported: another build" }
                     );
-                }
-                for c in &o.checks {
-                    eprintln!(
-                        "{:<60} {:<28} predicted {:>12.3} printed {:>12.3} ({})",
-                        o.evidence,
-                        c.figure,
-                        c.predicted,
-                        c.printed,
-                        c.error_pct().map_or("-".into(), |e| format!("{e:+.1}%"))
-                    );
-                    if !c.ok() {
-                        failures.push(format!(
-                            "{} {}: predicted {} printed {} (tolerance {:?})",
+                    if !held {
+                        continue;
+                    }
+                    match (c.ok(), is_listed(&o.evidence, c.figure.field)) {
+                        (false, false) => failures.push(format!(
+                            "{} {:?}: predicted {} printed {} (tolerance {:?})",
                             o.evidence, c.figure, c.predicted, c.printed, c.tolerance
-                        ));
+                        )),
+                        (true, true) => failures.push(format!(
+                            "{} {:?} is listed as a miss but is within its tolerance now: take it off MISSES \
+                             and regenerate the README",
+                            o.evidence, c.figure
+                        )),
+                        _ => {}
                     }
                 }
             }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn report() -> EvidenceReport {
+    summary::summarize(&files(), &catalog())
+}
+
+#[test]
+fn the_evidence_summary_checks_enough_logs_of_each_engine() {
+    let r = report();
+    for kind in [Kind::VllmStartup, Kind::LlamacppBuffers] {
+        let checked: Vec<&str> = r
+            .logs
+            .iter()
+            .filter(|l| l.kind == kind && l.is_checked())
+            .map(|l| l.evidence.as_str())
+            .collect();
+        assert!(
+            checked.len() >= 8,
+            "{kind:?}: only {} logs checked: {checked:?}",
+            checked.len()
+        );
+        let tally = r.engines.iter().find(|e| e.kind == kind).expect("a tally per engine");
+        assert_eq!(
+            tally.checked,
+            checked.len(),
+            "{kind:?}: the tally counts the checked logs"
+        );
+    }
+}
+
+#[test]
+fn the_evidence_summary_misses_exactly_the_listed_figures() {
+    let r = report();
+    let unlisted: Vec<String> = r
+        .misses()
+        .filter(|(l, f)| !is_listed(&l.evidence, f.check.figure.field))
+        .map(|(l, f)| format!("{} {:?}", l.evidence, f.check.figure))
+        .collect();
+    assert!(unlisted.is_empty(), "misses not listed in MISSES: {unlisted:?}");
+    let not_missed: Vec<&Miss> = MISSES
+        .iter()
+        .filter(|m| {
+            !r.misses()
+                .any(|(l, f)| l.evidence == m.log && f.check.figure.field == m.field)
+        })
+        .collect();
+    assert!(not_missed.is_empty(), "listed in MISSES but not missed: {not_missed:?}");
 }

@@ -282,3 +282,28 @@ fn committed_reports_exist() {
         );
     }
 }
+
+#[test]
+fn the_report_gives_the_engine_command_each_replica_runs_with() {
+    for name in [
+        "moe-chat-50-users",
+        "mini-consumer-longest-context",
+        "mini-api-requests-per-second",
+    ] {
+        let s = sized(name);
+        let o = recommended(&s);
+        let layout = o.layout.expect("the recommended option fits");
+        let cmd = o.command.as_deref().unwrap_or_else(|| panic!("{name}: no command"));
+        let parsed = gpuplan::estimate::engine::command::parse(cmd).unwrap_or_else(|e| panic!("{name}: {cmd}: {e}"));
+        assert!(parsed.engine.is_some(), "{name}: {cmd}");
+        assert_eq!(parsed.tp.unwrap_or(1), layout.tp, "{name}: {cmd}");
+        assert_eq!(parsed.pp.unwrap_or(1), layout.pp, "{name}: {cmd}");
+        let md = gpuplan::report::render(
+            gpuplan::report::OutputFormat::Markdown,
+            &s,
+            gpuplan::report::views::sizing::sizing,
+        )
+        .expect("markdown");
+        assert!(md.contains(cmd), "{name}: the report shows the command");
+    }
+}

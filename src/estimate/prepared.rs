@@ -53,7 +53,8 @@ impl<'a> Prepared<'a> {
             _ => 0,
         };
         let visible = overhead::visible_total(gpu, setup.ecc);
-        let settings = Settings::resolve(setup.runtime, &setup.engine, gpu, setup.kv);
+        let head_dim = model.architecture.as_ref().map(|a| a.head_dim());
+        let settings = Settings::resolve(setup.runtime, &setup.engine, gpu, setup.kv, head_dim);
         let budget = settings.budget(visible);
         Prepared {
             setup,

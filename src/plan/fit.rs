@@ -5,6 +5,8 @@ use super::evidence::Bands;
 use super::layout::{self, Layout, Replica};
 use super::offload::{Chosen, OffloadReport};
 use super::Options;
+use crate::estimate::engine::llamacpp::fit::{self as llamacpp_fit, FittedContext};
+use crate::estimate::engine::Settings;
 use crate::estimate::{EngineId, EngineReport, Memory, Prepared, Throughput};
 use crate::spec::{GpuSpec, ModelSpec};
 use serde::Serialize;
@@ -29,6 +31,9 @@ pub struct FitReport {
     pub kv_precision: String,
     pub runtime: EngineId,
     pub context: u64,
+    /// how llama.cpp's `--fit` chose `context` (a pasted llama.cpp command without `-c`)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_fit: Option<FittedContext>,
     pub batch: u64,
     /// tensor-parallel GPUs per stage (`--gpus`)
     pub gpus: u64,
@@ -77,8 +82,12 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
     let setup = *replica.setup();
     let facts = replica.facts();
     let p = stages.first();
-    let context = opts.context_for(model);
     let batch = opts.batch.max(1);
+    let context_fit = match (opts.context_fit, &p.settings) {
+        (Some(f), Settings::LlamaCpp(s)) => Some(llamacpp_fit::fitted_context(p, s, batch, f)),
+        _ => None,
+    };
+    let context = context_fit.map_or_else(|| opts.context_for(model), |f| f.per_slot(batch));
     let (memory_stage, memory) = stages.heaviest(context, batch);
     let engine = stages.all()[memory_stage as usize].engine_report(context, batch);
     let fits = stages.fits(context, batch) && engine.starts;
@@ -158,6 +167,7 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
         kv_precision: setup.kv.label().to_string(),
         runtime: setup.runtime.id,
         context,
+        context_fit,
         batch,
         gpus: setup.tp,
         pipeline: replica.layout.pp,

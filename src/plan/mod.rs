@@ -15,6 +15,7 @@ pub mod support;
 pub mod workload;
 
 use crate::estimate::engine::command::{Command, ContextArg};
+use crate::estimate::engine::llamacpp::fit::FitParams;
 use crate::estimate::engine::{self, Flags};
 use crate::estimate::{EccMode, Runtime};
 use crate::spec::host::Host;
@@ -35,6 +36,9 @@ pub struct Options {
     pub engine: Flags,
     /// tokens per sequence; None = min(model max, [`DEFAULT_CONTEXT`])
     pub context: Option<u64>,
+    /// llama.cpp picks the context itself (`--fit`, a pasted command without `-c`): used instead of
+    /// `context` when the engine is llama.cpp
+    pub context_fit: Option<FitParams>,
     pub batch: u64,
     /// tensor-parallel GPUs (per pipeline stage)
     pub gpus: u64,
@@ -58,6 +62,7 @@ impl Default for Options {
             runtime: None,
             engine: Flags::default(),
             context: None,
+            context_fit: None,
             batch: 1,
             gpus: 1,
             pipeline: 1,
@@ -82,7 +87,8 @@ impl Options {
     }
 
     /// Takes what a pasted engine command sets: engine, model format, context, parallelism, KV type
-    /// and engine flags. llama.cpp's `-c 0` is the model's own maximum, shared by the slots.
+    /// and engine flags. llama.cpp without `-c` leaves the context to `--fit`; with `--fit off` it
+    /// is the model's own maximum, shared by the slots.
     pub fn apply_command(&mut self, cmd: &Command, model: &ModelSpec) {
         self.runtime = cmd.engine.map(|e| e.profile()).or(self.runtime);
         self.precision = cmd.precision.or(self.precision);
@@ -91,9 +97,14 @@ impl Options {
         self.gpus = cmd.tp.unwrap_or(self.gpus);
         self.pipeline = cmd.pp.unwrap_or(self.pipeline);
         self.engine = cmd.flags;
+        self.context_fit = None;
         self.context = match cmd.context {
             Some(ContextArg::Tokens(c)) => Some(c),
             Some(ContextArg::ModelMax) => Some((model.max_context / self.batch.max(1)).max(1)),
+            Some(ContextArg::Fit(f)) => {
+                self.context_fit = Some(f);
+                None
+            }
             None => self.context,
         };
     }

@@ -17,6 +17,7 @@ use super::fit::MAX_BATCH_SEARCHED;
 use super::layout::{self, Layout, Replica, Stages};
 use super::workload::{CostMode, Workload};
 use super::Options;
+use crate::estimate::engine::command;
 use crate::estimate::{EngineId, Memory, Throughput};
 use crate::spec::{Format, GpuSpec, ModelSpec};
 use serde::Serialize;
@@ -171,6 +172,9 @@ pub struct SizedOption {
     pub load_headroom_fraction: Option<f64>,
     pub cost: Cost,
     pub evidence: Evidence,
+    /// the engine command one replica runs with, as gpuplan derives it (its layout, the memory
+    /// context, `batch_per_replica`); None when nothing fits or the engine has no command line
+    pub command: Option<String>,
     pub notes: Vec<String>,
 }
 
@@ -511,6 +515,7 @@ fn size_option(
             bands: evidence::bands(w.runtime_for(format)),
             price: price.as_ref().map(|p| p.1.clone()),
         },
+        command: None,
         notes: Vec::new(),
     };
     match super::support::check(w.runtime_for(format), format, gpu) {
@@ -594,6 +599,7 @@ fn size_option(
     o.memory_layout = Some(c.layout);
     o.memory_stage = memory_stage;
     o.max_context = stages.max_context(1);
+    o.command = command::emit(stages.first(), need.memory_context, c.batch);
     o.ttft = need.ttft.map(|t| Check {
         target: t,
         value: c.at.ttft_s,

@@ -6,6 +6,7 @@
 //! `--max-model-len` is the context. llama.cpp's `-c` is the KV cache of all slots together, each of
 //! the `-np` slots getting `-c / -np` tokens, so `-c 32768 -np 4` is a context of 8192 at batch 4.
 
+use super::llamacpp::fit::FitParams;
 use super::llamacpp::profile::{self as llamacpp, FlashAttn};
 use super::offload::flags::{intern, GpuLayers, OffloadFlags, TensorOverride};
 use super::profile::EngineId;
@@ -25,7 +26,7 @@ pub struct Command {
     /// the model as the command names it: a Hugging Face id, a path or a repository
     pub model: Option<String>,
     /// tokens per sequence (vLLM `--max-model-len`, default the model's maximum; llama.cpp
-    /// `-c / -np`, `-c 0` meaning the model's maximum)
+    /// `-c / -np`, unset or 0 meaning what `--fit` makes of the model's training context)
     pub context: Option<ContextArg>,
     /// concurrent sequences (llama.cpp `-np`)
     pub batch: Option<u64>,
@@ -43,9 +44,12 @@ pub struct Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContextArg {
     Tokens(u64),
-    /// the model's own maximum (vLLM without `--max-model-len`; llama.cpp `-c 0`, shared by the
-    /// slots)
+    /// the model's own maximum (vLLM without `--max-model-len`; llama.cpp `-c 0` or no `-c` with
+    /// `--fit off`: `n_ctx_train`, shared by the slots)
     ModelMax,
+    /// llama.cpp without `-c` (or `-c 0`) and `--fit` on, its default: the context `--fit` picks on
+    /// the GPU (`estimate::engine::llamacpp::fit`)
+    Fit(FitParams),
 }
 
 /// Why a command could not be read.
@@ -492,6 +496,8 @@ fn parse_llamacpp(words: &[String], entry: llamacpp::Entry) -> Result<Command, C
     };
     c.flags.llamacpp.entry = entry;
     let mut ctx: Option<u64> = None;
+    let mut fit = FitParams::default();
+    let mut fit_on = true;
     let mut overrides = Vec::new();
     let mut a = Args { words, at: 0, engine };
     while let Some((flag, inline)) = a.next_flag() {
@@ -514,7 +520,41 @@ fn parse_llamacpp(words: &[String], entry: llamacpp::Entry) -> Result<Command, C
             "-c" | "--ctx-size" => ctx = Some(a.int(f, inline)?),
             "-b" | "--batch-size" => c.flags.llamacpp.batch_size = Some(a.int(f, inline)?),
             "-ub" | "--ubatch-size" => c.flags.llamacpp.ubatch_size = Some(a.int(f, inline)?),
-            "-np" | "--parallel" => c.batch = Some(a.int(f, inline)?.max(1)),
+            "-np" | "--parallel" => {
+                let v = a.value(f, inline)?;
+                let n = v
+                    .trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|&n| n != 0 || entry != llamacpp::Entry::Server)
+                    .ok_or_else(|| a.bad(f, &v, "a slot count, or -1 for auto"))?;
+                // llama-server: a negative count is auto (4 slots, unified KV)
+                c.batch = match u64::try_from(n) {
+                    Ok(n) => Some(n.clamp(1, MAX_COUNT)),
+                    Err(_) if entry == llamacpp::Entry::Server => None,
+                    Err(_) => Some(1),
+                };
+            }
+            "-fit" | "--fit" => {
+                let v = a.value(f, inline)?;
+                fit_on = match v.as_str() {
+                    "on" | "1" | "true" | "enabled" => true,
+                    "off" | "0" | "false" | "disabled" => false,
+                    _ => return Err(a.bad(f, &v, "on or off")),
+                };
+            }
+            "-fitc" | "--fit-ctx" => fit.min_ctx = a.int(f, inline)?,
+            "-fitt" | "--fit-target" => {
+                // one margin per device; gpuplan's llama.cpp runs on one GPU: the first
+                let v = a.value(f, inline)?;
+                let mib = v
+                    .split([',', '/'])
+                    .next()
+                    .and_then(|m| m.trim().parse::<u64>().ok())
+                    .filter(|&m| m <= MAX_COUNT)
+                    .ok_or_else(|| a.bad(f, &v, "MiB per device, e.g. 1024 or 2048,1024"))?;
+                fit.margin_bytes = mib * crate::spec::gpu::MIB;
+            }
             "-fa" | "--flash-attn" => {
                 let v = a.optional_value(inline, &["on", "off", "auto", "1", "0", "true", "false"]);
                 c.flags.llamacpp.flash_attn = Some(match v.as_deref() {
@@ -535,7 +575,8 @@ fn parse_llamacpp(words: &[String], entry: llamacpp::Entry) -> Result<Command, C
             "-ngl" | "--n-gpu-layers" | "--gpu-layers" => {
                 let v = a.value(f, inline)?;
                 let n = GpuLayers::parse(&v).map_err(|_| a.bad(f, &v, "a layer count, auto or all (-1, -2)"))?;
-                c.flags.llamacpp.n_gpu_layers = n.count();
+                // 999 and above (what the emitter writes for "all") is every layer of any model
+                c.flags.llamacpp.n_gpu_layers = n.count().filter(|&n| n < 999);
             }
             "--no-mmap" => c.flags.llamacpp.no_mmap = true,
             "--load-mode" => {
@@ -558,6 +599,7 @@ fn parse_llamacpp(words: &[String], entry: llamacpp::Entry) -> Result<Command, C
             "-nkvo" | "--no-kv-offload" => c.flags.llamacpp.offload.no_kv_offload = true,
             "--no-op-offload" => c.flags.llamacpp.offload.no_op_offload = true,
             "-kvu" | "--kv-unified" => c.flags.llamacpp.kv_unified = true,
+            "-no-kvu" | "--no-kv-unified" => c.flags.llamacpp.kv_unified = false,
             "--swa-full" => c.flags.llamacpp.swa_full = true,
             _ if LLAMA_IGNORED.contains(&f) => {
                 if !LLAMA_SWITCHES.contains(&f) {
@@ -574,15 +616,25 @@ fn parse_llamacpp(words: &[String], entry: llamacpp::Entry) -> Result<Command, C
         }
     }
     c.flags.llamacpp.offload.overrides = intern(overrides).map_err(CommandError::Limit)?;
-    // -c is every slot's context together; each slot gets an equal share
-    let slots = c.batch.unwrap_or(llamacpp::DEFAULT_PARALLEL);
-    c.context = ctx.map(|n| match n {
-        0 => ContextArg::ModelMax,
-        n => ContextArg::Tokens((n / slots.max(1)).max(1)),
-    });
-    if c.context.is_none() {
-        c.context = Some(ContextArg::Tokens(llamacpp::DEFAULT_CTX / slots.max(1)));
+    // llama-server without -np (or -np -1): 4 slots sharing one unified KV cache
+    if c.batch.is_none() {
+        c.batch = Some(match entry {
+            llamacpp::Entry::Server => {
+                c.flags.llamacpp.kv_unified = true;
+                llamacpp::SERVER_AUTO_PARALLEL
+            }
+            llamacpp::Entry::Library => llamacpp::DEFAULT_PARALLEL,
+        });
     }
+    let slots = c.batch.unwrap_or(1).max(1);
+    // -c is every slot's context together; each slot gets an equal share. Unset, it is n_ctx 0:
+    // the model's training context, which --fit lowers to fit the GPU; -c 0 asks for it whole
+    c.context = Some(match (ctx, fit_on) {
+        (Some(0), true) => ContextArg::Fit(FitParams { lower: false, ..fit }),
+        (None, true) => ContextArg::Fit(fit),
+        (Some(0) | None, false) => ContextArg::ModelMax,
+        (Some(n), _) => ContextArg::Tokens((n / slots).max(1)),
+    });
     Ok(c)
 }
 
@@ -798,6 +850,45 @@ mod tests {
         let c = parse("./build/bin/llama-cli -m x-Q8_0.gguf -c 4096").expect("parses");
         assert_eq!(c.flags.llamacpp.entry, llamacpp::Entry::Library);
         assert!(!c.flags.llamacpp.kv_unified);
+    }
+
+    #[test]
+    fn llama_server_defaults_are_the_builds() {
+        // no -np: auto, 4 slots over one unified KV cache; no -c: n_ctx 0, which --fit sizes
+        let c = parse("llama-server -m x-Q4_K_M.gguf").expect("parses");
+        assert_eq!(c.batch, Some(llamacpp::SERVER_AUTO_PARALLEL));
+        assert!(c.flags.llamacpp.kv_unified);
+        assert_eq!(c.context, Some(ContextArg::Fit(FitParams::default())));
+        let c = parse("llama-server -m x.gguf -np -1 -c 16384").expect("parses");
+        assert_eq!((c.batch, c.context), (Some(4), Some(ContextArg::Tokens(4096))));
+        assert!(c.flags.llamacpp.kv_unified);
+        // an explicit -np: per-slot streams unless -kvu
+        let c = parse("llama-server -m x.gguf -np 2 -c 8192").expect("parses");
+        assert_eq!((c.batch, c.context), (Some(2), Some(ContextArg::Tokens(4096))));
+        assert!(!c.flags.llamacpp.kv_unified);
+        // -c 0 asks for the training context whole; --fit off takes it as llama_context does
+        let c = parse("llama-server -m x.gguf -c 0").expect("parses");
+        assert!(matches!(
+            c.context,
+            Some(ContextArg::Fit(FitParams { lower: false, .. }))
+        ));
+        let c = parse("llama-server -m x.gguf --fit off").expect("parses");
+        assert_eq!(c.context, Some(ContextArg::ModelMax));
+        let c = parse("llama-server -m x.gguf -fitc 8192 -fitt 2048,1024").expect("parses");
+        assert_eq!(
+            c.context,
+            Some(ContextArg::Fit(FitParams {
+                min_ctx: 8192,
+                margin_bytes: 2048 << 20,
+                lower: true
+            }))
+        );
+        // llama-cli decodes one sequence
+        let c = parse("llama-cli -m x.gguf").expect("parses");
+        assert_eq!(c.batch, Some(1));
+        assert!(!c.flags.llamacpp.kv_unified);
+        assert!(parse("llama-server -m x.gguf -np 0").is_err());
+        assert!(parse("llama-server -m x.gguf --fit maybe").is_err());
     }
 
     #[test]

@@ -82,6 +82,9 @@ pub enum Refusal {
     ContextAboveModelMax { requested: u64, max: u64 },
     /// llama.cpp: a quantized V cache needs flash attention
     QuantizedVNeedsFlashAttn,
+    /// llama.cpp has no such architecture (its converter rejects the model, so there is no GGUF it
+    /// loads); `architecture` is the HF config's `model_type`
+    UnsupportedArchitecture { architecture: &'static str },
     /// the engine's buffers exceed the GPU's memory (llama.cpp: a CUDA allocation fails while
     /// loading the model or creating the context)
     OutOfMemory { needed_bytes: u64, available_bytes: u64 },

@@ -27,11 +27,15 @@ pub enum Settings {
 
 impl Settings {
     /// The settings `rt` runs with on `gpu`, from the user's `flags`; `kv` is the KV precision chosen
-    /// for the estimate (llama.cpp's cache type when `-ctk`/`-ctv` are not given).
-    pub fn resolve(rt: &Runtime, flags: &Flags, gpu: &GpuSpec, kv: KvPrecision) -> Settings {
+    /// for the estimate (llama.cpp's cache type when `-ctk`/`-ctv` are not given), `head_dim` the
+    /// model's attention head size (None: unknown, taken as one the GPU's kernels support).
+    pub fn resolve(rt: &Runtime, flags: &Flags, gpu: &GpuSpec, kv: KvPrecision, head_dim: Option<u64>) -> Settings {
         match rt.id {
             EngineId::Vllm => Settings::Vllm(vllm::Settings::resolve(&flags.vllm, gpu)),
-            EngineId::LlamaCpp => Settings::LlamaCpp(llamacpp::Settings::resolve(&flags.llamacpp, kv)),
+            EngineId::LlamaCpp => {
+                let auto_fa = head_dim.is_none_or(llamacpp::cuda_flash_attn_supported);
+                Settings::LlamaCpp(llamacpp::Settings::resolve(&flags.llamacpp, kv, auto_fa))
+            }
             EngineId::Candle | EngineId::CandleCpu | EngineId::Transformers => Settings::Plain,
         }
     }

@@ -9,12 +9,12 @@
 //! the build's graph: they are checked where the record says the build reserves `n_outputs_max`
 //! rows of logits (llama.cpp PR #23861, mid-2026, the graph modeled) and reported otherwise.
 
-use super::{model as spec_of, printed_on, Check, Loaded, Tolerance};
+use super::{model as spec_of, printed_on, Check, Field, Figure, Loaded, Scope, Tolerance};
 use crate::estimate::arch::inventory;
 use crate::estimate::engine::llamacpp::compute::Devices;
 use crate::estimate::engine::llamacpp::context::Params;
 use crate::estimate::engine::llamacpp::ggml::Type;
-use crate::estimate::engine::llamacpp::model::{Experts, Family, Model, Window};
+use crate::estimate::engine::llamacpp::model::{Biases, Experts, Family, Model, Window};
 use crate::estimate::engine::llamacpp::{self as engine, weights, Buffers};
 use crate::spec::gpu::MIB;
 use crate::spec::{Catalog, Format, KvPrecision};
@@ -125,6 +125,7 @@ pub fn model_from_config(c: &Value) -> Result<Model, String> {
         n_vocab: key("vocab_size")?,
         window,
         experts,
+        bias: Biases::of(family),
     })
 }
 
@@ -143,8 +144,8 @@ fn resolve(f: &Loaded, catalog: &Catalog) -> Result<Resolved, String> {
                 .architecture
                 .clone()
                 .ok_or("the model has no architecture-level spec")?;
-            let (model, exact) = weights::model(&a);
-            if !exact {
+            let (model, graph) = weights::model(&a);
+            if graph != engine::ComputeGraph::Modeled {
                 return Err(format!(
                     "{}: gpuplan does not replay this architecture's graph",
                     spec.id
@@ -179,13 +180,21 @@ fn resolve(f: &Loaded, catalog: &Catalog) -> Result<Resolved, String> {
 }
 
 /// The GPU's name in the printed maps (`CUDA0`, `ROCm0`), or None for a CPU-only run.
-fn gpu_key(f: &Loaded) -> Option<String> {
-    ["model_buffer_mib", "kv_buffer_mib", "compute_buffer_mib"]
+pub(super) fn gpu_key(f: &Loaded) -> Option<String> {
+    [Field::ModelBufferMib, Field::KvBufferMib, Field::ComputeBufferMib]
         .iter()
-        .filter_map(|k| f.evidence.printed.get(*k).and_then(Value::as_object))
+        .filter_map(|k| f.evidence.printed.get(k.key()).and_then(Value::as_object))
         .flat_map(|m| m.keys())
         .find(|k| (k.starts_with("CUDA") && !k.starts_with("CUDA_Host")) || k.starts_with("ROCm"))
         .cloned()
+}
+
+/// The sliding-window cache's KV buffer printed for `device`.
+fn swa_on(device: &str) -> Figure {
+    Figure {
+        field: Field::KvBufferMib,
+        scope: Scope::SwaCache(device.into()),
+    }
 }
 
 /// Checked and reported comparisons of one record.
@@ -196,13 +205,13 @@ struct Comparisons {
 }
 
 impl Comparisons {
-    fn add(&mut self, f: &Loaded, figure: &str, device: &str, bytes: u64, tolerance: Option<Tolerance>) {
-        let Some(printed) = printed_on(f, figure, device) else {
+    fn add(&mut self, f: &Loaded, figure: Figure, bytes: u64, tolerance: Option<Tolerance>) {
+        let Some(printed) = printed_on(f, &figure) else {
             return;
         };
         let c = Check {
             evidence: f.evidence.id.clone(),
-            figure: format!("{figure}.{device}"),
+            figure,
             predicted: bytes as f64 / MIB as f64,
             printed,
             tolerance: tolerance.unwrap_or(Tolerance::Relative(COMPUTE_TOLERANCE)),
@@ -232,9 +241,9 @@ pub fn check(f: &Loaded, catalog: &Catalog) -> Result<(Vec<Check>, Vec<Check>), 
     // types are not a gpuplan format)
     if let (Some(t), Some(g)) = (&r.tensors, &gpu) {
         let b = weights::model_buffers(t, n_layer, devices.gpu_layers(n_layer), mmap);
-        out.add(f, "model_buffer_mib", g, b.gpu, exact);
+        out.add(f, Figure::on(Field::ModelBufferMib, g), b.gpu, exact);
         for host in ["CPU_Mapped", "CPU", "CUDA_Host"] {
-            out.add(f, "model_buffer_mib", host, b.host, exact);
+            out.add(f, Figure::on(Field::ModelBufferMib, host), b.host, exact);
         }
     }
     let Some(p) = params(f)? else {
@@ -254,38 +263,46 @@ pub fn check(f: &Loaded, catalog: &Catalog) -> Result<(Vec<Check>, Vec<Check>), 
             let spread = f
                 .evidence
                 .printed
-                .get("kv_buffer_mib")
+                .get(Field::KvBufferMib.key())
                 .and_then(Value::as_object)
                 .is_some_and(|m| m.len() > 1 && m.keys().all(|k| !k.contains("SWA")));
             if spread && !known_layers {
                 // layers split over the GPU and the host with -ngl unrecorded: the sum is exact
-                let printed: f64 = ["kv_buffer_mib"]
+                let printed: f64 = [Field::KvBufferMib.key()]
                     .iter()
                     .filter_map(|k| f.evidence.printed.get(*k).and_then(Value::as_object))
                     .flat_map(|m| m.values().filter_map(Value::as_f64))
                     .sum();
                 out.checked.push(Check {
                     evidence: f.evidence.id.clone(),
-                    figure: "kv_buffer_mib (all devices)".into(),
+                    figure: Figure {
+                        field: Field::KvBufferMib,
+                        scope: Scope::AllDevices,
+                    },
                     predicted: (b.kv.total() + b.host_kv.total()) as f64 / MIB as f64,
                     printed,
                     tolerance: Tolerance::Absolute(2.0 * PRINTED_MIB),
                 });
             } else {
-                out.add(f, "kv_buffer_mib", g, b.kv.full, exact);
-                out.add(f, "kv_buffer_mib", &format!("{g} (SWA cache)"), b.kv.swa, exact);
-                out.add(f, "kv_buffer_mib", "CUDA_Host", b.host_kv.total(), exact);
+                out.add(f, Figure::on(Field::KvBufferMib, g), b.kv.full, exact);
+                out.add(f, swa_on(g), b.kv.swa, exact);
+                out.add(f, Figure::on(Field::KvBufferMib, "CUDA_Host"), b.host_kv.total(), exact);
             }
-            out.add(f, "compute_buffer_mib", g, b.compute.device, modeled);
-            out.add(f, "compute_buffer_mib", "CUDA_Host", b.compute.host, modeled);
-            out.add(f, "output_buffer_mib", "CUDA_Host", b.output, output);
-            out.add(f, "output_buffer_mib", "CPU", b.output, output);
+            out.add(f, Figure::on(Field::ComputeBufferMib, g), b.compute.device, modeled);
+            out.add(
+                f,
+                Figure::on(Field::ComputeBufferMib, "CUDA_Host"),
+                b.compute.host,
+                modeled,
+            );
+            out.add(f, Figure::on(Field::OutputBufferMib, "CUDA_Host"), b.output, output);
+            out.add(f, Figure::on(Field::OutputBufferMib, "CPU"), b.output, output);
         }
         None => {
-            out.add(f, "kv_buffer_mib", "CPU", b.kv.full, exact);
-            out.add(f, "kv_buffer_mib", "CPU (SWA cache)", b.kv.swa, exact);
-            out.add(f, "compute_buffer_mib", "CPU", b.compute.device, modeled);
-            out.add(f, "output_buffer_mib", "CPU", b.output, output);
+            out.add(f, Figure::on(Field::KvBufferMib, "CPU"), b.kv.full, exact);
+            out.add(f, swa_on("CPU"), b.kv.swa, exact);
+            out.add(f, Figure::on(Field::ComputeBufferMib, "CPU"), b.compute.device, modeled);
+            out.add(f, Figure::on(Field::OutputBufferMib, "CPU"), b.output, output);
         }
     }
     Ok((out.checked, out.reported))

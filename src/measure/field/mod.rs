@@ -4,6 +4,7 @@
 
 pub mod llamacpp;
 pub mod offload;
+pub mod summary;
 pub mod vllm;
 
 use crate::estimate::engine::command;
@@ -120,12 +121,102 @@ pub enum Tolerance {
     Relative(f64),
 }
 
+/// A printed field gpuplan predicts, as the evidence's `printed` object names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    /// vLLM: "Model loading took X GiB"
+    ModelWeightsGib,
+    /// vLLM: the profile run's activation peak
+    ActivationPeakGib,
+    /// vLLM: non-torch memory
+    NonTorchGib,
+    /// vLLM: "Available KV cache memory"
+    AvailableKvCacheGib,
+    /// vLLM: "GPU KV cache size: N tokens"
+    KvCacheTokens,
+    /// vLLM: "Maximum concurrency for L tokens per request: Nx"
+    MaxConcurrency,
+    /// vLLM: whether the engine started (1) or refused (0)
+    Starts,
+    /// llama.cpp: graph splits of a one-token graph ("graph splits = N (with bs=1)")
+    GraphSplitsBs1,
+    /// llama.cpp: decode tokens/s of a CPU+GPU split
+    DecodeTps,
+    /// llama.cpp: model buffer size per device
+    ModelBufferMib,
+    /// llama.cpp: KV buffer size per device
+    KvBufferMib,
+    /// llama.cpp: compute buffer size per device
+    ComputeBufferMib,
+    /// llama.cpp: output buffer size
+    OutputBufferMib,
+}
+
+impl Field {
+    /// The key of the evidence's `printed` object.
+    pub fn key(self) -> &'static str {
+        match self {
+            Field::ModelWeightsGib => "model_weights_gib",
+            Field::ActivationPeakGib => "activation_peak_gib",
+            Field::NonTorchGib => "non_torch_gib",
+            Field::AvailableKvCacheGib => "available_kv_cache_gib",
+            Field::KvCacheTokens => "kv_cache_tokens",
+            Field::MaxConcurrency => "max_concurrency",
+            Field::Starts => "starts",
+            Field::GraphSplitsBs1 => "graph_splits_bs1",
+            Field::DecodeTps => "decode_tps",
+            Field::ModelBufferMib => "model_buffer_mib",
+            Field::KvBufferMib => "kv_buffer_mib",
+            Field::ComputeBufferMib => "compute_buffer_mib",
+            Field::OutputBufferMib => "output_buffer_mib",
+        }
+    }
+}
+
+/// Which of a field's printed values a figure is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "device")]
+pub enum Scope {
+    /// the one value the engine prints
+    Whole,
+    /// the value printed for a device (`CUDA0`, `CPU`, `CUDA_Host`, ...)
+    Device(String),
+    /// the sliding-window cache's value on a device
+    SwaCache(String),
+    /// the sum over every device the engine printed
+    AllDevices,
+}
+
+/// One printed figure: a field, and which of its values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Figure {
+    pub field: Field,
+    pub scope: Scope,
+}
+
+impl Figure {
+    pub fn whole(field: Field) -> Self {
+        Figure {
+            field,
+            scope: Scope::Whole,
+        }
+    }
+
+    /// A field's value printed for `device`.
+    pub fn on(field: Field, device: &str) -> Self {
+        Figure {
+            field,
+            scope: Scope::Device(device.into()),
+        }
+    }
+}
+
 /// One figure of one evidence file: predicted against printed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Check {
     pub evidence: String,
-    /// the printed field, e.g. `available_kv_cache_gib`, `kv_buffer_mib.CUDA0`, `starts`
-    pub figure: String,
+    pub figure: Figure,
     pub predicted: f64,
     pub printed: f64,
     pub tolerance: Tolerance,
@@ -135,6 +226,21 @@ impl Check {
     /// (predicted − printed) / printed, in percent (None when printed is 0).
     pub fn error_pct(&self) -> Option<f64> {
         (self.printed != 0.0).then(|| (self.predicted - self.printed) / self.printed * 100.0)
+    }
+
+    /// |predicted − printed| over the tolerance: up to 1 within it, above 1 a miss (an exact
+    /// figure's error is 0 or infinite).
+    pub fn share_of_tolerance(&self) -> f64 {
+        let d = (self.predicted - self.printed).abs();
+        let width = match self.tolerance {
+            Tolerance::Absolute(t) => t,
+            Tolerance::Relative(f) => f * self.printed.abs(),
+        };
+        if d == 0.0 {
+            0.0
+        } else {
+            d / width
+        }
     }
 
     pub fn ok(&self) -> bool {
@@ -204,7 +310,8 @@ pub fn model(f: &Loaded, catalog: &Catalog) -> Result<ModelSpec, String> {
         let dir = f.path.parent().unwrap_or(Path::new("."));
         return crate::import::import_path(&dir.join(config))
             .map(|i| i.spec)
-            .map_err(|e| format!("{config}: {e}"));
+            // the import's error names the file already
+            .map_err(|e| e.to_string());
     }
     match &m.hf_id {
         Some(id) => catalog
@@ -235,12 +342,19 @@ pub fn options(f: &Loaded, model: &ModelSpec) -> Result<Options, String> {
     Ok(opts)
 }
 
-/// A printed number by field name (`printed.<name>`), when present.
-pub fn printed(f: &Loaded, name: &str) -> Option<f64> {
-    f.evidence.printed.get(name).and_then(Value::as_f64)
+/// A printed number by key (`printed.<key>`, e.g. `Field::key` or `total_gpu_memory_gib`), when
+/// present.
+pub fn printed(f: &Loaded, key: &str) -> Option<f64> {
+    f.evidence.printed.get(key).and_then(Value::as_f64)
 }
 
-/// A printed per-device number (`printed.<name>.<device>`), when present.
-pub fn printed_on(f: &Loaded, name: &str, device: &str) -> Option<f64> {
-    f.evidence.printed.get(name)?.get(device)?.as_f64()
+/// A printed per-device number (`printed.<field>.<device>`, the sliding-window cache's under
+/// `<device> (SWA cache)`), when present; None for a figure of no single device.
+pub fn printed_on(f: &Loaded, figure: &Figure) -> Option<f64> {
+    let per_device = f.evidence.printed.get(figure.field.key())?;
+    match &figure.scope {
+        Scope::Device(d) => per_device.get(d)?.as_f64(),
+        Scope::SwaCache(d) => per_device.get(format!("{d} (SWA cache)"))?.as_f64(),
+        Scope::Whole | Scope::AllDevices => None,
+    }
 }

@@ -10,7 +10,7 @@
 //! December 2025; overrides to the CPU took the plain CPU type before PR #14990, July 2025), read
 //! from the build number or the date.
 
-use super::{gpu, model, printed, printed_on, Check, Evidence, Loaded, Tolerance};
+use super::{gpu, model, printed, printed_on, Check, Evidence, Field, Figure, Loaded, Tolerance};
 use crate::estimate::engine::llamacpp::{Entry, Flags, FlashAttn};
 use crate::estimate::engine::offload::flags::{intern, OffloadFlags, TensorOverride};
 use crate::estimate::engine::offload::placement::{CpuOverride, NglRule, Rules};
@@ -155,7 +155,7 @@ pub fn check(f: &Loaded, catalog: &Catalog) -> Result<Vec<Check>, String> {
     };
     let split = offload::split(&p, &s, gpus, context, slots, &rules_of(e));
     let mut checks = vec![];
-    let mut push = |figure: String, predicted: f64, printed: Option<f64>, tolerance| {
+    let mut push = |figure: Figure, predicted: f64, printed: Option<f64>, tolerance| {
         if let Some(printed) = printed {
             checks.push(Check {
                 evidence: e.id.clone(),
@@ -169,42 +169,43 @@ pub fn check(f: &Loaded, catalog: &Catalog) -> Result<Vec<Check>, String> {
     let mib = |b: u64| b as f64 / MIB as f64;
     for g in &split.gpus {
         let d = g.device.as_str();
-        for (name, bytes, tolerance) in [
+        for (field, bytes, tolerance) in [
             (
-                "model_buffer_mib",
+                Field::ModelBufferMib,
                 g.model_buffer_bytes,
                 Tolerance::Absolute(PRINTED_MIB),
             ),
-            ("kv_buffer_mib", g.kv_buffer_bytes, Tolerance::Absolute(PRINTED_MIB)),
+            (Field::KvBufferMib, g.kv_buffer_bytes, Tolerance::Absolute(PRINTED_MIB)),
             (
-                "compute_buffer_mib",
+                Field::ComputeBufferMib,
                 g.compute_buffer_bytes,
                 Tolerance::Relative(COMPUTE_TOLERANCE),
             ),
         ] {
-            push(format!("{name}.{d}"), mib(bytes), printed_on(f, name, d), tolerance);
+            let figure = Figure::on(field, d);
+            let printed = printed_on(f, &figure);
+            push(figure, mib(bytes), printed, tolerance);
         }
     }
     for buffer in [HostBuffer::CpuMapped, HostBuffer::CudaHost, HostBuffer::Cpu] {
         let predicted = split.host.model_buffer_bytes.get(&buffer).copied().unwrap_or(0);
         // a number: one file; a list (one span per file of a split GGUF) is not checked
-        push(
-            format!("model_buffer_mib.{}", buffer.name()),
-            mib(predicted),
-            printed_on(f, "model_buffer_mib", buffer.name()),
-            Tolerance::Absolute(PRINTED_MIB),
-        );
+        let figure = Figure::on(Field::ModelBufferMib, buffer.name());
+        let printed = printed_on(f, &figure);
+        push(figure, mib(predicted), printed, Tolerance::Absolute(PRINTED_MIB));
     }
+    let host_kv = Figure::on(Field::KvBufferMib, "CPU");
+    let printed_kv = printed_on(f, &host_kv);
     push(
-        "kv_buffer_mib.CPU".into(),
+        host_kv,
         mib(split.host.kv_buffer_bytes),
-        printed_on(f, "kv_buffer_mib", "CPU"),
+        printed_kv,
         Tolerance::Absolute(PRINTED_MIB),
     );
     push(
-        "graph_splits_bs1".into(),
+        Figure::whole(Field::GraphSplitsBs1),
         split.graph_splits_token as f64,
-        printed(f, "graph_splits_bs1"),
+        printed(f, Field::GraphSplitsBs1.key()),
         Tolerance::Absolute(0.0),
     );
     let host_gbps = e
@@ -223,9 +224,9 @@ pub fn check(f: &Loaded, catalog: &Catalog) -> Result<Vec<Check>, String> {
             &HYBRID,
         ) {
             push(
-                "decode_tps".into(),
+                Figure::whole(Field::DecodeTps),
                 d.tokens_per_s,
-                printed(f, "decode_tps"),
+                printed(f, Field::DecodeTps.key()),
                 Tolerance::Relative(HYBRID.error_band),
             );
         }

@@ -156,7 +156,8 @@ fn cpu_compute(model: &ModelSpec, format: &'static Format, s: &RunSettings, gpu:
         ..crate::estimate::Setup::new(model, format, &LLAMA_CPP)
     };
     let p = crate::estimate::Prepared::new(setup, gpu, &facts, &weights);
-    let settings = llamacpp::Settings::resolve(&s.flags(), setup.kv);
+    // the CPU backend runs flash attention for every head size
+    let settings = llamacpp::Settings::resolve(&s.flags(), setup.kv, true);
     let slots = s.parallel.max(1);
     llamacpp::cpu_compute_buffer(&p, &settings, s.ctx_size / slots, slots)
 }
@@ -176,7 +177,7 @@ fn gpu_figures(model: &ModelSpec, format: &'static Format, s: &RunSettings, gpu:
     let p = crate::estimate::Prepared::new(setup, gpu, &facts, &weights);
     let settings = match p.settings {
         engine::Settings::LlamaCpp(ls) => ls,
-        _ => llamacpp::Settings::resolve(&s.flags(), setup.kv),
+        _ => llamacpp::Settings::resolve(&s.flags(), setup.kv, true),
     };
     let slots = s.parallel.max(1);
     let f = llamacpp::figures(&p, &settings, s.ctx_size / slots, slots);

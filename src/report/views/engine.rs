@@ -31,6 +31,11 @@ pub fn section(d: &mut Doc, e: &EngineReport, context: u64) {
             .into(),
         ));
     }
+    if let Some(Figures::LlamaCpp(f)) = &e.figures {
+        if let Some((note, tone)) = graph_note(f.compute_graph) {
+            kv.push(("note".into(), Cell::toned(note, tone)));
+        }
+    }
     d.kv(kv);
     match &e.figures {
         Some(Figures::Vllm(f)) => d.table(vllm_table(f, context)),
@@ -110,6 +115,21 @@ fn llamacpp_table(f: &llamacpp::Figures) -> Table {
     t
 }
 
+/// What a compute graph gpuplan does not replay means for the figures.
+fn graph_note(g: llamacpp::ComputeGraph) -> Option<(&'static str, Tone)> {
+    match g {
+        llamacpp::ComputeGraph::Modeled => None,
+        llamacpp::ComputeGraph::Approximated => Some((
+            "gpuplan does not replay llama.cpp's graph for this architecture: the compute buffer is that of a Llama graph of the same shapes (approximate), the KV buffer that of plain attention",
+            Tone::Muted,
+        )),
+        llamacpp::ComputeGraph::Unsupported => Some((
+            "the figures are those of a Llama graph of the same shapes, which llama.cpp would not build for this model",
+            Tone::Bad,
+        )),
+    }
+}
+
 /// The engine's reason in words.
 pub fn refusal(r: &Refusal) -> String {
     match r {
@@ -143,6 +163,9 @@ pub fn refusal(r: &Refusal) -> String {
             "max_model_len {requested} is above the model's maximum {max} (vLLM needs VLLM_ALLOW_LONG_MAX_MODEL_LEN=1)"
         ),
         Refusal::QuantizedVNeedsFlashAttn => "a quantized V cache requires flash attention (-fa on)".into(),
+        Refusal::UnsupportedArchitecture { architecture } => format!(
+            "llama.cpp has no {architecture} architecture (convert_hf_to_gguf.py rejects the model), so no GGUF of it loads"
+        ),
         Refusal::OutOfMemory {
             needed_bytes,
             available_bytes,

@@ -1,6 +1,7 @@
 //! `fit` and `compare` as documents.
 
 use super::bands;
+use crate::estimate::engine::llamacpp::fit::{FitOutcome, FittedContext};
 use crate::plan::layout::{Layout, MAX_GPUS};
 use crate::plan::FitReport;
 use crate::report::doc::{Cell, Doc, Table, Tone};
@@ -43,6 +44,11 @@ pub fn fit(r: &FitReport) -> Doc {
             String::new()
         }
     ));
+    let chosen = if r.context_fit.is_some() {
+        ", at the context llama.cpp's --fit picks"
+    } else {
+        ""
+    };
     let verdict = if let Some(why) = r
         .engine
         .refusal
@@ -53,7 +59,7 @@ pub fn fit(r: &FitReport) -> Doc {
     } else if r.fits {
         Cell::toned(
             format!(
-                "FITS: {} of {} ({} free)",
+                "FITS: {} of {} ({} free){chosen}",
                 bytes(r.memory.total_bytes),
                 bytes(r.memory.available_bytes),
                 signed_bytes(r.headroom_bytes)
@@ -63,7 +69,7 @@ pub fn fit(r: &FitReport) -> Doc {
     } else {
         Cell::toned(
             format!(
-                "DOES NOT FIT: needs {} of {} (short {})",
+                "DOES NOT FIT: needs {} of {} (short {}){chosen}",
                 bytes(r.memory.total_bytes),
                 bytes(r.memory.available_bytes),
                 bytes(r.headroom_bytes.unsigned_abs())
@@ -77,8 +83,11 @@ pub fn fit(r: &FitReport) -> Doc {
         _ => String::new(),
     };
     let t = &r.throughput;
-    d.kv(vec![
-        ("verdict".into(), verdict),
+    let mut rows = vec![("verdict".into(), verdict)];
+    if let Some(f) = &r.context_fit {
+        rows.push(("context".into(), context_fit(f, r.batch)));
+    }
+    rows.extend(vec![
         (
             "parameters".into(),
             format!(
@@ -141,6 +150,7 @@ pub fn fit(r: &FitReport) -> Doc {
             .into(),
         ),
     ]);
+    d.kv(rows);
     let mut table = Table::new(&["component", "bytes", "size", "detail"])
         .titled(format!("Memory breakdown{per_gpu}"))
         .numeric(&[1, 2]);
@@ -285,4 +295,48 @@ pub fn compare(reports: &Vec<FitReport>) -> Doc {
         d.text(bands::basis(&first.bands, first.runtime));
     }
     d
+}
+
+/// How llama.cpp's `--fit` chose the context of a command without `-c` (common/fit.cpp).
+fn context_fit(f: &FittedContext, slots: u64) -> Cell {
+    let shared = if f.n_streams == 1 && slots > 1 {
+        format!(", shared by {slots} slots (one unified KV cache)")
+    } else if slots > 1 {
+        format!(", {} per slot", tokens(f.n_ctx / slots.max(1)))
+    } else {
+        String::new()
+    };
+    let train = if f.n_streams > 1 {
+        format!("{} per stream x {}", tokens(f.n_ctx_train), f.n_streams)
+    } else {
+        tokens(f.n_ctx_train)
+    };
+    let text = match f.outcome {
+        FitOutcome::TrainingContext => format!(
+            "n_ctx {}{shared}: -c not given, so llama.cpp takes the training context ({train}), which --fit keeps: {} projected of {} free leaves the {} margin",
+            f.n_ctx,
+            bytes(f.projected_bytes),
+            bytes(f.free_bytes),
+            bytes(f.margin_bytes)
+        ),
+        FitOutcome::Requested => format!("n_ctx {}{shared}: -c 0 asks for the training context ({train})", f.n_ctx),
+        FitOutcome::Lowered => format!(
+            "n_ctx {}{shared}: -c not given; the training context ({train}) would need {} of {} free, so --fit lowers it to leave {}",
+            f.n_ctx,
+            bytes(f.projected_bytes),
+            bytes(f.free_bytes),
+            bytes(f.margin_bytes)
+        ),
+        FitOutcome::AtMinimum => {
+            return Cell::toned(
+                format!(
+                    "n_ctx {}{shared}: -c not given; --fit lowers the context to its minimum (--fit-ctx) and still leaves less than {} free, so llama.cpp would next move layers to the CPU (not modeled here)",
+                    f.n_ctx,
+                    bytes(f.margin_bytes)
+                ),
+                Tone::Bad,
+            )
+        }
+    };
+    text.into()
 }

@@ -4,6 +4,7 @@ pub mod bands;
 pub mod catalog;
 pub mod detect;
 pub mod engine;
+pub mod evidence;
 pub mod fit;
 pub mod import;
 pub mod matrix;

@@ -251,6 +251,9 @@ pub fn overview(s: &Sizing) -> Doc {
                     .into(),
                 ));
                 kv.push(("cost".into(), cost_words(o).into()));
+                if let Some(cmd) = &o.command {
+                    kv.push(("command (each replica)".into(), cmd.clone().into()));
+                }
             }
             d.kv(kv);
             d.text("Why:");
@@ -518,6 +521,18 @@ pub fn details(s: &Sizing) -> Doc {
         ]);
     }
     d.table(t);
+    let commands: Vec<&SizedOption> = s.options.iter().filter(|o| o.command.is_some()).collect();
+    if !commands.is_empty() {
+        d.heading("Engine commands");
+        d.text(
+            "The command each replica runs with, as gpuplan derived it for the layout and the memory context (llama.cpp: a slot per sequence of the batch).",
+        );
+        for o in commands {
+            if let Some(cmd) = &o.command {
+                d.text(format!("#{} {}: {cmd}", o.rank, o.label));
+            }
+        }
+    }
     let notes: Vec<&SizedOption> = s.options.iter().filter(|o| !o.notes.is_empty()).collect();
     if !notes.is_empty() {
         d.heading("Notes");

@@ -420,6 +420,37 @@ mod tests {
         check("qwen3-30b-a3b-ctx8192-fa-on");
     }
 
+    /// PhiMoE (phimoe.cpp: Phi-3's graph with biased LayerNorm weights, biased q, k, v and output
+    /// projections, 16 experts top-2, an output bias) in the three runs of the llama.cpp check:
+    /// validation/records/llamacpp-cpu-phi-3.5-moe_q4_k_m_*.json, the compute size printed at exit.
+    #[test]
+    fn phimoe_adds_every_bias_of_its_file() {
+        use super::super::context::Params;
+        use super::super::model::measured::PHI_3_5_MOE;
+        let params = |n_ctx, n_ubatch, n_seq_max, flash_attn, ty| Params {
+            n_ctx,
+            n_batch: 2048,
+            n_ubatch,
+            n_seq_max,
+            kv_unified: false,
+            swa_full: false,
+            // the probe reserves llama-server's logit rows: one per slot
+            n_outputs_max: Some(n_seq_max),
+            flash_attn,
+            type_k: ty,
+            type_v: ty,
+        };
+        for (p, printed) in [
+            (params(4096, 512, 1, true, Type::F16), "119.0176"),
+            (params(4096, 2048, 4, false, Type::F16), "484.0547"),
+            (params(32768, 512, 1, true, Type::Q8_0), "147.0957"),
+        ] {
+            let ctx = Context::new(&PHI_3_5_MOE, &p);
+            let bytes = compute_buffers(&PHI_3_5_MOE, &ctx.reserve(), Devices::Cpu, &|_, _| Type::Q4K).device;
+            assert_eq!(mib(bytes, 4), printed);
+        }
+    }
+
     #[test]
     fn quantized_caches_add_rotation_inputs() {
         check("llama-3.1-8b-ctx32768-fa-on-q8");

@@ -1,6 +1,6 @@
 //! llama.cpp's worst-case graph replayed op by op: `build_inp_embd`, `build_attn` and its inputs,
 //! `build_ffn` and `build_moe_ffn` of src/llama-graph.cpp, and the layer loops of
-//! `src/models/{llama,qwen2,qwen2moe,qwen3,qwen3moe,phi3,gemma,gemma2,gemma3,openai-moe}.cpp`, with
+//! `src/models/{llama,qwen2,qwen2moe,qwen3,qwen3moe,phi3,phimoe,gemma,gemma2,gemma3,openai-moe}.cpp`, with
 //! the shapes, strides, views and source order the real graph has, so that the nodes come in the same
 //! order and the allocator sees the same tensors.
 
@@ -170,6 +170,19 @@ impl Builder<'_> {
         self.g.binary(Op::Mul, n, w)
     }
 
+    /// A block's or the output's `build_norm` with the file's bias (PhiMoE's LayerNorm weights, which
+    /// llama.cpp applies after an RMS norm: phi3.cpp passes `LLM_NORM_RMS`).
+    fn norm_biased(&mut self, x: Id, layer: Option<u64>, pinned: bool) -> Id {
+        let cur = self.norm(x, layer, pinned);
+        if self.m.bias.norm {
+            let ne0 = self.g.ne(x)[0];
+            let b = self.vector([ne0, 1, 1, 1], layer);
+            self.g.binary(Op::Add, cur, b)
+        } else {
+            cur
+        }
+    }
+
     /// `build_qkv`: separate q, k, v reshaped to heads, or one fused `wqkv` cut into 3-D views.
     fn qkv(&mut self, cur: Id, il: u64) -> (Id, Id, Id) {
         let m = self.m;
@@ -183,7 +196,7 @@ impl Builder<'_> {
             let v = self.g.view(qkv, [hd, nkv, t, 1], nb, 4 * hd * (nh + nkv));
             return (q, k, v);
         }
-        let bias = m.family.qkv_bias();
+        let bias = m.bias.qkv;
         let mut proj = |w, n| {
             let x = self.matmul(w, e, n, cur, il);
             if bias {
@@ -318,7 +331,7 @@ impl Builder<'_> {
         }
         let e = self.m.n_embd;
         let cur = self.matmul(Weight::AttnOutput, hd * self.m.n_head, e, cur, il);
-        if self.m.family == Family::GptOss {
+        if self.m.bias.attn_out {
             self.add_bias(cur, e, il)
         } else {
             cur
@@ -443,7 +456,7 @@ impl Builder<'_> {
         };
         let family = self.m.family;
         let softmax_after = family == Family::GptOss;
-        let normalize = matches!(family, Family::Llama | Family::Qwen3Moe);
+        let normalize = matches!(family, Family::Llama | Family::Qwen3Moe | Family::PhiMoe);
         let biased = family == Family::GptOss;
         let e = self.m.n_embd;
         // the last layer runs on the output rows only
@@ -571,7 +584,7 @@ impl Builder<'_> {
     /// One decoder layer; `out_ids` selects the output rows in the last layer.
     fn layer(&mut self, inp_l: Id, pos: Id, inp: &AttnInputs, out_ids: Id, il: u64) -> Id {
         let family = self.m.family;
-        let cur = self.norm(inp_l, Some(il), true);
+        let cur = self.norm_biased(inp_l, Some(il), true);
         let (mut q, mut k, v) = self.qkv(cur, il);
         if family.qk_norm() {
             q = self.norm(q, Some(il), true);
@@ -601,13 +614,13 @@ impl Builder<'_> {
             return self.g.binary(Op::Add, cur, sa);
         }
         let ffn_inp = self.g.binary(Op::Add, cur, residual);
-        let cur = self.norm(ffn_inp, Some(il), true);
+        let cur = self.norm_biased(ffn_inp, Some(il), true);
         let cur = match (family, self.m.experts) {
             (Family::Qwen2Moe, Some(_)) => self.moe_with_shared(cur, il),
             (_, Some(_)) => self.moe(cur, il),
             (_, None) => self.ffn(cur, il),
         };
-        if family == Family::Phi3 {
+        if family.phi3_graph() {
             self.g.binary(Op::Add, ffn_inp, cur)
         } else {
             self.g.binary(Op::Add, cur, ffn_inp)
@@ -641,11 +654,15 @@ pub fn build(m: &Model, ub: Ubatch, cache: Cache, pl: &Placement) -> Graph {
         b.g.set_output(cur);
         cur = b.g.get_rows(cur, out_ids);
     }
-    let cur = b.norm(cur, None, false);
+    let cur = b.norm_biased(cur, None, false);
     b.g.set_output(cur);
     let out_ty = (pl.weight_type)(Weight::Output, None);
     let w = b.g.placed(out_ty, [m.n_embd, m.n_vocab, 1, 1], pl.output, true);
     let mut logits = b.g.mul_mat(w, cur);
+    if m.bias.output {
+        let bias = b.vector([m.n_vocab, 1, 1, 1], None);
+        logits = b.g.binary(Op::Add, logits, bias);
+    }
     if m.family.softcap() {
         logits = b.g.unary(Op::Scale, logits);
         logits = b.g.unary(Op::Unary, logits);

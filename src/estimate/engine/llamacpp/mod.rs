@@ -14,6 +14,7 @@
 
 pub mod compute;
 pub mod context;
+pub mod fit;
 mod gallocr;
 pub mod ggml;
 pub mod graph;
@@ -43,9 +44,14 @@ use weights::ModelBuffers;
 pub enum ComputeGraph {
     /// the architecture's own graph family (src/models/<name>.cpp)
     Modeled,
-    /// gpuplan does not replay this architecture's graph; the Llama graph of the same shapes
-    /// stands in (compute buffer approximate)
+    /// llama.cpp has the architecture but gpuplan does not replay its graph (phi2.cpp; DeepSeek's
+    /// multi-head latent attention in deepseek2.cpp), or the spec has no architecture: the Llama
+    /// graph of the same shapes stands in (compute buffer approximate, KV as plain attention)
     Approximated,
+    /// the modeled llama.cpp has no such architecture (Phi-3-small, Phi-3-vision: its
+    /// convert_hf_to_gguf.py rejects them), so a GGUF of the model would not load; the figures are
+    /// the Llama graph's of the same shapes
+    Unsupported,
 }
 
 /// llama.cpp's start-up figures for one GPU, under the names its log uses.
@@ -146,12 +152,7 @@ pub struct Buffers {
 pub fn model_of(p: &Prepared) -> (model::Model, weights::Layout, ComputeGraph) {
     match &p.setup.model.architecture {
         Some(a) => {
-            let (m, exact) = weights::model(a);
-            let graph = if exact {
-                ComputeGraph::Modeled
-            } else {
-                ComputeGraph::Approximated
-            };
+            let (m, graph) = weights::model(a);
             (m, weights::Layout::of(a), graph)
         }
         None => {
@@ -167,6 +168,7 @@ pub fn model_of(p: &Prepared) -> (model::Model, weights::Layout, ComputeGraph) {
                 n_vocab: g.vocab,
                 window: None,
                 experts: None,
+                bias: model::Biases::NONE,
             };
             let layout = weights::Layout {
                 n_layer: m.n_layer,
@@ -383,9 +385,14 @@ fn figures_of(p: &Prepared, b: &Buffers) -> Figures {
         compute_buffer_bytes: b.compute.device,
         host_compute_buffer_bytes: b.compute.host,
         output_buffer_bytes: b.output,
-        cuda_context_bytes: overhead::cuda_context(p.setup.runtime) + overhead::blas_workspace(p.gpu, p.setup.runtime),
+        cuda_context_bytes: cuda_context_bytes(p),
         compute_graph: b.graph,
     }
+}
+
+/// The CUDA context and cuBLAS workspace: not printed by llama.cpp, seen by NVML.
+fn cuda_context_bytes(p: &Prepared) -> u64 {
+    overhead::cuda_context(p.setup.runtime) + overhead::blas_workspace(p.gpu, p.setup.runtime)
 }
 
 /// GPU bytes: model, KV and compute buffers plus the CUDA context.
@@ -419,8 +426,8 @@ pub fn config_refusal(s: &Settings) -> Option<Refusal> {
 }
 
 /// Why llama.cpp would fail to start: a rejected setting, more slots than `LLAMA_MAX_SEQ` or a
-/// context beyond its 32-bit `n_ctx`, a weight format that is not GGUF, or buffers beyond the GPU's
-/// memory.
+/// context beyond its 32-bit `n_ctx`, an architecture it does not have, a weight format that is not
+/// GGUF, or buffers beyond the GPU's memory.
 pub fn refusal(p: &Prepared, s: &Settings, f: &Figures) -> Option<Refusal> {
     let bad = |flag, value: u64, allowed| Refusal::BadSetting {
         flag,
@@ -430,6 +437,12 @@ pub fn refusal(p: &Prepared, s: &Settings, f: &Figures) -> Option<Refusal> {
     config_refusal(s)
         .or_else(|| (f.n_seq_max > MAX_SEQ).then(|| bad("-np", f.n_seq_max, "1 to 256 (LLAMA_MAX_SEQ)")))
         .or_else(|| (f.n_ctx > u64::from(u32::MAX)).then(|| bad("-c", f.n_ctx, "below 2^32 (uint32_t n_ctx)")))
+        .or_else(|| {
+            let a = p.setup.model.architecture.as_ref()?;
+            (f.compute_graph == ComputeGraph::Unsupported).then(|| Refusal::UnsupportedArchitecture {
+                architecture: a.kind.name(),
+            })
+        })
         .or_else(|| {
             (!weights::is_gguf(p.setup.format)).then(|| Refusal::BadSetting {
                 flag: "-m",
@@ -487,7 +500,9 @@ pub fn memory_of(p: &Prepared, s: &Settings, f: &Figures) -> Memory {
             if f.flash_attn { "on" } else { "off" },
             match f.compute_graph {
                 ComputeGraph::Modeled => "",
-                ComputeGraph::Approximated => " (this architecture approximated by the Llama graph)",
+                ComputeGraph::Approximated => " (graph not replayed: the Llama graph of the same shapes stands in)",
+                ComputeGraph::Unsupported =>
+                    " (llama.cpp has no graph for this architecture: the Llama graph of the same shapes stands in)",
             }
         ),
         "llama-context.cpp sched_reserve, ggml-backend.cpp, ggml-alloc.c",

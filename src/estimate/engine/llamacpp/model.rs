@@ -16,6 +16,9 @@ pub enum Family {
     Qwen3Moe,
     /// phi3.cpp: fused qkv, fused gate and up
     Phi3,
+    /// phimoe.cpp, which builds Phi-3's graph (`llama_model_phi3::graph`) with the MoE branch:
+    /// separate q, k, v, 16 experts top-2 (softmax, normalized), and every bias the file has
+    PhiMoe,
     /// gemma.cpp: scaled embeddings
     Gemma,
     /// gemma2.cpp: sliding window on even layers, logit soft-capping, post norms
@@ -27,9 +30,10 @@ pub enum Family {
 }
 
 impl Family {
-    /// q, k and v carry biases (`build_qkv` adds them).
-    pub fn qkv_bias(self) -> bool {
-        matches!(self, Family::Qwen2 | Family::Qwen2Moe | Family::GptOss)
+    /// The Phi-3 graph (phi3.cpp, which phimoe.cpp reuses): the residual added before the FFN
+    /// output (`ggml_add(residual, cur)`).
+    pub fn phi3_graph(self) -> bool {
+        matches!(self, Family::Phi3 | Family::PhiMoe)
     }
 
     /// q and k pass through RMS norms before rope.
@@ -39,7 +43,10 @@ impl Family {
 
     /// q is scaled before attention (the attention op then runs with scale 1).
     pub fn scales_q(self) -> bool {
-        matches!(self, Family::Phi3 | Family::Gemma | Family::Gemma2 | Family::Gemma3)
+        matches!(
+            self,
+            Family::Phi3 | Family::PhiMoe | Family::Gemma | Family::Gemma2 | Family::Gemma3
+        )
     }
 
     /// Norms after attention and after the FFN as well as before them.
@@ -50,6 +57,53 @@ impl Family {
     /// Attention scores and logits soft-capped by `tanh` (Gemma 2).
     pub fn softcap(self) -> bool {
         self == Family::Gemma2
+    }
+}
+
+/// The bias vectors the graph adds: llama.cpp's graph code adds a bias wherever the file has the
+/// tensor (`build_norm`, `build_qkv`, `build_attn` take them as optional), so they are the file's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Biases {
+    /// `attn_norm.bias`, `ffn_norm.bias`, `output_norm.bias` (LayerNorm weights: PhiMoE)
+    pub norm: bool,
+    /// `attn_q.bias`, `attn_k.bias`, `attn_v.bias`
+    pub qkv: bool,
+    /// `attn_output.bias`
+    pub attn_out: bool,
+    /// `output.bias` on the logits
+    pub output: bool,
+}
+
+impl Biases {
+    pub const NONE: Biases = Biases {
+        norm: false,
+        qkv: false,
+        attn_out: false,
+        output: false,
+    };
+
+    /// The biases the converted checkpoints of a family carry (convert_hf_to_gguf.py writes what
+    /// the HF model has): q, k, v for Qwen2 and gpt-oss, the output projection for gpt-oss, all of
+    /// them for Phi-3.5-MoE.
+    pub const fn of(family: Family) -> Biases {
+        match family {
+            Family::Qwen2 | Family::Qwen2Moe => Biases {
+                qkv: true,
+                ..Biases::NONE
+            },
+            Family::GptOss => Biases {
+                qkv: true,
+                attn_out: true,
+                ..Biases::NONE
+            },
+            Family::PhiMoe => Biases {
+                norm: true,
+                qkv: true,
+                attn_out: true,
+                output: true,
+            },
+            _ => Biases::NONE,
+        }
     }
 }
 
@@ -85,6 +139,7 @@ pub struct Model {
     pub n_vocab: u64,
     pub window: Option<Window>,
     pub experts: Option<Experts>,
+    pub bias: Biases,
 }
 
 impl Model {
@@ -106,7 +161,7 @@ impl Model {
 pub mod measured {
     use super::super::context::Params;
     use super::super::ggml::Type;
-    use super::{Experts, Family, Model, Window};
+    use super::{Biases, Experts, Family, Model, Window};
 
     pub const LLAMA_3_1_8B: Model = Model {
         family: Family::Llama,
@@ -119,9 +174,11 @@ pub mod measured {
         n_vocab: 128256,
         window: None,
         experts: None,
+        bias: Biases::NONE,
     };
     pub const QWEN2_5_7B: Model = Model {
         family: Family::Qwen2,
+        bias: Biases::of(Family::Qwen2),
         n_embd: 3584,
         n_layer: 28,
         n_head: 28,
@@ -187,6 +244,7 @@ pub mod measured {
     };
     pub const GPT_OSS_20B: Model = Model {
         family: Family::GptOss,
+        bias: Biases::of(Family::GptOss),
         n_embd: 2880,
         n_layer: 24,
         n_head: 64,
@@ -212,8 +270,28 @@ pub mod measured {
         }),
         ..LLAMA_3_1_8B
     };
+    /// Phi-3.5-MoE as `gpuplan synth` writes it (the CPU check, validation/records/llamacpp-cpu-*)
+    pub const PHI_3_5_MOE: Model = Model {
+        family: Family::PhiMoe,
+        n_embd: 4096,
+        n_layer: 32,
+        n_head: 32,
+        n_head_kv: 8,
+        head_dim: 128,
+        n_ff: 6400,
+        n_vocab: 32064,
+        window: None,
+        experts: Some(Experts {
+            count: 16,
+            used: 2,
+            ff: 6400,
+            shared_ff: None,
+        }),
+        bias: Biases::of(Family::PhiMoe),
+    };
     pub const QWEN1_5_MOE_A2_7B: Model = Model {
         family: Family::Qwen2Moe,
+        bias: Biases::of(Family::Qwen2Moe),
         n_embd: 2048,
         n_layer: 24,
         n_head: 16,

@@ -50,8 +50,8 @@ pub const LLAMA_CPP: Runtime = Runtime {
     calibrated_from: None,
 };
 
-/// `--flash-attn on|off|auto` (common/arg.cpp; `auto` enables it where the backend supports the
-/// model's attention).
+/// `--flash-attn on|off|auto` (common/arg.cpp, default auto; `auto` enables it where the backend
+/// supports the model's attention: [`Settings::resolve`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FlashAttn {
@@ -122,26 +122,39 @@ pub struct Settings {
 pub const DEFAULT_BATCH: u64 = 2048;
 /// `-ub` default (common/common.h `n_ubatch`).
 pub const DEFAULT_UBATCH: u64 = 512;
-/// The context gpuplan assumes when a pasted command has no `-c`. llama.cpp's own default is
-/// `n_ctx = 0`, the model's training context, which `--fit` (on by default) lowers to what fits in
-/// free memory, down to this (common/common.h `fit_params_min_ctx`).
-pub const DEFAULT_CTX: u64 = 4096;
-/// `-np` default: one slot.
+/// `-np` default of llama-cli and the library: one sequence (common/common.h `n_parallel`).
 pub const DEFAULT_PARALLEL: u64 = 1;
+/// llama-server's `-np` when not given (-1, auto): four slots sharing one unified KV cache
+/// (tools/server/server.cpp: "n_parallel is set to auto, using n_parallel = 4 and kv_unified =
+/// true"). `-c` left unset is `n_ctx = 0`, sized by `--fit` ([`super::fit`]).
+pub const SERVER_AUTO_PARALLEL: u64 = 4;
+
+/// Whether the CUDA backend has a flash-attention kernel for this head size, K and V alike
+/// (ggml-cuda/fattn.cu `ggml_cuda_get_best_fattn_kernel`: 40, 64, 72, 80, 96, 112, 128 and 256;
+/// the larger ones need K and V of different sizes or grouped-query ratios the graphs modeled do
+/// not have). Every cache type llama.cpp accepts has kernels (`ggml_cuda_fattn_kv_type_supported`).
+pub fn cuda_flash_attn_supported(head_dim: u64) -> bool {
+    matches!(head_dim, 40 | 64 | 72 | 80 | 96 | 112 | 128 | 256)
+}
 
 impl Settings {
     /// llama.cpp's values for `flags`, with `kv` as the cache type when `-ctk`/`-ctv` are not given.
     /// `n_ubatch` never exceeds `n_batch` (llama_context clamps it: `std::min(n_batch, n_ubatch)`).
-    /// `--flash-attn auto` turns it on: the CUDA backend supports the head sizes of the graph
-    /// families modeled (ggml-cuda/fattn.cu `ggml_cuda_get_best_fattn_kernel`).
-    pub fn resolve(flags: &Flags, kv: KvPrecision) -> Settings {
+    /// `--flash-attn auto` resolves to `auto_fa`: llama_context `resolve_fused_ops` builds the graph
+    /// with flash attention and keeps it where the layer's device supports the op (on the CPU
+    /// always; on CUDA [`cuda_flash_attn_supported`]).
+    pub fn resolve(flags: &Flags, kv: KvPrecision, auto_fa: bool) -> Settings {
         let batch_size = flags.batch_size.unwrap_or(DEFAULT_BATCH);
         let flash_attn = flags.flash_attn.unwrap_or_default();
         Settings {
             batch_size,
             ubatch_size: flags.ubatch_size.unwrap_or(DEFAULT_UBATCH).min(batch_size),
             flash_attn,
-            flash_attn_enabled: flash_attn != FlashAttn::Off,
+            flash_attn_enabled: match flash_attn {
+                FlashAttn::On => true,
+                FlashAttn::Off => false,
+                FlashAttn::Auto => auto_fa,
+            },
             cache_type_k: flags.cache_type_k.unwrap_or(kv),
             cache_type_v: flags.cache_type_v.unwrap_or(kv),
             n_gpu_layers: flags.n_gpu_layers,
@@ -151,5 +164,23 @@ impl Settings {
             entry: flags.entry,
             offload: flags.offload,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flash_attn_auto_follows_the_backends_kernels() {
+        let auto = |supported| Settings::resolve(&Flags::default(), KvPrecision::F16, supported).flash_attn_enabled;
+        assert!(auto(cuda_flash_attn_supported(128)) && auto(cuda_flash_attn_supported(96)));
+        // no CUDA kernel for a head of 160 (or 48): auto leaves it off, -fa on forces it
+        assert!(!auto(cuda_flash_attn_supported(160)) && !cuda_flash_attn_supported(48));
+        let on = Flags {
+            flash_attn: Some(FlashAttn::On),
+            ..Flags::default()
+        };
+        assert!(Settings::resolve(&on, KvPrecision::F16, false).flash_attn_enabled);
     }
 }

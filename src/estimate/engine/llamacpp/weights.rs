@@ -5,9 +5,10 @@
 use super::compute::{cuda_row_padding, CUDA_ALIGNMENT, HOST_ALIGNMENT};
 use super::ggml::Type;
 use super::graph::Weight;
-use super::model::{Experts, Family, Model, Window};
+use super::model::{Biases, Experts, Family, Model, Window};
+use super::ComputeGraph;
 use crate::estimate::arch::{Inventory, Part, TensorGroup};
-use crate::spec::model::{ArchType, Architecture};
+use crate::spec::model::{ArchType, Architecture, NormKind};
 use crate::spec::precision::{Format, Ggml, GgufModel, Role, StorageType};
 use std::collections::HashMap;
 
@@ -16,28 +17,38 @@ fn pad(x: u64, to: u64) -> u64 {
 }
 
 /// llama.cpp's model for an architecture, and whether its graph family is the one llama.cpp builds
-/// for it (false: gpuplan replays the closest modeled graph, the Llama one, instead).
-pub fn model(a: &Architecture) -> (Model, bool) {
+/// for it (else gpuplan replays the Llama graph of the same shapes instead).
+pub fn model(a: &Architecture) -> (Model, ComputeGraph) {
     let experts = a.moe.as_ref().map(|m| Experts {
         count: m.experts,
         used: m.experts_per_token,
         ff: m.expert_intermediate_size.unwrap_or(a.intermediate_size),
         shared_ff: m.shared_expert_intermediate_size,
     });
-    let (family, exact) = match a.kind {
-        ArchType::Llama | ArchType::Mistral | ArchType::Mixtral => (Family::Llama, true),
-        ArchType::Qwen2 => (Family::Qwen2, true),
-        ArchType::Qwen2Moe => (Family::Qwen2Moe, true),
-        ArchType::Gemma => (Family::Gemma, true),
-        ArchType::Gemma2 => (Family::Gemma2, true),
+    let modeled = |exact: bool| {
+        if exact && a.mla.is_none() {
+            ComputeGraph::Modeled
+        } else {
+            ComputeGraph::Approximated
+        }
+    };
+    let (family, graph) = match a.kind {
+        ArchType::Llama | ArchType::Mistral | ArchType::Mixtral => (Family::Llama, modeled(true)),
+        ArchType::Qwen2 => (Family::Qwen2, modeled(true)),
+        ArchType::Qwen2Moe => (Family::Qwen2Moe, modeled(true)),
+        ArchType::Gemma => (Family::Gemma, modeled(true)),
+        ArchType::Gemma2 => (Family::Gemma2, modeled(true)),
         // llama.cpp disables Phi-3's sliding window (phi3.cpp `load_arch_hparams`)
-        ArchType::Phi3 => (Family::Phi3, a.fused_qkv),
-        ArchType::Phi3small
-        | ArchType::Phi3V
-        | ArchType::Phimoe
-        | ArchType::Phi
-        | ArchType::DeepseekV2
-        | ArchType::DeepseekV3 => (Family::Llama, false),
+        ArchType::Phi3 => (Family::Phi3, modeled(a.fused_qkv)),
+        // phimoe.cpp: Phi-3's graph with separate q, k, v (convert_hf_to_gguf.py does not fuse them)
+        ArchType::Phimoe => (Family::PhiMoe, modeled(!a.fused_qkv)),
+        // llama.cpp has phi2.cpp and deepseek2.cpp (multi-head latent attention); gpuplan does not
+        // replay them
+        ArchType::Phi | ArchType::DeepseekV2 | ArchType::DeepseekV3 => (Family::Llama, ComputeGraph::Approximated),
+        // no llama.cpp architecture: "Model Phi3SmallForCausalLM is not supported"
+        // (https://github.com/ggml-org/llama.cpp/issues/7922, block-sparse attention), and Phi3V's
+        // converter and vision projector never landed (https://github.com/ggml-org/llama.cpp/issues/7444)
+        ArchType::Phi3small | ArchType::Phi3V => (Family::Llama, ComputeGraph::Unsupported),
     };
     // only these graphs attend over a window in llama.cpp (Gemma 2: every other layer)
     let window = match (family, a.sliding_window) {
@@ -55,8 +66,14 @@ pub fn model(a: &Architecture) -> (Model, bool) {
         n_vocab: a.vocab_size,
         window,
         experts,
+        bias: Biases {
+            norm: a.norm == NormKind::Layer,
+            qkv: a.qkv_bias,
+            attn_out: a.o_bias,
+            output: a.lm_head_bias,
+        },
     };
-    (model, exact && a.mla.is_none())
+    (model, graph)
 }
 
 /// A ggml type for a gpuplan storage type; None for storages GGUF files do not hold.

@@ -103,7 +103,7 @@ pub fn refusal(p: &Prepared, s: &Settings, context: u64, f: &Figures) -> Option<
         return Some(r);
     }
     if let Some(cache) = s.kv_cache_memory {
-        let needed = f.weights_bytes + f.non_torch_bytes + f.activation_peak_bytes + cache;
+        let needed = (f.weights_bytes + f.non_torch_bytes + f.activation_peak_bytes).saturating_add(cache);
         if needed > p.visible {
             return Some(Refusal::OutOfMemory {
                 needed_bytes: needed,
