@@ -66,6 +66,7 @@ pub fn import(
         parameters: Some(s.parameters),
         active_parameters: None,
         architecture: None,
+        quantization: None,
         kv_cache: Some(KvShape {
             layers: Some(layers),
             kv_heads: Some(kv_heads),

@@ -14,7 +14,6 @@ use super::{Basis, FieldNote, ImportError, SourceKind};
 use crate::spec::model::{Architecture, MAX_LAYERS};
 use crate::spec::ModelSpec;
 use cfg::short;
-use serde::Serialize;
 use serde_json::{Map, Value};
 use std::path::Path;
 

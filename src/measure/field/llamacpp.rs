@@ -17,6 +17,7 @@ use crate::estimate::engine::llamacpp::ggml::Type;
 use crate::estimate::engine::llamacpp::model::{Biases, Experts, Family, Model, Window};
 use crate::estimate::engine::llamacpp::{self as engine, weights, Buffers};
 use crate::spec::gpu::MIB;
+use crate::spec::precision::TypeRules;
 use crate::spec::{Catalog, Format, KvPrecision};
 use serde_json::Value;
 use std::path::Path;
@@ -153,10 +154,22 @@ fn resolve(f: &Loaded, catalog: &Catalog) -> Result<Resolved, String> {
             }
             let format = f.evidence.model.precision.as_deref().and_then(Format::parse);
             let inv = inventory(&spec);
-            let tensors = format.and_then(|fmt| weights::tensors(&inv, &weights::Layout::of(&a), fmt));
+            let tensors = format.and_then(|fmt| {
+                let rules = TypeRules {
+                    model: &inv.gguf,
+                    checkpoint: spec.checkpoint_quantization(fmt),
+                };
+                weights::tensors(&inv, &weights::Layout::of(&a), fmt, &rules)
+            });
             let gguf = inv.gguf;
             let weight_type: Box<dyn Fn(_, _) -> Type> = match format {
-                Some(fmt) => Box::new(move |w, l| weights::weight_type(fmt, &gguf, &model, w, l)),
+                Some(fmt) => Box::new(move |w, l| {
+                    let rules = TypeRules {
+                        model: &gguf,
+                        checkpoint: None,
+                    };
+                    weights::weight_type(fmt, &rules, &model, w, l)
+                }),
                 None => Box::new(|_, _| Type::F16),
             };
             Ok(Resolved {

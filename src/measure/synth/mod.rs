@@ -18,7 +18,7 @@ pub mod writer;
 
 use crate::estimate::{ModelFacts, WeightFacts};
 use crate::import::gguf::format_file_type;
-use crate::spec::precision::{Format, FormatKind, Ggml, GgufModel, Role, StorageType};
+use crate::spec::precision::{Format, FormatKind, Ggml, GgufModel, QuantTensor, Role, StorageType, TypeRules};
 use crate::spec::ModelSpec;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -105,12 +105,24 @@ fn ggml_name<S: serde::Serializer>(g: &Ggml, s: S) -> Result<S::Ok, S::Error> {
 /// The GGML type a tensor of `role` is stored in, in a file of `format`.
 fn storage(format: &Format, t: &layout::LayoutTensor, model: &GgufModel) -> Result<Ggml, SynthError> {
     let st = match format.kind {
-        FormatKind::Gguf => format.storage_for(t.role, t.layer, model),
+        FormatKind::Gguf => {
+            let tensor = QuantTensor {
+                role: t.role,
+                layer: t.layer.map(|(l, _)| l),
+                rows: t.dims.get(1).copied().unwrap_or(1),
+                cols: t.cols(),
+            };
+            let rules = TypeRules {
+                model,
+                checkpoint: None,
+            };
+            format.storage_for(&tensor, &rules)
+        }
         FormatKind::Uniform => match t.role {
             Role::Norm | Role::Bias | Role::Router => StorageType::F32,
             _ => format.storage,
         },
-        FormatKind::LinearOnly => {
+        FormatKind::LinearOnly | FormatKind::ExpertsOnly => {
             return Err(SynthError::Unsupported(format!(
                 "--precision {}: not a GGUF storage (use a GGUF format, fp16, bf16 or fp32)",
                 format.id

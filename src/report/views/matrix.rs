@@ -169,8 +169,8 @@ mod tests {
             .enumerate()
             .map(|(i, g)| MatrixCell {
                 model: "m".into(),
-                gpu: g.clone(),
-                precision: "bf16".into(),
+                gpu: g.as_str().into(),
+                precision: "bf16",
                 engine: crate::estimate::EngineId::Candle,
                 context: 4096,
                 fits: i % 2 == 0,

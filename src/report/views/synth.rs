@@ -44,7 +44,11 @@ pub fn synth(f: &SynthFile) -> Doc {
     ]);
     let mut t = Table::new(&["GGML type", "tensors", "bytes"]).numeric(&[1, 2]);
     for l in &s.by_type {
-        t.row(vec![l.ggml.name().into(), l.tensors.to_string().into(), bytes(l.bytes).into()]);
+        t.row(vec![
+            l.ggml.name().into(),
+            l.tensors.to_string().into(),
+            bytes(l.bytes).into(),
+        ]);
     }
     d.table(t);
     d

@@ -140,6 +140,12 @@ impl Ggml {
         (r.4, r.3)
     }
 
+    /// `ggml_row_size`: bytes of `n` elements (whole blocks).
+    pub fn row_size(self, n: u64) -> u64 {
+        let (bytes, per) = self.block();
+        n / per * bytes
+    }
+
     /// Bits per weight of whole blocks.
     pub fn bits_per_weight(self) -> f64 {
         let (bytes, per) = self.block();

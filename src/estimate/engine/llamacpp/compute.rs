@@ -360,13 +360,13 @@ mod tests {
                     gpu_layers: r.model.n_layer + 1,
                 },
             ] {
-                let sizes: Vec<ComputeBuffers> = [Type::F32, Type::F16, Type::Q8_0, Type::Q4K]
+                let sizes: Vec<ComputeBuffers> = [Type::F32, Type::F16, Type::Q8_0, Type::Q4_K]
                     .into_iter()
                     .map(|ty| replay(&r.model, &reserve, devices, &|_, _| ty))
                     .collect();
                 assert!(sizes.windows(2).all(|w| w[0] == w[1]), "{id} {devices:?}: {sizes:?}");
                 assert_eq!(
-                    compute_buffers(&r.model, &reserve, devices, &|_, _| Type::Q6K),
+                    compute_buffers(&r.model, &reserve, devices, &|_, _| Type::Q6_K),
                     sizes[0]
                 );
             }
@@ -446,7 +446,7 @@ mod tests {
             (params(32768, 512, 1, true, Type::Q8_0), "147.0957"),
         ] {
             let ctx = Context::new(&PHI_3_5_MOE, &p);
-            let bytes = compute_buffers(&PHI_3_5_MOE, &ctx.reserve(), Devices::Cpu, &|_, _| Type::Q4K).device;
+            let bytes = compute_buffers(&PHI_3_5_MOE, &ctx.reserve(), Devices::Cpu, &|_, _| Type::Q4_K).device;
             assert_eq!(mib(bytes, 4), printed);
         }
     }
@@ -488,7 +488,7 @@ mod tests {
             type_v: Type::F16,
             ..ctx
         };
-        let b = compute_buffers(&m, &ctx.reserve(), Devices::Cuda { gpu_layers: 37 }, &|_, _| Type::Q4K);
+        let b = compute_buffers(&m, &ctx.reserve(), Devices::Cuda { gpu_layers: 37 }, &|_, _| Type::Q4_K);
         assert_eq!((mib(b.device, 2), mib(b.host, 2)), ("85.01".into(), "28.02".into()));
     }
 }

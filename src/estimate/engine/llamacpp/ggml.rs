@@ -3,55 +3,8 @@
 //! ggml.c gives them. Nothing is computed; a [`Graph`] is the list of nodes and leafs that
 //! `ggml_build_forward_expand` would produce.
 
-/// ggml tensor types (ggml.h `ggml_type`) that llama.cpp's graphs, caches and weights use here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Type {
-    F32,
-    F16,
-    Bf16,
-    I32,
-    I64,
-    Q8_0,
-    Q4_0,
-    Q4_1,
-    Q5_0,
-    Q5_1,
-    Iq4Nl,
-    Q4K,
-    Q5K,
-    Q6K,
-    Mxfp4,
-}
-
-impl Type {
-    /// (bytes per block, elements per block): ggml's type traits (ggml.c `type_traits`).
-    pub const fn block(self) -> (u64, u64) {
-        match self {
-            Type::F32 | Type::I32 => (4, 1),
-            Type::F16 | Type::Bf16 => (2, 1),
-            Type::I64 => (8, 1),
-            Type::Q8_0 => (34, 32),
-            Type::Q4_0 | Type::Iq4Nl => (18, 32),
-            Type::Q4_1 => (20, 32),
-            Type::Q5_0 => (22, 32),
-            Type::Q5_1 => (24, 32),
-            Type::Mxfp4 => (17, 32),
-            Type::Q4K => (144, 256),
-            Type::Q5K => (176, 256),
-            Type::Q6K => (210, 256),
-        }
-    }
-
-    pub const fn is_quantized(self) -> bool {
-        self.block().1 > 1
-    }
-
-    /// `ggml_row_size`: bytes of `n` elements.
-    pub const fn row_size(self, n: u64) -> u64 {
-        let (bytes, elements) = self.block();
-        n / elements * bytes
-    }
-}
+/// ggml tensor types (ggml.h `ggml_type`): the one table gpuplan sizes every GGML type with.
+pub use crate::spec::precision::Ggml as Type;
 
 /// The ggml ops the replayed graphs use. Only what the allocator and the scheduler look at matters:
 /// whether an op may reuse its parent's memory, whether it is a view, and its batch size.
@@ -427,8 +380,8 @@ mod tests {
     #[test]
     fn row_sizes_follow_ggml_type_traits() {
         assert_eq!(Type::Q8_0.row_size(4096), 4352);
-        assert_eq!(Type::Q4K.row_size(4096), 2304);
-        assert_eq!(Type::Q6K.row_size(256), 210);
+        assert_eq!(Type::Q4_K.row_size(4096), 2304);
+        assert_eq!(Type::Q6_K.row_size(256), 210);
         assert_eq!(Type::F16.row_size(1024), 2048);
     }
 

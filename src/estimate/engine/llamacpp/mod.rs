@@ -31,7 +31,7 @@ use crate::estimate::overhead;
 use crate::estimate::prepared::Prepared;
 use crate::estimate::search::largest;
 use crate::estimate::weights::Component;
-use crate::spec::precision::KvPrecision;
+use crate::spec::precision::{KvPrecision, TypeRules};
 use compute::{ComputeBuffers, Devices};
 use context::{Context, KvBuffers, Params};
 use ggml::Type;
@@ -101,7 +101,7 @@ pub fn cache_type(k: KvPrecision) -> Option<Type> {
     match k {
         KvPrecision::F32 => Some(Type::F32),
         KvPrecision::F16 => Some(Type::F16),
-        KvPrecision::Bf16 => Some(Type::Bf16),
+        KvPrecision::Bf16 => Some(Type::BF16),
         KvPrecision::Q8_0 => Some(Type::Q8_0),
         KvPrecision::Q4_0 => Some(Type::Q4_0),
         KvPrecision::Fp8 | KvPrecision::Int8 => None,
@@ -145,6 +145,15 @@ pub struct Buffers {
     pub compute: ComputeBuffers,
     pub output: u64,
     pub graph: ComputeGraph,
+}
+
+/// The type rules `p`'s weights follow: llama-quantize's for the model, and the checkpoint's own
+/// per-tensor types where the format is the checkpoint's (an imported GGUF file).
+pub fn type_rules<'a>(p: &'a Prepared) -> TypeRules<'a> {
+    TypeRules {
+        model: &p.facts.inventory.gguf,
+        checkpoint: p.setup.model.checkpoint_quantization(p.setup.format),
+    }
 }
 
 /// llama.cpp's model and file layout for `p`'s spec; a spec without an architecture (parameter
@@ -259,7 +268,7 @@ impl Loaded {
     pub fn of(p: &Prepared, s: &Settings) -> Loaded {
         let (model, layout, graph) = model_of(p);
         let format = p.setup.format;
-        let build = || weights::tensors(&p.facts.inventory, &layout, format).unwrap_or_default();
+        let build = || weights::tensors(&p.facts.inventory, &layout, format, &type_rules(p)).unwrap_or_default();
         let gpu_layers = s.n_gpu_layers.unwrap_or(model.n_layer + 1);
         let place = |tensors: &[weights::Tensor]| weights::model_buffers(tensors, model.n_layer, gpu_layers, s.mmap);
         // the weight facts keep the tensor list of their format (one per model and format in a matrix)
@@ -285,8 +294,8 @@ pub fn buffers(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Buffers 
 fn loaded_buffers(p: &Prepared, l: &Loaded, s: &Settings, context: u64, batch: u64, compute: Compute) -> Buffers {
     let m = l.model;
     let format = p.setup.format;
-    let inv = &p.facts.inventory;
-    let weight_type = |w, layer| weights::weight_type(format, &inv.gguf, &m, w, layer);
+    let rules = type_rules(p);
+    let weight_type = |w, layer| weights::weight_type(format, &rules, &m, w, layer);
     let b = context_buffers(
         &m,
         l.buffers,
@@ -355,8 +364,8 @@ pub fn cpu_compute_buffer(p: &Prepared, s: &Settings, context: u64, batch: u64) 
         return None;
     }
     let format = p.setup.format;
-    let gguf = p.facts.inventory.gguf;
-    let weight_type = |w, layer| weights::weight_type(format, &gguf, &m, w, layer);
+    let rules = type_rules(p);
+    let weight_type = |w, layer| weights::weight_type(format, &rules, &m, w, layer);
     let ctx = Context::new(&m, &params(s, context, batch));
     Some(compute::compute_buffers(&m, &ctx.reserve(), Devices::Cpu, &weight_type).device)
 }

@@ -9,7 +9,7 @@ use super::model::{Biases, Experts, Family, Model, Window};
 use super::ComputeGraph;
 use crate::estimate::arch::{Inventory, Part, TensorGroup};
 use crate::spec::model::{ArchType, Architecture, NormKind};
-use crate::spec::precision::{Format, Ggml, GgufModel, Role, StorageType};
+use crate::spec::precision::{Format, QuantTensor, Role, StorageType, TypeRules};
 use std::collections::HashMap;
 
 fn pad(x: u64, to: u64) -> u64 {
@@ -49,10 +49,31 @@ pub fn model(a: &Architecture) -> (Model, ComputeGraph) {
         // (https://github.com/ggml-org/llama.cpp/issues/7922, block-sparse attention), and Phi3V's
         // converter and vision projector never landed (https://github.com/ggml-org/llama.cpp/issues/7444)
         ArchType::Phi3small | ArchType::Phi3V => (Family::Llama, ComputeGraph::Unsupported),
+        ArchType::Qwen3 => (Family::Qwen3, modeled(true)),
+        ArchType::Qwen3Moe => (Family::Qwen3Moe, modeled(true)),
+        ArchType::Gemma3 => (Family::Gemma3, modeled(true)),
+        ArchType::GptOss => (Family::GptOss, modeled(true)),
+        // the text decoders llama.cpp runs with the Llama and Qwen2 graphs (convert_hf_to_gguf.py
+        // writes Mistral 3 as `llama`; Qwen2.5-VL's vision tower is the separate mmproj file)
+        ArchType::Mistral3 => (Family::Llama, modeled(true)),
+        ArchType::Qwen2_5Vl => (Family::Qwen2, modeled(true)),
+        // graphs gpuplan does not replay; the Llama graph of the same shapes stands in. For the
+        // hybrids (recurrent layers) llama.cpp keeps KV only for the attention layers, so the KV
+        // and compute buffers here are upper bounds
+        ArchType::SmolLm3
+        | ArchType::Granite
+        | ArchType::Llama4
+        | ArchType::Glm4Moe
+        | ArchType::Qwen3Next
+        | ArchType::GraniteMoeHybrid
+        | ArchType::NemotronH
+        | ArchType::FalconH1 => (Family::Llama, ComputeGraph::Approximated),
     };
-    // only these graphs attend over a window in llama.cpp (Gemma 2: every other layer)
+    // the graphs that attend over a window in llama.cpp, with `hparams.set_swa_pattern`'s period
+    // (Gemma 2, gpt-oss: every other layer; Gemma 3: five of six)
     let window = match (family, a.sliding_window) {
-        (Family::Gemma2, Some(size)) => Some(Window { size, pattern: 2 }),
+        (Family::Gemma2 | Family::GptOss, Some(size)) => Some(Window { size, pattern: 2 }),
+        (Family::Gemma3, Some(size)) => Some(Window { size, pattern: 6 }),
         _ => None,
     };
     let model = Model {
@@ -78,23 +99,13 @@ pub fn model(a: &Architecture) -> (Model, ComputeGraph) {
 
 /// A ggml type for a gpuplan storage type; None for storages GGUF files do not hold.
 pub fn ggml_type(s: StorageType, cols: u64) -> Option<Type> {
-    Some(match s {
-        StorageType::F32 => Type::F32,
-        StorageType::F16 => Type::F16,
-        StorageType::Bf16 => Type::Bf16,
-        StorageType::Ggml(g) => match g.for_row(cols) {
-            Ggml::F32 => Type::F32,
-            Ggml::F16 => Type::F16,
-            Ggml::Q8_0 => Type::Q8_0,
-            Ggml::Q6K => Type::Q6K,
-            Ggml::Q5K => Type::Q5K,
-            Ggml::Q5_1 => Type::Q5_1,
-            Ggml::Q5_0 => Type::Q5_0,
-            Ggml::Q4K => Type::Q4K,
-            Ggml::Q4_0 => Type::Q4_0,
-        },
-        StorageType::Fp8 | StorageType::Int8Row | StorageType::Int4 { .. } => return None,
-    })
+    match s {
+        StorageType::F32 => Some(Type::F32),
+        StorageType::F16 => Some(Type::F16),
+        StorageType::Bf16 => Some(Type::BF16),
+        StorageType::Ggml(g) => Some(g.for_row(cols)),
+        _ => None,
+    }
 }
 
 /// Whether `format` is one llama.cpp loads (a GGUF file type or plain f32/f16/bf16 tensors).
@@ -102,23 +113,45 @@ pub fn is_gguf(format: &Format) -> bool {
     ggml_type(format.storage, 256).is_some() && ggml_type(format.keep, 256).is_some()
 }
 
-/// The type `format` gives the graph weight `w` of layer `layer` (`n_layer` layers in all).
-pub fn weight_type(format: &Format, gguf: &GgufModel, m: &Model, w: Weight, layer: Option<u64>) -> Type {
-    let (role, cols) = match w {
-        Weight::TokenEmbd => (Role::Embedding, m.n_embd),
-        Weight::Output => (Role::LmHead, m.n_embd),
-        Weight::AttnQ | Weight::AttnQkv => (Role::AttnQkv, m.n_embd),
-        Weight::AttnK => (Role::AttnK, m.n_embd),
-        Weight::AttnV => (Role::AttnV, m.n_embd),
-        Weight::AttnOutput => (Role::AttnOut, m.n_head * m.head_dim),
-        Weight::FfnGate | Weight::FfnUp | Weight::FfnGateShexp | Weight::FfnUpShexp => (Role::MlpUp, m.n_embd),
-        Weight::FfnDown => (Role::MlpDown, m.n_ff),
-        Weight::FfnDownShexp => (Role::MlpDown, m.experts.and_then(|x| x.shared_ff).unwrap_or(m.n_ff)),
-        Weight::FfnGateInp => (Role::Router, m.n_embd),
-        Weight::FfnGateExps | Weight::FfnUpExps => (Role::Expert, m.n_embd),
-        Weight::FfnDownExps => (Role::ExpertDown, m.experts.map_or(m.n_ff, |x| x.ff)),
+/// The type `format` (under `rules`) gives the graph weight `w` of layer `layer`.
+pub fn weight_type(format: &Format, rules: &TypeRules, m: &Model, w: Weight, layer: Option<u64>) -> Type {
+    let q = m.n_head * m.head_dim;
+    let kv = m.n_head_kv * m.head_dim;
+    let expert_ff = m.experts.map_or(m.n_ff, |x| x.ff);
+    // (role, rows, cols): rows pick among a checkpoint's per-tensor types of one role
+    let (role, rows, cols) = match w {
+        Weight::TokenEmbd => (Role::Embedding, m.n_vocab, m.n_embd),
+        Weight::Output => (Role::LmHead, m.n_vocab, m.n_embd),
+        Weight::AttnQ => (Role::AttnQkv, q, m.n_embd),
+        Weight::AttnQkv => (Role::AttnQkv, q + 2 * kv, m.n_embd),
+        Weight::AttnK => (Role::AttnK, kv, m.n_embd),
+        Weight::AttnV => (Role::AttnV, kv, m.n_embd),
+        Weight::AttnOutput => (Role::AttnOut, m.n_embd, q),
+        Weight::FfnGate | Weight::FfnUp => (Role::MlpUp, m.n_ff, m.n_embd),
+        Weight::FfnGateShexp | Weight::FfnUpShexp => (
+            Role::MlpUp,
+            m.experts.and_then(|x| x.shared_ff).unwrap_or(m.n_ff),
+            m.n_embd,
+        ),
+        Weight::FfnDown => (Role::MlpDown, m.n_embd, m.n_ff),
+        Weight::FfnDownShexp => (
+            Role::MlpDown,
+            m.n_embd,
+            m.experts.and_then(|x| x.shared_ff).unwrap_or(m.n_ff),
+        ),
+        Weight::FfnGateInp => (Role::Router, m.experts.map_or(1, |x| x.count), m.n_embd),
+        Weight::FfnGateExps | Weight::FfnUpExps => (Role::Expert, expert_ff, m.n_embd),
+        Weight::FfnDownExps => (Role::ExpertDown, m.n_embd, expert_ff),
     };
-    let storage = format.storage_for(role, layer.map(|l| (l, m.n_layer)), gguf);
+    let storage = format.storage_for(
+        &QuantTensor {
+            role,
+            layer,
+            rows,
+            cols,
+        },
+        rules,
+    );
     ggml_type(storage, cols).unwrap_or(Type::F16)
 }
 
@@ -274,7 +307,7 @@ impl Layout {
 /// Every weight tensor llama.cpp loads for the text model of `inv` in `format` (the vision tower
 /// ships as a separate mmproj file). Fused tensors are one tensor per layer; a tied output is the
 /// token embedding matrix again, on the output's device. None when `format` is not a GGUF type.
-pub fn tensors(inv: &Inventory, layout: &Layout, format: &Format) -> Option<Vec<Tensor>> {
+pub fn tensors(inv: &Inventory, layout: &Layout, format: &Format, rules: &TypeRules) -> Option<Vec<Tensor>> {
     if !is_gguf(format) {
         return None;
     }
@@ -285,8 +318,13 @@ pub fn tensors(inv: &Inventory, layout: &Layout, format: &Format) -> Option<Vec<
     for g in inv.groups.iter().filter(|g| g.part == Part::Text) {
         let first = layout.n_layer.saturating_sub(g.layers);
         for l in 0..if g.per_decoder_layer { g.layers } else { 1 } {
-            let layer = g.per_decoder_layer.then_some((l, g.layers));
-            let storage = format.storage_for(g.role, layer, &inv.gguf);
+            let tensor = QuantTensor {
+                role: g.role,
+                layer: g.per_decoder_layer.then_some(l),
+                rows: g.rows,
+                cols: g.cols,
+            };
+            let storage = format.storage_for(&tensor, rules);
             let ty = ggml_type(storage, g.cols)?;
             let place = match (g.role, g.per_decoder_layer) {
                 (Role::Embedding, _) => Place::Input,
@@ -368,6 +406,7 @@ pub fn model_buffers(tensors: &[Tensor], n_layer: u64, gpu_layers: u64, mmap: bo
 mod tests {
     use super::*;
     use crate::estimate::arch::{check_declared, inventory};
+    use crate::spec::precision::TypeRules;
     use crate::spec::Catalog;
 
     /// The model buffers (CUDA0, host) of a catalog model in a format with `gpu_layers` offloaded,
@@ -378,7 +417,12 @@ mod tests {
             .expect("catalog model");
         let a = spec.architecture.as_ref().expect("architecture");
         let f = Format::parse(format).expect("format");
-        let t = tensors(&inventory(&spec), &Layout::of(a), f).expect("a GGUF format");
+        let inv = inventory(&spec);
+        let rules = TypeRules {
+            model: &inv.gguf,
+            checkpoint: None,
+        };
+        let t = tensors(&inv, &Layout::of(a), f, &rules).expect("a GGUF format");
         let b = model_buffers(&t, a.layers, gpu_layers.unwrap_or(a.layers + 1), mmap);
         let mib = |x: u64| format!("{:.2}", x as f64 / 1048576.0);
         (mib(b.gpu), mib(b.host))
@@ -427,7 +471,7 @@ mod tests {
         let full = buffers("llama-3.1-8b", "q4_k_m", None, true);
         assert_eq!(buffers("llama-3.1-8b", "q4_k_m", Some(33), true), full);
         // -ngl 1: the output layer alone (Q6_K output.weight and the f32 output norm)
-        let output = StorageType::Ggml(Ggml::Q6K).bytes(128256, 4096) + 4096 * 4;
+        let output = StorageType::Ggml(Type::Q6_K).bytes(128256, 4096) + 4096 * 4;
         assert_eq!(
             buffers("llama-3.1-8b", "q4_k_m", Some(1), true).0,
             format!("{:.2}", output as f64 / 1048576.0)

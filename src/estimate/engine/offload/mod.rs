@@ -158,7 +158,7 @@ pub fn layout(p: &Prepared, s: &Settings, gpus: usize, batch: u64, ubatch: u64, 
     let (m, file, _) = llamacpp::model_of(p);
     let n_layer = m.n_layer;
     let inv = &p.facts.inventory;
-    let tensors = weights::tensors(inv, &file, p.setup.format).unwrap_or_default();
+    let tensors = weights::tensors(inv, &file, p.setup.format, &llamacpp::type_rules(p)).unwrap_or_default();
     let units = placement::unit_devices(n_layer, s.n_gpu_layers, rules.ngl, &vec![1.0; gpus]);
     let flags = s.offload;
     let devices = placement::place(&tensors, &units, &flags);
@@ -259,7 +259,6 @@ pub fn compute_buffers(p: &Prepared, l: &Layout, ctx: &Context) -> compute::Spli
     let gpus = l.gpus;
     let m = &l.model;
     let n_layer = m.n_layer;
-    let inv = &p.facts.inventory;
     let format = p.setup.format;
     let layer_backends: Vec<usize> = (0..n_layer).map(|il| backend(l.units[il as usize], gpus)).collect();
     let flags = l.flags;
@@ -277,7 +276,8 @@ pub fn compute_buffers(p: &Prepared, l: &Layout, ctx: &Context) -> compute::Spli
             Target::Gpu(i) => (i as usize).min(gpus.saturating_sub(1)),
         })
     };
-    let weight_type = |w, layer| weights::weight_type(format, &inv.gguf, m, w, layer);
+    let rules = llamacpp::type_rules(p);
+    let weight_type = |w, layer| weights::weight_type(format, &rules, m, w, layer);
     let cs = ComputeSplit {
         gpus,
         layers: &layer_backends,

@@ -161,7 +161,7 @@ pub fn host_buffer(t: &Tensor, overridden: bool, mmap: bool, gpus: usize, rules:
     if mmap {
         return HostBuffer::CpuMapped;
     }
-    let kquant = matches!(t.ty, Type::Q4K | Type::Q5K | Type::Q6K);
+    let kquant = matches!(t.ty, Type::Q4_K | Type::Q5_K | Type::Q6_K);
     let gather_blocked = t.place == Place::Input && kquant && !rules.kquant_gather;
     let plain_override = overridden && rules.cpu_override == CpuOverride::PlainCpu;
     if gpus == 0 || gather_blocked || plain_override {
@@ -324,7 +324,7 @@ mod tests {
     #[test]
     fn host_buffers_follow_mmap_the_build_and_the_gpu() {
         let embd = t("token_embd", Place::Input, 1);
-        let kquant = Tensor { ty: Type::Q4K, ..embd };
+        let kquant = Tensor { ty: Type::Q4_K, ..embd };
         let old = Rules {
             ngl: NglRule::OutputLast,
             cpu_override: CpuOverride::PlainCpu,

@@ -117,7 +117,8 @@ struct Costs {
 impl Costs {
     fn new(p: &Prepared, s: &Settings, gpus: usize, batch: u64, ubatch: u64) -> Costs {
         let (m, file, _) = llamacpp::model_of(p);
-        let tensors = weights::tensors(&p.facts.inventory, &file, p.setup.format).unwrap_or_default();
+        let tensors =
+            weights::tensors(&p.facts.inventory, &file, p.setup.format, &llamacpp::type_rules(p)).unwrap_or_default();
         let (experts, used) = m.experts.map_or((0, 0), |x| (x.count, x.used));
         let share = |tokens: u64| {
             if experts == 0 {

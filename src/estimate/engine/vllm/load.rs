@@ -7,7 +7,7 @@ use crate::estimate::arch::TensorGroup;
 use crate::estimate::prepared::Prepared;
 use crate::estimate::weights::shard_shape;
 use crate::spec::gpu::MIB;
-use crate::spec::precision::Role;
+use crate::spec::precision::{QuantTensor, Role, TypeRules};
 
 /// vLLM pads the vocabulary of `VocabParallelEmbedding` and `ParallelLMHead` to a multiple of 64
 /// before splitting it across ranks (vocab_parallel_embedding.py `DEFAULT_VOCAB_PADDING_SIZE`).
@@ -93,6 +93,10 @@ pub fn parameters(p: &Prepared) -> u64 {
         return p.weights.total;
     };
     let inv = &p.facts.inventory;
+    let rules = TypeRules {
+        model: &inv.gguf,
+        checkpoint: p.setup.model.checkpoint_quantization(p.setup.format),
+    };
     let tp = p.setup.tp.max(1);
     let mut fused_per_layer: Vec<(Fused, u64, u64)> = Vec::new(); // (kind, layers held, bytes per layer)
     let mut total = 0;
@@ -103,7 +107,13 @@ pub fn parameters(p: &Prepared) -> u64 {
             continue;
         }
         let (rows, cols) = rank_shape(g, tp, a.kv_heads());
-        let one = p.setup.format.storage_for(g.role, None, &inv.gguf).bytes(rows, cols);
+        let tensor = QuantTensor {
+            role: g.role,
+            layer: None,
+            rows: g.rows,
+            cols: g.cols,
+        };
+        let one = p.setup.format.storage_for(&tensor, &rules).bytes(rows, cols);
         match fused(g) {
             Some(kind) => match fused_per_layer.iter_mut().find(|f| f.0 == kind && f.1 == layers) {
                 Some(f) => f.2 += one * g.count_per_layer,
