@@ -15,6 +15,7 @@ pub mod memory;
 pub mod overhead;
 pub mod pipeline;
 pub mod prepared;
+pub mod speed;
 pub mod stage;
 pub mod throughput;
 pub mod weights;

@@ -3,9 +3,9 @@
 //! per-step cost come from the runtime profile; until validation records calibrate a profile, these
 //! are uncalibrated estimates and say so.
 
-use super::arch::moe::expected_experts_touched;
 use super::interconnect::{ALL_REDUCE_LATENCY_S, PCIE_FALLBACK_GBPS};
 use super::prepared::Prepared;
+pub use super::speed::decode_weight_bytes;
 use crate::spec::precision::ComputeType;
 use serde::Serialize;
 
@@ -89,24 +89,6 @@ pub fn peak_flops(p: &Prepared) -> f64 {
         ComputeType::F32 => t.fp32.unwrap_or(t.bf16 / 4.0),
     };
     tf * 1e12
-}
-
-/// Weight bytes one decode step reads per GPU: every resident weight except the vision tower and the
-/// (untied) embedding table, of which only `batch` rows are gathered; routed experts count only the
-/// expected E(1-(1-k/E)^B) touched per layer.
-pub fn decode_weight_bytes(p: &Prepared, batch: u64) -> (u64, Option<f64>) {
-    let w = p.weights;
-    // tied embeddings are read whole as the LM head (on the last pipeline stage)
-    let tied = p.setup.model.architecture.as_ref().is_some_and(|a| a.tie_embeddings);
-    let embedding = if tied && p.stage.is_last() { 0 } else { w.embedding };
-    let dense = w.total - w.vision - embedding - w.experts;
-    match p.facts.inventory.moe {
-        Some((k, e)) if k > 0 && w.experts > 0 => {
-            let touched = expected_experts_touched(e, k, batch);
-            (dense + (w.experts as f64 * touched / e as f64) as u64, Some(touched))
-        }
-        _ => (dense, None),
-    }
 }
 
 /// KV bytes a decode step reads: the whole cache of every sequence (context tokens each).

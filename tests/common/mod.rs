@@ -205,3 +205,4 @@ pub fn hf_config(spec: &ModelSpec) -> Value {
     }
     c
 }
+pub mod speed;

@@ -1,0 +1,417 @@
+//! The published benchmark rows of validation/field/ as terms of the speed models, and the least
+//! squares that refits the models' coefficients on them (tests/field_speed.rs).
+
+use gpuplan::estimate::arch::check_declared;
+use gpuplan::estimate::speed::band::{Band, Basis, Phase};
+use gpuplan::estimate::speed::fit::Terms;
+use gpuplan::estimate::speed::llamacpp::{self, Build, Coef, Fitted, Run, Test, POOL_CLASS};
+use gpuplan::estimate::speed::{GpuClass, MemoryKind};
+use gpuplan::estimate::{ModelFacts, Prepared, Runtime, Setup, WeightFacts};
+use gpuplan::spec::model::ModelSpec;
+use gpuplan::spec::precision::Format;
+use gpuplan::spec::Catalog;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// One published figure and the model's terms for it.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub file: String,
+    /// catalog GPU id
+    pub gpu: String,
+    pub class: GpuClass,
+    pub model: String,
+    pub precision: String,
+    pub phase: Phase,
+    /// the test as printed (`pp512`, `tg128`, `pp512@d32768`)
+    pub test: String,
+    pub tokens: u64,
+    pub published_rate: f64,
+    pub terms: Terms<Coef>,
+}
+
+impl Row {
+    pub fn predicted_rate(&self, coef: &dyn Fn(Coef) -> f64) -> f64 {
+        self.tokens as f64 / self.terms.seconds(coef)
+    }
+}
+
+fn field_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("validation/field")
+}
+
+fn files(kind: &str) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(field_dir()).expect("validation/field exists") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let text = std::fs::read_to_string(&path).expect("readable");
+            let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            if v["kind"] == kind {
+                out.push((path.file_stem().unwrap().to_string_lossy().into_owned(), v));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// The model a file names: its catalog id, else its config.json (None when gpuplan cannot import it
+/// yet).
+fn model(catalog: &Catalog, v: &Value) -> Option<ModelSpec> {
+    if let Some(id) = v["model"]["catalog"].as_str() {
+        return Some(catalog.model(id, check_declared).expect("catalog model"));
+    }
+    let config = v["model"]["config"].as_str()?;
+    gpuplan::import::import_path(&field_dir().join(config))
+        .ok()
+        .map(|i| i.spec)
+}
+
+/// The GPU a file names: its catalog id, else its printed name among the catalog's names.
+fn gpu(catalog: &Catalog, v: &Value) -> Option<gpuplan::spec::gpu::GpuSpec> {
+    v["gpu"]["catalog"]
+        .as_str()
+        .or(v["gpu"]["name"].as_str())
+        .and_then(|k| catalog.gpu(k).ok())
+}
+
+/// `pp512_tps` -> (Test, label); None for keys that are not a single test.
+fn llama_test(key: &str) -> Option<(Test, String)> {
+    let body = key.strip_suffix("_tps")?;
+    let (name, depth) = match body.split_once("_d") {
+        Some((n, d)) => (n, d.parse::<u64>().ok()?),
+        None => (body, 0),
+    };
+    if name.contains('_') {
+        return None; // pp512_tg128: a combined test
+    }
+    let (kind, n) = name.split_at(2);
+    let tokens = n.parse::<u64>().ok()?;
+    let label = if depth > 0 {
+        format!("{name}@d{depth}")
+    } else {
+        name.to_string()
+    };
+    match kind {
+        "pp" => Some((Test::Prompt { tokens, depth }, label)),
+        "tg" => Some((Test::Generate { tokens, depth }, label)),
+        _ => None,
+    }
+}
+
+/// Every llama-bench figure on a catalog GPU whose model gpuplan can build.
+pub fn llamacpp_rows() -> Vec<Row> {
+    let catalog = Catalog::embedded(check_declared).unwrap();
+    let runtime = Runtime::parse("llama.cpp").expect("llama.cpp runtime");
+    let mut rows = Vec::new();
+    for (file, v) in files("llamacpp_bench") {
+        let (Some(spec), Some(gpu)) = (model(&catalog, &v), gpu(&catalog, &v)) else {
+            continue;
+        };
+        let Some(class) = llamacpp_class(&gpu) else { continue };
+        let precision = v["model"]["precision"].as_str().expect("precision");
+        let format = Format::parse(precision).unwrap_or_else(|| panic!("{file}: precision {precision}"));
+        let facts = ModelFacts::new(&spec);
+        let weights = WeightFacts::new(&spec, &facts, format, 1);
+        let p = Prepared::new(Setup::new(&spec, format, runtime), &gpu, &facts, &weights);
+        let s = &v["settings"];
+        let run = Run {
+            flash_attn: s["flash_attn"].as_bool().unwrap_or(false),
+            n_ubatch: s["n_ubatch"].as_u64().unwrap_or(512),
+            build: Build::parse(v["engine"]["version"].as_str().unwrap_or("")),
+            power_limit_w: s["power_limit_w"].as_f64(),
+            force_mmq: s["force_mmq"].as_bool().unwrap_or(false),
+        };
+        for (key, value) in v["printed"].as_object().expect("printed") {
+            let Some((test, label)) = llama_test(key) else { continue };
+            let (tokens, decode) = match test {
+                Test::Generate { tokens, .. } => (tokens, true),
+                Test::Prompt { tokens, .. } => (tokens, run.n_ubatch <= llamacpp::MMVQ_MAX_BATCH),
+            };
+            rows.push(Row {
+                file: file.clone(),
+                gpu: gpu.id.clone(),
+                class,
+                model: spec.id.clone(),
+                precision: precision.to_string(),
+                phase: if decode {
+                    Phase::LlamaCppDecode
+                } else {
+                    Phase::LlamaCppPrefill
+                },
+                test: label,
+                tokens,
+                published_rate: value.as_f64().expect("number"),
+                terms: llamacpp::test_terms(&p, test, &run),
+            });
+        }
+    }
+    rows
+}
+
+fn llamacpp_class(gpu: &gpuplan::spec::gpu::GpuSpec) -> Option<GpuClass> {
+    GpuClass::of(gpu)
+}
+
+/// The lowest physical value of a coefficient: a share of a datasheet rate cannot exceed 1.
+fn lower_bound(c: Coef) -> f64 {
+    match c {
+        Coef::LayerPass(_) | Coef::GemmPower(_) => 0.0,
+        _ => 1.0,
+    }
+}
+
+/// Relative least squares with Huber weights and lower bounds: minimizes
+/// Σ w_i² (Σ_k x_ik c_k − t_i)² with w_i = huber_i / t_i.
+fn solve(rows: &[(Vec<f64>, f64)], lower: &[f64]) -> Vec<f64> {
+    let k = lower.len();
+    let mut huber = vec![1.0; rows.len()];
+    let mut coef = vec![1.0; k];
+    for _ in 0..30 {
+        let mut fixed: Vec<Option<f64>> = vec![None; k];
+        loop {
+            let free: Vec<usize> = (0..k).filter(|&j| fixed[j].is_none()).collect();
+            let n = free.len();
+            let mut ata = vec![vec![0.0; n]; n];
+            let mut atb = vec![0.0; n];
+            for ((x, t), h) in rows.iter().zip(&huber) {
+                let w = h / t;
+                let rhs = t - (0..k).filter_map(|j| fixed[j].map(|c| c * x[j])).sum::<f64>();
+                for (a, &ja) in free.iter().enumerate() {
+                    atb[a] += w * w * x[ja] * rhs;
+                    for (b, &jb) in free.iter().enumerate() {
+                        ata[a][b] += w * w * x[ja] * x[jb];
+                    }
+                }
+            }
+            for (a, row) in ata.iter_mut().enumerate() {
+                row[a] += 1e-12 * (1.0 + row[a]); // keeps unused columns solvable
+            }
+            let sol = gauss(ata, atb);
+            let mut moved = false;
+            for (a, &j) in free.iter().enumerate() {
+                coef[j] = sol[a];
+                if sol[a] < lower[j] {
+                    fixed[j] = Some(lower[j]);
+                    moved = true;
+                }
+            }
+            for j in 0..k {
+                if let Some(c) = fixed[j] {
+                    coef[j] = c;
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        for ((x, t), h) in rows.iter().zip(huber.iter_mut()) {
+            let pred: f64 = x.iter().zip(&coef).map(|(a, b)| a * b).sum();
+            let rel = (pred / t - 1.0).abs();
+            *h = if rel <= 0.1 { 1.0 } else { (0.1 / rel).sqrt() };
+        }
+    }
+    coef
+}
+
+fn gauss(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
+    let n = b.len();
+    for col in 0..n {
+        let pivot = (col..n)
+            .max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))
+            .unwrap();
+        a.swap(col, pivot);
+        b.swap(col, pivot);
+        let (top, rest) = a.split_at_mut(col + 1);
+        let pivot_row = &top[col];
+        for (i, row) in rest.iter_mut().enumerate() {
+            let f = row[col] / pivot_row[col];
+            for (x, p) in row[col..].iter_mut().zip(&pivot_row[col..]) {
+                *x -= f * p;
+            }
+            b[col + 1 + i] -= f * b[col];
+        }
+    }
+    let mut x = vec![0.0; n];
+    for r in (0..n).rev() {
+        let s: f64 = (r + 1..n).map(|c| a[r][c] * x[c]).sum();
+        x[r] = (b[r] - s) / a[r][r];
+    }
+    x
+}
+
+/// Fits the coefficients on the rows `keep` selects, once with every per-class key pooled (the
+/// fallback values, under [`POOL_CLASS`]) and once per class; a per-class value is kept for classes
+/// with rows of their own.
+pub fn fit_llamacpp(rows: &[Row], keep: impl Fn(&Row) -> bool) -> Vec<Fitted> {
+    let kept: Vec<&Row> = rows.iter().filter(|r| keep(r)).collect();
+    let mut out = fit_keys(&kept, llamacpp::pooled);
+    // a class gets a value of its own only where the rows using it come from two GPUs (one GPU
+    // cannot tell its class from itself); the others keep the pooled key
+    let mut own: Vec<Coef> = Vec::new();
+    for r in &kept {
+        for t in &r.terms.terms {
+            if class_of(t.key).is_some() && !own.contains(&t.key) {
+                let mut g: Vec<&str> = kept
+                    .iter()
+                    .filter(|q| q.terms.terms.iter().any(|u| u.key == t.key))
+                    .map(|q| q.gpu.as_str())
+                    .collect();
+                g.sort();
+                g.dedup();
+                if g.len() >= 2 {
+                    own.push(t.key);
+                }
+            }
+        }
+    }
+    let per_class = fit_keys(&kept, |c| if own.contains(&c) { c } else { llamacpp::pooled(c) });
+    for f in per_class {
+        if llamacpp::pooled(f.coef) != f.coef {
+            out.push(f);
+        }
+    }
+    out.sort_by_key(|f| format!("{:?}", f.coef));
+    out
+}
+
+fn fit_keys(rows: &[&Row], key: impl Fn(Coef) -> Coef) -> Vec<Fitted> {
+    let mut keys: Vec<Coef> = Vec::new();
+    for r in rows {
+        for t in &r.terms.terms {
+            let k = key(t.key);
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+    }
+    let design: Vec<(Vec<f64>, f64)> = rows
+        .iter()
+        .map(|r| {
+            let mut x = vec![0.0; keys.len()];
+            for t in &r.terms.terms {
+                let j = keys.iter().position(|k| *k == key(t.key)).unwrap();
+                x[j] += t.quantity;
+            }
+            (x, r.tokens as f64 / r.published_rate)
+        })
+        .collect();
+    let lower: Vec<f64> = keys.iter().map(|&k| lower_bound(k)).collect();
+    let coef = solve(&design, &lower);
+    keys.iter()
+        .zip(coef)
+        .map(|(&k, value)| {
+            let using: Vec<&&Row> = rows
+                .iter()
+                .filter(|r| r.terms.terms.iter().any(|t| key(t.key) == k))
+                .collect();
+            let mut gpus: Vec<&str> = using.iter().map(|r| r.gpu.as_str()).collect();
+            gpus.sort();
+            gpus.dedup();
+            Fitted {
+                coef: k,
+                value: significant(value),
+                rows: using.len() as u32,
+                gpus: gpus.len() as u32,
+            }
+        })
+        .collect()
+}
+
+/// `x` to 4 significant digits (what the committed tables hold).
+pub fn significant(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let scale = 10f64.powi(3 - x.abs().log10().floor() as i32);
+    (x * scale).round() / scale
+}
+
+fn rust_coef(c: Coef) -> String {
+    let class = |g: GpuClass| format!("GpuClass::{g:?}");
+    let mem = |m: MemoryKind| format!("MemoryKind::{m:?}");
+    match c {
+        Coef::DecodeRead(m) => format!("Coef::DecodeRead({})", mem(m)),
+        Coef::DecodeRead16(m) => format!("Coef::DecodeRead16({})", mem(m)),
+        Coef::KvWithoutFlash(g) => format!("Coef::KvWithoutFlash({})", class(g)),
+        Coef::LayerPass(e) => format!("Coef::LayerPass(Era::{e:?})"),
+        Coef::Gemm(g) => format!("Coef::Gemm({})", class(g)),
+        Coef::GemmPower(g) => format!("Coef::GemmPower({})", class(g)),
+        Coef::Mmq(g) => format!("Coef::Mmq({})", class(g)),
+        other => format!("Coef::{other:?}"),
+    }
+}
+
+/// The refit as the Rust table src/estimate/speed/llamacpp.rs holds.
+pub fn rust_table(fit: &[Fitted]) -> String {
+    let mut s = String::from("pub const COEFFICIENTS: &[Fitted] = &[\n");
+    for f in fit {
+        let pooled = if f.coef == llamacpp::pooled(f.coef) && f.coef != Coef::Dequant && is_class_keyed(f.coef) {
+            " // all classes"
+        } else {
+            ""
+        };
+        s += &format!(
+            "    Fitted {{ coef: {}, value: {:?}, rows: {}, gpus: {} }},{pooled}\n",
+            rust_coef(f.coef),
+            f.value,
+            f.rows,
+            f.gpus
+        );
+    }
+    s + "];\n"
+}
+
+fn class_of(c: Coef) -> Option<GpuClass> {
+    match c {
+        Coef::KvWithoutFlash(g) | Coef::Gemm(g) | Coef::GemmPower(g) | Coef::Mmq(g) => Some(g),
+        _ => None,
+    }
+}
+
+fn is_class_keyed(c: Coef) -> bool {
+    matches!(c, Coef::KvWithoutFlash(g) | Coef::Gemm(g) | Coef::GemmPower(g) | Coef::Mmq(g) if g == POOL_CLASS)
+}
+
+/// The bands as the Rust table src/estimate/speed/band.rs holds.
+pub fn bands_table(bands: &[Band]) -> String {
+    let mut s = String::new();
+    for b in bands {
+        let basis = match b.basis {
+            Basis::Engine => "Basis::Engine".to_string(),
+            Basis::Class(c) => format!("Basis::Class(GpuClass::{c:?})"),
+        };
+        s += &format!(
+            "    Band {{ phase: Phase::{:?}, basis: {basis}, low: {:?}, high: {:?}, rows: {} }},\n",
+            b.phase, b.low, b.high, b.rows
+        );
+    }
+    s
+}
+
+/// The README table: one line per row, then the leave-one-GPU-out summary.
+pub fn readme_table(rows: &[Row], loo: &[(f64, Row)]) -> String {
+    let mut s = String::from(
+        "| GPU | model | test | published tok/s | predicted tok/s | error | leave-one-GPU-out error |\n|---|---|---|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let pred = r.predicted_rate(&llamacpp::coefficient);
+        let held = loo
+            .iter()
+            .find(|(_, l)| l.file == r.file && l.test == r.test)
+            .map_or(f64::NAN, |(x, _)| 1.0 / x - 1.0);
+        s += &format!(
+            "| {} | {} {} | {} | {:.1} | {:.1} | {:+.1} % | {:+.1} % |\n",
+            r.gpu,
+            r.model,
+            r.precision,
+            r.test,
+            r.published_rate,
+            pred,
+            (pred / r.published_rate - 1.0) * 100.0,
+            held * 100.0
+        );
+    }
+    s
+}
