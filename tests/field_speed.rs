@@ -3,71 +3,89 @@
 //! - llama.cpp: decode median error within 10 %, prefill within 15 %; vLLM: TPOT within 10 % at
 //!   concurrency 1-16; the worst case is printed;
 //! - the coefficients committed in src/estimate/speed/ equal a refit on these rows (relative least
-//!   squares, Huber-weighted), and the error bands equal the leave-one-GPU-out residuals;
-//! - the README's "Checked against published benchmarks" table is generated from the same rows.
+//!   squares, Huber-weighted), and the error bands equal the leave-one-GPU-out residuals (in-sample
+//!   where the rows come from one GPU);
+//! - the README's "Checked against published benchmarks" tables are generated from the same rows.
 //!
 //! `GPUPLAN_BLESS=1 cargo test --test field_speed` prints the refitted tables and rewrites the README
-//! table instead of failing on them.
+//! tables instead of failing on them.
 
 mod common;
 
-use common::speed::{self, Row};
+use common::speed::{self, Key, Ratio, Row};
 use gpuplan::estimate::speed::band::{Band, Basis, Phase, BANDS, MIN_CLASS_ROWS};
-use gpuplan::estimate::speed::llamacpp;
 use gpuplan::estimate::speed::GpuClass;
-use std::collections::BTreeMap;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
+use gpuplan::estimate::speed::{llamacpp, vllm};
+use std::collections::BTreeSet;
 
 fn bless() -> bool {
     std::env::var("GPUPLAN_BLESS").is_ok_and(|v| v == "1")
+}
+
+fn ratio<K: Key>(r: &Row<K>, rate: f64) -> Ratio {
+    Ratio {
+        ratio: r.published_rate / rate,
+        phase: r.phase,
+        class: r.class,
+        gpu: r.gpu.clone(),
+        file: r.file.clone(),
+        test: r.test.clone(),
+        fitted: r.fitted,
+    }
+}
+
+/// Checks the median |error| of `phase` against `target` and prints it with the worst row.
+fn check(ratios: &[Ratio], phase: Phase, target: f64, what: &str) {
+    let (n, med) = speed::median_error(ratios, phase);
+    let worst = ratios
+        .iter()
+        .filter(|r| r.phase == phase)
+        .max_by(|a, b| {
+            speed::error(phase, a.ratio)
+                .abs()
+                .total_cmp(&speed::error(phase, b.ratio).abs())
+        })
+        .expect("rows");
+    println!(
+        "{phase:?} ({what}): {n} rows, median |error| {:.1} %, worst {:+.1} % ({} {} {})",
+        med * 100.0,
+        speed::error(phase, worst.ratio) * 100.0,
+        worst.file,
+        worst.gpu,
+        worst.test
+    );
+    assert!(
+        med <= target,
+        "{phase:?} ({what}): median |error| {:.1} % > {:.0} %",
+        med * 100.0,
+        target * 100.0
+    );
 }
 
 #[test]
 fn llamacpp_rows_meet_the_targets() {
     let rows = speed::llamacpp_rows();
     assert!(rows.len() >= 60, "at least 60 llama.cpp rows ({})", rows.len());
-    let gpus: std::collections::BTreeSet<_> = rows.iter().map(|r| r.gpu.clone()).collect();
+    let gpus: BTreeSet<_> = rows.iter().map(|r| r.gpu.clone()).collect();
     assert!(gpus.len() >= 9, "rows over at least 9 catalog GPUs ({gpus:?})");
-    let mut by_phase: BTreeMap<Phase, Vec<(f64, &Row)>> = BTreeMap::new();
-    for r in &rows {
-        let err = r.predicted_rate(&|c| llamacpp::coefficient(c)) / r.published_rate - 1.0;
-        by_phase.entry(r.phase).or_default().push((err, r));
-    }
-    for (phase, target) in [(Phase::LlamaCppDecode, 0.10), (Phase::LlamaCppPrefill, 0.15)] {
-        let errs = &by_phase[&phase];
-        let med = median(errs.iter().map(|(e, _)| e.abs()).collect());
-        let (worst, wr) = errs
-            .iter()
-            .max_by(|a, b| a.0.abs().total_cmp(&b.0.abs()))
-            .expect("rows");
-        println!(
-            "{phase:?}: {} rows, median |error| {:.1} %, worst {:+.1} % ({} {} {})",
-            errs.len(),
-            med * 100.0,
-            worst * 100.0,
-            wr.file,
-            wr.gpu,
-            wr.test
-        );
-        assert!(
-            med <= target,
-            "{phase:?}: median |error| {:.1} % > {:.0} %",
-            med * 100.0,
-            target * 100.0
-        );
-    }
+    let ratios: Vec<Ratio> = rows
+        .iter()
+        .map(|r| ratio(r, r.predicted_rate(&llamacpp::coefficient)))
+        .collect();
+    check(&ratios, Phase::LlamaCppDecode, 0.10, "committed coefficients");
+    check(&ratios, Phase::LlamaCppPrefill, 0.15, "committed coefficients");
+}
+
+#[test]
+fn vllm_rows_meet_the_targets() {
+    let rows = speed::vllm_rows();
+    assert!(!rows.is_empty(), "vLLM rows on catalog GPUs");
+    let ratios: Vec<Ratio> = rows
+        .iter()
+        .filter(|r| (1..=16).contains(&r.concurrency))
+        .map(|r| ratio(r, r.predicted_rate(&vllm::coefficient)))
+        .collect();
+    check(&ratios, Phase::VllmDecode, 0.10, "concurrency 1-16");
 }
 
 #[test]
@@ -79,38 +97,69 @@ fn llamacpp_coefficients_equal_the_refit() {
         println!("{text}");
         return;
     }
-    let mut stale = Vec::new();
-    for f in &refit {
-        let committed = llamacpp::COEFFICIENTS.iter().find(|c| c.coef == f.coef);
-        match committed {
-            Some(c) if (c.value - f.value).abs() <= 0.01 * f.value.abs().max(1e-12) && c.rows == f.rows => {}
-            other => stale.push(format!(
-                "{:?}: committed {:?}, refit {}",
-                f.coef,
-                other.map(|c| c.value),
-                f.value
-            )),
-        }
-    }
+    let fresh = refit.iter().all(|f| {
+        llamacpp::COEFFICIENTS.iter().any(|c| {
+            c.coef == f.coef && (c.value - f.value).abs() <= 0.01 * f.value.abs().max(1e-12) && c.rows == f.rows
+        })
+    });
     assert!(
-        stale.is_empty() && llamacpp::COEFFICIENTS.len() == refit.len(),
-        "src/estimate/speed/llamacpp.rs COEFFICIENTS are stale:\n{}\nrefit:\n{text}",
-        stale.join("\n")
+        fresh && llamacpp::COEFFICIENTS.len() == refit.len(),
+        "src/estimate/speed/llamacpp.rs COEFFICIENTS are stale; refit:\n{text}"
+    );
+}
+
+#[test]
+fn vllm_coefficients_equal_the_refit() {
+    let rows = speed::vllm_rows();
+    let refit = speed::fit_vllm(&rows, |_| true);
+    let text = speed::vllm_rust_table(&refit);
+    if bless() {
+        println!("{text}");
+        return;
+    }
+    let fresh = refit.iter().all(|f| {
+        vllm::COEFFICIENTS.iter().any(|c| {
+            c.coef == f.coef && (c.value - f.value).abs() <= 0.01 * f.value.abs().max(1e-12) && c.rows == f.rows
+        })
+    });
+    assert!(
+        fresh && vllm::COEFFICIENTS.len() == refit.len(),
+        "src/estimate/speed/vllm.rs COEFFICIENTS are stale; refit:\n{text}"
     );
 }
 
 /// Leave one GPU out: fit without it, predict its rows.
-fn llamacpp_leave_one_out(rows: &[Row]) -> Vec<(f64, Row)> {
-    let gpus: std::collections::BTreeSet<_> = rows.iter().map(|r| r.gpu.clone()).collect();
+fn llamacpp_leave_one_out(rows: &[Row]) -> Vec<Ratio> {
+    let gpus: BTreeSet<_> = rows.iter().map(|r| r.gpu.clone()).collect();
     let mut out = Vec::new();
     for g in &gpus {
         let table = speed::fit_llamacpp(rows, |r| &r.gpu != g);
         for r in rows.iter().filter(|r| &r.gpu == g) {
-            let rate = r.predicted_rate(&|c| llamacpp::lookup(&table, c));
-            out.push((r.published_rate / rate, r.clone()));
+            out.push(ratio(r, r.predicted_rate(&|c| llamacpp::lookup(&table, c))));
         }
     }
     out
+}
+
+/// vLLM's ratios: leave one GPU out when the rows come from two GPUs or more (true), else the
+/// in-sample ratios of the committed fit (false).
+fn vllm_held_out(rows: &[Row<vllm::Coef>]) -> (Vec<Ratio>, bool) {
+    let gpus: BTreeSet<_> = rows.iter().map(|r| r.gpu.clone()).collect();
+    if gpus.len() < 2 {
+        let ratios = rows
+            .iter()
+            .map(|r| ratio(r, r.predicted_rate(&vllm::coefficient)))
+            .collect();
+        return (ratios, false);
+    }
+    let mut out = Vec::new();
+    for g in &gpus {
+        let table = speed::fit_vllm(rows, |r| &r.gpu != g);
+        for r in rows.iter().filter(|r| &r.gpu == g) {
+            out.push(ratio(r, r.predicted_rate(&|c| vllm::lookup(&table, c))));
+        }
+    }
+    (out, true)
 }
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
@@ -119,97 +168,109 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
-/// Bands from measured/predicted ratios: per engine phase, and per class with enough rows.
-fn bands(ratios: &[(f64, Row)]) -> Vec<Band> {
+fn round4(x: f64) -> f64 {
+    (x * 1e4).round() / 1e4
+}
+
+/// Bands from measured/predicted ratios: per engine phase, and per class with enough rows from two
+/// GPUs.
+fn bands(ratios: &[Ratio], held_out: bool) -> Vec<Band> {
     let mut out = Vec::new();
-    let mut phases: Vec<Phase> = ratios.iter().map(|(_, r)| r.phase).collect();
-    phases.sort_by_key(|p| format!("{p:?}"));
-    phases.dedup();
+    let phases: BTreeSet<Phase> = ratios.iter().map(|r| r.phase).collect();
     for phase in phases {
-        let of = |keep: &dyn Fn(&Row) -> bool| {
-            let mut v: Vec<f64> = ratios
+        let band = |basis: Basis, keep: &dyn Fn(&Ratio) -> bool| {
+            let picked: Vec<&Ratio> = ratios
                 .iter()
-                .filter(|(_, r)| r.phase == phase && keep(r))
-                .map(|(x, _)| *x)
+                .filter(|r| r.phase == phase && r.fitted && keep(r))
                 .collect();
+            let mut v: Vec<f64> = picked.iter().map(|r| r.ratio).collect();
             v.sort_by(f64::total_cmp);
-            v
+            let gpus: BTreeSet<&str> = picked.iter().map(|r| r.gpu.as_str()).collect();
+            let (low, high) = if v.is_empty() {
+                (f64::NAN, f64::NAN)
+            } else {
+                (round4(percentile(&v, 0.1)), round4(percentile(&v, 0.9)))
+            };
+            Band {
+                phase,
+                basis,
+                low,
+                high,
+                rows: v.len() as u32,
+                gpus: gpus.len() as u32,
+                held_out,
+            }
         };
-        let all = of(&|_| true);
-        out.push(Band {
-            phase,
-            basis: Basis::Engine,
-            low: round4(percentile(&all, 0.1)),
-            high: round4(percentile(&all, 0.9)),
-            rows: all.len() as u32,
-        });
+        out.push(band(Basis::Engine, &|_| true));
         for class in GpuClass::ALL {
-            let v = of(&|r| r.class == class);
-            let gpus: std::collections::BTreeSet<_> = ratios
-                .iter()
-                .filter(|(_, r)| r.phase == phase && r.class == class)
-                .map(|(_, r)| r.gpu.clone())
-                .collect();
-            if v.len() as u32 >= MIN_CLASS_ROWS && gpus.len() >= 2 {
-                out.push(Band {
-                    phase,
-                    basis: Basis::Class(class),
-                    low: round4(percentile(&v, 0.1)),
-                    high: round4(percentile(&v, 0.9)),
-                    rows: v.len() as u32,
-                });
+            let b = band(Basis::Class(class), &|r| r.class == class);
+            if b.rows >= MIN_CLASS_ROWS && b.gpus >= 2 {
+                out.push(b);
             }
         }
     }
     out
 }
 
-fn round4(x: f64) -> f64 {
-    (x * 1e4).round() / 1e4
+fn all_bands() -> (Vec<Band>, Vec<Ratio>, Vec<Ratio>, bool) {
+    let llama = speed::llamacpp_rows();
+    let loo = llamacpp_leave_one_out(&llama);
+    let (vllm_ratios, held_out) = vllm_held_out(&speed::vllm_rows());
+    let mut all = bands(&loo, true);
+    all.extend(bands(&vllm_ratios, held_out));
+    (all, loo, vllm_ratios, held_out)
 }
 
 #[test]
 fn leave_one_gpu_out_and_bands() {
-    let rows = speed::llamacpp_rows();
-    let loo = llamacpp_leave_one_out(&rows);
+    let (fresh, loo, vllm_ratios, held_out) = all_bands();
     for phase in [Phase::LlamaCppDecode, Phase::LlamaCppPrefill] {
-        let errs: Vec<f64> = loo
-            .iter()
-            .filter(|(_, r)| r.phase == phase)
-            .map(|(x, _)| (1.0 / x - 1.0).abs())
-            .collect();
+        let (n, med) = speed::median_error(&loo, phase);
         println!(
-            "{phase:?} leave-one-GPU-out: {} rows, median |error| {:.1} %",
-            errs.len(),
-            median(errs.clone()) * 100.0
+            "{phase:?} leave-one-GPU-out: {n} rows, median |error| {:.1} %",
+            med * 100.0
         );
     }
-    let fresh = bands(&loo);
+    let (n, med) = speed::median_error(&vllm_ratios, Phase::VllmDecode);
+    println!(
+        "VllmDecode {}: {n} rows, median |error| {:.1} %",
+        if held_out {
+            "leave-one-GPU-out"
+        } else {
+            "in-sample (one GPU)"
+        },
+        med * 100.0
+    );
     let text = speed::bands_table(&fresh);
     if bless() {
         println!("{text}");
         return;
     }
-    let llama: Vec<&Band> = BANDS
-        .iter()
-        .filter(|b| matches!(b.phase, Phase::LlamaCppDecode | Phase::LlamaCppPrefill))
-        .collect();
+    let same = |a: &Band, b: &Band| {
+        a.phase == b.phase
+            && a.basis == b.basis
+            && a.rows == b.rows
+            && a.gpus == b.gpus
+            && a.held_out == b.held_out
+            && (a.low - b.low).abs() < 0.002
+            && (a.high - b.high).abs() < 0.002
+    };
     assert!(
-        llama.len() == fresh.len()
-            && fresh.iter().all(|f| llama.iter().any(|b| b.phase == f.phase
-                && b.basis == f.basis
-                && b.rows == f.rows
-                && (b.low - f.low).abs() < 0.002
-                && (b.high - f.high).abs() < 0.002)),
+        BANDS.len() == fresh.len() && fresh.iter().all(|f| BANDS.iter().any(|b| same(b, f))),
         "src/estimate/speed/band.rs BANDS are stale; recomputed:\n{text}"
     );
 }
 
 #[test]
-fn readme_table_is_generated_from_the_rows() {
-    let rows = speed::llamacpp_rows();
-    let loo = llamacpp_leave_one_out(&rows);
-    let md = speed::readme_table(&rows, &loo);
+fn readme_tables_are_generated_from_the_rows() {
+    let (_, loo, vllm_ratios, held_out) = all_bands();
+    let md = speed::readme_table(
+        &speed::llamacpp_rows(),
+        &loo,
+        &speed::vllm_rows(),
+        &vllm_ratios,
+        held_out,
+    );
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let path = root.join("README.md");
     let readme = std::fs::read_to_string(&path).unwrap();
@@ -224,6 +285,6 @@ fn readme_table_is_generated_from_the_rows() {
     assert_eq!(
         readme[start..stop].trim(),
         md.trim(),
-        "README.md's speed table is stale: run `GPUPLAN_BLESS=1 cargo test --test field_speed`"
+        "README.md's speed tables are stale: run `GPUPLAN_BLESS=1 cargo test --test field_speed`"
     );
 }

@@ -156,5 +156,5 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
 }
 
 fn throughput_calibrated(p: &Prepared) -> bool {
-    p.setup.runtime.calibrated_from.is_some()
+    crate::estimate::speed::calibrated_from(p.setup.runtime).is_some()
 }

@@ -3,6 +3,7 @@
 //! estimate per GPU, then cheap evaluations per context.
 
 use super::{solve, Options};
+use crate::estimate::speed::Model;
 use crate::estimate::{throughput, EngineId, ModelFacts, Prepared, WeightFacts};
 use crate::spec::{Format, GpuSpec, ModelSpec};
 use serde::Serialize;
@@ -22,6 +23,9 @@ pub struct Cell {
     pub max_context: Option<u64>,
     /// decode tokens/s at `context` (batch 1), when it fits
     pub decode_tokens_per_s: Option<f64>,
+    /// where 80 % of published results fall around that rate, (low, high) tokens/s, for engines
+    /// with a speed model (`estimate::speed`)
+    pub decode_band: Option<(f64, f64)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,9 +73,11 @@ pub fn matrix(
             for gpu in gpus {
                 let p = Prepared::new(setup, gpu, &facts, &weights);
                 let max_context = solve::max_context(&p, batch);
+                let band = Model::of(&p).and_then(|m| m.decode_band(gpu));
                 for &context in ctxs.iter().filter(|&&c| c <= model.max_context) {
                     let total = p.total(context, batch);
                     let fits = p.fits(context, batch);
+                    let decode = fits.then(|| batch as f64 / throughput::decode_step_s(&p, context, batch).0);
                     cells.push(Cell {
                         model: model.id.clone(),
                         gpu: gpu.id.clone(),
@@ -82,9 +88,8 @@ pub fn matrix(
                         total_bytes: total,
                         available_bytes: p.budget,
                         max_context,
-                        decode_tokens_per_s: fits
-                            .then(|| throughput::decode_step_s(&p, context, batch).0)
-                            .map(|s| batch as f64 / s),
+                        decode_tokens_per_s: decode,
+                        decode_band: decode.zip(band).and_then(|(rate, b)| b.held_out_range(rate)),
                     });
                 }
             }

@@ -17,6 +17,7 @@ use super::fit::MAX_BATCH_SEARCHED;
 use super::layout::{self, Layout, Replica, Stages};
 use super::workload::{CostMode, Workload};
 use super::Options;
+use crate::estimate::speed;
 use crate::estimate::{EngineId, Memory, Throughput};
 use crate::spec::{Format, GpuSpec, ModelSpec};
 use serde::Serialize;
@@ -162,6 +163,9 @@ pub struct SizedOption {
     pub tokens_per_s: Option<Check>,
     pub ttft_s: Option<f64>,
     pub per_user_tokens_per_s: Option<f64>,
+    /// where 80 % of published results fall around `per_user_tokens_per_s`, (low, high), for engines
+    /// with a speed model (`estimate::speed`)
+    pub per_user_band: Option<(f64, f64)>,
     pub meets_targets: bool,
     /// output tokens/s served at the workload's load, all replicas
     pub served_tokens_per_s: Option<f64>,
@@ -281,6 +285,8 @@ struct AtBatch {
     ttft_s: f64,
     per_user: f64,
     aggregate: f64,
+    /// the decode band of the engine's speed model
+    band: Option<speed::Band>,
 }
 
 /// One layout evaluated for the workload.
@@ -327,6 +333,7 @@ fn at_batch(stages: &Stages, need: &Need, prefill_s: f64, batch: u64) -> AtBatch
         ttft_s: prefill_s + t.decode_step_s,
         per_user: t.per_user_tokens_per_s,
         aggregate: t.decode_tokens_per_s,
+        band: t.bands.map(|b| b.decode),
     }
 }
 
@@ -463,8 +470,12 @@ fn size_option(
         ..Options::default()
     };
     let setup = opts.setup(model);
-    let (memory_basis, throughput_basis) =
-        evidence::figures_basis(&model.id, &gpu.id, format.id, w.runtime_for(format).calibrated_from);
+    let (memory_basis, throughput_basis) = evidence::figures_basis(
+        &model.id,
+        &gpu.id,
+        format.id,
+        speed::calibrated_from(w.runtime_for(format)),
+    );
     let price = price(gpu, w.raw.cost.mode);
     let mut o = SizedOption {
         rank: 0,
@@ -492,6 +503,7 @@ fn size_option(
         tokens_per_s: None,
         ttft_s: None,
         per_user_tokens_per_s: None,
+        per_user_band: None,
         meets_targets: false,
         served_tokens_per_s: None,
         capacity_tokens_per_s: None,
@@ -605,6 +617,7 @@ fn size_option(
     });
     o.ttft_s = Some(c.at.ttft_s);
     o.per_user_tokens_per_s = Some(c.at.per_user);
+    o.per_user_band = c.at.band.and_then(|b| b.held_out_range(c.at.per_user));
     o.meets_targets = c.meets;
     let served = match (need.users, need.rate) {
         (Some(users), _) => users as f64 * c.at.per_user,
@@ -965,7 +978,7 @@ fn assumptions(w: &Workload, need: &Need) -> Vec<String> {
             }
         ),
     });
-    if let Some(rt) = w.runtime.filter(|rt| rt.calibrated_from.is_none()) {
+    if let Some(rt) = w.runtime.filter(|rt| speed::calibrated_from(rt).is_none()) {
         a.push(format!(
             "throughput: uncalibrated roofline estimates for the {} profile (no validation record yet)",
             rt.id

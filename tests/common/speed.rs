@@ -2,10 +2,11 @@
 //! squares that refits the models' coefficients on them (tests/field_speed.rs).
 
 use gpuplan::estimate::arch::check_declared;
+use gpuplan::estimate::engine::settings::Settings;
 use gpuplan::estimate::speed::band::{Band, Basis, Phase};
 use gpuplan::estimate::speed::fit::Terms;
 use gpuplan::estimate::speed::llamacpp::{self, Build, Coef, Fitted, Run, Test, POOL_CLASS};
-use gpuplan::estimate::speed::{GpuClass, MemoryKind};
+use gpuplan::estimate::speed::{vllm, GpuClass, MemoryKind};
 use gpuplan::estimate::{ModelFacts, Prepared, Runtime, Setup, WeightFacts};
 use gpuplan::spec::model::ModelSpec;
 use gpuplan::spec::precision::Format;
@@ -13,9 +14,34 @@ use gpuplan::spec::Catalog;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
+/// A coefficient key of one of the speed models.
+pub trait Key: Copy + PartialEq + std::fmt::Debug {
+    /// The lowest physical value: a share of a datasheet rate cannot exceed 1 (its inverse is at
+    /// least 1); times and counts are at least 0.
+    fn lower(self) -> f64;
+}
+
+impl Key for Coef {
+    fn lower(self) -> f64 {
+        match self {
+            Coef::LayerPass(_) | Coef::GemmPower(_) => 0.0,
+            _ => 1.0,
+        }
+    }
+}
+
+impl Key for vllm::Coef {
+    fn lower(self) -> f64 {
+        match self {
+            vllm::Coef::Step | vllm::Coef::EagerLayer => 0.0,
+            _ => 1.0,
+        }
+    }
+}
+
 /// One published figure and the model's terms for it.
 #[derive(Debug, Clone)]
-pub struct Row {
+pub struct Row<K = Coef> {
     pub file: String,
     /// catalog GPU id
     pub gpu: String,
@@ -23,17 +49,35 @@ pub struct Row {
     pub model: String,
     pub precision: String,
     pub phase: Phase,
-    /// the test as printed (`pp512`, `tg128`, `pp512@d32768`)
+    /// the test as printed (`pp512`, `tg128`, `pp512@d32768`; `c4 1024/128` for vLLM)
     pub test: String,
+    /// tokens the published rate counts (1 for a TPOT)
     pub tokens: u64,
+    /// tokens/s (1000 / TPOT ms for vLLM)
     pub published_rate: f64,
-    pub terms: Terms<Coef>,
+    /// vLLM: the client concurrency
+    pub concurrency: u64,
+    /// false for rows shown but kept out of the fits and bands ([`unsteady_prompts`])
+    pub fitted: bool,
+    pub terms: Terms<K>,
 }
 
-impl Row {
-    pub fn predicted_rate(&self, coef: &dyn Fn(Coef) -> f64) -> f64 {
+impl<K: Key> Row<K> {
+    pub fn predicted_rate(&self, coef: &dyn Fn(K) -> f64) -> f64 {
         self.tokens as f64 / self.terms.seconds(coef)
     }
+}
+
+/// A row's measured/predicted ratio and what it was measured on (bands, leave-one-GPU-out).
+#[derive(Debug, Clone)]
+pub struct Ratio {
+    pub ratio: f64,
+    pub phase: Phase,
+    pub class: GpuClass,
+    pub gpu: String,
+    pub file: String,
+    pub test: String,
+    pub fitted: bool,
 }
 
 fn field_dir() -> PathBuf {
@@ -123,6 +167,7 @@ pub fn llamacpp_rows() -> Vec<Row> {
             power_limit_w: s["power_limit_w"].as_f64(),
             force_mmq: s["force_mmq"].as_bool().unwrap_or(false),
         };
+        let unsteady = !run.flash_attn && unsteady_prompts(&v["printed"]);
         for (key, value) in v["printed"].as_object().expect("printed") {
             let Some((test, label)) = llama_test(key) else { continue };
             let (tokens, decode) = match test {
@@ -135,6 +180,8 @@ pub fn llamacpp_rows() -> Vec<Row> {
                 class,
                 model: spec.id.clone(),
                 precision: precision.to_string(),
+                concurrency: 1,
+                fitted: !(unsteady && matches!(test, Test::Prompt { .. })),
                 phase: if decode {
                     Phase::LlamaCppDecode
                 } else {
@@ -154,17 +201,84 @@ fn llamacpp_class(gpu: &gpuplan::spec::gpu::GpuSpec) -> Option<GpuClass> {
     GpuClass::of(gpu)
 }
 
-/// The lowest physical value of a coefficient: a share of a datasheet rate cannot exceed 1.
-fn lower_bound(c: Coef) -> f64 {
-    match c {
-        Coef::LayerPass(_) | Coef::GemmPower(_) => 0.0,
-        _ => 1.0,
+/// True when a file's ppN rates (no flash attention, no depth) rise with N by more than 2 % a step:
+/// without flash attention every prompt token costs more the longer the prompt (the scores grow with
+/// it), so a rising series was not measured at steady clocks (a GPU still ramping up, another load).
+/// Its prompt rows are shown but not fitted.
+pub fn unsteady_prompts(printed: &Value) -> bool {
+    let mut pp: Vec<(u64, f64)> = printed
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| match llama_test(k)? {
+            (Test::Prompt { tokens, depth: 0 }, _) => Some((tokens, v.as_f64()?)),
+            _ => None,
+        })
+        .collect();
+    pp.sort_by_key(|x| x.0);
+    pp.windows(2).any(|w| w[1].1 > w[0].1 * 1.02)
+}
+
+/// Every `vllm bench serve` TPOT (the file's `rows`, each with its workload) on a catalog GPU whose
+/// model gpuplan can build.
+pub fn vllm_rows() -> Vec<Row<vllm::Coef>> {
+    let catalog = Catalog::embedded(check_declared).unwrap();
+    let runtime = Runtime::parse("vllm").expect("vllm runtime");
+    let mut rows = Vec::new();
+    for (file, v) in files("vllm_bench") {
+        let (Some(spec), Some(gpu)) = (model(&catalog, &v), gpu(&catalog, &v)) else {
+            continue;
+        };
+        let Some(class) = GpuClass::of(&gpu) else { continue };
+        let precision = v["model"]["precision"].as_str().expect("precision");
+        let format = Format::parse(precision).unwrap_or_else(|| panic!("{file}: precision {precision}"));
+        let s = &v["settings"];
+        let tp = s["tensor_parallel_size"].as_u64().unwrap_or(1);
+        let facts = ModelFacts::new(&spec);
+        let weights = WeightFacts::new(&spec, &facts, format, tp);
+        let mut setup = Setup::new(&spec, format, runtime);
+        setup.tp = tp;
+        setup.engine.vllm.max_num_batched_tokens = s["max_num_batched_tokens"].as_u64();
+        setup.engine.vllm.enforce_eager = s["enforce_eager"].as_bool().unwrap_or(false);
+        let p = Prepared::new(setup, &gpu, &facts, &weights);
+        let Settings::Vllm(settings) = p.settings else {
+            panic!("{file}: vLLM settings")
+        };
+        // a `rows` array (one run per table line), else the file itself is the one run
+        let single = [serde_json::json!({"settings": {}, "printed": v["printed"]})];
+        let runs = v["rows"].as_array().map_or(&single[..], |r| &r[..]);
+        for row in runs {
+            // the row's client settings over the file's
+            let setting = |key: &str| row["settings"][key].as_u64().or(s[key].as_u64());
+            let w = vllm::Workload {
+                input_tokens: setting("random_input_len").expect("random_input_len"),
+                output_tokens: setting("random_output_len").expect("random_output_len"),
+                concurrency: setting("max_concurrency").expect("max_concurrency"),
+            };
+            let tpot_ms = row["printed"]["mean_tpot_ms"].as_f64().expect("mean_tpot_ms");
+            rows.push(Row {
+                file: file.clone(),
+                gpu: gpu.id.clone(),
+                class,
+                model: spec.id.clone(),
+                precision: precision.to_string(),
+                phase: Phase::VllmDecode,
+                test: format!("c{} {}/{}", w.concurrency, w.input_tokens, w.output_tokens),
+                tokens: 1,
+                published_rate: 1000.0 / tpot_ms,
+                concurrency: w.concurrency,
+                fitted: true,
+                terms: vllm::tpot_terms(&p, &w, &settings),
+            });
+        }
     }
+    rows
 }
 
 /// Relative least squares with Huber weights and lower bounds: minimizes
-/// Σ w_i² (Σ_k x_ik c_k − t_i)² with w_i = huber_i / t_i.
-fn solve(rows: &[(Vec<f64>, f64)], lower: &[f64]) -> Vec<f64> {
+/// Σ w_i² (Σ_k x_ik c_k + o_i − t_i)² with w_i = huber_i / t_i (o_i: the terms of fixed
+/// coefficients).
+fn solve(rows: &[(Vec<f64>, f64, f64)], lower: &[f64]) -> Vec<f64> {
     let k = lower.len();
     let mut huber = vec![1.0; rows.len()];
     let mut coef = vec![1.0; k];
@@ -175,9 +289,9 @@ fn solve(rows: &[(Vec<f64>, f64)], lower: &[f64]) -> Vec<f64> {
             let n = free.len();
             let mut ata = vec![vec![0.0; n]; n];
             let mut atb = vec![0.0; n];
-            for ((x, t), h) in rows.iter().zip(&huber) {
+            for ((x, t, o), h) in rows.iter().zip(&huber) {
                 let w = h / t;
-                let rhs = t - (0..k).filter_map(|j| fixed[j].map(|c| c * x[j])).sum::<f64>();
+                let rhs = t - o - (0..k).filter_map(|j| fixed[j].map(|c| c * x[j])).sum::<f64>();
                 for (a, &ja) in free.iter().enumerate() {
                     atb[a] += w * w * x[ja] * rhs;
                     for (b, &jb) in free.iter().enumerate() {
@@ -206,8 +320,8 @@ fn solve(rows: &[(Vec<f64>, f64)], lower: &[f64]) -> Vec<f64> {
                 break;
             }
         }
-        for ((x, t), h) in rows.iter().zip(huber.iter_mut()) {
-            let pred: f64 = x.iter().zip(&coef).map(|(a, b)| a * b).sum();
+        for ((x, t, o), h) in rows.iter().zip(huber.iter_mut()) {
+            let pred: f64 = x.iter().zip(&coef).map(|(a, b)| a * b).sum::<f64>() + o;
             let rel = (pred / t - 1.0).abs();
             *h = if rel <= 0.1 { 1.0 } else { (0.1 / rel).sqrt() };
         }
@@ -245,8 +359,8 @@ fn gauss(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
 /// fallback values, under [`POOL_CLASS`]) and once per class; a per-class value is kept for classes
 /// with rows of their own.
 pub fn fit_llamacpp(rows: &[Row], keep: impl Fn(&Row) -> bool) -> Vec<Fitted> {
-    let kept: Vec<&Row> = rows.iter().filter(|r| keep(r)).collect();
-    let mut out = fit_keys(&kept, llamacpp::pooled);
+    let kept: Vec<&Row> = rows.iter().filter(|r| r.fitted && keep(r)).collect();
+    let mut out = fit_keys(&kept, llamacpp::pooled, |_| None);
     // a class gets a value of its own only where the rows using it come from two GPUs (one GPU
     // cannot tell its class from itself); the others keep the pooled key
     let mut own: Vec<Coef> = Vec::new();
@@ -266,50 +380,99 @@ pub fn fit_llamacpp(rows: &[Row], keep: impl Fn(&Row) -> bool) -> Vec<Fitted> {
             }
         }
     }
-    let per_class = fit_keys(&kept, |c| if own.contains(&c) { c } else { llamacpp::pooled(c) });
+    let per_class = fit_keys(
+        &kept,
+        |c| if own.contains(&c) { c } else { llamacpp::pooled(c) },
+        |_| None,
+    );
     for f in per_class {
         if llamacpp::pooled(f.coef) != f.coef {
             out.push(f);
         }
     }
+    let mut out: Vec<Fitted> = out
+        .into_iter()
+        .map(|f| Fitted {
+            coef: f.coef,
+            value: f.value,
+            rows: f.rows,
+            gpus: f.gpus,
+        })
+        .collect();
     out.sort_by_key(|f| format!("{:?}", f.coef));
     out
 }
 
-fn fit_keys(rows: &[&Row], key: impl Fn(Coef) -> Coef) -> Vec<Fitted> {
-    let mut keys: Vec<Coef> = Vec::new();
+/// Fits the vLLM decode read per memory kind on the rows `keep` selects; the other coefficients stay
+/// at their priors (`vllm::PRIORS`).
+pub fn fit_vllm(rows: &[Row<vllm::Coef>], keep: impl Fn(&Row<vllm::Coef>) -> bool) -> Vec<vllm::Fitted> {
+    let kept: Vec<&Row<vllm::Coef>> = rows.iter().filter(|r| r.fitted && keep(r)).collect();
+    let prior = |c: vllm::Coef| match c {
+        vllm::Coef::DecodeRead(_) => None,
+        other => Some(vllm::lookup(&[], other)),
+    };
+    let mut out: Vec<vllm::Fitted> = fit_keys(&kept, |c| c, prior)
+        .into_iter()
+        .filter(|f| prior(f.coef).is_none())
+        .map(|f| vllm::Fitted {
+            coef: f.coef,
+            value: f.value,
+            rows: f.rows,
+            gpus: f.gpus,
+        })
+        .collect();
+    out.sort_by_key(|f| format!("{:?}", f.coef));
+    out
+}
+
+/// A fitted value of key `K` and the rows and GPUs behind it.
+pub struct Fit<K> {
+    pub coef: K,
+    pub value: f64,
+    pub rows: u32,
+    pub gpus: u32,
+}
+
+/// Least squares over the keys `key` maps the rows' terms to; keys `fixed` gives a value for are
+/// held at it.
+fn fit_keys<K: Key>(rows: &[&Row<K>], key: impl Fn(K) -> K, fixed: impl Fn(K) -> Option<f64>) -> Vec<Fit<K>> {
+    let mut keys: Vec<K> = Vec::new();
     for r in rows {
         for t in &r.terms.terms {
             let k = key(t.key);
-            if !keys.contains(&k) {
+            if fixed(k).is_none() && !keys.contains(&k) {
                 keys.push(k);
             }
         }
     }
-    let design: Vec<(Vec<f64>, f64)> = rows
+    let design: Vec<(Vec<f64>, f64, f64)> = rows
         .iter()
         .map(|r| {
             let mut x = vec![0.0; keys.len()];
+            let mut offset = 0.0;
             for t in &r.terms.terms {
-                let j = keys.iter().position(|k| *k == key(t.key)).unwrap();
-                x[j] += t.quantity;
+                let k = key(t.key);
+                match fixed(k) {
+                    Some(v) => offset += v * t.quantity,
+                    None => x[keys.iter().position(|q| *q == k).unwrap()] += t.quantity,
+                }
             }
-            (x, r.tokens as f64 / r.published_rate)
+            (x, r.tokens as f64 / r.published_rate, offset)
         })
         .collect();
-    let lower: Vec<f64> = keys.iter().map(|&k| lower_bound(k)).collect();
+    let lower: Vec<f64> = keys.iter().map(|&k| k.lower()).collect();
     let coef = solve(&design, &lower);
     keys.iter()
         .zip(coef)
         .map(|(&k, value)| {
-            let using: Vec<&&Row> = rows
+            let using: Vec<&&Row<K>> = rows
                 .iter()
                 .filter(|r| r.terms.terms.iter().any(|t| key(t.key) == k))
                 .collect();
             let mut gpus: Vec<&str> = using.iter().map(|r| r.gpu.as_str()).collect();
             gpus.sort();
             gpus.dedup();
-            Fitted {
+            Fit {
                 coef: k,
                 value: significant(value),
                 rows: using.len() as u32,
@@ -374,43 +537,162 @@ fn is_class_keyed(c: Coef) -> bool {
     matches!(c, Coef::KvWithoutFlash(g) | Coef::Gemm(g) | Coef::GemmPower(g) | Coef::Mmq(g) if g == POOL_CLASS)
 }
 
+/// The vLLM refit as the Rust table src/estimate/speed/vllm.rs holds.
+pub fn vllm_rust_table(fit: &[vllm::Fitted]) -> String {
+    let mut s = String::from("pub const COEFFICIENTS: &[Fitted] = &[\n");
+    for f in fit {
+        let coef = match f.coef {
+            vllm::Coef::DecodeRead(m) => format!("Coef::DecodeRead(MemoryKind::{m:?})"),
+            other => format!("Coef::{other:?}"),
+        };
+        s += &format!(
+            "    Fitted {{ coef: {coef}, value: {:?}, rows: {}, gpus: {} }},\n",
+            f.value, f.rows, f.gpus
+        );
+    }
+    s + "];\n"
+}
+
 /// The bands as the Rust table src/estimate/speed/band.rs holds.
 pub fn bands_table(bands: &[Band]) -> String {
-    let mut s = String::new();
+    let mut s = String::from("pub const BANDS: &[Band] = &[\n");
     for b in bands {
         let basis = match b.basis {
             Basis::Engine => "Basis::Engine".to_string(),
             Basis::Class(c) => format!("Basis::Class(GpuClass::{c:?})"),
         };
         s += &format!(
-            "    Band {{ phase: Phase::{:?}, basis: {basis}, low: {:?}, high: {:?}, rows: {} }},\n",
-            b.phase, b.low, b.high, b.rows
+            "    Band {{ phase: Phase::{:?}, basis: {basis}, low: {:?}, high: {:?}, rows: {}, gpus: {}, held_out: {} }},\n",
+            b.phase, b.low, b.high, b.rows, b.gpus, b.held_out
         );
     }
-    s
+    s + "];\n"
 }
 
-/// The README table: one line per row, then the leave-one-GPU-out summary.
-pub fn readme_table(rows: &[Row], loo: &[(f64, Row)]) -> String {
+fn percent(x: f64) -> String {
+    if x.is_finite() {
+        format!("{:+.1} %", x * 100.0)
+    } else {
+        "-".into()
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// A row's error from its measured/predicted rate ratio: of the rate (predicted / measured − 1) for
+/// llama.cpp's tokens/s, of the time per output token for vLLM's TPOT.
+pub fn error(phase: Phase, ratio: f64) -> f64 {
+    match phase {
+        Phase::VllmDecode => ratio - 1.0,
+        _ => 1.0 / ratio - 1.0,
+    }
+}
+
+/// Median |error| of the `phase` ratios.
+pub fn median_error(ratios: &[Ratio], phase: Phase) -> (usize, f64) {
+    let e: Vec<f64> = ratios
+        .iter()
+        .filter(|r| r.phase == phase)
+        .map(|r| error(phase, r.ratio).abs())
+        .collect();
+    (e.len(), median(e))
+}
+
+/// The README section: a summary of the errors per engine and phase, then one line per row.
+pub fn readme_table(
+    llama: &[Row],
+    llama_loo: &[Ratio],
+    vllm_rows: &[Row<vllm::Coef>],
+    vllm_held: &[Ratio],
+    vllm_held_out: bool,
+) -> String {
     let mut s = String::from(
-        "| GPU | model | test | published tok/s | predicted tok/s | error | leave-one-GPU-out error |\n|---|---|---|---:|---:|---:|---:|\n",
+        "| engine and phase | rows | GPUs | median error | median error, leave one GPU out |\n|---|---:|---:|---:|---:|\n",
     );
-    for r in rows {
-        let pred = r.predicted_rate(&llamacpp::coefficient);
-        let held = loo
+    let gpus = |phase: Phase, ratios: &[Ratio]| {
+        let mut g: Vec<&str> = ratios
             .iter()
-            .find(|(_, l)| l.file == r.file && l.test == r.test)
-            .map_or(f64::NAN, |(x, _)| 1.0 / x - 1.0);
+            .filter(|r| r.phase == phase)
+            .map(|r| r.gpu.as_str())
+            .collect();
+        g.sort();
+        g.dedup();
+        g.len()
+    };
+    for (phase, name) in [
+        (Phase::LlamaCppDecode, "llama.cpp decode (tg, tok/s)"),
+        (Phase::LlamaCppPrefill, "llama.cpp prefill (pp, tok/s)"),
+    ] {
+        let fitted: Vec<f64> = llama
+            .iter()
+            .filter(|r| r.phase == phase)
+            .map(|r| (r.predicted_rate(&llamacpp::coefficient) / r.published_rate - 1.0).abs())
+            .collect();
+        let (n, held) = median_error(llama_loo, phase);
         s += &format!(
-            "| {} | {} {} | {} | {:.1} | {:.1} | {:+.1} % | {:+.1} % |\n",
+            "| {name} | {n} | {} | {:.1} % | {:.1} % |\n",
+            gpus(phase, llama_loo),
+            median(fitted) * 100.0,
+            held * 100.0
+        );
+    }
+    let fitted: Vec<f64> = vllm_rows
+        .iter()
+        .map(|r| (r.predicted_rate(&vllm::coefficient) / r.published_rate - 1.0).abs())
+        .collect();
+    let (n, held) = median_error(vllm_held, Phase::VllmDecode);
+    s += &format!(
+        "| vLLM decode (TPOT) | {n} | {} | {:.1} % | {} |\n",
+        gpus(Phase::VllmDecode, vllm_held),
+        median(fitted) * 100.0,
+        if vllm_held_out {
+            format!("{:.1} %", held * 100.0)
+        } else {
+            "- (one GPU)".into()
+        }
+    );
+    s += &format!(
+        "\n<details><summary>Every llama.cpp row ({})</summary>\n\n| GPU | model | test | published tok/s | predicted tok/s | error | leave one GPU out |\n|---|---|---|---:|---:|---:|---:|\n",
+        llama.len()
+    );
+    for r in llama {
+        let pred = r.predicted_rate(&llamacpp::coefficient);
+        let held = llama_loo
+            .iter()
+            .find(|l| l.file == r.file && l.test == r.test)
+            .map_or(f64::NAN, |l| error(l.phase, l.ratio));
+        s += &format!(
+            "| {} | {} {} | {}{} | {:.1} | {:.1} | {} | {} |\n",
             r.gpu,
             r.model,
             r.precision,
             r.test,
+            if r.fitted { "" } else { " (not fitted: unsteady)" },
             r.published_rate,
             pred,
-            (pred / r.published_rate - 1.0) * 100.0,
-            held * 100.0
+            percent(pred / r.published_rate - 1.0),
+            percent(held)
+        );
+    }
+    s += "\n</details>\n\n| GPU | model | vLLM test (concurrency input/output) | published TPOT ms | predicted TPOT ms | error |\n|---|---|---|---:|---:|---:|\n";
+    for r in vllm_rows {
+        let pred = r.predicted_rate(&vllm::coefficient);
+        s += &format!(
+            "| {} | {} {} | {} | {:.1} | {:.1} | {} |\n",
+            r.gpu,
+            r.model,
+            r.precision,
+            r.test,
+            1000.0 / r.published_rate,
+            1000.0 / pred,
+            percent(r.published_rate / pred - 1.0)
         );
     }
     s

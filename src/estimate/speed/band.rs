@@ -27,7 +27,9 @@ pub enum Basis {
 pub const MIN_CLASS_ROWS: u32 = 12;
 
 /// The measured/predicted ratio of 80 % of the rows lies in `low ..= high` (their 10th and 90th
-/// percentiles, leave-one-GPU-out: each row predicted by coefficients fitted without its GPU).
+/// percentiles). With `held_out` each row was predicted by coefficients fitted without its GPU
+/// (leave one GPU out); without (rows from a single GPU) by the coefficients fitted on them, which
+/// understates the error on other GPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Band {
     pub phase: Phase,
@@ -36,6 +38,9 @@ pub struct Band {
     pub high: f64,
     /// rows behind the percentiles
     pub rows: u32,
+    /// GPUs those rows were measured on
+    pub gpus: u32,
+    pub held_out: bool,
 }
 
 impl Band {
@@ -43,14 +48,22 @@ impl Band {
     pub fn range(&self, predicted: f64) -> (f64, f64) {
         (predicted * self.low, predicted * self.high)
     }
+
+    /// The range, when the band measures the error on GPUs outside the fit (`held_out`): an in-sample
+    /// band from one GPU says nothing about the others.
+    pub fn held_out_range(&self, predicted: f64) -> Option<(f64, f64)> {
+        self.held_out.then(|| self.range(predicted))
+    }
 }
 
 /// Bands a throughput figure carries, as absolute rates.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct SpeedBands {
-    /// decode tokens/s (aggregate over the batch): (low, high)
-    pub decode_tokens_per_s: (f64, f64),
-    /// prefill tokens/s: (low, high); None when the engine's prefill is not validated
+    /// decode tokens/s (aggregate over the batch): (low, high); None when `decode` is in-sample
+    /// (rows from one GPU)
+    pub decode_tokens_per_s: Option<(f64, f64)>,
+    /// prefill tokens/s: (low, high); None when the engine's prefill is not checked against
+    /// published rows from two GPUs or more
     pub prefill_tokens_per_s: Option<(f64, f64)>,
     pub decode: Band,
     pub prefill: Option<Band>,
@@ -61,58 +74,83 @@ pub const BANDS: &[Band] = &[
     Band {
         phase: Phase::LlamaCppDecode,
         basis: Basis::Engine,
-        low: 0.8814,
-        high: 1.0727,
+        low: 0.8813,
+        high: 1.0719,
         rows: 97,
+        gpus: 9,
+        held_out: true,
     },
     Band {
         phase: Phase::LlamaCppDecode,
         basis: Basis::Class(GpuClass::AmpereDatacenter),
-        low: 0.8422,
-        high: 1.0017,
+        low: 0.8423,
+        high: 1.0018,
         rows: 24,
+        gpus: 2,
+        held_out: true,
     },
     Band {
         phase: Phase::LlamaCppDecode,
         basis: Basis::Class(GpuClass::Ampere),
-        low: 0.9194,
-        high: 0.9767,
+        low: 0.9193,
+        high: 0.9768,
         rows: 21,
+        gpus: 2,
+        held_out: true,
     },
     Band {
         phase: Phase::LlamaCppDecode,
         basis: Basis::Class(GpuClass::Ada),
-        low: 0.9131,
-        high: 1.0657,
+        low: 0.9132,
+        high: 1.0651,
         rows: 40,
+        gpus: 4,
+        held_out: true,
     },
     Band {
         phase: Phase::LlamaCppPrefill,
         basis: Basis::Engine,
-        low: 0.6798,
-        high: 1.1513,
-        rows: 97,
+        low: 0.827,
+        high: 1.1458,
+        rows: 89,
+        gpus: 9,
+        held_out: true,
     },
     Band {
         phase: Phase::LlamaCppPrefill,
         basis: Basis::Class(GpuClass::AmpereDatacenter),
-        low: 0.1555,
-        high: 0.9815,
-        rows: 24,
+        low: 0.8566,
+        high: 0.9789,
+        rows: 20,
+        gpus: 2,
+        held_out: true,
     },
     Band {
         phase: Phase::LlamaCppPrefill,
         basis: Basis::Class(GpuClass::Ampere),
-        low: 0.9062,
-        high: 1.1712,
+        low: 0.9012,
+        high: 1.1683,
         rows: 21,
+        gpus: 2,
+        held_out: true,
     },
     Band {
         phase: Phase::LlamaCppPrefill,
         basis: Basis::Class(GpuClass::Ada),
-        low: 0.5763,
-        high: 1.1645,
-        rows: 40,
+        low: 0.7002,
+        high: 1.1605,
+        rows: 36,
+        gpus: 4,
+        held_out: true,
+    },
+    Band {
+        phase: Phase::VllmDecode,
+        basis: Basis::Engine,
+        low: 0.9989,
+        high: 1.0011,
+        rows: 6,
+        gpus: 1,
+        held_out: false,
     },
 ];
 
@@ -123,4 +161,22 @@ pub fn band(phase: Phase, class: Option<GpuClass>) -> Option<Band> {
         .find(|b| b.phase == phase && class.is_some_and(|c| b.basis == Basis::Class(c)))
         .or_else(|| BANDS.iter().find(|b| b.phase == phase && b.basis == Basis::Engine))
         .copied()
+}
+
+/// The bands of an estimate's decode and prefill rates, for the engines with a speed model.
+pub fn of_rates(
+    decode: Phase,
+    prefill: Option<Phase>,
+    class: Option<GpuClass>,
+    decode_rate: f64,
+    prefill_rate: f64,
+) -> Option<SpeedBands> {
+    let d = band(decode, class)?;
+    let p = prefill.and_then(|ph| band(ph, class));
+    Some(SpeedBands {
+        decode_tokens_per_s: d.held_out_range(decode_rate),
+        prefill_tokens_per_s: p.and_then(|b| b.held_out_range(prefill_rate)),
+        decode: d,
+        prefill: p,
+    })
 }

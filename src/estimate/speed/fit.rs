@@ -61,3 +61,38 @@ impl<K: Copy + PartialEq> Default for Terms<K> {
         Self::new()
     }
 }
+
+/// Where a model's terms go: kept as [`Terms`] (to fit them), or summed into seconds as they come
+/// ([`Seconds`], what the estimator runs: no allocation).
+pub trait Sink<K> {
+    fn add(&mut self, key: K, quantity: f64);
+}
+
+impl<K: Copy + PartialEq> Sink<K> for Terms<K> {
+    fn add(&mut self, key: K, quantity: f64) {
+        Terms::add(self, key, quantity);
+    }
+}
+
+/// Σ coefficient(key) × quantity over the terms added.
+pub struct Seconds<F> {
+    coefficient: F,
+    pub total: f64,
+}
+
+impl<F> Seconds<F> {
+    pub fn new(coefficient: F) -> Self {
+        Seconds {
+            coefficient,
+            total: 0.0,
+        }
+    }
+}
+
+impl<K, F: Fn(K) -> f64> Sink<K> for Seconds<F> {
+    fn add(&mut self, key: K, quantity: f64) {
+        if quantity != 0.0 {
+            self.total += quantity * (self.coefficient)(key);
+        }
+    }
+}

@@ -6,12 +6,12 @@
 //!   later) or dequantized to f16 for cuBLAS (before); F16 weights on cuBLAS with fp16 accumulation,
 //!   capped by board power; attention on tensor cores (flash) or through f32 score matrices.
 
-use super::fit::Terms;
+use super::fit::{Seconds, Sink, Terms};
 use super::{
     bandwidth, board_watts, fp16_tensor_flops, fp32_accumulate_flops, int8_tensor_ops, mma_sync_share, simt_flops,
 };
 use super::{GpuClass, MemoryKind};
-use crate::estimate::memory::Prepared;
+use crate::estimate::prepared::Prepared;
 use crate::spec::precision::{ComputeType, FormatKind};
 use serde::Serialize;
 
@@ -112,6 +112,17 @@ pub struct Run {
     pub force_mmq: bool,
 }
 
+impl Run {
+    /// The run llama.cpp's resolved settings describe, on current master at the board's power.
+    pub fn of(s: &crate::estimate::engine::llamacpp::profile::Settings) -> Run {
+        Run {
+            flash_attn: s.flash_attn_enabled,
+            n_ubatch: s.ubatch_size,
+            ..Run::default()
+        }
+    }
+}
+
 impl Default for Run {
     /// llama.cpp's defaults on CUDA: flash attention `auto` (on where the kernels support the model),
     /// `n_ubatch` 512, current master.
@@ -176,8 +187,8 @@ pub struct Fitted {
 pub const COEFFICIENTS: &[Fitted] = &[
     Fitted {
         coef: Coef::Attention,
-        value: 6.452,
-        rows: 96,
+        value: 6.24,
+        rows: 88,
         gpus: 9,
     },
     Fitted {
@@ -188,7 +199,7 @@ pub const COEFFICIENTS: &[Fitted] = &[
     },
     Fitted {
         coef: Coef::DecodeRead(MemoryKind::Hbm),
-        value: 1.738,
+        value: 1.739,
         rows: 24,
         gpus: 3,
     },
@@ -213,43 +224,43 @@ pub const COEFFICIENTS: &[Fitted] = &[
     Fitted {
         coef: Coef::Elementwise,
         value: 1.0,
-        rows: 97,
+        rows: 89,
         gpus: 9,
     },
     Fitted {
         coef: Coef::FlashAttention,
-        value: 4.358,
+        value: 4.354,
         rows: 1,
         gpus: 1,
     },
     Fitted {
         coef: Coef::Gemm(GpuClass::Ada),
         value: 1.0,
-        rows: 39,
+        rows: 35,
         gpus: 4,
     },
     Fitted {
         coef: Coef::Gemm(GpuClass::Ampere),
-        value: 1.401,
+        value: 1.402,
         rows: 20,
         gpus: 2,
     },
     Fitted {
         coef: Coef::Gemm(GpuClass::AmpereDatacenter),
-        value: 1.596,
-        rows: 24,
+        value: 1.48,
+        rows: 20,
         gpus: 2,
     },
     Fitted {
         coef: Coef::Gemm(GpuClass::Volta),
         value: 1.0,
-        rows: 95,
+        rows: 87,
         gpus: 9,
     }, // all classes
     Fitted {
         coef: Coef::GemmPower(GpuClass::Ada),
-        value: 0.2803,
-        rows: 39,
+        value: 0.2781,
+        rows: 35,
         gpus: 4,
     },
     Fitted {
@@ -260,62 +271,62 @@ pub const COEFFICIENTS: &[Fitted] = &[
     },
     Fitted {
         coef: Coef::GemmPower(GpuClass::AmpereDatacenter),
-        value: 0.5775,
-        rows: 24,
+        value: 0.6868,
+        rows: 20,
         gpus: 2,
     },
     Fitted {
         coef: Coef::GemmPower(GpuClass::Volta),
-        value: 1.002,
-        rows: 95,
+        value: 0.9955,
+        rows: 87,
         gpus: 9,
     }, // all classes
     Fitted {
         coef: Coef::KvWithoutFlash(GpuClass::Ada),
-        value: 1.734,
+        value: 1.737,
         rows: 39,
         gpus: 4,
     },
     Fitted {
         coef: Coef::KvWithoutFlash(GpuClass::Ampere),
-        value: 4.43,
+        value: 4.432,
         rows: 20,
         gpus: 2,
     },
     Fitted {
         coef: Coef::KvWithoutFlash(GpuClass::AmpereDatacenter),
-        value: 8.335,
+        value: 8.345,
         rows: 24,
         gpus: 2,
     },
     Fitted {
         coef: Coef::KvWithoutFlash(GpuClass::Volta),
-        value: 2.938,
+        value: 2.945,
         rows: 95,
         gpus: 9,
     }, // all classes
     Fitted {
         coef: Coef::LayerPass(Era::Fused),
-        value: 0.00004031,
+        value: 4.018e-5,
         rows: 3,
         gpus: 2,
     },
     Fitted {
         coef: Coef::LayerPass(Era::Unfused),
-        value: 0.00009083,
-        rows: 191,
+        value: 9.06e-5,
+        rows: 183,
         gpus: 9,
     },
     Fitted {
         coef: Coef::Mmq(GpuClass::Volta),
-        value: 2.378,
+        value: 2.387,
         rows: 2,
         gpus: 2,
     }, // all classes
     Fitted {
         coef: Coef::Scores,
         value: 1.0,
-        rows: 96,
+        rows: 88,
         gpus: 9,
     },
 ];
@@ -402,8 +413,7 @@ fn kv_bytes(p: &Prepared, depth: f64) -> f64 {
 
 /// One forward pass over a microbatch of `tokens` (≤ [`MMVQ_MAX_BATCH`]) from `sequences`
 /// sequences at mean depth `depth`: the mat-vec path.
-fn matvec_pass(p: &Prepared, tokens: u64, sequences: u64, depth: f64, run: &Run) -> Terms<Coef> {
-    let mut t = Terms::new();
+fn matvec_pass(p: &Prepared, tokens: u64, sequences: u64, depth: f64, run: &Run, t: &mut impl Sink<Coef>) {
     let bw = bandwidth(p.gpu);
     let mem = MemoryKind::of(p.gpu);
     let (weights, _) = super::decode_weight_bytes(p, tokens);
@@ -413,20 +423,24 @@ fn matvec_pass(p: &Prepared, tokens: u64, sequences: u64, depth: f64, run: &Run)
         Coef::DecodeRead16(mem)
     };
     t.add(read, weights as f64 / bw);
-    let kv = kv_bytes(p, depth) * sequences as f64 / bw;
-    if run.flash_attn {
-        t.add(Coef::DecodeRead(mem), kv);
-    } else if let Some(class) = GpuClass::of(p.gpu) {
-        t.add(Coef::KvWithoutFlash(class), kv);
-    }
+    kv_read(p, depth, sequences, run, t);
     t.add(Coef::LayerPass(run.build.era()), p.geometry.layers as f64);
-    t
+}
+
+/// The KV cache of `sequences` sequences at `depth` read once: by the flash-attention kernel at the
+/// decode read's share of bandwidth, else through the unfused KQ/KQV kernels.
+fn kv_read(p: &Prepared, depth: f64, sequences: u64, run: &Run, t: &mut impl Sink<Coef>) {
+    let kv = kv_bytes(p, depth) * sequences as f64 / bandwidth(p.gpu);
+    if run.flash_attn {
+        t.add(Coef::DecodeRead(MemoryKind::of(p.gpu)), kv);
+    } else {
+        t.add(Coef::KvWithoutFlash(GpuClass::of(p.gpu).unwrap_or(POOL_CLASS)), kv);
+    }
 }
 
 /// One forward pass over a prompt microbatch of `tokens` (> [`MMVQ_MAX_BATCH`]) after `depth`
 /// cached tokens.
-fn prompt_pass(p: &Prepared, tokens: u64, depth: u64, run: &Run) -> Terms<Coef> {
-    let mut t = Terms::new();
+fn prompt_pass(p: &Prepared, tokens: u64, depth: u64, run: &Run, t: &mut impl Sink<Coef>) {
     let g = &p.geometry;
     let gpu = p.gpu;
     let bw = bandwidth(gpu);
@@ -475,7 +489,6 @@ fn prompt_pass(p: &Prepared, tokens: u64, depth: u64, run: &Run) -> Terms<Coef> 
     let elements = u * g.layers as f64 * (24.0 * g.hidden as f64 + 8.0 * g.intermediate as f64);
     t.add(Coef::Elementwise, 4.0 * elements / bw);
     t.add(Coef::LayerPass(run.build.era()), g.layers as f64);
-    t
 }
 
 /// A `llama-bench` test (or a llama-server request) as llama.cpp runs it.
@@ -494,24 +507,30 @@ pub fn test_terms(p: &Prepared, test: Test, run: &Run) -> Terms<Coef> {
         Test::Generate { tokens, depth } => {
             // linear in depth: `tokens` passes at the mean depth
             let mean = depth as f64 + (tokens.max(1) - 1) as f64 / 2.0;
-            matvec_pass(p, 1, 1, mean, run).scaled(tokens as f64)
+            let mut one = Terms::new();
+            matvec_pass(p, 1, 1, mean, run, &mut one);
+            one.scaled(tokens as f64)
         }
         Test::Prompt { tokens, depth } => {
-            let u = run.n_ubatch.clamp(1, tokens.max(1));
             let mut all = Terms::new();
-            let mut done = 0;
-            while done < tokens {
-                let n = u.min(tokens - done);
-                let pass = if n <= MMVQ_MAX_BATCH {
-                    matvec_pass(p, n, 1, (depth + done) as f64 + (n - 1) as f64 / 2.0, run)
-                } else {
-                    prompt_pass(p, n, depth + done, run)
-                };
-                all.extend(&pass);
-                done += n;
-            }
+            prompt_test(p, tokens, depth, run, &mut all);
             all
         }
+    }
+}
+
+/// A prompt of `tokens` after `depth` cached tokens, microbatch by microbatch.
+fn prompt_test(p: &Prepared, tokens: u64, depth: u64, run: &Run, out: &mut impl Sink<Coef>) {
+    let u = run.n_ubatch.clamp(1, tokens.max(1));
+    let mut done = 0;
+    while done < tokens {
+        let n = u.min(tokens - done);
+        if n <= MMVQ_MAX_BATCH {
+            matvec_pass(p, n, 1, (depth + done) as f64 + (n - 1) as f64 / 2.0, run, out);
+        } else {
+            prompt_pass(p, n, depth + done, run, out);
+        }
+        done += n;
     }
 }
 
@@ -533,16 +552,22 @@ pub fn test_tokens_per_s(p: &Prepared, test: Test, run: &Run) -> f64 {
 /// microbatch).
 pub fn decode_step_s(p: &Prepared, context: u64, batch: u64, run: &Run) -> f64 {
     let batch = batch.max(1);
-    let terms = if batch <= MMVQ_MAX_BATCH {
-        matvec_pass(p, batch, batch, context as f64, run)
+    let mut t = Seconds::new(coefficient);
+    if batch <= MMVQ_MAX_BATCH {
+        matvec_pass(p, batch, batch, context as f64, run, &mut t);
     } else {
-        prompt_pass(p, batch, context, run)
-    };
-    terms.seconds(coefficient)
+        // one token per sequence through the prompt kernels, plus every sequence's cache read once
+        // as on the mat-vec path
+        prompt_pass(p, batch, context, run, &mut t);
+        kv_read(p, context as f64, batch, run, &mut t);
+    }
+    t.total
 }
 
 /// Prefill of `tokens` prompt tokens for each of `batch` sequences (llama-server processes the
 /// slots' prompts one microbatch after another).
 pub fn prefill_s(p: &Prepared, tokens: u64, batch: u64, run: &Run) -> f64 {
-    batch.max(1) as f64 * test_seconds(p, Test::Prompt { tokens, depth: 0 }, run)
+    let mut t = Seconds::new(coefficient);
+    prompt_test(p, tokens, 0, run, &mut t);
+    batch.max(1) as f64 * t.total
 }

@@ -14,7 +14,9 @@ pub mod vllm;
 pub use band::{Band, SpeedBands};
 
 use crate::estimate::arch::moe::expected_experts_touched;
-use crate::estimate::memory::Prepared;
+use crate::estimate::engine::settings::Settings;
+use crate::estimate::engine::{EngineId, Runtime};
+use crate::estimate::prepared::Prepared;
 use crate::spec::gpu::GpuSpec;
 use serde::Serialize;
 
@@ -52,9 +54,16 @@ impl GpuClass {
 
     /// From the spec's compute capability; None for GPUs without one (AMD) or before Volta.
     pub fn of(gpu: &GpuSpec) -> Option<GpuClass> {
-        let cc = gpu.compute_capability.as_deref()?;
-        let (major, minor) = cc.split_once('.').unwrap_or((cc, "0"));
-        let (major, minor) = (major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?);
+        // "9.0", "8.6", "12.0": digits, a dot, digits (parsed by hand: the matrix asks per cell)
+        let cc = gpu.compute_capability.as_deref()?.as_bytes();
+        let dot = cc.iter().position(|&b| b == b'.').unwrap_or(cc.len());
+        let number = |digits: &[u8]| -> Option<u32> {
+            digits
+                .iter()
+                .try_fold(0u32, |n, &b| b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0')))
+        };
+        let major = number(&cc[..dot]).filter(|_| dot > 0)?;
+        let minor = number(cc.get(dot + 1..).unwrap_or(&[]))?;
         Some(match (major, minor) {
             (7, 0..=2) => GpuClass::Volta,
             (7, _) => GpuClass::Turing,
@@ -91,7 +100,7 @@ pub enum MemoryKind {
 
 impl MemoryKind {
     pub fn of(gpu: &GpuSpec) -> MemoryKind {
-        if gpu.memory.kind.to_ascii_uppercase().starts_with("HBM") {
+        if gpu.memory.kind.get(..3).is_some_and(|k| k.eq_ignore_ascii_case("hbm")) {
             MemoryKind::Hbm
         } else {
             MemoryKind::Gddr
@@ -168,5 +177,92 @@ pub fn decode_weight_bytes(p: &Prepared, batch: u64) -> (u64, Option<f64>) {
             (dense + (w.experts as f64 * touched / e as f64) as u64, Some(touched))
         }
         _ => (dense, None),
+    }
+}
+
+/// The speed model of an estimate's engine, with the settings that change its speed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Model {
+    LlamaCpp(llamacpp::Run),
+    Vllm(crate::estimate::engine::vllm::profile::Settings),
+}
+
+impl Model {
+    /// None for the engines whose speed is the runtime profile's roofline (candle, transformers).
+    pub fn of(p: &Prepared) -> Option<Model> {
+        match p.settings {
+            Settings::LlamaCpp(s) => Some(Model::LlamaCpp(llamacpp::Run::of(&s))),
+            Settings::Vllm(s) => Some(Model::Vllm(s)),
+            Settings::Plain => None,
+        }
+    }
+
+    /// One decode step of `batch` sequences at `kv_tokens` cached tokens each, seconds.
+    pub fn decode_step_s(&self, p: &Prepared, kv_tokens: u64, batch: u64) -> f64 {
+        match self {
+            Model::LlamaCpp(run) => llamacpp::decode_step_s(p, kv_tokens, batch, run),
+            Model::Vllm(s) => vllm::decode_step_s(p, kv_tokens, batch, s),
+        }
+    }
+
+    /// Prefill of `tokens` prompt tokens for each of `batch` sequences, seconds.
+    pub fn prefill_s(&self, p: &Prepared, tokens: u64, batch: u64) -> f64 {
+        match self {
+            Model::LlamaCpp(run) => llamacpp::prefill_s(p, tokens, batch, run),
+            Model::Vllm(s) => vllm::prefill_s(p, tokens, batch, s),
+        }
+    }
+
+    fn phases(&self) -> (band::Phase, Option<band::Phase>) {
+        match self {
+            Model::LlamaCpp(_) => (band::Phase::LlamaCppDecode, Some(band::Phase::LlamaCppPrefill)),
+            Model::Vllm(_) => (band::Phase::VllmDecode, None),
+        }
+    }
+
+    /// The bands of its decode and prefill rates on `gpu`.
+    pub fn bands(&self, gpu: &GpuSpec, decode_rate: f64, prefill_rate: f64) -> Option<SpeedBands> {
+        let (decode, prefill) = self.phases();
+        band::of_rates(decode, prefill, GpuClass::of(gpu), decode_rate, prefill_rate)
+    }
+
+    /// The band of its decode rates on `gpu`.
+    pub fn decode_band(&self, gpu: &GpuSpec) -> Option<Band> {
+        band::band(self.phases().0, GpuClass::of(gpu))
+    }
+}
+
+/// Where an engine's throughput figures are calibrated from: the published rows its speed model is
+/// fitted on (llama.cpp, vLLM), else the runtime profile's own validation records.
+pub fn calibrated_from(rt: &Runtime) -> Option<&'static str> {
+    match rt.id {
+        EngineId::LlamaCpp => Some("published llama-bench results in validation/field/"),
+        EngineId::Vllm => Some("published vllm bench serve results in validation/field/"),
+        _ => rt.calibrated_from,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::estimate::arch::check_declared;
+    use crate::spec::Catalog;
+
+    #[test]
+    fn classes_and_memory_kinds_of_the_catalog() {
+        let catalog = Catalog::embedded(check_declared).unwrap();
+        let of = |id: &str| catalog.gpu(id).unwrap();
+        assert_eq!(GpuClass::of(&of("h100-sxm")), Some(GpuClass::Hopper));
+        assert_eq!(GpuClass::of(&of("a100-80gb-sxm")), Some(GpuClass::AmpereDatacenter));
+        assert_eq!(GpuClass::of(&of("rtx-3090")), Some(GpuClass::Ampere));
+        assert_eq!(GpuClass::of(&of("rtx-4090")), Some(GpuClass::Ada));
+        assert_eq!(GpuClass::of(&of("t4")), Some(GpuClass::Turing));
+        assert_eq!(GpuClass::of(&of("v100-pcie-32gb")), Some(GpuClass::Volta));
+        assert_eq!(GpuClass::of(&of("rtx-5090")), Some(GpuClass::Blackwell));
+        assert_eq!(GpuClass::of(&of("mi300x")), None);
+        assert_eq!(MemoryKind::of(&of("h100-sxm")), MemoryKind::Hbm);
+        assert_eq!(MemoryKind::of(&of("rtx-4090")), MemoryKind::Gddr);
+        assert_eq!(mma_sync_share(&of("h100-sxm")), 0.5);
+        assert_eq!(mma_sync_share(&of("rtx-5090")), 1.0);
     }
 }

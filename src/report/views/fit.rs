@@ -1,5 +1,6 @@
 //! `fit` and `compare` as documents.
 
+use super::{band_basis, band_range, band_spread};
 use crate::plan::layout::{Layout, MAX_GPUS};
 use crate::plan::FitReport;
 use crate::report::doc::{Cell, Doc, Table, Tone};
@@ -137,6 +138,22 @@ pub fn fit(r: &FitReport) -> Doc {
             .into(),
         ),
     ]);
+    if let Some(b) = &t.bands {
+        let (what, rows) = band_basis(&b.decode);
+        d.text(match b.decode_tokens_per_s {
+            Some(decode) => format!(
+                "speed range: decode {} tok/s{}: where 80% of {what} fell around their estimates ({rows})",
+                band_range(decode),
+                b.prefill_tokens_per_s
+                    .map(|p| format!(", prefill {} tok/s", band_range(p)))
+                    .unwrap_or_default(),
+            ),
+            None => format!(
+                "speed: fitted on {what} ({rows}, within {} of them); its error on other GPUs is not measured yet",
+                band_spread(&b.decode)
+            ),
+        });
+    }
     let mut table = Table::new(&["component", "bytes", "size", "detail"])
         .titled(format!("Memory breakdown{per_gpu}"))
         .numeric(&[1, 2]);
@@ -226,7 +243,7 @@ pub fn compare(reports: &Vec<FitReport>) -> Doc {
         "fits",
         "max context",
         "max batch",
-        "decode tok/s",
+        "decode tok/s (80% range)",
         "ttft",
     ])
     .numeric(&[1, 2, 4, 5, 6, 8, 9, 10, 11]);
@@ -247,7 +264,10 @@ pub fn compare(reports: &Vec<FitReport>) -> Doc {
             r.max_context.map_or("-".into(), tokens).into(),
             r.max_batch.map_or("-".into(), |b| b.to_string()).into(),
             if r.fits {
-                rate(r.throughput.decode_tokens_per_s)
+                match r.throughput.bands.and_then(|b| b.decode_tokens_per_s) {
+                    Some(range) => format!("{} ({})", rate(r.throughput.decode_tokens_per_s), band_range(range)),
+                    None => rate(r.throughput.decode_tokens_per_s),
+                }
             } else {
                 "-".into()
             }

@@ -13,7 +13,7 @@ pub fn matrix(m: &Matrix) -> Doc {
         None => "vllm for checkpoint formats, llama.cpp for GGUF".into(),
     };
     d.text(format!(
-        "cell: max context that fits at batch {} / decode tok/s at the row's context ({engine}); '-' = does not fit",
+        "cell: max context that fits at batch {} / decode tok/s at the row's context ({engine}), in parentheses the range 80% of published results fell in around such an estimate; '-' = does not fit",
         m.batch
     ));
     let mut headers = vec!["model", "precision", "context"];
@@ -36,9 +36,12 @@ pub fn matrix(m: &Matrix) -> Doc {
             row.push(match cell {
                 Some(c) if c.fits => Cell::toned(
                     format!(
-                        "{} / {}",
+                        "{} / {}{}",
                         c.max_context.map_or("-".into(), tokens),
-                        c.decode_tokens_per_s.map_or("-".into(), rate)
+                        c.decode_tokens_per_s.map_or("-".into(), rate),
+                        c.decode_band
+                            .map(|b| format!(" ({})", super::band_range(b)))
+                            .unwrap_or_default()
                     ),
                     Tone::Good,
                 ),

@@ -421,18 +421,20 @@ pub fn details(s: &Sizing) -> Doc {
         "#",
         "option",
         "per-user tok/s",
+        "80% range",
         "TTFT",
         "largest batch within targets",
         "capacity tok/s",
         "load headroom",
         "basis",
     ])
-    .numeric(&[0, 2, 4, 5, 6]);
+    .numeric(&[0, 2, 5, 6, 7]);
     for o in s.options.iter().filter(|o| o.layout.is_some()) {
         t.row(vec![
             o.rank.to_string().into(),
             o.label.clone().into(),
             o.per_user_tokens_per_s.map_or("-".into(), rate).into(),
+            o.per_user_band.map_or("-".into(), super::band_range).into(),
             o.ttft_s.map_or("-".into(), seconds).into(),
             o.max_batch_within_targets
                 .map_or("none".into(), |b| b.to_string())
