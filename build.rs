@@ -1,4 +1,4 @@
-//! Embeds `models/*.yaml` and `gpus/*.yaml` so the binary carries its catalog and works from any
+//! Embeds `models/*.yaml`, `gpus/*.yaml` and `hosts/*.yaml` so the binary carries its catalog and works from any
 //! directory.
 
 use std::fmt::Write as _;
@@ -8,7 +8,11 @@ use std::{env, fs};
 fn main() {
     let root = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let mut out = String::new();
-    for (dir, name) in [("models", "EMBEDDED_MODELS"), ("gpus", "EMBEDDED_GPUS")] {
+    for (dir, name) in [
+        ("models", "EMBEDDED_MODELS"),
+        ("gpus", "EMBEDDED_GPUS"),
+        ("hosts", "EMBEDDED_HOSTS"),
+    ] {
         let path = Path::new(&root).join(dir);
         println!("cargo:rerun-if-changed={}", path.display());
         let mut files: Vec<_> = fs::read_dir(&path)

@@ -15,9 +15,13 @@ fn full_catalog(c: &mut Criterion) {
     let gpus: Vec<_> = catalog.gpu_specs().cloned().collect();
     let formats: Vec<&'static Format> = FORMATS.iter().collect();
     let opts = Options::default();
+    // The first call is cold: llama.cpp's compute graphs are replayed and remembered per thread
+    // (estimate::engine::llamacpp::compute), so criterion's iterations below time the warm path.
+    let start = std::time::Instant::now();
     let cells = matrix(&models, &gpus, &formats, &CONTEXTS, &opts).cells.len();
+    let cold = start.elapsed();
     println!(
-        "{} models x {} GPUs x {} formats x {} contexts = {cells} cells (contexts above a model's maximum skipped)",
+        "{} models x {} GPUs x {} formats x {} contexts = {cells} cells (contexts above a model's maximum skipped); first (cold) call {cold:.2?}",
         models.len(),
         gpus.len(),
         formats.len(),

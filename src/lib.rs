@@ -7,9 +7,11 @@
 pub mod estimate;
 pub mod import;
 pub mod measure;
+pub mod params;
 pub mod plan;
 pub mod report;
 pub mod spec;
 
 pub mod app;
 pub mod cli;
+pub mod serve;

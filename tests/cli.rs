@@ -164,13 +164,40 @@ fn errors_exit_non_zero_with_a_message() {
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("unknown model `phi-9`"), "{err}");
-    // values are parsed with the command line: a bad one is a usage error naming it
+    // values are parsed with the command line (the API shares the parsers): a bad one is a usage
+    // error naming it
     let o = gpuplan(&["fit", "phi-3.5-mini", "--gpu", "h100", "--precision", "int3"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown precision `int3`"));
     let o = gpuplan(&["fit", "phi-3.5-mini", "--gpu", "h100", "--context", "lots"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("`lots` is not a token count"));
+    let o = gpuplan(&["fit", "phi-3.5-mini", "--gpu", "h100", "--batch", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("0 is out of range: 1 to 65536"));
+    // past the model's maximum: refused unless asked for
+    let o = gpuplan(&["fit", "phi-3.5-mini", "--gpu", "h100", "--context", "256k"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "context 262144 is longer than phi-3.5-mini's maximum of 131072 tokens: pass --allow-long-context"
+        ),
+        "{err}"
+    );
+    let o = gpuplan(&[
+        "fit",
+        "phi-3.5-mini",
+        "--gpu",
+        "h100",
+        "--context",
+        "256k",
+        "--allow-long-context",
+        "-f",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("exceeds the model's maximum"));
     let o = gpuplan(&["fit", "phi-3.5-mini"]);
     assert_eq!(o.status.code(), Some(2), "usage error");
 }
@@ -218,4 +245,179 @@ fn a_yaml_path_works_where_an_id_does() {
     ]);
     assert_eq!(v["model"], "phi-3.5-moe");
     assert_eq!(v["params"]["active"], 6_640_999_744u64);
+}
+
+#[test]
+fn fit_json_has_the_engine_object() {
+    let v = json(&[
+        "fit",
+        "llama-3.1-8b",
+        "--gpu",
+        "h100-sxm",
+        "--runtime",
+        "vllm",
+        "--context",
+        "16000",
+    ]);
+    let e = &v["engine"];
+    assert_eq!(e["name"], "vllm");
+    assert!(e["version"].as_str().is_some_and(|s| s.starts_with("vLLM")));
+    assert_eq!(e["starts"], true);
+    for key in [
+        "weights_bytes",
+        "non_torch_bytes",
+        "activation_peak_bytes",
+        "cuda_graph_bytes",
+        "available_kv_cache_bytes",
+        "kv_cache_tokens",
+        "max_concurrency",
+    ] {
+        assert!(e[key].is_number(), "engine.{key}");
+    }
+    let cmd = e["command"].as_str().expect("a vLLM command");
+    assert!(
+        cmd.starts_with("vllm serve meta-llama/Llama-3.1-8B-Instruct --max-model-len 16000"),
+        "{cmd}"
+    );
+
+    let v = json(&["fit", "phi-3.5-mini", "--gpu", "rtx-4090", "--precision", "q4_k_m"]);
+    let e = &v["engine"];
+    assert_eq!(e["name"], "llama.cpp", "GGUF formats default to llama.cpp");
+    for key in [
+        "model_buffer_bytes",
+        "host_model_buffer_bytes",
+        "kv_buffer_bytes",
+        "compute_buffer_bytes",
+        "host_compute_buffer_bytes",
+    ] {
+        assert!(e[key].is_number(), "engine.{key}");
+    }
+    assert!(e["command"].as_str().is_some_and(|c| c.starts_with("llama-server -m ")));
+    assert_eq!(e["ollama"]["num_ctx"], 4096);
+}
+
+/// The emitted command, pasted back with --cmd, gives the same estimate.
+#[test]
+fn cmd_round_trips_the_emitted_command() {
+    let cases: &[&[&str]] = &[
+        &[
+            "fit",
+            "llama-3.1-8b",
+            "--gpu",
+            "h100-sxm",
+            "--context",
+            "16000",
+            "--gpus",
+            "2",
+        ],
+        &[
+            "fit",
+            "phi-3.5-mini",
+            "--gpu",
+            "a100-80gb-sxm",
+            "--context",
+            "32k",
+            "--kv-precision",
+            "fp8",
+            "--gpu-memory-utilization",
+            "0.85",
+            "--max-num-seqs",
+            "64",
+        ],
+        &[
+            "fit",
+            "phi-3.5-mini",
+            "--gpu",
+            "rtx-4090",
+            "--precision",
+            "q4_k_m",
+            "--context",
+            "8k",
+            "--batch",
+            "4",
+            "--flash-attn",
+            "off",
+            "--ubatch-size",
+            "1024",
+        ],
+    ];
+    for args in cases {
+        let first = json(args);
+        let cmd = first["engine"]["command"].as_str().expect("a command").to_string();
+        let again = json(&["fit", "--gpu", args[3], "--cmd", &cmd]);
+        for key in ["model", "precision", "kv_precision", "context", "batch", "gpus", "fits"] {
+            assert_eq!(first[key], again[key], "{key} after --cmd \"{cmd}\"");
+        }
+        assert_eq!(first["engine"], again["engine"], "engine after --cmd \"{cmd}\"");
+        assert_eq!(first["memory"]["total_bytes"], again["memory"]["total_bytes"]);
+    }
+}
+
+#[test]
+fn bad_engine_commands_name_the_flag_and_the_engine() {
+    let o = gpuplan(&[
+        "fit",
+        "--gpu",
+        "h100",
+        "--cmd",
+        "vllm serve meta-llama/Llama-3.1-8B-Instruct --turbo",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("vLLM: unknown flag `--turbo`"));
+    // a TP that does not divide the heads: vLLM's own reason
+    let v = json(&[
+        "fit",
+        "llama-3.1-8b",
+        "--gpu",
+        "h100-sxm",
+        "--runtime",
+        "vllm",
+        "--gpus",
+        "3",
+    ]);
+    assert_eq!(v["fits"], false);
+    assert_eq!(v["engine"]["refusal"]["reason"], "heads_not_divisible");
+    assert_eq!(v["engine"]["refusal"]["tp"], 3);
+    // utilization outside (0, 1]
+    let v = json(&[
+        "fit",
+        "llama-3.1-8b",
+        "--gpu",
+        "h100-sxm",
+        "--runtime",
+        "vllm",
+        "--gpu-memory-utilization",
+        "1.5",
+    ]);
+    assert_eq!(v["engine"]["refusal"]["reason"], "bad_setting");
+    // vLLM's default max_model_len (the model's 128K) does not fit a 24 GB card: it refuses
+    let v = json(&[
+        "fit",
+        "--gpu",
+        "rtx-4090",
+        "--cmd",
+        "vllm serve meta-llama/Llama-3.1-8B-Instruct",
+    ]);
+    assert_eq!(v["context"], 131072);
+    assert_eq!(v["engine"]["starts"], false);
+    assert_eq!(v["engine"]["refusal"]["reason"], "kv_cache_too_small");
+}
+
+#[test]
+fn completions_for_three_shells() {
+    for (shell, marker) in [
+        ("bash", "_gpuplan()"),
+        ("zsh", "#compdef gpuplan"),
+        ("fish", "complete -c gpuplan"),
+    ] {
+        let o = gpuplan(&["completions", shell]);
+        assert!(o.status.success(), "{shell}");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains(marker), "{shell}: no {marker}");
+        // the subcommands and a flag of one of them are offered
+        for word in ["serve", "matrix", "allow-long-context"] {
+            assert!(out.contains(word), "{shell}: no {word}");
+        }
+    }
+    assert_eq!(gpuplan(&["completions", "tcsh"]).status.code(), Some(2));
 }

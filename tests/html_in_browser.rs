@@ -1,7 +1,7 @@
 //! The HTML report opens in a real headless browser without errors: runs
 //! `scripts/check-report-html.sh` (every example workload rendered, loaded in headless Chromium, DOM
-//! and console checked, printed to PDF). Chromium is optional on CI: without it this test prints why
-//! and passes without checking anything; run the script by hand where Chromium is installed.
+//! and console checked, printed to PDF). With GPUPLAN_BROWSER_TESTS=required (`.ci/run` sets it and
+//! installs Chromium) a missing Chromium fails the test; without it the test prints why it skipped.
 
 use std::process::Command;
 
@@ -16,6 +16,9 @@ fn example_reports_load_in_headless_chromium() {
             .is_ok_and(|o| o.status.success())
     });
     if !found {
+        if std::env::var("GPUPLAN_BROWSER_TESTS").is_ok_and(|v| v == "required") {
+            panic!("GPUPLAN_BROWSER_TESTS=required but chromium is not installed (apt-get install -y chromium)");
+        }
         eprintln!("SKIPPED: chromium is not installed (apt-get install -y chromium); the HTML report was not checked in a browser");
         return;
     }

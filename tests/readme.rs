@@ -16,7 +16,8 @@ fn validated_on_table_is_generated_from_the_records() {
     let stop = readme.find(end).expect("records:end marker");
     let catalog = Catalog::embedded(check_declared).unwrap();
     let recs = records::load_dir(&root.join("validation/records")).unwrap();
-    let rows = records::check(&recs, &catalog).unwrap();
+    let fits = gpuplan::measure::predictions::Fits::beside(&root.join("validation/records")).unwrap();
+    let rows = records::check(&recs, &catalog, &fits).unwrap();
     let md = report::render(OutputFormat::Markdown, &rows, views::records::records).unwrap();
     let table = md.replace("## Validated on\n\n", "");
     assert_eq!(

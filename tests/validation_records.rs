@@ -50,7 +50,8 @@ fn committed_records_hold_against_todays_estimator() {
     );
     let mut report = Vec::new();
     let mut failures = Vec::new();
-    for (file, r) in recs.iter().filter(|(_, r)| !is_probe(r)) {
+    // engine records (llama.cpp) are checked buffer by buffer in tests/llamacpp_records.rs
+    for (file, r) in recs.iter().filter(|(_, r)| !is_probe(r) && r.engine.is_none()) {
         let (pm, pt) = repredict(r, &catalog).unwrap_or_else(|e| panic!("{file}: {e:#}"));
         let fits = pm.total_bytes <= pm.available_bytes;
         match r.outcome.status.as_str() {

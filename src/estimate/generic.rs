@@ -28,16 +28,25 @@ pub struct Activations {
 
 impl Activations {
     fn phases(&self) -> [(Phase, u64); 5] {
-        let attention = self.residual + self.qkv + self.scores + self.mask + self.gqa + self.attn_out + self.kv_append;
+        let sum = |xs: &[u64]| xs.iter().fold(0u64, |acc, &x| acc.saturating_add(x));
+        let attention = sum(&[
+            self.residual,
+            self.qkv,
+            self.scores,
+            self.mask,
+            self.gqa,
+            self.attn_out,
+            self.kv_append,
+        ]);
         let widening = if self.widening > 0 {
-            self.residual + self.widening
+            sum(&[self.residual, self.widening])
         } else {
             0
         };
         [
             (Phase::Attention, attention),
-            (Phase::Mlp, self.residual + self.mlp),
-            (Phase::Logits, self.residual + self.logits),
+            (Phase::Mlp, sum(&[self.residual, self.mlp])),
+            (Phase::Logits, sum(&[self.residual, self.logits])),
             (Phase::Widening, widening),
             (Phase::Vision, self.vision),
         ]
@@ -132,6 +141,14 @@ impl Terms {
     fn overhead(&self) -> u64 {
         self.context + self.workspace + self.modules + self.fixed + self.rounding + self.rope + self.slack
     }
+
+    /// Weights + KV + the activation peak + overheads, saturating (absurd requests stay comparable).
+    fn total(&self, weights: u64) -> u64 {
+        weights
+            .saturating_add(self.kv)
+            .saturating_add(self.acts.peak().1)
+            .saturating_add(self.overhead())
+    }
 }
 
 /// The prefill step of a sequence of `tokens`: chunk per sequence and tokens in flight.
@@ -188,8 +205,7 @@ pub fn allocator_rounding(p: &Prepared) -> u64 {
 
 /// Total bytes per GPU (the fast path of [`memory`]).
 pub fn total(p: &Prepared, context: u64, batch: u64) -> u64 {
-    let t = terms(p, context, batch);
-    p.weights.total + t.kv + t.acts.peak().1 + t.overhead()
+    terms(p, context, batch).total(p.weights.total)
 }
 
 /// The itemized estimate.
@@ -210,7 +226,7 @@ pub fn memory(p: &Prepared, context: u64, batch: u64) -> Memory {
         activation_peak_phase: phase,
         overhead: overhead_terms(p, rt, &t),
         overhead_bytes,
-        total_bytes: p.weights.total + t.kv + peak + overhead_bytes,
+        total_bytes: t.total(p.weights.total),
         available_bytes: p.budget,
         visible_bytes: p.visible,
         host: vec![],

@@ -96,7 +96,7 @@ pub fn cached_tokens(context: u64, block: u64) -> u64 {
     if block <= 1 {
         context
     } else {
-        context.div_ceil(block) * block
+        context.div_ceil(block).saturating_mul(block)
     }
 }
 
@@ -108,5 +108,9 @@ pub fn cache_bytes(kv: &KvPerToken, tokens: u64, batch: u64, honors_window: bool
     } else {
         tokens
     };
-    batch * (kv.full * tokens + kv.windowed * windowed_tokens)
+    let per_sequence = kv
+        .full
+        .saturating_mul(tokens)
+        .saturating_add(kv.windowed.saturating_mul(windowed_tokens));
+    batch.saturating_mul(per_sequence)
 }

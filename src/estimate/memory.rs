@@ -4,7 +4,7 @@
 //! sizing report) comes through here, so all of them see the engine's own numbers.
 
 pub use super::breakdown::{Memory, Phase, Term};
-use super::engine::{command, llamacpp, vllm, EngineReport, Figures, Refusal, Settings};
+use super::engine::{command, llamacpp, offload, vllm, EngineReport, Figures, Refusal, Settings};
 use super::generic;
 use super::prepared::Prepared;
 
@@ -13,6 +13,7 @@ impl Prepared<'_> {
     pub fn total(&self, context: u64, batch: u64) -> u64 {
         match &self.settings {
             Settings::Vllm(s) => vllm::total(self, s, context, batch),
+            Settings::LlamaCpp(s) if offload::is_split(self, s) => offload::total(self, s, context, batch),
             Settings::LlamaCpp(s) => llamacpp::total(self, s, context, batch),
             Settings::Plain => generic::total(self, context, batch),
         }
@@ -20,7 +21,12 @@ impl Prepared<'_> {
 
     /// Whether the engine starts and the sequences fit in what it lets itself use.
     pub fn fits(&self, context: u64, batch: u64) -> bool {
-        self.total(context, batch) <= self.budget && self.config_refusal(context).is_none()
+        self.holds(self.total(context, batch), context)
+    }
+
+    /// Whether `total` bytes (this setup's [`Self::total`] at `context`) fit and the engine starts.
+    pub fn holds(&self, total: u64, context: u64) -> bool {
+        total <= self.budget && self.config_refusal(context).is_none()
     }
 
     /// The refusals an engine decides from its configuration alone (cheap enough for the solvers).
@@ -36,6 +42,9 @@ impl Prepared<'_> {
     pub fn memory(&self, context: u64, batch: u64) -> Memory {
         match &self.settings {
             Settings::Vllm(s) => vllm::memory(self, s, context, batch),
+            Settings::LlamaCpp(s) if offload::is_split(self, s) => {
+                llamacpp::memory_of(self, s, &offload::figures(self, s, context, batch))
+            }
             Settings::LlamaCpp(s) => llamacpp::memory(self, s, context, batch),
             Settings::Plain => generic::memory(self, context, batch),
         }
@@ -51,7 +60,11 @@ impl Prepared<'_> {
                 (Some(Figures::Vllm(f)), refusal)
             }
             Settings::LlamaCpp(s) => {
-                let f = llamacpp::figures(self, s, context, batch);
+                let f = if offload::is_split(self, s) {
+                    offload::figures(self, s, context, batch)
+                } else {
+                    llamacpp::figures(self, s, context, batch)
+                };
                 let refusal = llamacpp::refusal(self, s, &f);
                 (Some(Figures::LlamaCpp(f)), refusal)
             }

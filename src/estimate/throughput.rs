@@ -1,5 +1,6 @@
 //! Throughput per phase. Engines with a speed model of their own (llama.cpp, vLLM:
-//! `src/estimate/speed/`, fitted on published benchmark results) use it and carry its error bands;
+//! `src/estimate/speed/`, fitted on published benchmark results) use it (its error bands are
+//! `plan::evidence`'s);
 //! the others use a roofline: decode bandwidth-bound (weights touched + KV read per step), prefill
 //! compute-bound (2 x active params x tokens + attention), with efficiencies and a fixed per-step
 //! cost from the runtime profile, uncalibrated until validation records calibrate the profile.
@@ -7,7 +8,7 @@
 pub use super::interconnect::tp_comm_s;
 use super::prepared::Prepared;
 pub use super::speed::decode_weight_bytes;
-use super::speed::{Model, SpeedBands};
+use super::speed::Model;
 use crate::spec::precision::ComputeType;
 use serde::Serialize;
 
@@ -30,9 +31,6 @@ pub struct Throughput {
     /// true when the figures are calibrated: by the engine's speed model (fitted on published
     /// benchmark results) or by validation records of the runtime profile
     pub calibrated: bool,
-    /// where 80 % of the published results fall relative to the speed model's figures (None for
-    /// engines without one)
-    pub bands: Option<SpeedBands>,
 }
 
 /// What bounds a step: bytes over bandwidth, or FLOPs over peak.
@@ -68,7 +66,6 @@ impl Throughput {
     pub fn new(step: DecodeStep, prefill_s: f64, prompt_tokens: u64, batch: u64, p: &Prepared) -> Self {
         let decode_tokens_per_s = batch as f64 / step.seconds;
         let prefill_tokens_per_s = prompt_tokens as f64 / prefill_s;
-        let bands = Model::of(p).and_then(|m| m.bands(p.gpu, decode_tokens_per_s, prefill_tokens_per_s));
         Throughput {
             decode_tokens_per_s,
             per_user_tokens_per_s: 1.0 / step.seconds,
@@ -83,7 +80,6 @@ impl Throughput {
             decode_bytes_per_step: step.bytes,
             experts_touched_per_layer: step.touched,
             calibrated: super::speed::calibrated_from(p.setup.runtime).is_some(),
-            bands,
         }
     }
 }

@@ -529,19 +529,22 @@ pub fn summary(path: &Path, g: &Gguf) -> TensorSummary {
     s
 }
 
-/// llama.cpp `general.file_type` (enum llama_ftype) -> gpuplan format id, where the table has it.
+/// llama.cpp `general.file_type` values (enum llama_ftype in llama.h) and the gpuplan format each
+/// one is. Read by the importer, written by `gpuplan synth`.
+pub const FILE_TYPES: &[(u64, &str)] = &[
+    (0, "fp32"),
+    (1, "fp16"),
+    (2, "q4_0"),
+    (7, "q8_0"),
+    (15, "q4_k_m"),
+    (17, "q5_k_m"),
+    (18, "q6_k"),
+    (32, "bf16"),
+];
+
+/// llama.cpp `general.file_type` -> gpuplan format id, where the table has it.
 fn file_type_format(ft: u64) -> Option<&'static str> {
-    Some(match ft {
-        0 => "fp32",
-        1 => "fp16",
-        2 => "q4_0",
-        7 => "q8_0",
-        15 => "q4_k_m",
-        17 => "q5_k_m",
-        18 => "q6_k",
-        32 => "bf16",
-        _ => return None,
-    })
+    FILE_TYPES.iter().find(|t| t.0 == ft).map(|t| t.1)
 }
 
 /// Metadata and tensor shapes -> spec.

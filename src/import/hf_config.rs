@@ -50,8 +50,12 @@ pub struct Parsed {
 
 /// Imports a config.json on its own (no tensors to check against).
 pub fn import_file(path: &Path) -> Result<super::Imported, ImportError> {
-    let text = super::read_text(path, MAX_CONFIG_BYTES)?;
-    let p = parse(path, &text)?;
+    import_text(path, &super::read_text(path, MAX_CONFIG_BYTES)?)
+}
+
+/// Imports a config.json given as text (`gpuplan serve`'s API); `path` names it in errors.
+pub fn import_text(path: &Path, text: &str) -> Result<super::Imported, ImportError> {
+    let p = parse(path, text)?;
     super::finish(path, SourceKind::Config, p.spec, p.notes, None, p.warnings)
 }
 

@@ -12,12 +12,17 @@
 //! happened at and the estimator's verdict beside it.
 
 pub mod detect;
+pub mod field;
+pub mod host;
+pub mod llamacpp;
 pub mod nvml;
+pub mod predictions;
 pub mod record;
 pub mod records;
 pub mod rss;
 pub mod runner;
 pub mod shapewalk;
+pub mod synth;
 
 use crate::estimate::arch::vision::crop_grid;
 use crate::estimate::engine::candle::{CANDLE, CANDLE_CPU};
@@ -89,6 +94,8 @@ pub struct ValidateOptions {
     /// None: validation/records/
     pub record: Option<PathBuf>,
     pub write_records: bool,
+    /// a predictions file: each record copies the entry registered for it
+    pub registered: Option<PathBuf>,
     pub probe: Option<Probe>,
     pub progress: bool,
     /// messages for the user while running (skips, fallbacks)
@@ -109,6 +116,7 @@ impl Default for ValidateOptions {
             weights: None,
             record: None,
             write_records: true,
+            registered: None,
             probe: None,
             progress: false,
             log: |_| {},
@@ -229,8 +237,20 @@ pub fn validate(opts: &ValidateOptions, catalog: &Catalog) -> anyhow::Result<Vec
             });
         }
     }
+    if let Some(path) = &opts.registered {
+        let campaign = predictions::Campaign::load(path)?;
+        for r in &mut records {
+            r.prediction = campaign.registered_for(&r.name);
+            if r.prediction.is_none() {
+                r.notes
+                    .push(format!("no prediction registered for {} in {}", r.name, campaign.file));
+            }
+        }
+    }
     if opts.write_records {
-        write_records(&records, opts.record.as_deref())?;
+        for f in write_records(&records, opts.record.as_deref())? {
+            (opts.log)(&format!("wrote {}", f.display()));
+        }
     }
     Ok(records)
 }
@@ -256,6 +276,36 @@ fn open_target(opts: &ValidateOptions, catalog: &Catalog) -> anyhow::Result<Targ
 
 fn cpu_target() -> anyhow::Result<Target> {
     rss::track_large_allocations();
+    let (info, spec) = host_device()?;
+    Ok(Target::Cpu {
+        info: Box::new(info),
+        spec: Box::new(spec),
+    })
+}
+
+/// The device a campaign's predictions are for: a catalog GPU (named as NVML names it), or this
+/// machine's CPU.
+pub fn device_for(catalog: &Catalog, gpu: Option<&str>) -> anyhow::Result<(DeviceInfo, GpuSpec)> {
+    let Some(id) = gpu else {
+        return host_device();
+    };
+    let spec = catalog.gpu(id)?;
+    let name = spec.nvml_names.first().cloned().unwrap_or_else(|| spec.name.clone());
+    let info = DeviceInfo {
+        kind: "cuda".into(),
+        index: Some(0),
+        name,
+        memory_total_bytes: Some(spec.memory.reported_mib * MIB),
+        driver_version: None,
+        cuda_version: None,
+        compute_capability: None,
+        gpu_spec: Some(spec.id.clone()),
+    };
+    Ok((info, spec))
+}
+
+/// This machine's CPU as a record states it, and its memory as a device spec for the estimator.
+fn host_device() -> anyhow::Result<(DeviceInfo, GpuSpec)> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").map_err(|e| anyhow::anyhow!("/proc/meminfo: {e}"))?;
     let kib = |name: &str| -> Option<u64> {
         meminfo
@@ -292,10 +342,7 @@ fn cpu_target() -> anyhow::Result<Target> {
         compute_capability: None,
         gpu_spec: None,
     };
-    Ok(Target::Cpu {
-        info: Box::new(info),
-        spec: Box::new(spec),
-    })
+    Ok((info, spec))
 }
 
 /// A device spec for the estimator when the catalog has none: memory from the device, speeds
@@ -428,10 +475,24 @@ fn predict(
     known: bool,
     c: &Case,
 ) -> Prediction {
+    predict_with_flags(model, format, rt, gpu, known, c, estimate::engine::Flags::default())
+}
+
+/// [`predict`] with the engine's command-line settings (llama.cpp's `-ub`, `-fa`, `-ctk`, ...).
+fn predict_with_flags(
+    model: &ModelSpec,
+    format: &'static Format,
+    rt: &'static Runtime,
+    gpu: &GpuSpec,
+    known: bool,
+    c: &Case,
+    flags: estimate::engine::Flags,
+) -> Prediction {
     let facts = ModelFacts::new(model);
     let setup = Setup {
         images: c.images,
         crops: c.crops,
+        engine: flags,
         ..Setup::new(model, format, rt)
     };
     let weights = WeightFacts::new(model, &facts, format, 1);
@@ -850,6 +911,69 @@ fn run_one(
     Ok(r)
 }
 
+/// A candle record's name: model, format, device, context, batch (and images).
+fn candle_record_name(model: &str, format: &str, device_slug: &str, case: &Case) -> String {
+    format!(
+        "{model}_{format}_{device_slug}_ctx{}_b{}{}",
+        case.context,
+        case.batch,
+        if case.images > 0 {
+            format!("_img{}x{}", case.images, case.crops)
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// The candle runs `validate` would make with `opts` on `gpu` (named as NVML names it), each with
+/// the prediction made now: what `gpuplan predict --engine candle` registers.
+pub fn plan_candle(
+    opts: &ValidateOptions,
+    gpu: &GpuSpec,
+    device_name: &str,
+) -> anyhow::Result<Vec<predictions::Planned>> {
+    let cpu = device_name == "cpu";
+    let rt: &'static Runtime = if cpu { &CANDLE_CPU } else { &CANDLE };
+    let mut out = Vec::new();
+    for model in &opts.models {
+        let format = match opts.precision {
+            Some(f) => f,
+            None => Format::parse(&model.dtype).ok_or_else(|| anyhow::anyhow!("unknown format {}", model.dtype))?,
+        };
+        let case = case_for(opts, model)?;
+        let pred = predict(model, format, rt, gpu, !cpu, &case);
+        let mut command = format!(
+            "gpuplan validate {} --precision {} --context {} --batch {} --decode {}",
+            model.id, format.id, case.context, case.batch, case.decode
+        );
+        if case.images > 0 {
+            command.push_str(&format!(" --images {} --crops {}", case.images, case.crops));
+        }
+        out.push(predictions::Planned {
+            id: candle_record_name(
+                &model.id,
+                format.id,
+                &if cpu { "cpu".into() } else { slug(device_name) },
+                &case,
+            ),
+            engine: rt.id,
+            model: model.id.clone(),
+            precision: format.id.into(),
+            context: case.context,
+            batch: case.batch,
+            images: case.images,
+            settings: None,
+            command,
+            predicted: Predicted {
+                memory: pred.memory,
+                throughput: pred.throughput,
+                engine: None,
+            },
+        });
+    }
+    Ok(out)
+}
+
 /// The record of a run the estimator ruled out: the prediction, nothing measured.
 fn skipped(
     opts: &ValidateOptions,
@@ -971,19 +1095,7 @@ fn assemble(
     if matches!(gpu, Some(g) if !g.known) {
         notes.push("GPU not in the catalog: memory predicted from NVML's total; throughput not predicted".into());
     }
-    let name = format!(
-        "{}_{}_{}_ctx{}_b{}{}",
-        model.id,
-        format.id,
-        target.slug(),
-        case.context,
-        case.batch,
-        if case.images > 0 {
-            format!("_img{}x{}", case.images, case.crops)
-        } else {
-            String::new()
-        }
-    );
+    let name = candle_record_name(&model.id, format.id, &target.slug(), case);
     Record {
         schema: record::SCHEMA,
         name,
@@ -1016,6 +1128,7 @@ fn assemble(
         predicted: Predicted {
             memory: pred.memory.clone(),
             throughput: pred.throughput.clone(),
+            engine: None,
         },
         measured: Measured {
             memory: MeasuredMemory {
@@ -1038,6 +1151,7 @@ fn assemble(
                 sample_hz: hz,
             },
             throughput: measured_tp,
+            engine: None,
         },
         outcome: Outcome {
             status: status.into(),
@@ -1057,6 +1171,8 @@ fn assemble(
         created_unix_s: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
+        engine: None,
+        prediction: None,
     }
 }
 
@@ -1143,6 +1259,7 @@ fn run_probe(target: &Target, probe: Probe) -> anyhow::Result<Record> {
         predicted: Predicted {
             memory,
             throughput: None,
+            engine: None,
         },
         measured: Measured {
             memory: MeasuredMemory {
@@ -1169,6 +1286,7 @@ fn run_probe(target: &Target, probe: Probe) -> anyhow::Result<Record> {
                 decode_tokens_per_s: None,
                 ttft_s: None,
             },
+            engine: None,
         },
         outcome: Outcome {
             status: if message.is_some() { "error" } else { "ran" }.into(),
@@ -1188,14 +1306,19 @@ fn run_probe(target: &Target, probe: Probe) -> anyhow::Result<Record> {
         created_unix_s: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
+        engine: None,
+        prediction: None,
     })
 }
 
-/// Writes records: skipped runs are not written (nothing was measured).
-pub fn write_records(records: &[Record], target: Option<&Path>) -> anyhow::Result<()> {
+/// Writes records: skipped runs are not written (nothing was measured). Into a directory, one file
+/// per record named after it; a name taken already gets the next free `-2`, `-3`, ... (in the file
+/// and in the record's `name`): a record is never overwritten. Into a `.json` file, appended to its
+/// array. Returns the files written.
+pub fn write_records(records: &[Record], target: Option<&Path>) -> anyhow::Result<Vec<PathBuf>> {
     let ran: Vec<&Record> = records.iter().filter(|r| r.outcome.status != "skipped").collect();
     if ran.is_empty() {
-        return Ok(());
+        return Ok(vec![]);
     }
     let default = PathBuf::from("validation/records");
     let path = target.unwrap_or(&default);
@@ -1217,15 +1340,32 @@ pub fn write_records(records: &[Record], target: Option<&Path>) -> anyhow::Resul
         }
         std::fs::write(path, serde_json::to_string_pretty(&all)? + "\n")
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok(vec![path.to_path_buf()])
     } else {
         std::fs::create_dir_all(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let mut written = Vec::new();
         for r in ran {
-            let file = path.join(format!("{}.json", r.name));
-            std::fs::write(&file, serde_json::to_string_pretty(r)? + "\n")
+            let mut r = r.clone();
+            let stem = r.name.clone();
+            let mut n = 1;
+            let file = loop {
+                let f = path.join(format!("{}.json", r.name));
+                // create_new: a file that appears between the check and the write is not overwritten
+                match std::fs::OpenOptions::new().write(true).create_new(true).open(&f) {
+                    Ok(_) => break f,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        n += 1;
+                        r.name = format!("{stem}-{n}");
+                    }
+                    Err(e) => anyhow::bail!("{}: {e}", f.display()),
+                }
+            };
+            std::fs::write(&file, serde_json::to_string_pretty(&r)? + "\n")
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            written.push(file);
         }
+        Ok(written)
     }
-    Ok(())
 }
 
 /// Today's estimator on a committed record's setup: the prediction `validate` would make now for the

@@ -41,6 +41,83 @@ pub struct Record {
     pub notes: Vec<String>,
     /// seconds since the Unix epoch when the run ended
     pub created_unix_s: u64,
+    /// the inference engine that ran (records of real engines; candle runs have none)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineRun>,
+    /// the prediction registered before the run that this record answers
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<Registered>,
+}
+
+/// What ran: the engine, its version and the command line a user would type for the same settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EngineRun {
+    /// "llama.cpp"
+    pub name: String,
+    pub version: String,
+    /// the equivalent `llama-server` command line
+    pub command: String,
+    pub settings: super::llamacpp::RunSettings,
+}
+
+/// An engine's own memory accounting (llama.cpp's start-up buffer lines), in bytes. Device buffers
+/// (`CUDA0`) and host buffers (`CPU`, `CPU_Mapped`, `CUDA_Host`) apart; None where not predicted or
+/// not printed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct EngineFigures {
+    pub model_buffer_bytes: Option<u64>,
+    pub host_model_buffer_bytes: Option<u64>,
+    pub kv_buffer_bytes: Option<u64>,
+    pub compute_buffer_bytes: Option<u64>,
+    pub host_compute_buffer_bytes: Option<u64>,
+    pub output_buffer_bytes: Option<u64>,
+}
+
+/// What a buffer line of llama.cpp's start-up log holds.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BufferKind {
+    /// "model buffer size"
+    Model,
+    /// "KV buffer size"
+    Kv,
+    /// "compute buffer size"
+    Compute,
+    /// "output buffer size"
+    Output,
+}
+
+/// One buffer line as llama.cpp printed it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BufferLine {
+    pub kind: BufferKind,
+    /// llama.cpp's buffer type name: CPU, CPU_Mapped, CUDA0, CUDA_Host, ...
+    pub device: String,
+    /// as printed: two decimals (four for the compute buffers the context prints when freed)
+    pub mib: f64,
+    pub line: String,
+}
+
+/// What the engine printed: the figures (bytes from the printed MiB, so exact to 0.005 MiB) and the
+/// lines they come from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MeasuredEngine {
+    #[serde(flatten)]
+    pub figures: EngineFigures,
+    pub buffers: Vec<BufferLine>,
+}
+
+/// A prediction registered (committed) before the run: where, which entry, made by which commit,
+/// and its figures as registered.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Registered {
+    /// validation/predictions/<date>-<device>.json
+    pub file: String,
+    /// the entry's id in that file
+    pub id: String,
+    /// the gpuplan commit that made the prediction
+    pub commit: String,
+    pub predicted: Predicted,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -80,6 +157,9 @@ pub struct Predicted {
     pub memory: PredictedMemory,
     /// None where the device's bandwidth and FLOPS are unknown (CPU, a GPU not in the catalog)
     pub throughput: Option<Throughput>,
+    /// the engine's own accounting as gpuplan predicts it (engine records)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineFigures>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -152,11 +232,14 @@ pub struct MeasuredMemory {
 pub struct Measured {
     pub memory: MeasuredMemory,
     pub throughput: Throughput,
+    /// what the engine printed (engine records)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<MeasuredEngine>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Outcome {
-    /// "ran", "out_of_memory", "error", "skipped"
+    /// "ran", "out_of_memory", "killed", "error", "skipped"
     pub status: String,
     /// the step it stopped at ("decode step 3/16")
     pub step: Option<String>,

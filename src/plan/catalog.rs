@@ -1,7 +1,8 @@
-//! `gpuplan models` / `gpuplan gpus`: the catalog with the derived facts users look for.
+//! `gpuplan models` / `gpuplan gpus` / `gpuplan hosts`: the catalog with the derived facts users look for.
 
 use crate::estimate::{kv, ModelFacts, WeightFacts};
-use crate::spec::{Format, GpuSpec, KvPrecision, ModelSpec};
+use crate::spec::host::HostKind;
+use crate::spec::{Format, GpuSpec, HostSpec, KvPrecision, ModelSpec};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -85,6 +86,44 @@ pub fn gpus<'a>(specs: impl Iterator<Item = &'a GpuSpec>) -> Vec<GpuRow> {
             tdp_w: g.tdp_w,
             hourly_usd: g.price.as_ref().and_then(|p| p.hourly_usd),
             purchase_usd: g.price.as_ref().and_then(|p| p.purchase_usd),
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostRow {
+    pub id: String,
+    pub name: String,
+    pub kind: HostKind,
+    /// e.g. "DDR5-6000, 128-bit"
+    pub memory: String,
+    pub size_bytes: u64,
+    pub usable_bytes: u64,
+    /// theoretical peak
+    pub bandwidth_gbps: f64,
+    /// "PCIe 5.0 x16"; None on unified-memory machines
+    pub pcie: Option<String>,
+}
+
+pub fn hosts<'a>(specs: impl Iterator<Item = &'a HostSpec>) -> Vec<HostRow> {
+    specs
+        .map(|h| {
+            let host = h.host();
+            let m = &h.memory;
+            let memory = match (m.speed_mts, m.bus_width_bits) {
+                (Some(s), Some(w)) => format!("{}-{s}, {w}-bit", m.kind),
+                _ => m.kind.clone(),
+            };
+            HostRow {
+                id: h.id.clone(),
+                name: h.name.clone(),
+                kind: h.kind,
+                memory,
+                size_bytes: host.total_bytes,
+                usable_bytes: host.usable_bytes(),
+                bandwidth_gbps: h.bandwidth_gbps(),
+                pcie: h.pcie.map(|p| format!("PCIe {}.0 x{}", p.generation, p.lanes)),
+            }
         })
         .collect()
 }

@@ -1,7 +1,9 @@
 //! `gpuplan fit`: does a model fit a GPU at a context and batch, with the itemized breakdown, the
 //! largest context and batch that fit, and the throughput to expect.
 
+use super::evidence::Bands;
 use super::layout::{self, Layout, Replica};
+use super::offload::{Chosen, OffloadReport};
 use super::Options;
 use crate::estimate::{EngineId, EngineReport, Memory, Prepared, Throughput};
 use crate::spec::{GpuSpec, ModelSpec};
@@ -54,6 +56,12 @@ pub struct FitReport {
     pub throughput: Throughput,
     /// what the engine itself would do and print for the heaviest stage, and its command
     pub engine: EngineReport,
+    /// how far the memory and speed figures may be off (the runtime profile's)
+    pub bands: Bands,
+    /// llama.cpp split between the GPUs and the host RAM: the user's placement flags, or the split
+    /// gpuplan chose when the model does not fit whole and a host is given (`--host`)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offload: Option<OffloadReport>,
     pub notes: Vec<String>,
 }
 
@@ -122,6 +130,25 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
         layout::smallest(model, gpu, opts, context, batch, layout::MAX_GPUS)
     };
     let throughput = stages.throughput(context, batch);
+    let offload = super::offload::offload(model, gpu, opts, fits);
+    // the user's own split decides: every GPU and the host must take their share
+    let fits = match &offload {
+        Some(o) if o.chosen == Chosen::Flags => o.fits,
+        _ => fits,
+    };
+    if let Some(gb) = opts
+        .engine
+        .vllm
+        .cpu_offload_gb
+        .filter(|_| setup.runtime.id == EngineId::Vllm)
+    {
+        notes.push(format!(
+            "vLLM --cpu-offload-gb {gb} is not modeled: the estimate keeps every weight on the GPU (vLLM would hold {gb} GiB of them in CPU memory and stream them in each forward pass)"
+        ));
+    }
+    if offload.is_none() && !fits && opts.host.is_none() && setup.runtime.id == EngineId::LlamaCpp {
+        notes.push("llama.cpp can keep part of the model in system RAM: give the host (--host ID, or --host-memory and --host-bandwidth) to plan the split".into());
+    }
     FitReport {
         model: model.id.clone(),
         model_name: model.name.clone(),
@@ -140,7 +167,7 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
         images: opts.images,
         image_tokens: p.image_tokens,
         fits,
-        headroom_bytes: memory.available_bytes as i64 - memory.total_bytes as i64,
+        headroom_bytes: headroom(memory.available_bytes, memory.total_bytes),
         params: Params {
             total: facts.parameters,
             active: facts.active_parameters,
@@ -149,10 +176,17 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
         max_context: stages.max_context(batch),
         max_batch: stages.max_batch(context, MAX_BATCH_SEARCHED),
         throughput,
+        bands: super::evidence::bands(setup.runtime, Some(gpu)),
         memory,
         engine,
+        offload,
         notes,
     }
+}
+
+/// available − total as a signed byte count, clamped to i64 (a saturated total stays negative).
+pub fn headroom(available: u64, total: u64) -> i64 {
+    (i128::from(available) - i128::from(total)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
 fn throughput_calibrated(p: &Prepared) -> bool {

@@ -2,8 +2,8 @@
 //! catalog in one pass: model facts once per model, weights once per (model, precision), one prepared
 //! estimate per GPU, then cheap evaluations per context.
 
+use super::evidence::{self, EngineBands};
 use super::{solve, Options};
-use crate::estimate::speed::Model;
 use crate::estimate::{throughput, EngineId, ModelFacts, Prepared, WeightFacts};
 use crate::spec::{Format, GpuSpec, ModelSpec};
 use serde::Serialize;
@@ -23,9 +23,6 @@ pub struct Cell {
     pub max_context: Option<u64>,
     /// decode tokens/s at `context` (batch 1), when it fits
     pub decode_tokens_per_s: Option<f64>,
-    /// where 80 % of published results fall around that rate, (low, high) tokens/s, for engines
-    /// with a speed model (`estimate::speed`)
-    pub decode_band: Option<(f64, f64)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -37,6 +34,8 @@ pub struct Matrix {
     /// the engine asked for; None = each format on the engine a user would run it with
     pub runtime: Option<EngineId>,
     pub batch: u64,
+    /// how far the memory and decode figures may be off, per engine in the cells
+    pub bands: Vec<EngineBands>,
     pub cells: Vec<Cell>,
 }
 
@@ -51,6 +50,7 @@ pub fn matrix(
 ) -> Matrix {
     let batch = opts.batch.max(1);
     let mut cells = Vec::new();
+    let mut bands: Vec<EngineBands> = Vec::new();
     for model in models {
         let facts = ModelFacts::new(model);
         let formats: Vec<&'static Format> = if precisions.is_empty() {
@@ -69,15 +69,19 @@ pub fn matrix(
                 ..*opts
             };
             let setup = o.setup(model);
+            if !bands.iter().any(|b| b.engine == setup.runtime.id) {
+                bands.push(EngineBands {
+                    engine: setup.runtime.id,
+                    bands: evidence::bands(setup.runtime, None),
+                });
+            }
             let weights = WeightFacts::new(model, &facts, format, setup.tp);
             for gpu in gpus {
                 let p = Prepared::new(setup, gpu, &facts, &weights);
                 let max_context = solve::max_context(&p, batch);
-                let band = Model::of(&p).and_then(|m| m.decode_band(gpu));
                 for &context in ctxs.iter().filter(|&&c| c <= model.max_context) {
                     let total = p.total(context, batch);
                     let fits = p.fits(context, batch);
-                    let decode = fits.then(|| batch as f64 / throughput::decode_step_s(&p, context, batch).0);
                     cells.push(Cell {
                         model: model.id.clone(),
                         gpu: gpu.id.clone(),
@@ -88,8 +92,9 @@ pub fn matrix(
                         total_bytes: total,
                         available_bytes: p.budget,
                         max_context,
-                        decode_tokens_per_s: decode,
-                        decode_band: decode.zip(band).and_then(|(rate, b)| b.held_out_range(rate)),
+                        decode_tokens_per_s: fits
+                            .then(|| throughput::decode_step_s(&p, context, batch).0)
+                            .map(|s| batch as f64 / s),
                     });
                 }
             }
@@ -106,6 +111,7 @@ pub fn matrix(
         contexts: contexts.to_vec(),
         runtime: opts.runtime.map(|r| r.id),
         batch,
+        bands,
         cells,
     }
 }

@@ -5,15 +5,19 @@ pub mod catalog;
 pub mod compare;
 pub mod evidence;
 pub mod fit;
+pub mod fuzz_entry;
 pub mod layout;
 pub mod matrix;
+pub mod offload;
 pub mod sizing;
 pub mod solve;
 pub mod support;
 pub mod workload;
 
+use crate::estimate::engine::command::{Command, ContextArg};
 use crate::estimate::engine::{self, Flags};
 use crate::estimate::{EccMode, Runtime};
+use crate::spec::host::Host;
 use crate::spec::{Format, KvPrecision, ModelSpec};
 
 pub use fit::{fit, FitReport};
@@ -39,6 +43,8 @@ pub struct Options {
     pub images: u64,
     pub crops: u64,
     pub ecc: EccMode,
+    /// the host llama.cpp may offload weights to (`--host`); None: GPU memory only
+    pub host: Option<&'static Host>,
 }
 
 /// Context assumed when none is given: long enough for real chats, short of most models' maximum.
@@ -58,6 +64,7 @@ impl Default for Options {
             images: 0,
             crops: 0,
             ecc: EccMode::Default,
+            host: None,
         }
     }
 }
@@ -72,6 +79,23 @@ impl Options {
 
     pub fn context_for(&self, model: &ModelSpec) -> u64 {
         self.context.unwrap_or(DEFAULT_CONTEXT.min(model.max_context))
+    }
+
+    /// Takes what a pasted engine command sets: engine, model format, context, parallelism, KV type
+    /// and engine flags. llama.cpp's `-c 0` is the model's own maximum, shared by the slots.
+    pub fn apply_command(&mut self, cmd: &Command, model: &ModelSpec) {
+        self.runtime = cmd.engine.map(|e| e.profile()).or(self.runtime);
+        self.precision = cmd.precision.or(self.precision);
+        self.kv = cmd.kv.or(self.kv);
+        self.batch = cmd.batch.unwrap_or(self.batch);
+        self.gpus = cmd.tp.unwrap_or(self.gpus);
+        self.pipeline = cmd.pp.unwrap_or(self.pipeline);
+        self.engine = cmd.flags;
+        self.context = match cmd.context {
+            Some(ContextArg::Tokens(c)) => Some(c),
+            Some(ContextArg::ModelMax) => Some((model.max_context / self.batch.max(1)).max(1)),
+            None => self.context,
+        };
     }
 
     /// The engine for `format`: the chosen one, or the one a user would run it with.

@@ -163,9 +163,6 @@ pub struct SizedOption {
     pub tokens_per_s: Option<Check>,
     pub ttft_s: Option<f64>,
     pub per_user_tokens_per_s: Option<f64>,
-    /// where 80 % of published results fall around `per_user_tokens_per_s`, (low, high), for engines
-    /// with a speed model (`estimate::speed`)
-    pub per_user_band: Option<(f64, f64)>,
     pub meets_targets: bool,
     /// output tokens/s served at the workload's load, all replicas
     pub served_tokens_per_s: Option<f64>,
@@ -285,8 +282,6 @@ struct AtBatch {
     ttft_s: f64,
     per_user: f64,
     aggregate: f64,
-    /// the decode band of the engine's speed model
-    band: Option<speed::Band>,
 }
 
 /// One layout evaluated for the workload.
@@ -333,7 +328,6 @@ fn at_batch(stages: &Stages, need: &Need, prefill_s: f64, batch: u64) -> AtBatch
         ttft_s: prefill_s + t.decode_step_s,
         per_user: t.per_user_tokens_per_s,
         aggregate: t.decode_tokens_per_s,
-        band: t.bands.map(|b| b.decode),
     }
 }
 
@@ -503,7 +497,6 @@ fn size_option(
         tokens_per_s: None,
         ttft_s: None,
         per_user_tokens_per_s: None,
-        per_user_band: None,
         meets_targets: false,
         served_tokens_per_s: None,
         capacity_tokens_per_s: None,
@@ -520,6 +513,7 @@ fn size_option(
         evidence: Evidence {
             memory: memory_basis,
             throughput: throughput_basis,
+            bands: evidence::bands(w.runtime_for(format), Some(gpu)),
             price: price.as_ref().map(|p| p.1.clone()),
         },
         notes: Vec::new(),
@@ -599,7 +593,7 @@ fn size_option(
     o.batch_per_replica = c.batch;
     o.max_batch_within_targets = c.within;
     o.max_batch = Some(c.max_batch);
-    o.headroom_bytes = memory.available_bytes as i64 - memory.total_bytes as i64;
+    o.headroom_bytes = super::fit::headroom(memory.available_bytes, memory.total_bytes);
     o.headroom_fraction = o.headroom_bytes as f64 / memory.available_bytes.max(1) as f64;
     o.memory = Some(memory);
     o.memory_layout = Some(c.layout);
@@ -617,7 +611,6 @@ fn size_option(
     });
     o.ttft_s = Some(c.at.ttft_s);
     o.per_user_tokens_per_s = Some(c.at.per_user);
-    o.per_user_band = c.at.band.and_then(|b| b.held_out_range(c.at.per_user));
     o.meets_targets = c.meets;
     let served = match (need.users, need.rate) {
         (Some(users), _) => users as f64 * c.at.per_user,

@@ -101,7 +101,7 @@ pub fn percent(f: f64) -> String {
     }
 }
 
-/// Parses token counts as users write them: 4096, 4k, 128K, 1M.
+/// Parses token counts as users write them: 4096, 4k, 128K, 1M (k = 1024).
 pub fn parse_tokens(s: &str) -> Result<u64, String> {
     let t = s.trim().replace('_', "");
     let (num, mult) = match t.chars().last() {
@@ -113,8 +113,8 @@ pub fn parse_tokens(s: &str) -> Result<u64, String> {
         .parse()
         .map_err(|_| format!("`{s}` is not a token count (e.g. 4096, 8k, 128K)"))?;
     n.checked_mul(mult)
-        .filter(|&v| v > 0)
-        .ok_or_else(|| format!("`{s}` must be between 1 and 2^64"))
+        .filter(|&v| v > 0 && v <= crate::spec::MAX_TOKENS)
+        .ok_or_else(|| format!("`{s}` must be between 1 and 2^40 tokens"))
 }
 
 /// Parses byte sizes as users write them: 8589934592, 8GiB, 8G (binary), 8GB (decimal), 512MiB.
@@ -149,6 +149,14 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
     }
 }
 
+/// Parses a positive rate (GB/s, TFLOPS) for a clap value parser.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("`{s}` must be a positive number (GB/s)")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +170,13 @@ mod tests {
         assert_eq!(parse_bytes("4096"), Ok(4096));
         assert!(parse_bytes("8 parsecs").is_err());
         assert!(parse_bytes("0").is_err());
+    }
+
+    #[test]
+    fn parses_rates() {
+        assert_eq!(parse_rate("89.6"), Ok(89.6));
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("nan").is_err());
     }
 
     #[test]

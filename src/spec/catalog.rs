@@ -1,9 +1,11 @@
-//! The catalog: the embedded `models/` and `gpus/` specs, extended or overridden by user directories
-//! (`--catalog DIR`, `GPUPLAN_CATALOG=DIR[:DIR..]`), each holding `models/*.yaml` and/or `gpus/*.yaml`.
-//! Wherever a model or GPU id is accepted, a path to a YAML file works too.
+//! The catalog: the embedded `models/`, `gpus/` and `hosts/` specs, extended or overridden by user
+//! directories (`--catalog DIR`, `GPUPLAN_CATALOG=DIR[:DIR..]`), each holding `models/*.yaml`,
+//! `gpus/*.yaml` and/or `hosts/*.yaml`. Wherever a model, GPU or host id is accepted, a path to a YAML
+//! file works too.
 
 use super::error::SpecError;
 use super::gpu::GpuSpec;
+use super::host::HostSpec;
 use super::model::ModelSpec;
 use std::path::{Path, PathBuf};
 
@@ -29,6 +31,7 @@ pub struct Entry<T> {
 pub struct Catalog {
     pub models: Vec<Entry<ModelSpec>>,
     pub gpus: Vec<Entry<GpuSpec>>,
+    pub hosts: Vec<Entry<HostSpec>>,
 }
 
 /// A check the catalog runs on each model after parsing (the estimator's declared-vs-derived check):
@@ -44,6 +47,9 @@ impl Catalog {
         }
         for (path, text) in embedded::EMBEDDED_GPUS {
             c.add_gpu(Path::new(path), text.to_string(), true)?;
+        }
+        for (path, text) in embedded::EMBEDDED_HOSTS {
+            c.add_host(Path::new(path), text.to_string(), true)?;
         }
         Ok(c)
     }
@@ -65,6 +71,10 @@ impl Catalog {
             for path in yaml_files(&dir.join("gpus"))? {
                 let text = read(&path)?;
                 c.add_gpu(&path, text, false)?;
+            }
+            for path in yaml_files(&dir.join("hosts"))? {
+                let text = read(&path)?;
+                c.add_host(&path, text, false)?;
             }
         }
         Ok(c)
@@ -90,17 +100,64 @@ impl Catalog {
         upsert(&mut self.gpus, Entry { spec, origin }, |e| &e.spec.id, "gpu")
     }
 
+    fn add_host(&mut self, path: &Path, text: String, embedded: bool) -> Result<(), SpecError> {
+        let spec = HostSpec::from_yaml(path, &text)?;
+        let origin = Origin {
+            path: path.to_path_buf(),
+            embedded,
+            text,
+        };
+        upsert(&mut self.hosts, Entry { spec, origin }, |e| &e.spec.id, "host")
+    }
+
+    /// A host by id, alias or name (case-insensitive), or path to a YAML file.
+    pub fn host(&self, key: &str) -> Result<HostSpec, SpecError> {
+        if looks_like_file(key) {
+            let path = Path::new(key);
+            return HostSpec::from_yaml(path, &read(path)?);
+        }
+        self.host_by_name(key)
+    }
+
+    /// A host by id, name or alias (case-insensitive); never reads a file.
+    pub fn host_by_name(&self, key: &str) -> Result<HostSpec, SpecError> {
+        find(&self.hosts, key, |e| {
+            let s = &e.spec;
+            std::iter::once(s.id.as_str())
+                .chain(std::iter::once(s.name.as_str()))
+                .chain(s.aliases.iter().map(String::as_str))
+        })
+        .map(|e| e.spec.clone())
+        .ok_or_else(|| unknown("host", key, self.hosts.iter().map(|e| e.spec.id.as_str())))
+    }
+
+    pub fn host_specs(&self) -> impl Iterator<Item = &HostSpec> {
+        self.hosts.iter().map(|e| &e.spec)
+    }
+
     /// A model by id, alias, Hugging Face id (case-insensitive), or path to a YAML file.
     pub fn model(&self, key: &str, check: ModelCheck) -> Result<ModelSpec, SpecError> {
         if looks_like_file(key) {
             let path = Path::new(key);
             return parse_model(path, &read(path)?, check);
         }
+        self.model_by_name(key)
+    }
+
+    /// A model by id, alias or Hugging Face id (case-insensitive); never reads a file.
+    pub fn model_by_name(&self, key: &str) -> Result<ModelSpec, SpecError> {
         find(&self.models, key, |e| {
             let s = &e.spec;
             std::iter::once(s.id.as_str())
                 .chain(s.aliases.iter().map(String::as_str))
                 .chain(s.hf_id.as_deref())
+                // the repository name alone, as GGUF files and local directories are named
+                .chain(
+                    s.hf_id
+                        .as_deref()
+                        .and_then(|h| h.rsplit_once('/'))
+                        .map(|(_, name)| name),
+                )
         })
         .map(|e| e.spec.clone())
         .ok_or_else(|| unknown("model", key, self.models.iter().map(|e| e.spec.id.as_str())))
@@ -112,6 +169,11 @@ impl Catalog {
             let path = Path::new(key);
             return GpuSpec::from_yaml(path, &read(path)?);
         }
+        self.gpu_by_name(key)
+    }
+
+    /// A GPU by id, alias, display name or NVML name (case-insensitive); never reads a file.
+    pub fn gpu_by_name(&self, key: &str) -> Result<GpuSpec, SpecError> {
         find(&self.gpus, key, |e| {
             let s = &e.spec;
             std::iter::once(s.id.as_str())

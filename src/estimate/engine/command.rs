@@ -7,12 +7,14 @@
 //! the `-np` slots getting `-c / -np` tokens, so `-c 32768 -np 4` is a context of 8192 at batch 4.
 
 use super::llamacpp::profile::{self as llamacpp, FlashAttn};
+use super::offload::flags::{intern, GpuLayers, OffloadFlags, TensorOverride};
 use super::profile::EngineId;
 use super::report::Ollama;
 use super::settings::{Flags, Settings};
 use super::vllm::profile as vllm;
 use crate::estimate::prepared::Prepared;
 use crate::spec::precision::{Format, FormatKind, KvPrecision};
+use crate::spec::MAX_TOKENS;
 use thiserror::Error;
 
 /// What a pasted command line asks for.
@@ -22,7 +24,8 @@ pub struct Command {
     pub engine: Option<EngineId>,
     /// the model as the command names it: a Hugging Face id, a path or a repository
     pub model: Option<String>,
-    /// tokens per sequence (llama.cpp: `-c / -np`; `-c 0` means the model's own maximum)
+    /// tokens per sequence (vLLM `--max-model-len`, default the model's maximum; llama.cpp
+    /// `-c / -np`, `-c 0` meaning the model's maximum)
     pub context: Option<ContextArg>,
     /// concurrent sequences (llama.cpp `-np`)
     pub batch: Option<u64>,
@@ -40,7 +43,8 @@ pub struct Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContextArg {
     Tokens(u64),
-    /// llama.cpp `-c 0`: the model's training context, shared by the slots
+    /// the model's own maximum (vLLM without `--max-model-len`; llama.cpp `-c 0`, shared by the
+    /// slots)
     ModelMax,
 }
 
@@ -66,6 +70,8 @@ pub enum CommandError {
     },
     #[error("{engine}: unexpected argument `{0}`", engine = .1)]
     Unexpected(String, &'static str),
+    #[error("{0}")]
+    Limit(String),
 }
 
 /// Splits a command line into words as a POSIX shell would for plain commands: single and double
@@ -142,7 +148,7 @@ pub fn parse(line: &str) -> Result<Command, CommandError> {
     let first = rest.first().ok_or(CommandError::Empty)?;
     match engine_start(rest) {
         Some((EngineId::Vllm, n)) => parse_vllm(&rest[n..]),
-        Some((_, n)) => parse_llamacpp(&rest[n..]),
+        Some((_, n)) => parse_llamacpp(&rest[n..], llamacpp_entry(&rest[0])),
         None => Err(CommandError::UnknownEngine(first.clone())),
     }
 }
@@ -231,9 +237,22 @@ impl<'a> Args<'a> {
         let v = self.value(flag, inline)?;
         v.trim()
             .parse::<u64>()
-            .map_err(|_| self.bad(flag, &v, "a whole number"))
+            .ok()
+            .filter(|&n| n <= MAX_COUNT)
+            .ok_or_else(|| self.bad(flag, &v, "a whole number up to 2^40"))
+    }
+
+    /// A count in vLLM's human-readable form (16k, 16K), up to 2^40.
+    fn count(&mut self, flag: &str, inline: Option<String>, expected: &'static str) -> Result<u64, CommandError> {
+        let v = self.value(flag, inline)?;
+        human_readable_int(&v)
+            .filter(|&n| n <= MAX_COUNT)
+            .ok_or_else(|| self.bad(flag, &v, expected))
     }
 }
+
+/// The largest count a command may give (tokens, sequences, GPUs): [`MAX_TOKENS`].
+const MAX_COUNT: u64 = MAX_TOKENS;
 
 /// vLLM flags that do not change memory: accepted and listed as not modeled.
 const VLLM_IGNORED: &[&str] = &[
@@ -301,9 +320,7 @@ fn parse_vllm(words: &[String]) -> Result<Command, CommandError> {
         match f {
             "--model" => c.model = Some(a.value(f, inline)?),
             "--max-model-len" => {
-                let v = a.value(f, inline)?;
-                let n =
-                    human_readable_int(&v).ok_or_else(|| a.bad(f, &v, "a token count such as 16384, 16k or 16K"))?;
+                let n = a.count(f, inline, "a token count such as 16384, 16k or 16K, up to 2^40")?;
                 c.context = Some(ContextArg::Tokens(n));
             }
             "--gpu-memory-utilization" => {
@@ -316,12 +333,15 @@ fn parse_vllm(words: &[String]) -> Result<Command, CommandError> {
             }
             "--max-num-seqs" => c.flags.vllm.max_num_seqs = Some(a.int(f, inline)?),
             "--max-num-batched-tokens" => {
-                let v = a.value(f, inline)?;
-                let n = human_readable_int(&v).ok_or_else(|| a.bad(f, &v, "a token count"))?;
-                c.flags.vllm.max_num_batched_tokens = Some(n);
+                c.flags.vllm.max_num_batched_tokens = Some(a.count(f, inline, "a token count up to 2^40")?);
             }
             "--block-size" => c.flags.vllm.block_size = Some(a.int(f, inline)?),
             "--enforce-eager" => c.flags.vllm.enforce_eager = true,
+            "--cpu-offload-gb" => {
+                let v = a.value(f, inline)?;
+                let gb = v.trim().parse::<f64>().ok().filter(|g| g.is_finite() && *g >= 0.0);
+                c.flags.vllm.cpu_offload_gb = Some(gb.ok_or_else(|| a.bad(f, &v, "GiB, a number"))?);
+            }
             "--kv-cache-memory" | "--kv-cache-memory-bytes" => {
                 let v = a.value(f, inline)?;
                 let n = human_readable_int(&v).ok_or_else(|| a.bad(f, &v, "bytes, e.g. 8G"))?;
@@ -367,6 +387,8 @@ fn parse_vllm(words: &[String]) -> Result<Command, CommandError> {
             }
         }
     }
+    // without --max-model-len vLLM takes the model's own maximum
+    c.context = c.context.or(Some(ContextArg::ModelMax));
     Ok(c)
 }
 
@@ -430,8 +452,6 @@ const LLAMA_IGNORED: &[&str] = &[
     "-no-cnv",
     "--special",
     "--mlock",
-    "-kvu",
-    "--kv-unified",
 ];
 
 /// llama.cpp flags that take no value.
@@ -450,17 +470,29 @@ const LLAMA_SWITCHES: &[&str] = &[
     "-no-cnv",
     "--special",
     "--mlock",
-    "-kvu",
-    "--kv-unified",
 ];
 
-fn parse_llamacpp(words: &[String]) -> Result<Command, CommandError> {
+/// llama-server reserves logits for its slots; the other llama.cpp programs keep the library's
+/// default (`n_batch` rows).
+fn llamacpp_entry(binary: &str) -> llamacpp::Entry {
+    let base = binary.rsplit('/').next().unwrap_or(binary);
+    let base = base.strip_suffix(".exe").unwrap_or(base);
+    if matches!(base, "llama-server" | "server") {
+        llamacpp::Entry::Server
+    } else {
+        llamacpp::Entry::Library
+    }
+}
+
+fn parse_llamacpp(words: &[String], entry: llamacpp::Entry) -> Result<Command, CommandError> {
     let engine = "llama.cpp";
     let mut c = Command {
         engine: Some(EngineId::LlamaCpp),
         ..Command::default()
     };
+    c.flags.llamacpp.entry = entry;
     let mut ctx: Option<u64> = None;
+    let mut overrides = Vec::new();
     let mut a = Args { words, at: 0, engine };
     while let Some((flag, inline)) = a.next_flag() {
         let f = flag.as_str();
@@ -502,11 +534,31 @@ fn parse_llamacpp(words: &[String]) -> Result<Command, CommandError> {
             }
             "-ngl" | "--n-gpu-layers" | "--gpu-layers" => {
                 let v = a.value(f, inline)?;
-                let n = v.trim().parse::<i64>().map_err(|_| a.bad(f, &v, "a layer count"))?;
-                // -1 and counts beyond the model's layers both mean every layer
-                c.flags.llamacpp.n_gpu_layers = u64::try_from(n).ok().filter(|&n| n < 999);
+                let n = GpuLayers::parse(&v).map_err(|_| a.bad(f, &v, "a layer count, auto or all (-1, -2)"))?;
+                c.flags.llamacpp.n_gpu_layers = n.count();
             }
             "--no-mmap" => c.flags.llamacpp.no_mmap = true,
+            "--load-mode" => {
+                let v = a.value(f, inline)?;
+                c.flags.llamacpp.no_mmap = match v.as_str() {
+                    "none" => true,
+                    "mmap" => false,
+                    _ => return Err(a.bad(f, &v, "mmap or none")),
+                };
+            }
+            "-ot" | "--override-tensor" => {
+                let v = a.value(f, inline)?;
+                let rules = TensorOverride::parse_list(&v)
+                    .map_err(|_| a.bad(f, &v, "PATTERN=BUFFER_TYPE[,...], e.g. exps=CPU"))?;
+                overrides.extend(rules);
+            }
+            "-cmoe" | "--cpu-moe" => c.flags.llamacpp.offload.cpu_moe = true,
+            "-ncmoe" | "--n-cpu-moe" => c.flags.llamacpp.offload.n_cpu_moe = a.int(f, inline)?,
+            "-ncffn" | "--n-cpu-ffn" => c.flags.llamacpp.offload.n_cpu_ffn = a.int(f, inline)?,
+            "-nkvo" | "--no-kv-offload" => c.flags.llamacpp.offload.no_kv_offload = true,
+            "--no-op-offload" => c.flags.llamacpp.offload.no_op_offload = true,
+            "-kvu" | "--kv-unified" => c.flags.llamacpp.kv_unified = true,
+            "--swa-full" => c.flags.llamacpp.swa_full = true,
             _ if LLAMA_IGNORED.contains(&f) => {
                 if !LLAMA_SWITCHES.contains(&f) {
                     a.value(f, inline)?;
@@ -521,6 +573,7 @@ fn parse_llamacpp(words: &[String]) -> Result<Command, CommandError> {
             }
         }
     }
+    c.flags.llamacpp.offload.overrides = intern(overrides).map_err(CommandError::Limit)?;
     // -c is every slot's context together; each slot gets an equal share
     let slots = c.batch.unwrap_or(llamacpp::DEFAULT_PARALLEL);
     c.context = ctx.map(|n| match n {
@@ -543,7 +596,9 @@ fn precision_in_name(name: &str) -> Option<&'static Format> {
 }
 
 /// Catalog keys to try for a command's model, most specific first: the name as given, then a GGUF
-/// repository's name without its `-GGUF` suffix (with and without the organisation).
+/// repository's name without its `-GGUF` suffix (with and without the organisation), then a GGUF
+/// file's name without its directory, `.gguf` and quantization suffix
+/// (`./Phi-3.5-mini-instruct-Q4_K_M.gguf` → `Phi-3.5-mini-instruct`).
 pub fn model_keys(model: &str) -> Vec<String> {
     let mut keys = vec![model.to_string()];
     let trimmed = model.trim_end_matches(".gguf");
@@ -553,6 +608,12 @@ pub fn model_keys(model: &str) -> Vec<String> {
             if let Some((_, name)) = base.rsplit_once('/') {
                 keys.push(name.to_string());
             }
+        }
+    }
+    let file = trimmed.rsplit('/').next().unwrap_or(trimmed);
+    if let Some((name, quant)) = file.rsplit_once(['-', '.']) {
+        if Format::parse(quant).is_some() {
+            keys.push(name.to_string());
         }
     }
     keys
@@ -618,7 +679,8 @@ fn gguf_name(p: &Prepared) -> String {
     format!("{name}-{}.gguf", p.setup.format.id.to_ascii_uppercase())
 }
 
-fn emit_llamacpp(p: &Prepared, s: &llamacpp::Settings, context: u64, batch: u64) -> String {
+/// The `llama-server` command for settings `s` (also a split's, which the planner chooses).
+pub fn emit_llamacpp(p: &Prepared, s: &llamacpp::Settings, context: u64, batch: u64) -> String {
     let slots = batch.max(1);
     let mut cmd = format!(
         "llama-server -m {} -c {} -np {slots} -ngl {} -fa {}",
@@ -642,6 +704,36 @@ fn emit_llamacpp(p: &Prepared, s: &llamacpp::Settings, context: u64, batch: u64)
     }
     if !s.mmap {
         cmd += " --no-mmap";
+    }
+    if s.kv_unified {
+        cmd += " -kvu";
+    }
+    if s.swa_full {
+        cmd += " --swa-full";
+    }
+    cmd + &offload_flags(&s.offload)
+}
+
+/// llama.cpp's offload flags for `o`, `-ot` rules first (the order gpuplan evaluates them in).
+fn offload_flags(o: &OffloadFlags) -> String {
+    let mut cmd = String::new();
+    for rule in o.overrides {
+        cmd += &format!(" -ot '{}'", rule.to_string().replace('\'', r"'\''"));
+    }
+    if o.cpu_moe {
+        cmd += " --cpu-moe";
+    }
+    if o.n_cpu_moe > 0 {
+        cmd += &format!(" --n-cpu-moe {}", o.n_cpu_moe);
+    }
+    if o.n_cpu_ffn > 0 {
+        cmd += &format!(" --n-cpu-ffn {}", o.n_cpu_ffn);
+    }
+    if o.no_kv_offload {
+        cmd += " --no-kv-offload";
+    }
+    if o.no_op_offload {
+        cmd += " --no-op-offload";
     }
     cmd
 }
@@ -693,6 +785,17 @@ mod tests {
         assert_eq!(c.batch, Some(4));
         assert_eq!(c.precision.map(|f| f.id), Some("q4_k_m"));
         assert_eq!(c.flags.llamacpp.flash_attn, Some(FlashAttn::On));
+    }
+
+    #[test]
+    fn llama_unified_cache_window_and_entry_point_are_read() {
+        let c = parse("llama-server -m x-Q8_0.gguf -c 16384 -np 4 -kvu --swa-full").expect("parses");
+        assert!(c.flags.llamacpp.kv_unified && c.flags.llamacpp.swa_full);
+        assert_eq!(c.flags.llamacpp.entry, llamacpp::Entry::Server);
+        // llama-cli and llama-bench keep the library's n_outputs_max (n_batch rows)
+        let c = parse("./build/bin/llama-cli -m x-Q8_0.gguf -c 4096").expect("parses");
+        assert_eq!(c.flags.llamacpp.entry, llamacpp::Entry::Library);
+        assert!(!c.flags.llamacpp.kv_unified);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 pub mod candle;
 pub mod command;
 pub mod llamacpp;
+pub mod offload;
 pub mod profile;
 pub mod report;
 pub mod settings;

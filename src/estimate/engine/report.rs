@@ -54,9 +54,15 @@ pub struct Ollama {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Refusal {
-    /// vLLM: "The model's max seq len (L) is larger than the maximum number of tokens that can be
-    /// stored in KV cache (N)"
-    KvCacheTooSmall { max_model_len: u64, kv_cache_tokens: u64 },
+    /// vLLM V1 (kv_cache_utils.py `check_enough_kv_cache_memory`): "To serve at least one request with
+    /// the models's max seq len (L), (X GiB KV cache is needed, which is larger than the available KV
+    /// cache memory (Y GiB). Based on the available memory, the estimated maximum model length is Z."
+    KvCacheTooSmall {
+        max_model_len: u64,
+        needed_bytes: u64,
+        available_bytes: u64,
+        estimated_max_model_len: u64,
+    },
     /// vLLM: weights, non-torch memory and the profile run's peak leave nothing for the KV cache
     /// ("No available memory for the cache blocks")
     NoKvCacheMemory { short_bytes: u64 },

@@ -2,6 +2,7 @@
 //! (`tests/field_speed.rs` recomputes them and fails when the committed values go stale).
 
 use super::GpuClass;
+use crate::estimate::engine::EngineId;
 use serde::Serialize;
 
 /// Which engine and phase a band is for.
@@ -11,6 +12,18 @@ pub enum Phase {
     LlamaCppDecode,
     LlamaCppPrefill,
     VllmDecode,
+}
+
+impl Phase {
+    /// The phases of `engine` its published rows measure: (decode, prefill); None where no
+    /// published row measures the phase.
+    pub fn of(engine: EngineId) -> (Option<Phase>, Option<Phase>) {
+        match engine {
+            EngineId::LlamaCpp => (Some(Phase::LlamaCppDecode), Some(Phase::LlamaCppPrefill)),
+            EngineId::Vllm => (Some(Phase::VllmDecode), None),
+            _ => (None, None),
+        }
+    }
 }
 
 /// What a band was measured on.
@@ -41,32 +54,6 @@ pub struct Band {
     /// GPUs those rows were measured on
     pub gpus: u32,
     pub held_out: bool,
-}
-
-impl Band {
-    /// The range a predicted rate maps to.
-    pub fn range(&self, predicted: f64) -> (f64, f64) {
-        (predicted * self.low, predicted * self.high)
-    }
-
-    /// The range, when the band measures the error on GPUs outside the fit (`held_out`): an in-sample
-    /// band from one GPU says nothing about the others.
-    pub fn held_out_range(&self, predicted: f64) -> Option<(f64, f64)> {
-        self.held_out.then(|| self.range(predicted))
-    }
-}
-
-/// Bands a throughput figure carries, as absolute rates.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct SpeedBands {
-    /// decode tokens/s (aggregate over the batch): (low, high); None when `decode` is in-sample
-    /// (rows from one GPU)
-    pub decode_tokens_per_s: Option<(f64, f64)>,
-    /// prefill tokens/s: (low, high); None when the engine's prefill is not checked against
-    /// published rows from two GPUs or more
-    pub prefill_tokens_per_s: Option<(f64, f64)>,
-    pub decode: Band,
-    pub prefill: Option<Band>,
 }
 
 /// The committed bands (see the module doc).
@@ -161,22 +148,4 @@ pub fn band(phase: Phase, class: Option<GpuClass>) -> Option<Band> {
         .find(|b| b.phase == phase && class.is_some_and(|c| b.basis == Basis::Class(c)))
         .or_else(|| BANDS.iter().find(|b| b.phase == phase && b.basis == Basis::Engine))
         .copied()
-}
-
-/// The bands of an estimate's decode and prefill rates, for the engines with a speed model.
-pub fn of_rates(
-    decode: Phase,
-    prefill: Option<Phase>,
-    class: Option<GpuClass>,
-    decode_rate: f64,
-    prefill_rate: f64,
-) -> Option<SpeedBands> {
-    let d = band(decode, class)?;
-    let p = prefill.and_then(|ph| band(ph, class));
-    Some(SpeedBands {
-        decode_tokens_per_s: d.held_out_range(decode_rate),
-        prefill_tokens_per_s: p.and_then(|b| b.held_out_range(prefill_rate)),
-        decode: d,
-        prefill: p,
-    })
 }

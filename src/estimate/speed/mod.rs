@@ -11,8 +11,6 @@ pub mod fit;
 pub mod llamacpp;
 pub mod vllm;
 
-pub use band::{Band, SpeedBands};
-
 use crate::estimate::arch::moe::expected_experts_touched;
 use crate::estimate::engine::settings::Settings;
 use crate::estimate::engine::{EngineId, Runtime};
@@ -211,24 +209,6 @@ impl Model {
             Model::LlamaCpp(run) => llamacpp::prefill_s(p, tokens, batch, run),
             Model::Vllm(s) => vllm::prefill_s(p, tokens, batch, s),
         }
-    }
-
-    fn phases(&self) -> (band::Phase, Option<band::Phase>) {
-        match self {
-            Model::LlamaCpp(_) => (band::Phase::LlamaCppDecode, Some(band::Phase::LlamaCppPrefill)),
-            Model::Vllm(_) => (band::Phase::VllmDecode, None),
-        }
-    }
-
-    /// The bands of its decode and prefill rates on `gpu`.
-    pub fn bands(&self, gpu: &GpuSpec, decode_rate: f64, prefill_rate: f64) -> Option<SpeedBands> {
-        let (decode, prefill) = self.phases();
-        band::of_rates(decode, prefill, GpuClass::of(gpu), decode_rate, prefill_rate)
-    }
-
-    /// The band of its decode rates on `gpu`.
-    pub fn decode_band(&self, gpu: &GpuSpec) -> Option<Band> {
-        band::band(self.phases().0, GpuClass::of(gpu))
     }
 }
 

@@ -1,6 +1,6 @@
-//! `models`, `gpus` and `formats` as documents.
+//! `models`, `gpus`, `hosts` and `formats` as documents.
 
-use crate::plan::catalog::{FormatRow, GpuRow, ModelRow};
+use crate::plan::catalog::{FormatRow, GpuRow, HostRow, ModelRow};
 use crate::report::doc::{Cell, Doc, Table, Tone};
 use crate::report::units::{bytes, params, rate, tokens};
 
@@ -69,6 +69,25 @@ pub fn gpus(rows: &Vec<GpuRow>) -> Doc {
         ]);
     }
     d.table(t);
+    d
+}
+
+pub fn hosts(rows: &Vec<HostRow>) -> Doc {
+    let mut d = Doc::default();
+    let mut t = Table::new(&["id", "name", "memory", "size", "usable", "peak GB/s", "GPU slot"]).numeric(&[3, 4, 5]);
+    for r in rows {
+        t.row(vec![
+            r.id.clone().into(),
+            r.name.clone().into(),
+            r.memory.clone().into(),
+            bytes(r.size_bytes).into(),
+            bytes(r.usable_bytes).into(),
+            rate(r.bandwidth_gbps).into(),
+            r.pcie.clone().unwrap_or_else(|| "unified memory".into()).into(),
+        ]);
+    }
+    d.table(t);
+    d.text("Peak = transfer rate x bus width; gpuplan applies its own efficiency for speed. `--host-memory` and `--host-bandwidth` override any entry; `--host local` reads this machine.");
     d
 }
 

@@ -84,14 +84,23 @@ fn llamacpp_table(f: &llamacpp::Figures) -> Table {
         if f.flash_attn { "on" } else { "off" }
     ));
     let mib = |b: u64| format!("{:.2} MiB", b as f64 / MIB);
-    for (line, b) in [
+    let mut rows = vec![
         ("CUDA0 model buffer size", f.model_buffer_bytes),
         ("CPU_Mapped model buffer size", f.host_model_buffer_bytes),
-        ("CUDA0 KV buffer size", f.kv_buffer_bytes),
+        ("CUDA0 KV buffer size", f.kv_buffer_bytes - f.kv_swa_buffer_bytes),
+    ];
+    if f.kv_swa_buffer_bytes > 0 {
+        rows.push(("CUDA0 KV buffer size (sliding-window cache)", f.kv_swa_buffer_bytes));
+    }
+    if f.host_kv_buffer_bytes > 0 {
+        rows.push(("CPU KV buffer size", f.host_kv_buffer_bytes));
+    }
+    rows.extend([
         ("CUDA0 compute buffer size", f.compute_buffer_bytes),
         ("CUDA_Host compute buffer size", f.host_compute_buffer_bytes),
-        ("CPU output buffer size", f.output_buffer_bytes),
-    ] {
+        ("CUDA_Host output buffer size", f.output_buffer_bytes),
+    ]);
+    for (line, b) in rows {
         t.row(vec![line.into(), mib(b).into()]);
     }
     t.row(vec![
@@ -106,9 +115,13 @@ pub fn refusal(r: &Refusal) -> String {
     match r {
         Refusal::KvCacheTooSmall {
             max_model_len,
-            kv_cache_tokens,
+            needed_bytes,
+            available_bytes,
+            estimated_max_model_len,
         } => format!(
-            "the model's max seq len ({max_model_len}) is larger than the maximum number of tokens that can be stored in KV cache ({kv_cache_tokens}); lower --max-model-len or raise --gpu-memory-utilization"
+            "to serve at least one request with the model's max seq len ({max_model_len}), {:.2} GiB KV cache is needed, which is larger than the available KV cache memory ({:.2} GiB); the estimated maximum model length is {estimated_max_model_len}: lower --max-model-len or raise --gpu-memory-utilization",
+            *needed_bytes as f64 / GIB,
+            *available_bytes as f64 / GIB
         ),
         Refusal::NoKvCacheMemory { short_bytes } => format!(
             "no available memory for the cache blocks: weights, non-torch memory and the profile run's peak exceed the budget by {}",

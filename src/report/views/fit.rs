@@ -1,6 +1,6 @@
 //! `fit` and `compare` as documents.
 
-use super::{band_basis, band_range, band_spread};
+use super::bands;
 use crate::plan::layout::{Layout, MAX_GPUS};
 use crate::plan::FitReport;
 use crate::report::doc::{Cell, Doc, Table, Tone};
@@ -116,8 +116,11 @@ pub fn fit(r: &FitReport) -> Doc {
         (
             "decode".into(),
             format!(
-                "{} tok/s aggregate, {} tok/s per sequence ({}-bound, {} read per step{}){}",
-                rate(t.decode_tokens_per_s),
+                "{}, {} tok/s per sequence ({}-bound, {} read per step{}){}",
+                bands::with(
+                    format!("{} tok/s aggregate", rate(t.decode_tokens_per_s)),
+                    &r.bands.decode
+                ),
                 rate(t.per_user_tokens_per_s),
                 t.decode_bound.name(),
                 bytes(t.decode_bytes_per_step),
@@ -131,29 +134,13 @@ pub fn fit(r: &FitReport) -> Doc {
         (
             "prefill".into(),
             format!(
-                "{} tok/s, time to first token {}",
-                rate(t.prefill_tokens_per_s),
-                seconds(t.ttft_s)
+                "{}, time to first token {}",
+                bands::with(format!("{} tok/s", rate(t.prefill_tokens_per_s)), &r.bands.prefill),
+                bands::with(seconds(t.ttft_s), &r.bands.prefill.inverse())
             )
             .into(),
         ),
     ]);
-    if let Some(b) = &t.bands {
-        let (what, rows) = band_basis(&b.decode);
-        d.text(match b.decode_tokens_per_s {
-            Some(decode) => format!(
-                "speed range: decode {} tok/s{}: where 80% of {what} fell around their estimates ({rows})",
-                band_range(decode),
-                b.prefill_tokens_per_s
-                    .map(|p| format!(", prefill {} tok/s", band_range(p)))
-                    .unwrap_or_default(),
-            ),
-            None => format!(
-                "speed: fitted on {what} ({rows}, within {} of them); its error on other GPUs is not measured yet",
-                band_spread(&b.decode)
-            ),
-        });
-    }
     let mut table = Table::new(&["component", "bytes", "size", "detail"])
         .titled(format!("Memory breakdown{per_gpu}"))
         .numeric(&[1, 2]);
@@ -194,7 +181,8 @@ pub fn fit(r: &FitReport) -> Doc {
         r.memory.total_bytes.to_string().into(),
         bytes(r.memory.total_bytes).into(),
         format!(
-            "weights {} + kv {} + activations {} (peak: {}) + overhead {}",
+            "{}; weights {} + kv {} + activations {} (peak: {}) + overhead {}",
+            bands::range(&r.bands.memory),
             bytes(r.memory.weights_bytes),
             bytes(r.memory.kv_cache_bytes),
             bytes(r.memory.activations_bytes),
@@ -215,6 +203,10 @@ pub fn fit(r: &FitReport) -> Doc {
     ]);
     d.table(table);
     super::engine::section(&mut d, &r.engine, r.context);
+    d.text(bands::basis(&r.bands, r.runtime));
+    if let Some(o) = &r.offload {
+        super::offload::section(&mut d, o);
+    }
     for n in &r.notes {
         d.text(format!("note: {n}"));
     }
@@ -232,6 +224,17 @@ pub fn compare(reports: &Vec<FitReport>) -> Doc {
             first.batch
         ));
     }
+    let band = |f: fn(&crate::plan::evidence::Bands) -> crate::plan::evidence::Band, name: &str| {
+        reports
+            .first()
+            .map_or(name.to_string(), |r| format!("{name} ({})", bands::range(&f(&r.bands))))
+    };
+    let (total, decode, ttft) = (
+        band(|b| b.memory, "total"),
+        band(|b| b.decode, "decode tok/s"),
+        // a time to first token is a prompt over the prefill rate: the band inverts
+        band(|b| b.prefill.inverse(), "ttft"),
+    );
     let mut t = Table::new(&[
         "model",
         "params",
@@ -239,12 +242,12 @@ pub fn compare(reports: &Vec<FitReport>) -> Doc {
         "precision",
         "weights",
         "kv cache",
-        "total",
+        &total,
         "fits",
         "max context",
         "max batch",
-        "decode tok/s (80% range)",
-        "ttft",
+        &decode,
+        &ttft,
     ])
     .numeric(&[1, 2, 4, 5, 6, 8, 9, 10, 11]);
     for r in reports {
@@ -264,10 +267,7 @@ pub fn compare(reports: &Vec<FitReport>) -> Doc {
             r.max_context.map_or("-".into(), tokens).into(),
             r.max_batch.map_or("-".into(), |b| b.to_string()).into(),
             if r.fits {
-                match r.throughput.bands.and_then(|b| b.decode_tokens_per_s) {
-                    Some(range) => format!("{} ({})", rate(r.throughput.decode_tokens_per_s), band_range(range)),
-                    None => rate(r.throughput.decode_tokens_per_s),
-                }
+                rate(r.throughput.decode_tokens_per_s)
             } else {
                 "-".into()
             }
@@ -281,5 +281,8 @@ pub fn compare(reports: &Vec<FitReport>) -> Doc {
         ]);
     }
     d.table(t);
+    if let Some(first) = reports.first() {
+        d.text(bands::basis(&first.bands, first.runtime));
+    }
     d
 }

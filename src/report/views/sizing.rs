@@ -337,7 +337,7 @@ pub fn ranking(s: &Sizing) -> Doc {
         money,
         "$/M tokens",
         "free per GPU",
-        "basis",
+        "basis, error band",
     ])
     .titled("Every figure but prices is estimated unless its basis says validated")
     .numeric(&[0, 3, 5, 6, 7, 8, 9, 10, 11]);
@@ -373,7 +373,12 @@ pub fn ranking(s: &Sizing) -> Doc {
             } else {
                 dash()
             },
-            basis_word(&o.evidence.memory).into(),
+            format!(
+                "{} {}",
+                basis_word(&o.evidence.memory),
+                super::bands::range(&o.evidence.bands.memory)
+            )
+            .into(),
         ]);
     }
     d.table(t);
@@ -384,7 +389,7 @@ pub fn ranking(s: &Sizing) -> Doc {
 pub fn details(s: &Sizing) -> Doc {
     let mut d = Doc::default();
     d.heading("Memory per GPU (heaviest pipeline stage, at the workload's load)");
-    let mut t = Table::new(&["#", "option", "layout", "weights", "KV cache", "activations", "overhead", "total", "usable", "max context (batch 1)", "max batch", "basis"])
+    let mut t = Table::new(&["#", "option", "layout", "weights", "KV cache", "activations", "overhead", "total", "usable", "max context (batch 1)", "max batch", "basis, error band"])
         .titled(format!(
             "{} tokens per sequence (p95 prompt + p95 output); options that do not fit: one sequence on the largest layout tried",
             tokens(s.workload.memory_context)
@@ -411,7 +416,12 @@ pub fn details(s: &Sizing) -> Doc {
                 bytes(m.available_bytes).into(),
                 o.max_context.map_or("-".into(), tokens).into(),
                 o.max_batch.map_or("-".into(), |b| b.to_string()).into(),
-                basis_word(&o.evidence.memory).into(),
+                format!(
+                    "{} {}",
+                    basis_word(&o.evidence.memory),
+                    super::bands::range(&o.evidence.bands.memory)
+                )
+                .into(),
             ]);
         }
     }
@@ -421,27 +431,30 @@ pub fn details(s: &Sizing) -> Doc {
         "#",
         "option",
         "per-user tok/s",
-        "80% range",
         "TTFT",
         "largest batch within targets",
         "capacity tok/s",
         "load headroom",
-        "basis",
+        "basis, error band",
     ])
-    .numeric(&[0, 2, 5, 6, 7]);
+    .numeric(&[0, 2, 4, 5, 6]);
     for o in s.options.iter().filter(|o| o.layout.is_some()) {
         t.row(vec![
             o.rank.to_string().into(),
             o.label.clone().into(),
             o.per_user_tokens_per_s.map_or("-".into(), rate).into(),
-            o.per_user_band.map_or("-".into(), super::band_range).into(),
             o.ttft_s.map_or("-".into(), seconds).into(),
             o.max_batch_within_targets
                 .map_or("none".into(), |b| b.to_string())
                 .into(),
             o.capacity_tokens_per_s.map_or("-".into(), rate).into(),
             o.load_headroom_fraction.map_or("-".into(), percent).into(),
-            basis_word(&o.evidence.throughput).into(),
+            format!(
+                "{} {}",
+                basis_word(&o.evidence.throughput),
+                super::bands::range(&o.evidence.bands.decode)
+            )
+            .into(),
         ]);
     }
     d.table(t);

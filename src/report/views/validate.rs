@@ -50,7 +50,10 @@ pub fn validate(records: &Vec<Record>) -> Doc {
         return d;
     }
     for r in records {
-        one(&mut d, r);
+        match &r.engine {
+            Some(_) => engine(&mut d, r),
+            None => one(&mut d, r),
+        }
     }
     if records.iter().any(|r| r.weights == "synthetic") {
         d.text("Weights are synthetic: memory and speed depend only on tensor shapes and dtypes, not on values.");
@@ -227,4 +230,56 @@ fn one(d: &mut Doc, r: &Record) {
         err_cell(pt.and_then(|p| p.ttft_s), mt.ttft_s),
     ]);
     d.table(t);
+}
+
+/// A real engine's run: its own buffer lines against gpuplan's prediction of them.
+fn engine(d: &mut Doc, r: &Record) {
+    use crate::measure::llamacpp::check::{Checked, Verdict};
+    let e = r.engine.as_ref().expect("engine records");
+    d.heading(format!("{} on {}: {} {}", e.name, r.device.name, r.model, r.precision));
+    d.text(e.command.clone());
+    if r.outcome.status != "ran" {
+        d.text(format!(
+            "{}{}: {}",
+            r.outcome.status,
+            r.outcome.step.as_ref().map(|s| format!(" at {s}")).unwrap_or_default(),
+            r.outcome.message.as_deref().unwrap_or("-")
+        ));
+        return;
+    }
+    let c = Checked::new(r, r.predicted.engine.as_ref());
+    let mut t = Table::new(&["buffer", "predicted", "printed", "error", "check"]).numeric(&[1, 2, 3]);
+    let mib = |b: Option<u64>| {
+        b.map_or_else(
+            || Cell::toned("-", Tone::Muted),
+            |b| format!("{:.2} MiB", b as f64 / (1u64 << 20) as f64).into(),
+        )
+    };
+    for term in &c.terms {
+        let verdict = match term.verdict {
+            Verdict::Pass => Cell::toned("pass", Tone::Good),
+            Verdict::Fail => Cell::toned("FAIL", Tone::Bad),
+            Verdict::NotPredicted => Cell::toned("not predicted", Tone::Muted),
+            Verdict::NotMeasured => Cell::toned("not printed", Tone::Muted),
+        };
+        t.row(vec![
+            term.term.into(),
+            mib(term.predicted_bytes),
+            mib(term.measured_bytes),
+            term.error_pct
+                .map_or_else(|| Cell::toned("-", Tone::Muted), |e| format!("{e:+.2}%").into()),
+            verdict,
+        ]);
+    }
+    d.table(t);
+    let m = &r.measured.memory;
+    d.kv(vec![
+        ("measured by".to_string(), Cell::from(m.method.clone())),
+        ("peak".into(), opt_bytes(m.peak_bytes)),
+        ("KV resident (rss)".into(), opt_bytes(m.kv_cache_bytes)),
+        (
+            "gpuplan's total (llama.cpp profile)".into(),
+            bytes(r.predicted.memory.total_bytes).into(),
+        ),
+    ]);
 }

@@ -1,13 +1,28 @@
 //! llama.cpp's memory accounting, buffer by buffer as it prints them at start-up
-//! (docs/engines/llamacpp.md): the model buffer on the GPU and the token embeddings' buffer on the
-//! host, the KV buffer for the whole `n_ctx` (shared by the `--parallel` slots), the compute buffer
-//! the graph allocator reserves for one `n_ubatch` graph, and the host's compute and output
-//! buffers. gpuplan's context is tokens per sequence and its batch the slots, so llama.cpp runs
-//! with `-c context x batch -np batch`.
+//! (docs/engines/llamacpp.md), for the build vendored by the crates.io crate llama-cpp-sys-2 0.1.161:
+//!
+//! - model buffers: every weight tensor on the device of its layer (`-ngl`), token embeddings on the
+//!   host ([`weights`]);
+//! - KV buffers: the padded cells of each slot's stream, per layer, and the sliding-window cache
+//!   ([`context`]);
+//! - compute buffers: the worst-case graphs replayed op by op ([`graph`]), split over the GPU and the
+//!   CPU by a port of ggml's scheduler and sized by a port of its graph allocator ([`compute`]);
+//! - the output buffer: one row of logits per slot.
+//!
+//! gpuplan's context is tokens per sequence and its batch the slots, so llama.cpp runs with
+//! `-c context x batch -np batch`.
 
+pub mod compute;
+pub mod context;
+mod gallocr;
+pub mod ggml;
+pub mod graph;
+pub mod model;
 pub mod profile;
+mod sched;
+pub mod weights;
 
-pub use profile::{Flags, FlashAttn, Settings, LLAMA_CPP, VERSION};
+pub use profile::{Entry, Flags, FlashAttn, Settings, LLAMA_CPP, VERSION};
 
 use super::report::Refusal;
 use crate::estimate::breakdown::{Memory, Phase, Term};
@@ -15,7 +30,22 @@ use crate::estimate::overhead;
 use crate::estimate::prepared::Prepared;
 use crate::estimate::weights::Component;
 use crate::spec::precision::KvPrecision;
+use compute::{ComputeBuffers, Devices};
+use context::{Context, KvBuffers, Params};
+use ggml::Type;
 use serde::Serialize;
+use weights::ModelBuffers;
+
+/// Whether the compute graph replayed is the one llama.cpp builds for the architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComputeGraph {
+    /// the architecture's own graph family (src/models/<name>.cpp)
+    Modeled,
+    /// gpuplan does not replay this architecture's graph; the Llama graph of the same shapes
+    /// stands in (compute buffer approximate)
+    Approximated,
+}
 
 /// llama.cpp's start-up figures for one GPU, under the names its log uses.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -26,150 +56,293 @@ pub struct Figures {
     pub n_ctx_per_seq: u64,
     /// `n_seq_max`: the slots (`--parallel`)
     pub n_seq_max: u64,
+    /// `n_ubatch`: tokens per graph
+    pub n_ubatch: u64,
+    /// rows of logits the compute graph is reserved for
+    pub n_outputs_max: u64,
     /// whether flash attention runs (`--flash-attn auto` resolved)
     pub flash_attn: bool,
+    /// layers on the GPU of `n_layer + 1` (the output layer counts as one)
+    pub gpu_layers: u64,
     /// "CUDA0 model buffer size"
     pub model_buffer_bytes: u64,
-    /// "CPU_Mapped model buffer size": the token embeddings stay on the host
+    /// "CPU_Mapped model buffer size" (or "CUDA_Host model buffer size" with `--no-mmap`): the
+    /// token embeddings and the layers left on the CPU
     pub host_model_buffer_bytes: u64,
-    /// "CUDA0 KV buffer size"
+    /// "CUDA0 KV buffer size", both caches of a sliding-window model together
     pub kv_buffer_bytes: u64,
+    /// the sliding-window cache's share of `kv_buffer_bytes` (its own "KV buffer" line)
+    pub kv_swa_buffer_bytes: u64,
+    /// cells per slot of the sliding-window cache (0 without one)
+    pub kv_swa_cells: u64,
+    /// "CPU KV buffer size": the KV of layers left on the CPU
+    pub host_kv_buffer_bytes: u64,
     /// "CUDA0 compute buffer size"
     pub compute_buffer_bytes: u64,
     /// "CUDA_Host compute buffer size"
     pub host_compute_buffer_bytes: u64,
-    /// "CPU output buffer size": logits of the outputs of one batch
+    /// "CUDA_Host output buffer size": one row of f32 logits per slot
     pub output_buffer_bytes: u64,
     /// the CUDA context and cuBLAS workspace: not printed by llama.cpp, seen by NVML
     pub cuda_context_bytes: u64,
+    pub compute_graph: ComputeGraph,
 }
 
-/// The KV cache's cell padding: `n_ctx` is rounded up to a multiple of this (first cut; the
-/// padding rule of the modeled build is in llama-kv-cache.cpp `get_padding`).
-pub const KV_PADDING: u64 = 256;
-
-/// `n_ctx` for `batch` slots of `context` tokens, padded.
-pub fn n_ctx(context: u64, batch: u64) -> u64 {
-    (context * batch.max(1)).div_ceil(KV_PADDING) * KV_PADDING
+/// A KV precision as a llama.cpp cache type (`-ctk`/`-ctv` accept f32, f16, bf16, q8_0, q4_0, ...);
+/// None for the ones llama.cpp does not have.
+pub fn cache_type(k: KvPrecision) -> Option<Type> {
+    match k {
+        KvPrecision::F32 => Some(Type::F32),
+        KvPrecision::F16 => Some(Type::F16),
+        KvPrecision::Bf16 => Some(Type::Bf16),
+        KvPrecision::Q8_0 => Some(Type::Q8_0),
+        KvPrecision::Q4_0 => Some(Type::Q4_0),
+        KvPrecision::Fp8 | KvPrecision::Int8 => None,
+    }
 }
 
-/// KV bytes per token over this GPU's layers with K and V in their own cache types.
-fn kv_per_token(p: &Prepared, s: &Settings) -> (u64, u64) {
-    let row = p.kv.kv_heads * p.kv.head_dim;
-    let per_layer = s.cache_type_k.bytes(1, row) + s.cache_type_v.bytes(1, row);
-    let layers = p.kv.layers.max(1);
-    let windowed_layers = if p.kv.windowed > 0 && p.kv.full + p.kv.windowed > 0 {
-        layers * p.kv.windowed / (p.kv.full + p.kv.windowed)
-    } else {
-        0
-    };
-    (per_layer * (layers - windowed_layers), per_layer * windowed_layers)
+/// The cache type a KV precision is sized as: its llama.cpp type, or for 8-bit precisions llama.cpp
+/// does not have (which [`config_refusal`] rejects) q8_0, the llama.cpp type of that width.
+fn sizing_type(k: KvPrecision) -> Type {
+    cache_type(k).unwrap_or(Type::Q8_0)
 }
 
-/// KV buffer: n_ctx cells for full-attention layers; windowed layers hold min(n_ctx, window x slots
-/// + n_ubatch) cells.
-pub fn kv_buffer(p: &Prepared, s: &Settings, context: u64, batch: u64) -> u64 {
-    let cells = n_ctx(context, batch);
-    let (full, windowed) = kv_per_token(p, s);
-    let swa_cells = if p.kv.window > 0 {
-        cells.min((p.kv.window * batch.max(1) + s.ubatch_size).div_ceil(KV_PADDING) * KV_PADDING)
-    } else {
-        cells
-    };
-    full * cells + windowed * swa_cells
-}
-
-/// Whether the model's token embeddings are the output matrix too (llama.cpp then duplicates them
-/// on the GPU as `output`).
-fn tied(p: &Prepared) -> bool {
-    p.setup.model.architecture.as_ref().is_some_and(|a| a.tie_embeddings)
-}
-
-/// Model buffer on the GPU: every tensor but the token embeddings (plus their duplicate as the
-/// output layer when tied).
-pub fn model_buffer(p: &Prepared) -> u64 {
-    let w = p.weights;
-    w.total - w.embedding + if tied(p) { w.embedding } else { 0 }
-}
-
-/// Compute buffer, first cut: the larger of the output phase (n_ubatch rows of f32 logits plus the
-/// hidden state) and the attention phase (without flash attention the f32 scores and their softmax,
-/// n_kv x n_ubatch x heads each). To be replaced by the graph allocator's mechanism.
-pub fn compute_buffer(p: &Prepared, s: &Settings, context: u64, batch: u64) -> u64 {
-    let g = &p.geometry;
-    let u = s.ubatch_size.max(1);
-    let hidden = u * g.hidden * 4;
-    let output = u * g.vocab * 4 + hidden;
-    let attention = if s.flash_attn_enabled {
-        3 * u * g.heads * g.head_dim * 4 + hidden
-    } else {
-        2 * n_ctx(context, batch) * u * g.heads * 4 + hidden
-    };
-    let mlp = u * (3 * g.intermediate) * 4 + hidden;
-    output.max(attention).max(mlp)
-}
-
-/// Host compute buffer: the token-embedding lookup for one ubatch runs where the embeddings are.
-pub fn host_compute_buffer(p: &Prepared, s: &Settings) -> u64 {
-    s.ubatch_size * p.geometry.hidden * 4
-}
-
-/// Output buffer: one row of f32 logits per slot.
-pub fn output_buffer(p: &Prepared, batch: u64) -> u64 {
-    batch.max(1) * p.geometry.vocab * p.setup.tp.max(1) * 4
-}
-
-/// The start-up figures for `batch` slots of `context` tokens each.
-pub fn figures(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Figures {
-    let cells = n_ctx(context, batch);
-    Figures {
-        n_ctx: cells,
-        n_ctx_per_seq: cells / batch.max(1),
-        n_seq_max: batch.max(1),
+/// The context parameters llama.cpp gets for `batch` slots of `context` tokens.
+pub fn params(s: &Settings, context: u64, batch: u64) -> Params {
+    let slots = batch.max(1);
+    Params {
+        n_ctx: context.max(1).saturating_mul(slots),
+        n_batch: s.batch_size,
+        n_ubatch: s.ubatch_size,
+        n_seq_max: slots,
+        kv_unified: s.kv_unified,
+        swa_full: s.swa_full,
+        n_outputs_max: match s.entry {
+            Entry::Server => Some(slots),
+            Entry::Library => None,
+        },
         flash_attn: s.flash_attn_enabled,
-        model_buffer_bytes: model_buffer(p),
-        host_model_buffer_bytes: p.weights.embedding,
-        kv_buffer_bytes: kv_buffer(p, s, context, batch),
-        compute_buffer_bytes: compute_buffer(p, s, context, batch),
-        host_compute_buffer_bytes: host_compute_buffer(p, s),
-        output_buffer_bytes: output_buffer(p, batch),
+        type_k: sizing_type(s.cache_type_k),
+        type_v: sizing_type(s.cache_type_v),
+    }
+}
+
+/// Everything llama.cpp allocates at start-up on one GPU and its host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Buffers {
+    pub context: Context,
+    pub gpu_layers: u64,
+    pub model: ModelBuffers,
+    pub kv: KvBuffers,
+    pub host_kv: KvBuffers,
+    pub compute: ComputeBuffers,
+    pub output: u64,
+    pub graph: ComputeGraph,
+}
+
+/// llama.cpp's model and file layout for `p`'s spec; a spec without an architecture (parameter
+/// counts only) is taken as a Llama graph of its geometry.
+pub fn model_of(p: &Prepared) -> (model::Model, weights::Layout, ComputeGraph) {
+    match &p.setup.model.architecture {
+        Some(a) => {
+            let (m, exact) = weights::model(a);
+            let graph = if exact {
+                ComputeGraph::Modeled
+            } else {
+                ComputeGraph::Approximated
+            };
+            (m, weights::Layout::of(a), graph)
+        }
+        None => {
+            let g = &p.geometry;
+            let m = model::Model {
+                family: model::Family::Llama,
+                n_embd: g.hidden,
+                n_layer: g.layers.max(1),
+                n_head: g.heads.max(1),
+                n_head_kv: g.kv_heads.max(1),
+                head_dim: g.head_dim.max(1),
+                n_ff: g.intermediate,
+                n_vocab: g.vocab,
+                window: None,
+                experts: None,
+            };
+            let layout = weights::Layout {
+                n_layer: m.n_layer,
+                fused_qkv: false,
+                fused_up: false,
+                tied: false,
+            };
+            (m, layout, ComputeGraph::Approximated)
+        }
+    }
+}
+
+/// The buffers llama.cpp allocates for model `m` (with the weight `tensors` of its file) in a
+/// context created with `params` on `devices`; `weight_type` types the weights the graph reads.
+pub fn buffers_for(
+    m: &model::Model,
+    tensors: &[weights::Tensor],
+    params: &Params,
+    devices: Devices,
+    mmap: bool,
+    weight_type: &dyn Fn(graph::Weight, Option<u64>) -> Type,
+) -> Buffers {
+    let n_layer = m.n_layer;
+    let gpu_layers = devices.gpu_layers(n_layer);
+    let model = weights::model_buffers(tensors, n_layer, gpu_layers, mmap);
+    let ctx = Context::new(m, params);
+    let (kv, host_kv) = match devices {
+        Devices::Cpu => (ctx.kv_buffers(m, false, |_| true), KvBuffers::default()),
+        Devices::Cuda { .. } => {
+            let first_gpu_layer = (n_layer + 1).saturating_sub(gpu_layers);
+            (
+                ctx.kv_buffers(m, true, |il| il >= first_gpu_layer),
+                ctx.kv_buffers(m, false, |il| il < first_gpu_layer),
+            )
+        }
+    };
+    let devices = match devices {
+        Devices::Cpu => Devices::Cpu,
+        Devices::Cuda { .. } => Devices::Cuda { gpu_layers },
+    };
+    Buffers {
+        context: ctx,
+        gpu_layers,
+        model,
+        kv,
+        host_kv,
+        compute: compute::compute_buffers(m, &ctx.reserve(), devices, weight_type),
+        output: context::output_buffer(m.n_vocab, ctx.n_seq_max),
+        graph: ComputeGraph::Modeled,
+    }
+}
+
+/// The buffers for `p`'s model on one GPU with `s`, `batch` slots of `context` tokens.
+pub fn buffers(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Buffers {
+    let (m, layout, graph) = model_of(p);
+    let format = p.setup.format;
+    let inv = &p.facts.inventory;
+    let tensors = weights::tensors(inv, &layout, format).unwrap_or_default();
+    let gpu_layers = s.n_gpu_layers.unwrap_or(m.n_layer + 1);
+    let weight_type = |w, layer| weights::weight_type(format, &inv.gguf, &m, w, layer);
+    let b = buffers_for(
+        &m,
+        &tensors,
+        &params(s, context, batch),
+        Devices::Cuda { gpu_layers },
+        s.mmap,
+        &weight_type,
+    );
+    Buffers { graph, ..b }
+}
+
+/// The compute buffer of a run wholly on the CPU backend (a build without a GPU backend): the
+/// same replay with one backend and 32-byte host buffers. None where gpuplan does not replay the
+/// architecture's graph.
+pub fn cpu_compute_buffer(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Option<u64> {
+    let (m, _, graph) = model_of(p);
+    if graph != ComputeGraph::Modeled {
+        return None;
+    }
+    let format = p.setup.format;
+    let gguf = p.facts.inventory.gguf;
+    let weight_type = |w, layer| weights::weight_type(format, &gguf, &m, w, layer);
+    let ctx = Context::new(&m, &params(s, context, batch));
+    Some(compute::compute_buffers(&m, &ctx.reserve(), Devices::Cpu, &weight_type).device)
+}
+
+/// The start-up figures for `batch` slots of `context` tokens.
+pub fn figures(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Figures {
+    let b = buffers(p, s, context, batch);
+    let ctx = b.context;
+    Figures {
+        n_ctx: ctx.cells.n_ctx(),
+        n_ctx_per_seq: ctx.cells.per_stream,
+        n_seq_max: ctx.n_seq_max,
+        n_ubatch: ctx.n_ubatch,
+        n_outputs_max: ctx.n_outputs_max,
+        flash_attn: ctx.flash_attn,
+        gpu_layers: b.gpu_layers,
+        model_buffer_bytes: b.model.gpu,
+        host_model_buffer_bytes: b.model.host,
+        kv_buffer_bytes: b.kv.total(),
+        kv_swa_buffer_bytes: b.kv.swa,
+        kv_swa_cells: if b.kv.swa + b.host_kv.swa > 0 { ctx.swa_cells } else { 0 },
+        host_kv_buffer_bytes: b.host_kv.total(),
+        compute_buffer_bytes: b.compute.device,
+        host_compute_buffer_bytes: b.compute.host,
+        output_buffer_bytes: b.output,
         cuda_context_bytes: overhead::cuda_context(p.setup.runtime) + overhead::blas_workspace(p.gpu, p.setup.runtime),
+        compute_graph: b.graph,
     }
 }
 
 /// GPU bytes: model, KV and compute buffers plus the CUDA context.
 pub fn total(p: &Prepared, s: &Settings, context: u64, batch: u64) -> u64 {
-    let f = figures(p, s, context, batch);
-    gpu_bytes(&f)
+    gpu_bytes(&figures(p, s, context, batch))
 }
 
 fn gpu_bytes(f: &Figures) -> u64 {
-    f.model_buffer_bytes + f.kv_buffer_bytes + f.compute_buffer_bytes + f.cuda_context_bytes
+    [f.kv_buffer_bytes, f.compute_buffer_bytes, f.cuda_context_bytes]
+        .into_iter()
+        .fold(f.model_buffer_bytes, u64::saturating_add)
 }
 
-/// Settings llama.cpp rejects before allocating anything.
+/// `LLAMA_MAX_SEQ` (src/llama-cparams.h): the most sequences a context holds.
+pub const MAX_SEQ: u64 = 256;
+
+/// Settings llama.cpp rejects before allocating anything: a cache type it does not have, a quantized
+/// V cache without flash attention (llama-context.cpp: "V cache quantization requires flash_attn").
 pub fn config_refusal(s: &Settings) -> Option<Refusal> {
-    let quantized = |k: KvPrecision| !matches!(k, KvPrecision::F16 | KvPrecision::Bf16 | KvPrecision::F32);
-    if quantized(s.cache_type_v) && !s.flash_attn_enabled {
-        return Some(Refusal::QuantizedVNeedsFlashAttn);
+    for (flag, k) in [("-ctk", s.cache_type_k), ("-ctv", s.cache_type_v)] {
+        if cache_type(k).is_none() {
+            return Some(Refusal::BadSetting {
+                flag,
+                value: k.label().into(),
+                allowed: "f32, f16, bf16, q8_0 or q4_0",
+            });
+        }
     }
-    None
+    let quantized_v = cache_type(s.cache_type_v).is_some_and(Type::is_quantized);
+    (quantized_v && !s.flash_attn_enabled).then_some(Refusal::QuantizedVNeedsFlashAttn)
 }
 
-/// Why llama.cpp would fail to start: a rejected setting, or buffers beyond the GPU's memory.
+/// Why llama.cpp would fail to start: a rejected setting, more slots than `LLAMA_MAX_SEQ` or a
+/// context beyond its 32-bit `n_ctx`, a weight format that is not GGUF, or buffers beyond the GPU's
+/// memory.
 pub fn refusal(p: &Prepared, s: &Settings, f: &Figures) -> Option<Refusal> {
-    config_refusal(s).or_else(|| {
-        let needed = gpu_bytes(f);
-        (needed > p.budget).then_some(Refusal::OutOfMemory {
-            needed_bytes: needed,
-            available_bytes: p.budget,
+    let bad = |flag, value: u64, allowed| Refusal::BadSetting {
+        flag,
+        value: value.to_string(),
+        allowed,
+    };
+    config_refusal(s)
+        .or_else(|| (f.n_seq_max > MAX_SEQ).then(|| bad("-np", f.n_seq_max, "1 to 256 (LLAMA_MAX_SEQ)")))
+        .or_else(|| (f.n_ctx > u64::from(u32::MAX)).then(|| bad("-c", f.n_ctx, "below 2^32 (uint32_t n_ctx)")))
+        .or_else(|| {
+            (!weights::is_gguf(p.setup.format)).then(|| Refusal::BadSetting {
+                flag: "-m",
+                value: p.setup.format.id.into(),
+                allowed: "a GGUF file (q8_0, q6_k, q5_k_m, q4_k_m, q4_0, fp16, bf16, fp32)",
+            })
         })
-    })
+        .or_else(|| {
+            let needed = gpu_bytes(f);
+            (needed > p.budget).then_some(Refusal::OutOfMemory {
+                needed_bytes: needed,
+                available_bytes: p.budget,
+            })
+        })
 }
 
 /// The itemized estimate under llama.cpp's buffer names.
 pub fn memory(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Memory {
-    let f = figures(p, s, context, batch);
+    memory_of(p, s, &figures(p, s, context, batch))
+}
+
+/// The itemized estimate of figures `f` (llama.cpp's own, or a CPU+GPU split's first GPU).
+pub fn memory_of(p: &Prepared, s: &Settings, f: &Figures) -> Memory {
     let term = |name, bytes, formula: String, source| Term {
         name,
         bytes,
@@ -180,24 +353,34 @@ pub fn memory(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Memory {
         "KV buffer",
         f.kv_buffer_bytes,
         format!(
-            "n_ctx {} ({} slots x {} tokens, padded to {KV_PADDING}) x K {} + V {}",
+            "{} slot stream(s) of {} cells (n_ctx {} padded to 256) x K {} + V {} per layer on the GPU{}",
+            if s.kv_unified { 1 } else { f.n_seq_max },
+            f.n_ctx_per_seq,
             f.n_ctx,
-            f.n_seq_max,
-            context,
             s.cache_type_k.label(),
-            s.cache_type_v.label()
+            s.cache_type_v.label(),
+            if f.kv_swa_cells > 0 {
+                format!("; sliding-window layers {} cells", f.kv_swa_cells)
+            } else {
+                String::new()
+            }
         ),
-        "llama-kv-cache.cpp",
+        "llama-kv-cache.cpp, llama-kv-cache-iswa.cpp",
     );
     let activations = vec![term(
         "compute buffer",
         f.compute_buffer_bytes,
         format!(
-            "one graph of n_ubatch {} tokens, flash attention {}",
-            s.ubatch_size,
-            if f.flash_attn { "on" } else { "off" }
+            "graph allocator's peak over the reserved graphs: n_ubatch {}, {} output row(s), flash attention {}{}",
+            f.n_ubatch,
+            f.n_outputs_max,
+            if f.flash_attn { "on" } else { "off" },
+            match f.compute_graph {
+                ComputeGraph::Modeled => "",
+                ComputeGraph::Approximated => " (this architecture approximated by the Llama graph)",
+            }
         ),
-        "llama-context.cpp graph_reserve, ggml-alloc.c",
+        "llama-context.cpp sched_reserve, ggml-backend.cpp, ggml-alloc.c",
     )];
     let overhead = vec![term(
         "cuda context",
@@ -209,24 +392,35 @@ pub fn memory(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Memory {
         term(
             "host model buffer",
             f.host_model_buffer_bytes,
-            "token embeddings (looked up on the host)".into(),
+            format!(
+                "token embeddings and the {} layer(s) left on the CPU ({})",
+                (p.kv.layers + 1).saturating_sub(f.gpu_layers),
+                if s.mmap { "mapped file" } else { "pinned copy" }
+            ),
             "llama-model.cpp load_tensors",
+        ),
+        term(
+            "host KV buffer",
+            f.host_kv_buffer_bytes,
+            "KV of the layers left on the CPU".into(),
+            "llama-kv-cache.cpp",
         ),
         term(
             "host compute buffer",
             f.host_compute_buffer_bytes,
-            format!("{} tokens x {} hidden x 4 B", s.ubatch_size, p.geometry.hidden),
-            "llama-context.cpp",
+            "graph inputs and the token-embedding lookup, on the CPU backend".into(),
+            "ggml-backend.cpp ggml_backend_sched_split_graph",
         ),
         term(
             "output buffer",
             f.output_buffer_bytes,
-            format!("{} slots x vocab x 4 B", f.n_seq_max),
+            format!("{} slot(s) x vocab x 4 B of logits", f.n_seq_max),
             "llama-context.cpp output_reserve",
         ),
     ];
     let mut weights = p.weights.lines.clone();
-    weights.retain(|w| w.component != Component::Embeddings || tied(p));
+    let tied = p.setup.model.architecture.as_ref().is_some_and(|a| a.tie_embeddings);
+    weights.retain(|w| w.component != Component::Embeddings || tied);
     Memory {
         weights,
         weights_bytes: f.model_buffer_bytes,
@@ -237,10 +431,16 @@ pub fn memory(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Memory {
         activation_peak_phase: Phase::ComputeBuffer,
         overhead,
         overhead_bytes: f.cuda_context_bytes,
-        total_bytes: gpu_bytes(&f),
+        total_bytes: gpu_bytes(f),
         available_bytes: p.budget,
         visible_bytes: p.visible,
-        host_bytes: f.host_model_buffer_bytes + f.host_compute_buffer_bytes + f.output_buffer_bytes,
+        host_bytes: [
+            f.host_kv_buffer_bytes,
+            f.host_compute_buffer_bytes,
+            f.output_buffer_bytes,
+        ]
+        .into_iter()
+        .fold(f.host_model_buffer_bytes, u64::saturating_add),
         host,
     }
 }

@@ -1,6 +1,7 @@
 //! llama.cpp as data: the profile, the command-line settings a user gives (`Flags`) and the values
 //! llama.cpp uses (`Settings`, with the defaults of the build modeled).
 
+use crate::estimate::engine::offload::flags::OffloadFlags;
 use crate::estimate::engine::profile::{AttentionImpl, Device, EngineId, KvAlloc, KvDefault, Runtime};
 use crate::spec::precision::KvPrecision;
 use serde::Serialize;
@@ -44,7 +45,7 @@ pub const LLAMA_CPP: Runtime = Runtime {
     prefill_chunk_s: 0.001,
     prefill_fixed_s: 0.0,
     moe_prefill_token_layer_s: 0.0,
-    sources: "llama.cpp common defaults (n_ubatch 512, flash_attn auto); ggml-org/llama.cpp #7439 log (KV self size, compute buffer)",
+    sources: "llama.cpp vendored by llama-cpp-sys-2 0.1.161: common/common.h defaults, src/llama-context.cpp, src/llama-kv-cache.cpp, src/llama-model.cpp load_tensors, ggml-alloc.c, ggml-backend.cpp (docs/engines/llamacpp.md)",
     calibrated_from: None,
 };
 
@@ -59,6 +60,19 @@ pub enum FlashAttn {
     Auto,
 }
 
+/// The program that creates the context: it decides how many rows of logits the compute graph is
+/// reserved for (`n_outputs_max`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Entry {
+    /// llama-server: one row per slot (`n_parallel x (1 + draft tokens)`, tools/server)
+    #[default]
+    Server,
+    /// llama-cli, llama-bench and programs on the C API: the library default, `n_batch` rows
+    /// (`llama_context_default_params`: `n_outputs_max = 0`)
+    Library,
+}
+
 /// What a user set on llama.cpp's command line; None = llama.cpp's default.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Flags {
@@ -70,10 +84,18 @@ pub struct Flags {
     /// `-ctk/--cache-type-k`, `-ctv/--cache-type-v`
     pub cache_type_k: Option<KvPrecision>,
     pub cache_type_v: Option<KvPrecision>,
-    /// `-ngl/--n-gpu-layers`: layers offloaded to the GPU (None: all)
+    /// `-ngl/--n-gpu-layers`: layers offloaded to the GPU, the output layer counting as one (None:
+    /// all)
     pub n_gpu_layers: Option<u64>,
     /// `--no-mmap`: read the weights into allocated host memory instead of mapping the file
     pub no_mmap: bool,
+    /// `-kvu/--kv-unified`: one KV stream shared by all slots
+    pub kv_unified: bool,
+    /// `--swa-full`: full-size cache for sliding-window layers
+    pub swa_full: bool,
+    pub entry: Entry,
+    /// `-ot`, `--cpu-moe`, `--n-cpu-moe`, `--n-cpu-ffn`, `--no-kv-offload`, `--no-op-offload`
+    pub offload: OffloadFlags,
 }
 
 /// The values llama.cpp runs with.
@@ -89,13 +111,19 @@ pub struct Settings {
     /// layers on the GPU, capped at the model's (the output layer counts as one more)
     pub n_gpu_layers: Option<u64>,
     pub mmap: bool,
+    pub kv_unified: bool,
+    pub swa_full: bool,
+    pub entry: Entry,
+    pub offload: OffloadFlags,
 }
 
 /// `-b` default (common/common.h `n_batch`).
 pub const DEFAULT_BATCH: u64 = 2048;
 /// `-ub` default (common/common.h `n_ubatch`).
 pub const DEFAULT_UBATCH: u64 = 512;
-/// `-c` default (common/common.h `n_ctx`); `-c 0` takes the model's training context.
+/// The context gpuplan assumes when a pasted command has no `-c`. llama.cpp's own default is
+/// `n_ctx = 0`, the model's training context, which `--fit` (on by default) lowers to what fits in
+/// free memory, down to this (common/common.h `fit_params_min_ctx`).
 pub const DEFAULT_CTX: u64 = 4096;
 /// `-np` default: one slot.
 pub const DEFAULT_PARALLEL: u64 = 1;
@@ -103,6 +131,8 @@ pub const DEFAULT_PARALLEL: u64 = 1;
 impl Settings {
     /// llama.cpp's values for `flags`, with `kv` as the cache type when `-ctk`/`-ctv` are not given.
     /// `n_ubatch` never exceeds `n_batch` (llama_context clamps it: `std::min(n_batch, n_ubatch)`).
+    /// `--flash-attn auto` turns it on: the CUDA backend supports the head sizes of the graph
+    /// families modeled (ggml-cuda/fattn.cu `ggml_cuda_get_best_fattn_kernel`).
     pub fn resolve(flags: &Flags, kv: KvPrecision) -> Settings {
         let batch_size = flags.batch_size.unwrap_or(DEFAULT_BATCH);
         let flash_attn = flags.flash_attn.unwrap_or_default();
@@ -115,6 +145,10 @@ impl Settings {
             cache_type_v: flags.cache_type_v.unwrap_or(kv),
             n_gpu_layers: flags.n_gpu_layers,
             mmap: !flags.no_mmap,
+            kv_unified: flags.kv_unified,
+            swa_full: flags.swa_full,
+            entry: flags.entry,
+            offload: flags.offload,
         }
     }
 }

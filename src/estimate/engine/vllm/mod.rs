@@ -8,14 +8,18 @@
 //! vLLM refuses to start when one sequence of `max_model_len` does not fit. gpuplan's context is
 //! `--max-model-len`, its batch the concurrent sequences.
 
+pub mod blocks;
+pub mod load;
 pub mod profile;
+pub mod profile_run;
 
-pub use profile::{Entry, Flags, Settings, VERSION, VLLM};
+pub use blocks::Layout;
+pub use profile::{Entry, Flags, Release, Sampler, Settings, VERSION, VLLM};
+pub use profile_run::{non_torch_bound, non_torch_case_of, NonTorch};
 
 use super::report::Refusal;
 use crate::estimate::breakdown::{Memory, Phase, Term};
-use crate::estimate::generic::{self, Step};
-use crate::estimate::kv;
+use crate::estimate::generic;
 use crate::estimate::prepared::Prepared;
 use crate::spec::gpu::MIB;
 use serde::Serialize;
@@ -23,21 +27,22 @@ use serde::Serialize;
 /// vLLM's start-up figures for one GPU, under the names its log uses.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Figures {
-    /// total GPU memory as torch reports it ("Total GPU memory")
+    /// total GPU memory as torch reports it (`torch.cuda.mem_get_info()[1]`)
     pub total_gpu_memory_bytes: u64,
-    /// gpu_memory_utilization x total ("requested memory")
+    /// gpu_memory_utilization x total ("Requested memory")
     pub budget_bytes: u64,
-    /// "model weights take": tensor bytes as allocated, with the rotary cos/sin cache
+    /// "Model loading took X GiB": parameters at vLLM's shapes as allocated, the rotary cache
     pub weights_bytes: u64,
-    /// "non-torch memory": NCCL, cuBLAS and other allocations outside torch's allocator
+    /// "non-torch forward increase memory" (an allowance: [`profile_run::non_torch`])
     pub non_torch_bytes: u64,
-    /// "PyTorch activation peak memory": the profile run's peak above the weights
+    /// "torch peak memory increase": the profile run's peak above the weights
     pub activation_peak_bytes: u64,
-    /// CUDA-graph capture, after the KV cache is allocated (outside the budget)
+    /// "Graph capturing finished ..., took X GiB", after the KV cache is allocated (outside the
+    /// budget; an allowance: [`profile_run::cuda_graphs`])
     pub cuda_graph_bytes: u64,
     /// "Available KV cache memory" (negative: vLLM refuses to start)
     pub available_kv_cache_bytes: i64,
-    /// bytes of one block over all of this GPU's layers
+    /// bytes of one block over the layers of its group
     pub block_bytes: u64,
     pub num_gpu_blocks: u64,
     /// "GPU KV cache size: N tokens"
@@ -46,101 +51,53 @@ pub struct Figures {
     pub max_concurrency: f64,
 }
 
-/// First-cut non-torch memory at TP 1: 0.13 GiB (the V1 start-up logs quoted in issue 9); to be
-/// derived from vLLM's code and the gathered logs (validation/field/vllm-*.json).
-const NON_TORCH_TP1_BYTES: u64 = 133 * MIB;
-
-/// Sampler buffers of the dummy sampler run, in units of max_num_seqs x vocab x 4 B: the f32 logits,
-/// the sorted values (f32) and indices (i64) of top-k/top-p, and the probabilities. First cut, to
-/// be read off vLLM's sampler (v1/sample/sampler.py).
-const SAMPLER_F32_COPIES: u64 = 5;
-
-/// The rotary cos/sin cache vLLM keeps on the GPU (model_executor/layers/rotary_embedding.py
-/// `_compute_cos_sin_cache`): max_position x rotary_dim elements in the model dtype, one shared by
-/// every layer (`get_rope` caches the module).
-pub fn rotary_cache(p: &Prepared) -> u64 {
-    p.setup.model.max_context * p.kv.head_dim * p.act_bytes
-}
-
-/// Weights as vLLM measures them (memory after loading minus before): tensor bytes, each layer's
-/// tensors rounded to the caching allocator's 2 MiB blocks, plus the rotary cache.
+/// Weights as "Model loading took" counts them ([`load::weights`]).
 pub fn weights(p: &Prepared) -> u64 {
-    p.weights.total + generic::allocator_rounding(p) + rotary_cache(p)
+    load::weights(p)
 }
 
-/// Non-torch memory that appears during the profile run.
-pub fn non_torch(_p: &Prepared) -> u64 {
-    NON_TORCH_TP1_BYTES
+/// Non-torch memory that appears during the profile run ([`profile_run::non_torch`]).
+pub fn non_torch(p: &Prepared, s: &Settings) -> u64 {
+    profile_run::non_torch(p, s)
 }
 
-/// The profile run's peak (gpu_model_runner.py `profile_run`): a dummy forward of
-/// `max_num_batched_tokens` tokens over min(max_num_seqs, tokens) requests, then the sampler's
-/// dummy run over one row of logits per request.
+/// The profile run's activation peak ([`profile_run::activation_peak`]).
 pub fn activation_peak(p: &Prepared, s: &Settings) -> u64 {
-    let tokens = s.max_num_batched_tokens.max(1);
-    let requests = s.max_num_seqs.min(tokens).max(1);
-    let forward = generic::forward(
-        p,
-        Step {
-            in_flight: tokens,
-            chunk: tokens,
-            kv_len: tokens,
-            batch: requests,
-            logit_rows: requests,
-        },
-    )
-    .peak()
-    .1;
-    let sampler = if p.stage.is_last() {
-        SAMPLER_F32_COPIES * requests * p.geometry.vocab * 4
-    } else {
-        0
-    };
-    forward.max(sampler)
+    profile_run::activation_peak(p, s)
 }
 
-/// KV bytes one sequence of `tokens` occupies: full-attention layers hold every token, windowed
-/// ones at most the window, both rounded up to whole blocks.
-fn sequence_kv(p: &Prepared, s: &Settings, tokens: u64) -> u64 {
-    kv::cache_bytes(&p.kv, kv::cached_tokens(tokens, s.block_size.max(1)), 1, true)
-}
-
-/// Bytes of one block over all of this GPU's layers.
-pub fn block_bytes(p: &Prepared, s: &Settings) -> u64 {
-    p.kv.total() * s.block_size.max(1)
+/// "Available KV cache memory": `--kv-cache-memory` when given, else budget − (weights + non-torch +
+/// activation peak) (gpu_worker.py `determine_available_memory`).
+pub fn available_kv_cache(p: &Prepared, s: &Settings) -> i64 {
+    match s.kv_cache_memory {
+        Some(bytes) => i64::try_from(bytes).unwrap_or(i64::MAX),
+        None => p.budget as i64 - (weights(p) + non_torch(p, s) + activation_peak(p, s)) as i64,
+    }
 }
 
 /// The start-up figures for `max_model_len` = `context` tokens per sequence.
 pub fn figures(p: &Prepared, s: &Settings, context: u64) -> Figures {
-    let weights = weights(p);
-    let non_torch = non_torch(p);
-    let peak = activation_peak(p, s);
-    let available = match s.kv_cache_memory {
-        Some(bytes) => bytes as i64,
-        None => p.budget as i64 - (weights + non_torch + peak) as i64,
-    };
-    let block = block_bytes(p, s).max(1);
-    let blocks = available.max(0) as u64 / block;
-    let kv_cache_tokens = blocks * s.block_size.max(1);
-    let per_request = sequence_kv(p, s, p.sequence_tokens(context)).max(1);
+    let layout = Layout::of(p, s);
+    let available = available_kv_cache(p, s);
+    let blocks = layout.num_blocks(available);
     Figures {
         total_gpu_memory_bytes: p.visible,
         budget_bytes: p.budget,
-        weights_bytes: weights,
-        non_torch_bytes: non_torch,
-        activation_peak_bytes: peak,
-        cuda_graph_bytes: 0,
+        weights_bytes: weights(p),
+        non_torch_bytes: non_torch(p, s),
+        activation_peak_bytes: activation_peak(p, s),
+        cuda_graph_bytes: profile_run::cuda_graphs(p, s),
         available_kv_cache_bytes: available,
-        block_bytes: block,
+        block_bytes: layout.block_bytes(),
         num_gpu_blocks: blocks,
-        kv_cache_tokens,
-        max_concurrency: (blocks * block) as f64 / per_request as f64,
+        kv_cache_tokens: layout.tokens(blocks),
+        max_concurrency: layout.concurrency(blocks, p.sequence_tokens(context)),
     }
 }
 
-/// Why vLLM would refuse to start with `max_model_len` = `context`, checked in the order vLLM
-/// checks: the configuration and the memory free at start ([`config_refusal`]), then the KV cache
-/// after profiling.
+/// Why vLLM would refuse to start with `max_model_len` = `context`, in the order vLLM checks: the
+/// configuration and the memory free at start ([`config_refusal`]), then the KV cache after profiling
+/// (kv_cache_utils.py `check_enough_kv_cache_memory`).
 pub fn refusal(p: &Prepared, s: &Settings, context: u64, f: &Figures) -> Option<Refusal> {
     if let Some(r) = config_refusal(p, s, context) {
         return Some(r);
@@ -159,17 +116,20 @@ pub fn refusal(p: &Prepared, s: &Settings, context: u64, f: &Figures) -> Option<
             short_bytes: f.available_kv_cache_bytes.unsigned_abs(),
         });
     }
-    if sequence_kv(p, s, p.sequence_tokens(context)) > f.num_gpu_blocks * f.block_bytes {
-        return Some(Refusal::KvCacheTooSmall {
-            max_model_len: context,
-            kv_cache_tokens: f.kv_cache_tokens,
-        });
-    }
-    None
+    let layout = Layout::of(p, s);
+    let len = p.sequence_tokens(context);
+    let needed = layout.request_bytes(len);
+    (needed as i64 > f.available_kv_cache_bytes).then(|| Refusal::KvCacheTooSmall {
+        max_model_len: len,
+        needed_bytes: needed,
+        available_bytes: f.available_kv_cache_bytes.unsigned_abs(),
+        estimated_max_model_len: layout.longest_fitting(f.available_kv_cache_bytes, len),
+    })
 }
 
-/// The refusals that need no profile run: heads vs TP, the utilization's range, the model's length,
-/// and the memory free at start-up against the requested share. Cheap: the solvers call it.
+/// The refusals that need no profile run, in vLLM's order: heads (and KV heads) vs TP, the
+/// utilization's range, the model's length, the batch limits, and the memory free at start-up
+/// against the requested share. Cheap: the solvers call it.
 pub fn config_refusal(p: &Prepared, s: &Settings, context: u64) -> Option<Refusal> {
     let tp = p.setup.tp.max(1);
     if let Some(a) = &p.setup.model.architecture {
@@ -177,6 +137,23 @@ pub fn config_refusal(p: &Prepared, s: &Settings, context: u64) -> Option<Refusa
             return Some(Refusal::HeadsNotDivisible {
                 heads: a.attention_heads,
                 tp,
+            });
+        }
+        // VocabParallelEmbedding: the vocabulary padded to 64 is split evenly across the ranks
+        // ("151936 is not divisible by 5" for Qwen3 at TP 5)
+        if load::padded_vocab(a.vocab_size) % tp != 0 {
+            return Some(Refusal::BadSetting {
+                flag: "--tensor-parallel-size",
+                value: tp.to_string(),
+                allowed: "a divisor of the vocabulary padded to a multiple of 64",
+            });
+        }
+        // QKVParallelLinear: with fewer ranks than KV heads, the ranks must divide them
+        if a.mla.is_none() && tp < a.kv_heads() && a.kv_heads() % tp != 0 {
+            return Some(Refusal::BadSetting {
+                flag: "--tensor-parallel-size",
+                value: tp.to_string(),
+                allowed: "a divisor or a multiple of the model's KV heads",
             });
         }
     }
@@ -194,6 +171,13 @@ pub fn config_refusal(p: &Prepared, s: &Settings, context: u64) -> Option<Refusa
             max: p.setup.model.max_context,
         });
     }
+    if s.max_num_batched_tokens < s.max_num_seqs {
+        return Some(Refusal::BadSetting {
+            flag: "--max-num-batched-tokens",
+            value: s.max_num_batched_tokens.to_string(),
+            allowed: "at least --max-num-seqs",
+        });
+    }
     let free = p.visible.saturating_sub(p.setup.runtime.context_mib * MIB);
     if s.kv_cache_memory.is_none() && free < p.budget {
         return Some(Refusal::FreeBelowRequested {
@@ -207,11 +191,11 @@ pub fn config_refusal(p: &Prepared, s: &Settings, context: u64) -> Option<Refusa
 /// Bytes per GPU for `batch` sequences of `context` tokens: everything vLLM reserves before the KV
 /// cache, plus the blocks those sequences occupy. It fits when this is within the budget.
 pub fn total(p: &Prepared, s: &Settings, context: u64, batch: u64) -> u64 {
-    let kv = batch * sequence_kv(p, s, p.sequence_tokens(context));
+    let kv = batch.saturating_mul(Layout::of(p, s).held_bytes(p.sequence_tokens(context)));
     match s.kv_cache_memory {
         // the cache is a fixed size: the sequences fit when their blocks do
-        Some(cache) => p.budget.saturating_sub(cache) + kv,
-        None => weights(p) + non_torch(p) + activation_peak(p, s) + kv,
+        Some(cache) => p.budget.saturating_sub(cache).saturating_add(kv),
+        None => (weights(p) + non_torch(p, s) + activation_peak(p, s)).saturating_add(kv),
     }
 }
 
@@ -219,15 +203,18 @@ pub fn total(p: &Prepared, s: &Settings, context: u64, batch: u64) -> u64 {
 pub fn memory(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Memory {
     let f = figures(p, s, context);
     let tokens = p.sequence_tokens(context);
-    let kv_bytes = batch * sequence_kv(p, s, tokens);
-    let rounding = generic::allocator_rounding(p);
-    let rotary = rotary_cache(p);
+    let kv_bytes = batch.saturating_mul(Layout::of(p, s).held_bytes(tokens));
+    let loaded = load::weights(p);
+    let rotary = load::rotary_cache(p);
+    let rounding = loaded.saturating_sub(p.weights.total + rotary);
     let overhead = vec![
         Term {
-            name: "allocator rounding",
+            name: "allocator rounding and attention scalars",
             bytes: rounding,
-            formula: "each layer's tensors rounded up to 2 MiB blocks".into(),
-            source: "PyTorch caching allocator kRoundLarge",
+            formula:
+                "each tensor at vLLM's fused shape as the caching allocator rounds it, 7 scalars per attention layer"
+                    .into(),
+            source: "PyTorch CUDACachingAllocator (kRoundLarge, kSmallSize); vllm attention/layer.py",
         },
         Term {
             name: "rotary cos/sin cache",
@@ -236,12 +223,16 @@ pub fn memory(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Memory {
                 "{} positions x {} x {} B",
                 p.setup.model.max_context, p.kv.head_dim, p.act_bytes
             ),
-            source: "vllm rotary_embedding.py _compute_cos_sin_cache",
+            source: "vllm rotary_embedding/base.py cos_sin_cache",
         },
         Term {
             name: "non-torch memory",
             bytes: f.non_torch_bytes,
-            formula: "NCCL, cuBLAS and other allocations outside torch".into(),
+            formula: format!(
+                "allowance for kernel modules and collective buffers outside torch ({:?}, bound ±{} MiB)",
+                profile_run::non_torch_case(p),
+                profile_run::non_torch_bound(profile_run::non_torch_case(p)) / MIB
+            ),
             source: "vllm v1 gpu_worker.py determine_available_memory",
         },
     ];
@@ -250,8 +241,10 @@ pub fn memory(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Memory {
         name: "profile run peak",
         bytes: f.activation_peak_bytes,
         formula: format!(
-            "dummy forward of {} tokens, sampler over {} sequences",
-            s.max_num_batched_tokens, s.max_num_seqs
+            "dummy forward of {} tokens, {:?} sampler over {} sequences",
+            s.max_num_batched_tokens,
+            s.sampler,
+            s.max_num_seqs.min(s.max_num_batched_tokens)
         ),
         source: "vllm v1 gpu_model_runner.py profile_run",
     }];
@@ -271,5 +264,165 @@ pub fn memory(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Memory {
         visible_bytes: p.visible,
         host: vec![],
         host_bytes: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::estimate::arch::check_declared;
+    use crate::estimate::engine::settings::Flags as EngineFlags;
+    use crate::estimate::{ModelFacts, Setup, WeightFacts};
+    use crate::spec::precision::Format;
+    use crate::spec::{Catalog, GpuSpec, ModelSpec};
+
+    fn catalog() -> Catalog {
+        Catalog::embedded(check_declared).unwrap()
+    }
+
+    /// vLLM's figures for `model` on `gpu` with `flags`, at the model's own length.
+    fn run(model: &ModelSpec, gpu: &GpuSpec, tp: u64, flags: Flags) -> (Figures, Option<Refusal>) {
+        let facts = ModelFacts::new(model);
+        let format = Format::parse(&model.dtype).unwrap();
+        let weights = WeightFacts::new(model, &facts, format, tp);
+        let setup = Setup {
+            tp,
+            engine: EngineFlags {
+                vllm: flags,
+                ..EngineFlags::default()
+            },
+            ..Setup::new(model, format, &VLLM)
+        };
+        let p = Prepared::new(setup, gpu, &facts, &weights);
+        let crate::estimate::engine::Settings::Vllm(s) = p.settings else {
+            panic!("vLLM settings")
+        };
+        let f = figures(&p, &s, model.max_context);
+        let r = refusal(&p, &s, model.max_context, &f);
+        (f, r)
+    }
+
+    /// "Model loading took %.4f GiB" as vLLM prints it.
+    fn printed_gib(b: u64) -> String {
+        format!("{:.4}", b as f64 / (1u64 << 30) as f64)
+    }
+
+    #[test]
+    fn weights_reproduce_the_model_loading_line() {
+        let c = catalog();
+        let h100 = c.gpu("h100-sxm").unwrap();
+        // "Model loading took 14.9889 GiB" (validation/field/vllm-llama-3.1-8b-fp16-serve-0.10.1.1.json):
+        // 16,060,522,496 B of parameters + 32 MiB of rotary cache + 7 scalars x 32 attention layers
+        let llama = c.model("llama-3.1-8b", check_declared).unwrap();
+        let (f, _) = run(&llama, &h100, 1, Flags::default());
+        assert_eq!(
+            f.weights_bytes,
+            16_060_522_496 + 33_554_432 + 32 * load::ATTENTION_SCALARS_BYTES
+        );
+        assert_eq!(printed_gib(f.weights_bytes), "14.9889");
+        // Qwen2.5-7B prints 14.2488 GiB and Mistral-7B-v0.3 13.5084 GiB (docs/engines/vllm.md): the
+        // odd-sized fused tensors keep up to 1 MiB of their 2 MiB segment each
+        for (id, printed) in [("qwen2.5-7b", "14.2488"), ("mistral-7b-v0.3", "13.5084")] {
+            let m = c.model(id, check_declared).unwrap();
+            assert_eq!(
+                printed_gib(run(&m, &h100, 1, Flags::default()).0.weights_bytes),
+                printed,
+                "{id}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_sampler_sets_the_peak_of_a_served_8b_model() {
+        let c = catalog();
+        let llama = c.model("llama-3.1-8b", check_declared).unwrap();
+        let h100 = c.gpu("h100-sxm").unwrap();
+        // serve on an H100: 8192 tokens, 1024 rows; native sampler: 1024 x (2 x 128256 + 36 x 128256)
+        // + the 8192 x 4096 hidden states + 2 x 1024 x 4096 sampled rows, in bf16
+        let (f, _) = run(&llama, &h100, 1, Flags::default());
+        let sampler = 1024 * 128_256 * (2 + 36) + 8192 * 4096 * 2 + 2 * 1024 * 4096 * 2;
+        assert_eq!(f.activation_peak_bytes, sampler);
+        let flashinfer = Flags {
+            sampler: Sampler::Flashinfer,
+            ..Flags::default()
+        };
+        let (g, _) = run(&llama, &h100, 1, flashinfer);
+        assert_eq!(
+            g.activation_peak_bytes,
+            1024 * 128_256 * (2 + 12) + 8192 * 4096 * 2 + 2 * 1024 * 4096 * 2
+        );
+    }
+
+    #[test]
+    fn the_identity_holds_and_blocks_follow() {
+        let c = catalog();
+        let llama = c.model("llama-3.1-8b", check_declared).unwrap();
+        let h100 = c.gpu("h100-sxm").unwrap();
+        let (f, r) = run(&llama, &h100, 1, Flags::default());
+        assert_eq!(
+            f.available_kv_cache_bytes,
+            f.budget_bytes as i64 - (f.weights_bytes + f.non_torch_bytes + f.activation_peak_bytes) as i64
+        );
+        // Llama-3.1-8B: 32 layers x 8 KV heads x 128 x 2 (K, V) x 2 B x 16 tokens = 2 MiB a block
+        assert_eq!(f.block_bytes, 2 << 20);
+        assert_eq!(f.num_gpu_blocks, f.available_kv_cache_bytes as u64 / (2 << 20));
+        assert_eq!(f.kv_cache_tokens, f.num_gpu_blocks * 16);
+        assert_eq!(f.max_concurrency, f.num_gpu_blocks as f64 / (131_072 / 16) as f64);
+        assert_eq!(r, None);
+    }
+
+    #[test]
+    fn a_long_context_on_a_small_gpu_is_refused_with_vllms_estimate() {
+        let c = catalog();
+        let llama = c.model("llama-3.1-8b", check_declared).unwrap();
+        let l4 = c.gpu("l4").unwrap();
+        let (f, r) = run(&llama, &l4, 1, Flags::default());
+        let Some(Refusal::KvCacheTooSmall {
+            max_model_len,
+            needed_bytes,
+            estimated_max_model_len,
+            ..
+        }) = r
+        else {
+            panic!("131072 tokens of Llama-3.1-8B do not fit an L4: {r:?}")
+        };
+        assert_eq!(max_model_len, 131_072);
+        // one 131,072-token request: 8192 blocks of 2 MiB ("16.00 GiB KV cache is needed")
+        assert_eq!(needed_bytes, 16 << 30);
+        // the estimate is whole blocks of what is available
+        assert_eq!(estimated_max_model_len, f.num_gpu_blocks * 16);
+    }
+
+    #[test]
+    fn heads_that_do_not_split_refuse() {
+        let c = catalog();
+        let llama = c.model("llama-3.1-8b", check_declared).unwrap();
+        let h100 = c.gpu("h100-sxm").unwrap();
+        assert_eq!(
+            run(&llama, &h100, 3, Flags::default()).1,
+            Some(Refusal::HeadsNotDivisible { heads: 32, tp: 3 })
+        );
+    }
+
+    #[test]
+    fn batch_defaults_follow_the_gpu_and_the_entry_point() {
+        let c = catalog();
+        let settings = |gpu: &str, entry| {
+            Settings::resolve(
+                &Flags {
+                    entry,
+                    ..Flags::default()
+                },
+                &c.gpu(gpu).unwrap(),
+            )
+        };
+        let s = settings("h100-sxm", Entry::Serve);
+        assert_eq!((s.max_num_batched_tokens, s.max_num_seqs), (8192, 1024));
+        let s = settings("h100-sxm", Entry::LlmClass);
+        assert_eq!((s.max_num_batched_tokens, s.max_num_seqs), (16384, 1024));
+        let s = settings("a100-80gb-sxm", Entry::Serve);
+        assert_eq!((s.max_num_batched_tokens, s.max_num_seqs), (2048, 256));
+        let s = settings("l4", Entry::LlmClass);
+        assert_eq!((s.max_num_batched_tokens, s.max_num_seqs), (8192, 256));
     }
 }

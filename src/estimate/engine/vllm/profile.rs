@@ -6,7 +6,8 @@ use crate::estimate::engine::profile::{AttentionImpl, Device, EngineId, KvAlloc,
 use crate::spec::gpu::{GpuSpec, GIB};
 use serde::Serialize;
 
-/// The release whose code the accounting follows.
+/// The release whose code the accounting follows by default (`Release::V0_11`; `--vllm-release 0.19`
+/// follows 0.19).
 pub const VERSION: &str = "vLLM 0.11 (V1 engine)";
 
 pub const VLLM: Runtime = Runtime {
@@ -14,7 +15,10 @@ pub const VLLM: Runtime = Runtime {
     version: VERSION,
     description: "vLLM V1: paged KV from the memory gpu_memory_utilization leaves after a profile run, flash attention, chunked prefill",
     device: Device::Gpu,
-    kv_default: KvDefault::Compute16,
+    // `--kv-cache-dtype auto` is the model dtype (vllm/config/cache.py): f32 with `--dtype float32`
+    // ("GPU KV cache size: 175,296 tokens" from 42.8 GiB, 256 KiB a token, in
+    // validation/field/vllm-llama-3.1-8b-fp32-h100-0.19.0.json)
+    kv_default: KvDefault::ComputeDtype,
     kv_alloc: KvAlloc::Paged,
     attention: AttentionImpl::Fused,
     // the step budget is max_num_batched_tokens, a setting (`Settings`)
@@ -65,6 +69,51 @@ pub enum Entry {
     LlmClass,
 }
 
+/// Which top-k/top-p sampler vLLM runs: a property of the installation, not of the command line. A
+/// pip install has no FlashInfer (an optional extra) and falls back to PyTorch's sampler, which sorts
+/// the logits ("FlashInfer is not available. Falling back to the PyTorch-native implementation");
+/// the vllm/vllm-openai image ships FlashInfer ("Using FlashInfer for top-p & top-k sampling";
+/// `VLLM_USE_FLASHINFER_SAMPLER=0` turns it off). The profile run's peak differs by gigabytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sampler {
+    /// PyTorch's sort-based top-k/top-p (v1/sample/ops/topk_topp_sampler.py `forward_native`)
+    #[default]
+    Native,
+    /// FlashInfer's `top_k_top_p_sampling_from_logits` (`forward_cuda`)
+    Flashinfer,
+}
+
+/// The vLLM release whose code the accounting follows. The terms are the same from 0.10 to 0.19
+/// (available = utilization x total − weights − torch peak − non-torch; CUDA graphs captured after the
+/// KV cache); what changed is the native sampler's footprint and the non-torch memory
+/// (docs/engines/vllm.md, "Releases").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum Release {
+    /// 0.10.x-0.11.x: PyTorch's sort-based top-k/top-p
+    #[default]
+    #[serde(rename = "0.11")]
+    V0_11,
+    /// 0.19.x: a Triton top-k/top-p kernel in place from 8 rows; CUDA-graph memory profiled (not
+    /// counted by default) inside the memory-profiling window
+    #[serde(rename = "0.19")]
+    V0_19,
+}
+
+impl Release {
+    /// The modeled release for a printed vLLM version: 0.19 and later follow 0.19, anything else 0.11.
+    pub fn of_version(version: &str) -> Release {
+        let mut parts = version.trim().trim_start_matches('v').split(['.', ' ']);
+        let major = parts.next().and_then(|x| x.parse::<u64>().ok());
+        let minor = parts.next().and_then(|x| x.parse::<u64>().ok());
+        match (major, minor) {
+            (Some(0), Some(m)) if m >= 19 => Release::V0_19,
+            (Some(n), _) if n >= 1 => Release::V0_19,
+            _ => Release::V0_11,
+        }
+    }
+}
+
 /// What a user set on vLLM's command line; None = vLLM's default.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Flags {
@@ -76,6 +125,11 @@ pub struct Flags {
     /// `--kv-cache-memory`: bytes of KV cache per GPU, instead of what utilization leaves
     pub kv_cache_memory: Option<u64>,
     pub entry: Entry,
+    pub sampler: Sampler,
+    pub release: Release,
+    /// `--cpu-offload-gb`: GiB of weights vLLM keeps in CPU memory and streams in each forward
+    /// pass. Not modeled: the estimate holds every weight on the GPU and says so.
+    pub cpu_offload_gb: Option<f64>,
 }
 
 /// The values vLLM runs with.
@@ -88,6 +142,8 @@ pub struct Settings {
     pub enforce_eager: bool,
     pub kv_cache_memory: Option<u64>,
     pub entry: Entry,
+    pub sampler: Sampler,
+    pub release: Release,
 }
 
 /// `--gpu-memory-utilization` default (vllm/config/cache.py `CacheConfig`).
@@ -102,7 +158,8 @@ impl Settings {
     /// vLLM's values for `flags` on `gpu`. `max_num_seqs` and `max_num_batched_tokens` default by
     /// entry point and GPU (arg_utils.py `_set_default_args`): on GPUs of 70 GiB or more other than
     /// the A100, 1024 sequences and 8192 tokens for `vllm serve` (16384 for the LLM class); else 256
-    /// sequences and 2048 tokens (8192 for the LLM class).
+    /// sequences and 2048 tokens (8192 for the LLM class); the default `max_num_seqs` never exceeds
+    /// `max_num_batched_tokens`.
     pub fn resolve(flags: &Flags, gpu: &GpuSpec) -> Settings {
         let large = gpu.reported_bytes() >= LARGE_GPU_BYTES && !gpu.name.to_ascii_lowercase().contains("a100");
         let (seqs, tokens) = match (large, flags.entry) {
@@ -111,14 +168,17 @@ impl Settings {
             (false, Entry::Serve) => (256, 2048),
             (false, Entry::LlmClass) => (256, 8192),
         };
+        let max_num_batched_tokens = flags.max_num_batched_tokens.unwrap_or(tokens);
         Settings {
             gpu_memory_utilization: flags.gpu_memory_utilization.unwrap_or(DEFAULT_GPU_MEMORY_UTILIZATION),
-            max_num_seqs: flags.max_num_seqs.unwrap_or(seqs),
-            max_num_batched_tokens: flags.max_num_batched_tokens.unwrap_or(tokens),
+            max_num_seqs: flags.max_num_seqs.unwrap_or(seqs.min(max_num_batched_tokens)),
+            max_num_batched_tokens,
             block_size: flags.block_size.unwrap_or(DEFAULT_BLOCK_SIZE),
             enforce_eager: flags.enforce_eager,
             kv_cache_memory: flags.kv_cache_memory,
             entry: flags.entry,
+            sampler: flags.sampler,
+            release: flags.release,
         }
     }
 }

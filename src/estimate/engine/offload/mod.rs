@@ -1,0 +1,416 @@
+//! llama.cpp CPU+GPU offload: which weights, KV and buffers land on which device under `-ngl`,
+//! `-ot`, `--cpu-moe`, `--n-cpu-moe` and mmap, what must stay resident in system RAM, and the speed
+//! of the split. It places every GGUF tensor of llama.cpp's accounting
+//! ([`crate::estimate::engine::llamacpp`]) and replays the compute graph over the GPUs and the CPU
+//! with that placement. Method and sources: docs/engines/offload.md.
+
+pub mod flags;
+pub mod placement;
+pub mod solve;
+pub mod speed;
+
+pub use flags::{GpuLayers, OffloadFlags, Target, TensorOverride};
+pub use placement::{Device, HostBuffer, NglRule, Rules, MODELED};
+
+use super::llamacpp::compute::{self, Split as ComputeSplit};
+use super::llamacpp::context::{self, Context};
+use super::llamacpp::graph::Weight;
+use super::llamacpp::model::Model;
+use super::llamacpp::weights::{self, Name, Place};
+use super::llamacpp::{self, Figures, Settings};
+use crate::estimate::arch::moe::expected_experts_touched;
+use crate::estimate::overhead;
+use crate::estimate::prepared::Prepared;
+use serde::Serialize;
+use speed::DecodeBytes;
+use std::collections::BTreeMap;
+
+/// One GPU's share of a split model, under the names llama.cpp prints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GpuPart {
+    /// `CUDA0`, `CUDA1`, ...
+    pub device: String,
+    /// blocks whose layer (attention, norms, KV) is on this GPU
+    pub blocks: u64,
+    /// the output layer (`output.weight`, `output_norm`) is here
+    pub output: bool,
+    /// blocks whose routed experts are on this GPU (MoE)
+    pub expert_blocks: u64,
+    /// "CUDAi model buffer size"
+    pub model_buffer_bytes: u64,
+    /// "CUDAi KV buffer size"
+    pub kv_buffer_bytes: u64,
+    /// "CUDAi compute buffer size" (for prompts it holds the copies of the host weights one graph
+    /// split multiplies on the GPU)
+    pub compute_buffer_bytes: u64,
+    /// CUDA context and cuBLAS workspace (not printed by llama.cpp)
+    pub cuda_context_bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// The host's share: its buffers as printed and the RAM they hold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostPart {
+    /// blocks left on the CPU by `-ngl` (their weights and KV)
+    pub blocks: u64,
+    /// blocks whose routed experts are on the CPU (MoE)
+    pub expert_blocks: u64,
+    /// the model buffers as printed: "CPU_Mapped" (a span of the file), "CUDA_Host", "CPU"
+    pub model_buffer_bytes: BTreeMap<HostBuffer, u64>,
+    /// the bytes of the weights kept on the host: with mmap the pages the CPU reads (the rest of
+    /// the printed span is page cache the kernel may drop), without mmap the buffers themselves
+    pub weight_bytes: u64,
+    /// "CPU KV buffer size": the KV of the blocks on the CPU (all of it with `--no-kv-offload`)
+    pub kv_buffer_bytes: u64,
+    /// "CUDA_Host compute buffer size" (graph inputs, the token-embedding lookup, CPU-side ops)
+    pub compute_buffer_bytes: u64,
+    /// logits: "CUDA_Host output buffer size" when the output layer is on a GPU, else "CPU"
+    pub output_buffer_bytes: u64,
+    /// RAM the run needs: weights, KV, compute and output buffers
+    pub total_bytes: u64,
+    /// pinned (page-locked) share of `total_bytes`: `CUDA_Host` buffers
+    pub pinned_bytes: u64,
+    pub mmap: bool,
+}
+
+/// A llama.cpp run split over GPUs and the host: every buffer per device, what one decoded token
+/// reads on each side and the graph splits between them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Split {
+    /// blocks in the model (`n_layer`); units are the blocks and the output layer
+    pub n_layer: u64,
+    /// units on the GPUs (llama.cpp's "offloaded N/n_layer+1 layers to GPU")
+    pub gpu_units: u64,
+    pub gpus: Vec<GpuPart>,
+    pub host: HostPart,
+    /// the log's `graph splits = A (with bs=<ubatch>), B (with bs=1)`
+    pub graph_splits_prompt: u64,
+    pub graph_splits_token: u64,
+    /// what one decode step reads, per GPU and on the host
+    #[serde(skip)]
+    pub decode: DecodeBytes,
+    /// host weights one prompt ubatch copies to the GPU (op offload; 0 when off or below 32 tokens)
+    pub ubatch_copy_bytes: u64,
+    /// the tensor overrides matched a tensor on a GPU index beyond those in use
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown_gpu: Option<String>,
+}
+
+impl Split {
+    /// Whether any weight or layer is on the host beyond the token embeddings.
+    pub fn is_hybrid(&self) -> bool {
+        self.host.blocks > 0 || self.host.expert_blocks > 0 || self.decode.host > 0
+    }
+}
+
+/// Tokens of KV one decode step reads per sequence on a layer: the context, or the window of a
+/// sliding-window layer.
+pub(crate) fn kv_read_tokens(m: &Model, il: u64, context: u64) -> u64 {
+    match m.window {
+        Some(w) if m.is_swa(il) => context.min(w.size),
+        _ => context,
+    }
+}
+
+/// The backend index of a device for the scheduler: GPUs in order, the CPU last.
+fn backend(d: Option<usize>, gpus: usize) -> usize {
+    d.unwrap_or(gpus)
+}
+
+/// The context-independent part of a split: where every tensor is, the model buffers per device,
+/// and what the weights cost a decode step and a prompt ubatch.
+pub struct Layout {
+    pub model: Model,
+    pub gpus: usize,
+    /// device of each unit (blocks, then the output layer); None: the CPU
+    pub units: Vec<Option<usize>>,
+    pub gpu_model: Vec<u64>,
+    pub gpu_expert_blocks: Vec<u64>,
+    pub host_expert_blocks: u64,
+    pub host_buffers: BTreeMap<HostBuffer, u64>,
+    pub host_weights: u64,
+    pub pinned_weights: u64,
+    /// weight bytes a decode step of `batch` reads per GPU and on the host
+    pub gpu_reads: Vec<u64>,
+    pub host_reads: u64,
+    /// host weights a prompt ubatch copies to the GPU (op offload)
+    pub ubatch_copy_bytes: u64,
+    pub unknown_gpu: Option<String>,
+    pub flags: OffloadFlags,
+    pub no_kv_offload: bool,
+    pub mmap: bool,
+}
+
+impl Layout {
+    /// Where layer `il`'s KV cache lives.
+    pub fn kv_device(&self, il: u64) -> Option<usize> {
+        if self.no_kv_offload {
+            None
+        } else {
+            self.units[il as usize]
+        }
+    }
+}
+
+/// Places `p`'s model over `gpus` equal GPUs and the host with `s`'s flags under a build's `rules`;
+/// `batch` and `ubatch` size what a decode step and a prompt ubatch touch of the experts.
+pub fn layout(p: &Prepared, s: &Settings, gpus: usize, batch: u64, ubatch: u64, rules: &Rules) -> Layout {
+    let (m, file, _) = llamacpp::model_of(p);
+    let n_layer = m.n_layer;
+    let inv = &p.facts.inventory;
+    let tensors = weights::tensors(inv, &file, p.setup.format).unwrap_or_default();
+    let units = placement::unit_devices(n_layer, s.n_gpu_layers, rules.ngl, &vec![1.0; gpus]);
+    let flags = s.offload;
+    let devices = placement::place(&tensors, &units, &flags);
+    let (experts, used) = m.experts.map_or((0, 0), |x| (x.count, x.used));
+    let touched_share = |tokens: u64| {
+        if experts == 0 {
+            1.0
+        } else {
+            expected_experts_touched(experts, used, tokens).min(experts as f64) / experts as f64
+        }
+    };
+    let (step_share, ubatch_share) = (touched_share(batch.max(1)), touched_share(ubatch));
+    let op_offload = !flags.no_op_offload && ubatch >= compute::OP_OFFLOAD_MIN_BATCH && gpus > 0;
+    let mut l = Layout {
+        model: m,
+        gpus,
+        units,
+        gpu_model: vec![0; gpus],
+        gpu_expert_blocks: vec![0; gpus],
+        host_expert_blocks: 0,
+        host_buffers: BTreeMap::new(),
+        host_weights: 0,
+        pinned_weights: 0,
+        gpu_reads: vec![0; gpus],
+        host_reads: 0,
+        ubatch_copy_bytes: 0,
+        unknown_gpu: placement::unknown_gpu(&flags, gpus).map(|t| t.to_string()),
+        flags,
+        no_kv_offload: flags.no_kv_offload,
+        mmap: s.mmap,
+    };
+    let mut expert_blocks: BTreeMap<u64, Device> = BTreeMap::new();
+    let mut mapped = vec![false; tensors.len()];
+    for (i, (t, d)) in tensors.iter().zip(&devices).enumerate() {
+        let block = match t.place {
+            Place::Layer(il) => Some(il),
+            _ => None,
+        };
+        if let (true, Some(il)) = (t.routed, block) {
+            expert_blocks.insert(il, *d);
+        }
+        // a decode step gathers `batch` rows of the token embeddings (GET_ROWS is never offloaded)
+        let input = t.place == Place::Input;
+        let read = match (input, t.routed) {
+            (true, _) => 0,
+            (false, true) => (t.nbytes as f64 * step_share) as u64,
+            (false, false) => t.nbytes,
+        };
+        match d {
+            Device::Gpu(g) if *g < gpus => {
+                l.gpu_model[*g] += t.cuda_bytes();
+                l.gpu_reads[*g] += read;
+            }
+            _ => {
+                l.host_reads += read;
+                if op_offload && !input {
+                    l.ubatch_copy_bytes += if t.routed {
+                        (t.nbytes as f64 * ubatch_share) as u64
+                    } else {
+                        t.nbytes
+                    };
+                }
+                let overridden = flags.target_of(|| t.name.at(t.place), t.routed, block) == Some(Target::Cpu);
+                match placement::host_buffer(t, overridden, s.mmap, gpus, rules) {
+                    HostBuffer::CpuMapped => {
+                        mapped[i] = true;
+                        l.host_weights += t.nbytes;
+                    }
+                    buffer => {
+                        *l.host_buffers.entry(buffer).or_default() += t.host_bytes();
+                        l.host_weights += t.host_bytes();
+                        if buffer == HostBuffer::CudaHost {
+                            l.pinned_weights += t.host_bytes();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for d in expert_blocks.values() {
+        match d {
+            Device::Gpu(g) if *g < gpus => l.gpu_expert_blocks[*g] += 1,
+            _ => l.host_expert_blocks += 1,
+        }
+    }
+    if mapped.iter().any(|&x| x) {
+        let order = placement::quantize_order(&tensors);
+        if let Some(span) = placement::mapped_span(&tensors, &mapped, &order, placement::GGUF_ALIGNMENT) {
+            l.host_buffers.insert(HostBuffer::CpuMapped, span);
+        }
+    }
+    l
+}
+
+/// The compute buffers and graph splits of `l` for context `ctx`: the worst-case graphs replayed
+/// over the GPUs and the CPU with this placement.
+pub fn compute_buffers(p: &Prepared, l: &Layout, ctx: &Context) -> compute::SplitBuffers {
+    let gpus = l.gpus;
+    let m = &l.model;
+    let n_layer = m.n_layer;
+    let inv = &p.facts.inventory;
+    let format = p.setup.format;
+    let layer_backends: Vec<usize> = (0..n_layer).map(|il| backend(l.units[il as usize], gpus)).collect();
+    let flags = l.flags;
+    let weight_backend = |w: Weight, layer: Option<u64>| {
+        let place = layer.map_or(Place::Output, Place::Layer);
+        let name = || {
+            Name {
+                base: w.gguf(),
+                bias: false,
+            }
+            .at(place)
+        };
+        flags.target_of(name, w.routed(), layer).map(|t| match t {
+            Target::Cpu => gpus,
+            Target::Gpu(i) => (i as usize).min(gpus.saturating_sub(1)),
+        })
+    };
+    let weight_type = |w, layer| weights::weight_type(format, &inv.gguf, m, w, layer);
+    let cs = ComputeSplit {
+        gpus,
+        layers: &layer_backends,
+        output: backend(l.units[n_layer as usize], gpus),
+        weight_backend: flags
+            .has_overrides()
+            .then_some(&weight_backend as &dyn Fn(Weight, Option<u64>) -> Option<usize>),
+    };
+    compute::split_buffers(m, &ctx.reserve(), &cs, &weight_type)
+}
+
+/// Assembles a [`Split`] from its layout, its context and its compute buffers.
+pub fn assemble(
+    p: &Prepared,
+    l: &Layout,
+    ctx: &Context,
+    sb: &compute::SplitBuffers,
+    context: u64,
+    batch: u64,
+) -> Split {
+    let gpus = l.gpus;
+    let m = &l.model;
+    let n_layer = m.n_layer;
+    let gpu_kv: Vec<u64> = (0..gpus)
+        .map(|g| ctx.kv_buffers(m, true, |il| l.kv_device(il) == Some(g)).total())
+        .collect();
+    let host_kv = ctx.kv_buffers(m, false, |il| l.kv_device(il).is_none()).total();
+    let cuda_context = overhead::cuda_context(p.setup.runtime) + overhead::blas_workspace(p.gpu, p.setup.runtime);
+    let mut decode = DecodeBytes {
+        gpu: l.gpu_reads.clone(),
+        host: l.host_reads,
+        host_splits: (sb.splits_token as u64).saturating_sub(FULL_OFFLOAD_SPLITS),
+    };
+    let kv_row = ctx.type_k.row_size(m.n_embd_gqa()) + ctx.type_v.row_size(m.n_embd_gqa());
+    for il in 0..n_layer {
+        let bytes = kv_row * kv_read_tokens(m, il, context) * batch.max(1);
+        match l.kv_device(il) {
+            Some(g) => decode.gpu[g] += bytes,
+            None => decode.host += bytes,
+        }
+    }
+    let gpu_parts = (0..gpus)
+        .map(|g| {
+            let compute = sb.compute[g];
+            GpuPart {
+                device: format!("CUDA{g}"),
+                blocks: (0..n_layer).filter(|&il| l.units[il as usize] == Some(g)).count() as u64,
+                output: l.units[n_layer as usize] == Some(g),
+                expert_blocks: l.gpu_expert_blocks[g],
+                model_buffer_bytes: l.gpu_model[g],
+                kv_buffer_bytes: gpu_kv[g],
+                compute_buffer_bytes: compute,
+                cuda_context_bytes: cuda_context,
+                total_bytes: l.gpu_model[g] + gpu_kv[g] + compute + cuda_context,
+            }
+        })
+        .collect();
+    let host_compute = sb.compute[gpus];
+    let output = context::output_buffer(m.n_vocab, ctx.n_seq_max);
+    let output_on_gpu = l.units[n_layer as usize].is_some();
+    // the CPU backend's compute buffer and the logits of an offloaded output layer are pinned too
+    let pinned = l.pinned_weights + if gpus > 0 { host_compute } else { 0 } + if output_on_gpu { output } else { 0 };
+    Split {
+        n_layer,
+        gpu_units: l.units.iter().filter(|u| u.is_some()).count() as u64,
+        gpus: gpu_parts,
+        host: HostPart {
+            blocks: (0..n_layer).filter(|&il| l.units[il as usize].is_none()).count() as u64,
+            expert_blocks: l.host_expert_blocks,
+            model_buffer_bytes: l.host_buffers.clone(),
+            weight_bytes: l.host_weights,
+            kv_buffer_bytes: host_kv,
+            compute_buffer_bytes: host_compute,
+            output_buffer_bytes: output,
+            total_bytes: l.host_weights + host_kv + host_compute + output,
+            pinned_bytes: pinned,
+            mmap: l.mmap,
+        },
+        graph_splits_prompt: sb.splits_prompt as u64,
+        graph_splits_token: sb.splits_token as u64,
+        decode,
+        ubatch_copy_bytes: l.ubatch_copy_bytes,
+        unknown_gpu: l.unknown_gpu.clone(),
+    }
+}
+
+/// The split of `p`'s model over `gpus` equal GPUs (`p.gpu`, `p.budget` each) and the host, with
+/// `s`'s placement flags, for `batch` slots of `context` tokens, under the placement `rules` of a
+/// llama.cpp build. GPUs share the units in proportion to their (equal) free memory.
+pub fn split(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, rules: &Rules) -> Split {
+    let (m, _, _) = llamacpp::model_of(p);
+    let ctx = Context::new(&m, &llamacpp::params(s, context, batch));
+    let l = layout(p, s, gpus, batch, ctx.n_ubatch, rules);
+    let sb = compute_buffers(p, &l, &ctx);
+    assemble(p, &l, &ctx, &sb, context, batch)
+}
+
+/// Graph splits of a one-token graph with every unit on one GPU: the token-embedding lookup on the
+/// CPU, the rest on the GPU. A split beyond these hands work between the GPU and the CPU.
+pub const FULL_OFFLOAD_SPLITS: u64 = 2;
+
+/// Whether `s` splits the model between the GPU and the host beyond llama.cpp's default (every unit
+/// on the GPU): tensor overrides, a layer count, or the KV cache kept on the host.
+pub fn is_split(p: &Prepared, s: &Settings) -> bool {
+    let n_layer = p
+        .setup
+        .model
+        .architecture
+        .as_ref()
+        .map_or(p.geometry.layers, |a| a.layers);
+    s.offload.has_overrides() || s.offload.no_kv_offload || s.n_gpu_layers.is_some_and(|n| n <= n_layer)
+}
+
+/// llama.cpp's figures for the first GPU of a split (the dispatcher's view of a one-GPU run with
+/// placement flags): the context's sizes from llama.cpp's own accounting, the buffers from the
+/// placement.
+pub fn figures(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Figures {
+    let base = llamacpp::figures(p, s, context, batch);
+    let sp = split(p, s, 1, context, batch, &MODELED);
+    let g = &sp.gpus[0];
+    Figures {
+        gpu_layers: sp.gpu_units,
+        model_buffer_bytes: g.model_buffer_bytes,
+        host_model_buffer_bytes: sp.host.model_buffer_bytes.values().sum(),
+        kv_buffer_bytes: g.kv_buffer_bytes,
+        host_kv_buffer_bytes: sp.host.kv_buffer_bytes,
+        compute_buffer_bytes: g.compute_buffer_bytes,
+        host_compute_buffer_bytes: sp.host.compute_buffer_bytes,
+        ..base
+    }
+}
+
+/// GPU bytes of the first GPU of a split (model, KV, compute, CUDA context).
+pub fn total(p: &Prepared, s: &Settings, context: u64, batch: u64) -> u64 {
+    split(p, s, 1, context, batch, &MODELED).gpus[0].total_bytes
+}

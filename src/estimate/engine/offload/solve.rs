@@ -1,0 +1,415 @@
+//! Choosing a split: for a model on given GPUs and a host, every way of keeping part of it on the
+//! CPU that llama.cpp's own flags express — the routed experts of the first N blocks
+//! (`--n-cpu-moe N`) for MoE models, the first layers (`-ngl`) for dense ones — with the memory
+//! each needs, the largest context each fits, and the decode speed each gives. The fastest split
+//! that fits is the answer; the others make the trade-off table.
+//!
+//! Memory is additive in the split: weights per device from the placement (exact), the KV cache in
+//! closed form per context, and the compute buffers from a replay of the graph. A replay is the
+//! expensive part, so the search replays two representative placements (nothing on the host, and
+//! the first block's experts or layer on the host) and reuses their compute buffers and graph splits
+//! for the other rows; the chosen split is then computed in full by [`super::split`].
+
+use super::speed::{self, Decode, DecodeBytes, HybridProfile};
+use super::{compute_buffers, layout, Layout, Rules};
+use crate::estimate::arch::moe::expected_experts_touched;
+use crate::estimate::engine::llamacpp::compute::{SplitBuffers, OP_OFFLOAD_MIN_BATCH};
+use crate::estimate::engine::llamacpp::context::Context;
+use crate::estimate::engine::llamacpp::weights::{self, Place};
+use crate::estimate::engine::llamacpp::{self, Settings};
+use crate::estimate::overhead;
+use crate::estimate::prepared::Prepared;
+use crate::spec::host::Host;
+use serde::Serialize;
+
+/// The setting a row of the search varies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Knob {
+    /// `--n-cpu-moe N` with every layer on the GPUs
+    Experts { n_cpu_moe: u64 },
+    /// `-ngl N`
+    Layers { n_gpu_layers: u64 },
+}
+
+impl Knob {
+    /// `s` with this knob set (and nothing else moved).
+    pub fn apply(self, s: &Settings) -> Settings {
+        let mut out = *s;
+        match self {
+            Knob::Experts { n_cpu_moe } => {
+                out.offload.n_cpu_moe = n_cpu_moe;
+                out.n_gpu_layers = None;
+            }
+            Knob::Layers { n_gpu_layers } => out.n_gpu_layers = Some(n_gpu_layers),
+        }
+        out
+    }
+}
+
+/// One split of the search.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    pub knob: Knob,
+    /// bytes on the fullest GPU at the requested context
+    pub gpu_bytes: u64,
+    /// RAM the split needs at the requested context
+    pub host_bytes: u64,
+    pub fits_gpu: bool,
+    /// None when no host is given
+    pub fits_host: Option<bool>,
+    /// the largest context (per sequence) this split fits on the GPUs and the host; None: none
+    pub max_context: Option<u64>,
+    /// decode at the requested context; None without the host's bandwidth
+    pub decode: Option<Decode>,
+}
+
+impl Row {
+    pub fn fits(&self) -> bool {
+        self.fits_gpu && self.fits_host != Some(false)
+    }
+}
+
+/// The search's result: the rows in the order of more and more on the host, and the chosen one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Search {
+    pub rows: Vec<Row>,
+    /// index into `rows` of the fastest split that fits (the most on the GPU when there is no
+    /// speed to compare)
+    pub best: Option<usize>,
+}
+
+impl Search {
+    pub fn best_row(&self) -> Option<&Row> {
+        self.best.map(|i| &self.rows[i])
+    }
+}
+
+/// What one part of the model costs where it lives: bytes in a GPU buffer, bytes in host memory,
+/// bytes a decode step reads, bytes a prompt ubatch copies to the GPU when it is on the host.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Cost {
+    gpu: u64,
+    host: u64,
+    reads: u64,
+    copy: u64,
+}
+
+impl std::ops::AddAssign for Cost {
+    fn add_assign(&mut self, o: Cost) {
+        self.gpu += o.gpu;
+        self.host += o.host;
+        self.reads += o.reads;
+        self.copy += o.copy;
+    }
+}
+
+/// The model's costs per block (whole, and its routed experts alone), for the output layer and the
+/// token embeddings: any split the search considers is a sum of these, so it needs no placement
+/// pass per row.
+struct Costs {
+    blocks: Vec<Cost>,
+    experts: Vec<Cost>,
+    output: Cost,
+    input: Cost,
+}
+
+impl Costs {
+    fn new(p: &Prepared, s: &Settings, gpus: usize, batch: u64, ubatch: u64) -> Costs {
+        let (m, file, _) = llamacpp::model_of(p);
+        let tensors = weights::tensors(&p.facts.inventory, &file, p.setup.format).unwrap_or_default();
+        let (experts, used) = m.experts.map_or((0, 0), |x| (x.count, x.used));
+        let share = |tokens: u64| {
+            if experts == 0 {
+                1.0
+            } else {
+                expected_experts_touched(experts, used, tokens).min(experts as f64) / experts as f64
+            }
+        };
+        let (step, prompt) = (share(batch.max(1)), share(ubatch));
+        let op_offload = !s.offload.no_op_offload && ubatch >= OP_OFFLOAD_MIN_BATCH && gpus > 0;
+        let mut c = Costs {
+            blocks: vec![Cost::default(); m.n_layer as usize],
+            experts: vec![Cost::default(); m.n_layer as usize],
+            output: Cost::default(),
+            input: Cost::default(),
+        };
+        for t in &tensors {
+            let scale = |x: f64| {
+                if t.routed {
+                    (t.nbytes as f64 * x) as u64
+                } else {
+                    t.nbytes
+                }
+            };
+            let cost = Cost {
+                gpu: t.cuda_bytes(),
+                // mapped: the tensor's own pages; pinned or plain host buffers: 32-byte aligned
+                host: if s.mmap { t.nbytes } else { t.host_bytes() },
+                reads: if t.place == Place::Input { 0 } else { scale(step) },
+                copy: if op_offload && t.place != Place::Input {
+                    scale(prompt)
+                } else {
+                    0
+                },
+            };
+            match t.place {
+                Place::Input => c.input += cost,
+                Place::Output => c.output += cost,
+                Place::Layer(il) => {
+                    c.blocks[il as usize] += cost;
+                    if t.routed {
+                        c.experts[il as usize] += cost;
+                    }
+                }
+            }
+        }
+        c
+    }
+
+    /// The layout of `units` (device per block, then the output layer) with the experts of the
+    /// first `n_cpu_moe` blocks on the host, from the base layout `base`.
+    fn layout(&self, base: &Layout, units: Vec<Option<usize>>, n_cpu_moe: u64) -> Layout {
+        let gpus = base.gpus;
+        let mut l = Layout {
+            units,
+            gpus,
+            gpu_model: vec![0; gpus],
+            gpu_expert_blocks: vec![0; gpus],
+            host_expert_blocks: 0,
+            host_buffers: Default::default(),
+            host_weights: self.input.host,
+            pinned_weights: 0,
+            gpu_reads: vec![0; gpus],
+            host_reads: self.input.reads,
+            ubatch_copy_bytes: 0,
+            model: base.model,
+            unknown_gpu: None,
+            flags: base.flags,
+            no_kv_offload: base.no_kv_offload,
+            mmap: base.mmap,
+        };
+        let moe = self.experts.iter().any(|e| e.gpu > 0);
+        let place = |l: &mut Layout, cost: &Cost, device: Option<usize>| match device {
+            Some(g) => {
+                l.gpu_model[g] += cost.gpu;
+                l.gpu_reads[g] += cost.reads;
+            }
+            None => {
+                l.host_weights += cost.host;
+                l.host_reads += cost.reads;
+                l.ubatch_copy_bytes += cost.copy;
+            }
+        };
+        for (il, (block, experts)) in self.blocks.iter().zip(&self.experts).enumerate() {
+            let device = l.units[il];
+            let on_host = (il as u64) < n_cpu_moe;
+            match device {
+                Some(_) if on_host => {
+                    let rest = Cost {
+                        gpu: block.gpu - experts.gpu,
+                        host: block.host - experts.host,
+                        reads: block.reads - experts.reads,
+                        copy: block.copy - experts.copy,
+                    };
+                    place(&mut l, &rest, device);
+                    place(&mut l, experts, None);
+                }
+                _ => place(&mut l, block, device),
+            }
+            if moe {
+                match device.filter(|_| !on_host) {
+                    Some(g) => l.gpu_expert_blocks[g] += 1,
+                    None => l.host_expert_blocks += 1,
+                }
+            }
+        }
+        let output_device = l.units[self.blocks.len()];
+        place(&mut l, &self.output, output_device);
+        if !l.mmap && gpus > 0 {
+            // the modeled build keeps unmapped host weights in pinned memory
+            l.pinned_weights = l.host_weights;
+        }
+        l
+    }
+}
+
+/// Compute buffers and graph splits of a placement family, from one replay: nothing on the host
+/// (the first row), or the first block's experts or layer there (every other row).
+struct Replayed {
+    buffers: SplitBuffers,
+    /// graph splits beyond the full offload's, per block with experts on the host, or in all
+    /// (layers: the CPU's blocks are contiguous, one hand-over each way)
+    extra_splits: u64,
+}
+
+fn replay(p: &Prepared, s: &Settings, knob: Knob, gpus: usize, context: u64, batch: u64, rules: &Rules) -> Replayed {
+    let s = knob.apply(s);
+    let (m, _, _) = llamacpp::model_of(p);
+    let ctx = Context::new(&m, &llamacpp::params(&s, context, batch));
+    let l = layout(p, &s, gpus, batch, ctx.n_ubatch, rules);
+    let buffers = compute_buffers(p, &l, &ctx);
+    let extra_splits = (buffers.splits_token as u64).saturating_sub(super::FULL_OFFLOAD_SPLITS);
+    Replayed { buffers, extra_splits }
+}
+
+/// GPU and host bytes of layout `l` at `context`, with cached compute buffers.
+fn bytes_at(p: &Prepared, s: &Settings, l: &Layout, r: &Replayed, context: u64, batch: u64) -> (u64, u64) {
+    let m = &l.model;
+    let ctx = Context::new(m, &llamacpp::params(s, context, batch));
+    let cuda = overhead::cuda_context(p.setup.runtime) + overhead::blas_workspace(p.gpu, p.setup.runtime);
+    let gpu = (0..l.gpus)
+        .map(|g| {
+            let kv = ctx.kv_buffers(m, true, |il| l.kv_device(il) == Some(g)).total();
+            l.gpu_model[g] + kv + r.buffers.compute[g] + cuda
+        })
+        .max()
+        .unwrap_or(0);
+    let host_kv = ctx.kv_buffers(m, false, |il| l.kv_device(il).is_none()).total();
+    let output = llamacpp::context::output_buffer(m.n_vocab, ctx.n_seq_max);
+    let host = l.host_weights + host_kv + r.buffers.compute[l.gpus] + output;
+    (gpu, host)
+}
+
+/// What the search is for: GPUs, context and batch, the host.
+#[derive(Debug, Clone, Copy)]
+pub struct Query<'a> {
+    /// equal GPUs (`p.gpu` each)
+    pub gpus: usize,
+    /// tokens per sequence
+    pub context: u64,
+    /// sequences (llama.cpp's slots)
+    pub batch: u64,
+    pub host: Option<&'a Host>,
+}
+
+/// Decode of layout `l` for `q`: weights and KV read per side, the hand-overs per token.
+pub fn decode_of(
+    p: &Prepared,
+    s: &Settings,
+    l: &Layout,
+    host_splits: u64,
+    q: &Query,
+    profile: &HybridProfile,
+) -> Option<Decode> {
+    let m = &l.model;
+    let ctx = Context::new(m, &llamacpp::params(s, q.context, q.batch));
+    let kv_row = ctx.type_k.row_size(m.n_embd_gqa()) + ctx.type_v.row_size(m.n_embd_gqa());
+    let mut bytes = DecodeBytes {
+        gpu: l.gpu_reads.clone(),
+        host: l.host_reads,
+        host_splits,
+    };
+    for il in 0..m.n_layer {
+        let b = kv_row * super::kv_read_tokens(m, il, q.context) * q.batch.max(1);
+        match l.kv_device(il) {
+            Some(g) => bytes.gpu[g] += b,
+            None => bytes.host += b,
+        }
+    }
+    let rt = p.setup.runtime;
+    speed::decode(
+        &bytes,
+        p.gpu.bandwidth_gbps,
+        rt.memory_efficiency,
+        rt.step_overhead_s,
+        q.host.and_then(Host::bandwidth_gbps),
+        profile,
+    )
+}
+
+/// The largest context in `1..=max` for which `fits(context)` holds, `fits` being monotone.
+fn largest(max: u64, fits: impl Fn(u64) -> bool) -> Option<u64> {
+    if !fits(1) {
+        return None;
+    }
+    let (mut lo, mut hi) = (1u64, max.max(1));
+    if fits(hi) {
+        return Some(hi);
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Some(lo)
+}
+
+/// Every split of `p`'s model that llama.cpp's `--n-cpu-moe` (MoE) or `-ngl` (dense) gives for `q`
+/// (GPUs of `p.budget` bytes each).
+pub fn search(p: &Prepared, s: &Settings, q: &Query, rules: &Rules, profile: &HybridProfile) -> Search {
+    let Query {
+        gpus,
+        context,
+        batch,
+        host,
+    } = *q;
+    let (m, _, _) = llamacpp::model_of(p);
+    let n_layer = m.n_layer;
+    let moe = m.experts.is_some();
+    let knobs: Vec<Knob> = if moe {
+        (0..=n_layer).map(|n| Knob::Experts { n_cpu_moe: n }).collect()
+    } else {
+        (0..=n_layer + 1)
+            .rev()
+            .map(|n| Knob::Layers { n_gpu_layers: n })
+            .collect()
+    };
+    let full = replay(p, s, knobs[0], gpus, context, batch, rules);
+    let partial = replay(p, s, knobs[1.min(knobs.len() - 1)], gpus, context, batch, rules);
+    let ubatch = Context::new(&m, &llamacpp::params(s, context, batch)).n_ubatch;
+    let base = layout(p, s, gpus, batch, ubatch, rules);
+    let costs = Costs::new(p, s, gpus, batch, ubatch);
+    let usable = host.map(Host::usable_bytes);
+    let max_context = p.setup.model.max_context;
+    let shares = vec![1.0; gpus];
+    let rows: Vec<Row> = knobs
+        .iter()
+        .enumerate()
+        .map(|(i, &knob)| {
+            let ks = knob.apply(s);
+            let (units, n_cpu_moe) = match knob {
+                Knob::Experts { n_cpu_moe } => (base.units.clone(), n_cpu_moe),
+                Knob::Layers { n_gpu_layers } => (
+                    super::placement::unit_devices(m.n_layer, Some(n_gpu_layers), rules.ngl, &shares),
+                    0,
+                ),
+            };
+            let l = costs.layout(&base, units, n_cpu_moe);
+            let r = if i == 0 { &full } else { &partial };
+            let host_splits = match knob {
+                Knob::Experts { n_cpu_moe } => partial.extra_splits * n_cpu_moe,
+                Knob::Layers { .. } if i == 0 => 0,
+                Knob::Layers { .. } => partial.extra_splits,
+            };
+            let fits_at = |c: u64| {
+                let (g, h) = bytes_at(p, &ks, &l, r, c, batch);
+                g <= p.budget && usable.is_none_or(|u| h <= u)
+            };
+            let (gpu_bytes, host_bytes) = bytes_at(p, &ks, &l, r, context, batch);
+            Row {
+                knob,
+                gpu_bytes,
+                host_bytes,
+                fits_gpu: gpu_bytes <= p.budget,
+                fits_host: usable.map(|u| host_bytes <= u),
+                max_context: largest(max_context, fits_at),
+                decode: decode_of(p, &ks, &l, host_splits, q, profile),
+            }
+        })
+        .collect();
+    let best = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.fits())
+        .max_by(|(i, a), (j, b)| {
+            let speed = |r: &Row| r.decode.map_or(0.0, |d| d.tokens_per_s);
+            // equal speed (or none): the split with more on the GPU (lower index)
+            speed(a).total_cmp(&speed(b)).then(j.cmp(i))
+        })
+        .map(|(i, _)| i);
+    Search { rows, best }
+}

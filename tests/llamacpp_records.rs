@@ -1,0 +1,129 @@
+//! The committed llama.cpp records (`validation/records/llamacpp-cpu-*.json`, written by
+//! `scripts/llamacpp-check.sh --save`: the real llama.cpp on synthetic full-size GGUF files) against
+//! today's estimator, buffer by buffer: model, KV and output buffers equal to the printed 0.01 MiB,
+//! compute buffers within 5%. The matrix of issue 10 must be there: Phi-3.5 Mini Q4_K_M, Q8_0 and
+//! F16, Phi-3.5 MoE Q4_K_M and Llama 3.2 3B; contexts 4K and 32K, ubatch 512 and 2048, flash
+//! attention on and off, 1 and 4 slots.
+
+use gpuplan::estimate::arch::check_declared;
+use gpuplan::measure::llamacpp::check::{Summary, Verdict};
+use gpuplan::measure::llamacpp::FlashAttn;
+use gpuplan::measure::predictions::{Campaign, Fits};
+use gpuplan::measure::record::{BufferKind, Record};
+use gpuplan::measure::records;
+use gpuplan::spec::gpu::MIB;
+use gpuplan::spec::Catalog;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+fn llamacpp_records() -> Vec<Record> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("validation/records");
+    records::load_dir(&dir)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.engine.is_some())
+        .collect()
+}
+
+#[test]
+fn the_matrix_of_issue_10_is_committed() {
+    let recs = llamacpp_records();
+    assert!(recs.len() >= 15, "{} llama.cpp records", recs.len());
+    let runs: BTreeSet<(String, String)> = recs.iter().map(|r| (r.model.clone(), r.precision.clone())).collect();
+    for (m, p) in [
+        ("phi-3.5-mini", "q4_k_m"),
+        ("phi-3.5-mini", "q8_0"),
+        ("phi-3.5-mini", "fp16"),
+        ("phi-3.5-moe", "q4_k_m"),
+        ("llama-3.2-3b", "q4_k_m"),
+    ] {
+        assert!(runs.contains(&(m.into(), p.into())), "{m} {p}");
+    }
+    let settings: Vec<_> = recs
+        .iter()
+        .map(|r| r.engine.as_ref().unwrap().settings.clone())
+        .collect();
+    let has = |f: &dyn Fn(&gpuplan::measure::llamacpp::RunSettings) -> bool| settings.iter().any(f);
+    assert!(has(&|s| s.ctx_size == 4096) && has(&|s| s.ctx_size == 32768));
+    assert!(has(&|s| s.ubatch_size == 512) && has(&|s| s.ubatch_size == 2048));
+    assert!(has(&|s| s.flash_attn == FlashAttn::On) && has(&|s| s.flash_attn == FlashAttn::Off));
+    assert!(has(&|s| s.parallel == 1) && has(&|s| s.parallel == 4));
+    for r in &recs {
+        assert_eq!(r.outcome.status, "ran", "{}", r.name);
+        assert_eq!(r.runtime, gpuplan::estimate::EngineId::LlamaCpp);
+    }
+}
+
+/// The figures are the printed lines: a record edited by hand would not add up.
+#[test]
+fn the_figures_are_what_llama_cpp_printed() {
+    for r in llamacpp_records() {
+        let e = r.measured.engine.as_ref().expect("printed buffers");
+        let host_model: f64 = e
+            .buffers
+            .iter()
+            .filter(|b| b.kind == BufferKind::Model && b.device.starts_with("CPU"))
+            .map(|b| b.mib)
+            .sum();
+        let printed = e.figures.host_model_buffer_bytes.unwrap() as f64 / MIB as f64;
+        assert!(
+            (host_model - printed).abs() < 0.006,
+            "{}: {host_model} vs {printed}",
+            r.name
+        );
+        for b in &e.buffers {
+            assert!(
+                b.line.contains(&format!("{:.2}", b.mib)) || b.line.contains(&format!("{:.4}", b.mib)),
+                "{}: {}",
+                r.name,
+                b.line
+            );
+        }
+    }
+}
+
+#[test]
+fn committed_llamacpp_records_hold_against_todays_estimator() {
+    let catalog = Catalog::embedded(check_declared).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fits = Fits::beside(&root.join("validation/records")).unwrap();
+    let rows = records::check(&llamacpp_records(), &catalog, &fits).unwrap();
+    let summary = Summary::of(&rows);
+    println!("{}", summary.line());
+    assert!(summary.failures.is_empty(), "{}", summary.failures.join("\n"));
+    assert!(summary.not_run.is_empty(), "{}", summary.not_run.join("\n"));
+    // every term is predicted, except the compute buffer of Phi-3.5-MoE, whose graph (llama.cpp's
+    // phimoe.cpp) gpuplan's llama.cpp accounting does not replay
+    for r in &rows {
+        for t in &r.terms {
+            let unmodeled = t.field == "compute_buffer_bytes" && r.name.contains("phi-3.5-moe");
+            assert_eq!(
+                t.verdict == Verdict::NotPredicted,
+                unmodeled,
+                "{}: {}",
+                r.name,
+                t.describe()
+            );
+        }
+    }
+}
+
+/// Every committed run answers a prediction registered before it (validation/predictions/), and
+/// carries that prediction as the file has it.
+#[test]
+fn registered_predictions_are_the_committed_ones() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for r in llamacpp_records() {
+        let reg = r
+            .prediction
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: no registered prediction", r.name));
+        assert_eq!(reg.id, r.name);
+        let c = Campaign::load(&root.join(&reg.file)).unwrap();
+        let entry = c
+            .registered_for(&reg.id)
+            .unwrap_or_else(|| panic!("{}: no entry {}", r.name, reg.id));
+        assert_eq!(entry.predicted, reg.predicted, "{}", r.name);
+        assert_eq!(entry.commit, reg.commit, "{}", r.name);
+    }
+}
