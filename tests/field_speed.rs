@@ -36,7 +36,8 @@ fn ratio<K: Key>(r: &Row<K>, rate: f64) -> Ratio {
 
 /// Checks the median |error| of `phase` against `target` and prints it with the worst row.
 fn check(ratios: &[Ratio], phase: Phase, target: f64, what: &str) {
-    let (n, med) = speed::median_error(ratios, phase);
+    let spread = speed::error_spread(ratios, phase);
+    let (n, med) = (spread.rows, spread.median);
     let worst = ratios
         .iter()
         .filter(|r| r.phase == phase)
@@ -162,12 +163,6 @@ fn vllm_held_out(rows: &[Row<vllm::Coef>]) -> (Vec<Ratio>, bool) {
     (out, true)
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
-}
-
 fn round4(x: f64) -> f64 {
     (x * 1e4).round() / 1e4
 }
@@ -189,7 +184,7 @@ fn bands(ratios: &[Ratio], held_out: bool) -> Vec<Band> {
             let (low, high) = if v.is_empty() {
                 (f64::NAN, f64::NAN)
             } else {
-                (round4(percentile(&v, 0.1)), round4(percentile(&v, 0.9)))
+                (round4(speed::percentile(&v, 0.1)), round4(speed::percentile(&v, 0.9)))
             };
             Band {
                 phase,
@@ -224,23 +219,46 @@ fn all_bands() -> (Vec<Band>, Vec<Ratio>, Vec<Ratio>, bool) {
 #[test]
 fn leave_one_gpu_out_and_bands() {
     let (fresh, loo, vllm_ratios, held_out) = all_bands();
-    for phase in [Phase::LlamaCppDecode, Phase::LlamaCppPrefill] {
-        let (n, med) = speed::median_error(&loo, phase);
-        println!(
-            "{phase:?} leave-one-GPU-out: {n} rows, median |error| {:.1} %",
-            med * 100.0
-        );
+    let in_sample = |phase: Phase| -> Vec<Ratio> {
+        match phase {
+            Phase::VllmDecode => speed::vllm_rows()
+                .iter()
+                .map(|r| ratio(r, r.predicted_rate(&vllm::coefficient)))
+                .collect(),
+            _ => speed::llamacpp_rows()
+                .iter()
+                .map(|r| ratio(r, r.predicted_rate(&llamacpp::coefficient)))
+                .collect(),
+        }
+    };
+    for (phase, held, what) in [
+        (Phase::LlamaCppDecode, &loo, "leave-one-GPU-out"),
+        (Phase::LlamaCppPrefill, &loo, "leave-one-GPU-out"),
+        (
+            Phase::VllmDecode,
+            &vllm_ratios,
+            if held_out {
+                "leave-one-GPU-out"
+            } else {
+                "in-sample again (rows from one GPU)"
+            },
+        ),
+    ] {
+        for (rows, keep) in [("all rows", false), ("fitted rows", true)] {
+            let kept =
+                |ratios: &[Ratio]| -> Vec<Ratio> { ratios.iter().filter(|r| r.fitted || !keep).cloned().collect() };
+            let fit = speed::error_spread(&kept(&in_sample(phase)), phase);
+            let out = speed::error_spread(&kept(held), phase);
+            println!(
+                "{phase:?}, {rows}: {} rows, |error| in-sample median {:.1} % p90 {:.1} %; {what} median {:.1} % p90 {:.1} %",
+                fit.rows,
+                fit.median * 100.0,
+                fit.p90 * 100.0,
+                out.median * 100.0,
+                out.p90 * 100.0
+            );
+        }
     }
-    let (n, med) = speed::median_error(&vllm_ratios, Phase::VllmDecode);
-    println!(
-        "VllmDecode {}: {n} rows, median |error| {:.1} %",
-        if held_out {
-            "leave-one-GPU-out"
-        } else {
-            "in-sample (one GPU)"
-        },
-        med * 100.0
-    );
     let text = speed::bands_table(&fresh);
     if bless() {
         println!("{text}");

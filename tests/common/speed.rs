@@ -577,12 +577,30 @@ fn percent(x: f64) -> String {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+/// The `q` quantile of sorted values, linear between neighbours (NaN when empty).
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// Median and 90th percentile of |error| over some rows.
+#[derive(Debug, Clone, Copy)]
+pub struct Spread {
+    pub rows: usize,
+    pub median: f64,
+    pub p90: f64,
+}
+
+fn spread(mut errors: Vec<f64>) -> Spread {
+    errors.sort_by(f64::total_cmp);
+    Spread {
+        rows: errors.len(),
+        median: percentile(&errors, 0.5),
+        p90: percentile(&errors, 0.9),
     }
 }
 
@@ -595,14 +613,25 @@ pub fn error(phase: Phase, ratio: f64) -> f64 {
     }
 }
 
-/// Median |error| of the `phase` ratios.
-pub fn median_error(ratios: &[Ratio], phase: Phase) -> (usize, f64) {
-    let e: Vec<f64> = ratios
-        .iter()
-        .filter(|r| r.phase == phase)
-        .map(|r| error(phase, r.ratio).abs())
-        .collect();
-    (e.len(), median(e))
+/// Median and 90th percentile of |error| of the `phase` ratios.
+pub fn error_spread(ratios: &[Ratio], phase: Phase) -> Spread {
+    spread(
+        ratios
+            .iter()
+            .filter(|r| r.phase == phase)
+            .map(|r| error(phase, r.ratio).abs())
+            .collect(),
+    )
+}
+
+/// Median and 90th percentile of |error| of the `phase` rows predicted with `coefficient`.
+fn in_sample<K: Key>(rows: &[Row<K>], phase: Phase, coefficient: &dyn Fn(K) -> f64) -> Spread {
+    spread(
+        rows.iter()
+            .filter(|r| r.phase == phase)
+            .map(|r| error(phase, r.published_rate / r.predicted_rate(coefficient)).abs())
+            .collect(),
+    )
 }
 
 /// The README section: a summary of the errors per engine and phase, then one line per row.
@@ -614,7 +643,7 @@ pub fn readme_table(
     vllm_held_out: bool,
 ) -> String {
     let mut s = String::from(
-        "| engine and phase | rows | GPUs | median error | median error, leave one GPU out |\n|---|---:|---:|---:|---:|\n",
+        "| engine and phase | rows | GPUs | median error | p90 error | median error, leave one GPU out | p90 error, leave one GPU out |\n|---|---:|---:|---:|---:|---:|---:|\n",
     );
     let gpus = |phase: Phase, ratios: &[Ratio]| {
         let mut g: Vec<&str> = ratios
@@ -626,37 +655,36 @@ pub fn readme_table(
         g.dedup();
         g.len()
     };
+    let pct = |x: f64| format!("{:.1} %", x * 100.0);
     for (phase, name) in [
         (Phase::LlamaCppDecode, "llama.cpp decode (tg, tok/s)"),
         (Phase::LlamaCppPrefill, "llama.cpp prefill (pp, tok/s)"),
     ] {
-        let fitted: Vec<f64> = llama
-            .iter()
-            .filter(|r| r.phase == phase)
-            .map(|r| (r.predicted_rate(&llamacpp::coefficient) / r.published_rate - 1.0).abs())
-            .collect();
-        let (n, held) = median_error(llama_loo, phase);
+        let fitted = in_sample(llama, phase, &llamacpp::coefficient);
+        let held = error_spread(llama_loo, phase);
         s += &format!(
-            "| {name} | {n} | {} | {:.1} % | {:.1} % |\n",
+            "| {name} | {} | {} | {} | {} | {} | {} |\n",
+            held.rows,
             gpus(phase, llama_loo),
-            median(fitted) * 100.0,
-            held * 100.0
+            pct(fitted.median),
+            pct(fitted.p90),
+            pct(held.median),
+            pct(held.p90)
         );
     }
-    let fitted: Vec<f64> = vllm_rows
-        .iter()
-        .map(|r| (r.predicted_rate(&vllm::coefficient) / r.published_rate - 1.0).abs())
-        .collect();
-    let (n, held) = median_error(vllm_held, Phase::VllmDecode);
+    let fitted = in_sample(vllm_rows, Phase::VllmDecode, &vllm::coefficient);
+    let held = error_spread(vllm_held, Phase::VllmDecode);
+    let (held_median, held_p90) = if vllm_held_out {
+        (pct(held.median), pct(held.p90))
+    } else {
+        ("- (one GPU)".into(), "- (one GPU)".into())
+    };
     s += &format!(
-        "| vLLM decode (TPOT) | {n} | {} | {:.1} % | {} |\n",
+        "| vLLM decode (TPOT) | {} | {} | {} | {} | {held_median} | {held_p90} |\n",
+        held.rows,
         gpus(Phase::VllmDecode, vllm_held),
-        median(fitted) * 100.0,
-        if vllm_held_out {
-            format!("{:.1} %", held * 100.0)
-        } else {
-            "- (one GPU)".into()
-        }
+        pct(fitted.median),
+        pct(fitted.p90),
     );
     s += &format!(
         "\n<details><summary>Every llama.cpp row ({})</summary>\n\n| GPU | model | test | published tok/s | predicted tok/s | error | leave one GPU out |\n|---|---|---|---:|---:|---:|---:|\n",
