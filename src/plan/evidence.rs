@@ -214,3 +214,40 @@ fn published_band(b: band::Band) -> Option<Band> {
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::estimate::arch::check_declared;
+    use crate::estimate::speed::band::{band, Basis};
+    use crate::spec::Catalog;
+
+    #[test]
+    fn engines_with_a_speed_model_take_their_published_bands() {
+        let catalog = Catalog::embedded(check_declared).unwrap();
+        let rtx4090 = catalog.gpu("rtx-4090").unwrap();
+        let rt = |id: &str| Runtime::parse(id).unwrap();
+        // llama.cpp on an Ada card: the Ada class's leave-one-GPU-out bands, as measured / predicted - 1
+        let llama = bands(rt("llama.cpp"), Some(&rtx4090));
+        let ada = band(Phase::LlamaCppDecode, Some(GpuClass::Ada)).unwrap();
+        assert_eq!(ada.basis, Basis::Class(GpuClass::Ada));
+        assert_eq!((llama.decode.low, llama.decode.high), (ada.low - 1.0, ada.high - 1.0));
+        assert!(matches!(
+            llama.prefill.basis,
+            BandBasis::Published {
+                class: Some(GpuClass::Ada),
+                ..
+            }
+        ));
+        assert_eq!(llama.memory, STATED_BANDS.memory);
+        // over several GPUs (the matrix): every GPU's rows
+        let all = bands(rt("llama.cpp"), None);
+        assert!(matches!(all.decode.basis, BandBasis::Published { class: None, .. }));
+        // vLLM's rows come from one GPU: no held-out band, the stated one stays
+        let vllm = bands(rt("vllm"), Some(&rtx4090));
+        assert_eq!(vllm.decode, STATED_BANDS.decode);
+        assert_eq!(vllm.prefill, STATED_BANDS.prefill);
+        // candle keeps its records' bands
+        assert_eq!(bands(rt("candle"), Some(&rtx4090)), RECORD_BANDS[0].1);
+    }
+}

@@ -59,5 +59,9 @@ mod tests {
         assert_eq!(with("26.48 GiB", &candle.memory), "26.48 GiB (-5.7%..+5.7%)");
         assert!(basis(&candle, "candle").contains("validation records (20 memory, 20 speed"));
         assert!(basis(&STATED_BANDS, "vllm").contains("stated, not measured"));
+        let llama = crate::plan::evidence::bands(crate::estimate::Runtime::parse("llama.cpp").unwrap(), None);
+        let text = basis(&llama, "llama.cpp");
+        assert!(text.contains("published llama.cpp benchmark rows"), "{text}");
+        assert!(text.contains("memory -15%..+15% (stated, not measured)"), "{text}");
     }
 }
