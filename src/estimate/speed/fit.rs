@@ -35,13 +35,6 @@ impl<K: Copy + PartialEq> Terms<K> {
         }
     }
 
-    /// All terms of `other` added to these.
-    pub fn extend(&mut self, other: &Terms<K>) {
-        for t in &other.terms {
-            self.add(t.key, t.quantity);
-        }
-    }
-
     /// The terms scaled by `factor` (a repeated pass).
     pub fn scaled(mut self, factor: f64) -> Self {
         for t in &mut self.terms {

@@ -534,19 +534,6 @@ fn prompt_test(p: &Prepared, tokens: u64, depth: u64, run: &Run, out: &mut impl 
     }
 }
 
-/// Seconds a test takes with the committed coefficients.
-pub fn test_seconds(p: &Prepared, test: Test, run: &Run) -> f64 {
-    test_terms(p, test, run).seconds(coefficient)
-}
-
-/// Tokens per second of a test (what llama-bench prints).
-pub fn test_tokens_per_s(p: &Prepared, test: Test, run: &Run) -> f64 {
-    let tokens = match test {
-        Test::Prompt { tokens, .. } | Test::Generate { tokens, .. } => tokens,
-    };
-    tokens as f64 / test_seconds(p, test, run)
-}
-
 /// One decode step of `batch` parallel sequences at `context` cached tokens (llama-server's slots
 /// decode together in one microbatch; beyond [`MMVQ_MAX_BATCH`] sequences the step is a prompt-path
 /// microbatch).

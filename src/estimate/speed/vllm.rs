@@ -127,19 +127,6 @@ fn gemm_peak(p: &Prepared) -> f64 {
 
 /// One step: `sequences` decoding at mean depth `depth`, plus `prompt_tokens` of prefill mixed in
 /// whose queries attend to `prompt_pairs` (query, key) pairs in all.
-pub fn step_terms(
-    p: &Prepared,
-    sequences: u64,
-    depth: f64,
-    prompt_tokens: f64,
-    prompt_pairs: f64,
-    s: &Settings,
-) -> Terms<Coef> {
-    let mut t = Terms::new();
-    step(p, sequences, depth, prompt_tokens, prompt_pairs, s, &mut t);
-    t
-}
-
 fn step(
     p: &Prepared,
     sequences: u64,
@@ -224,12 +211,6 @@ fn tpot(p: &Prepared, w: &Workload, s: &Settings, t: &mut impl Sink<Coef>) {
         0.0
     };
     step(p, c, depth, mixed, mixed * input / 2.0, s, t);
-}
-
-pub fn tpot_s(p: &Prepared, w: &Workload, s: &Settings) -> f64 {
-    let mut t = Seconds::new(coefficient);
-    tpot(p, w, s, &mut t);
-    t.total
 }
 
 /// Seconds of one step with the committed coefficients.
