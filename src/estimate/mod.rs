@@ -16,6 +16,7 @@ pub mod overhead;
 pub mod pipeline;
 pub mod prepared;
 pub mod search;
+pub mod speed;
 pub mod stage;
 pub mod throughput;
 pub mod weights;

@@ -83,13 +83,7 @@ pub fn estimate(stages: &[Prepared], context: u64, batch: u64) -> Option<Through
         touched,
         first_token_s: chain,
     };
-    Some(Throughput::new(
-        step,
-        prefill,
-        prompt * batch,
-        batch,
-        first.setup.runtime,
-    ))
+    Some(Throughput::new(step, prefill, prompt * batch, batch, first))
 }
 
 #[cfg(test)]

@@ -1,11 +1,14 @@
-//! Throughput as a roofline per phase: decode is bandwidth-bound (weights touched + KV read per
-//! step), prefill is compute-bound (2 x active params x tokens + attention). Efficiencies and a fixed
-//! per-step cost come from the runtime profile; until validation records calibrate a profile, these
-//! are uncalibrated estimates and say so.
+//! Throughput per phase. Engines with a speed model of their own (llama.cpp, vLLM:
+//! `src/estimate/speed/`, fitted on published benchmark results) use it (its error bands are
+//! `plan::evidence`'s);
+//! the others use a roofline: decode bandwidth-bound (weights touched + KV read per step), prefill
+//! compute-bound (2 x active params x tokens + attention), with efficiencies and a fixed per-step
+//! cost from the runtime profile, uncalibrated until validation records calibrate the profile.
 
-use super::arch::moe::expected_experts_touched;
-use super::interconnect::{ALL_REDUCE_LATENCY_S, PCIE_FALLBACK_GBPS};
+pub use super::interconnect::tp_comm_s;
 use super::prepared::Prepared;
+pub use super::speed::decode_weight_bytes;
+use super::speed::Model;
 use crate::spec::precision::ComputeType;
 use serde::Serialize;
 
@@ -25,7 +28,8 @@ pub struct Throughput {
     pub decode_bytes_per_step: u64,
     /// distinct experts a decode step touches per layer (MoE)
     pub experts_touched_per_layer: Option<f64>,
-    /// true when the runtime profile was calibrated from validation records
+    /// true when the figures are calibrated: by the engine's speed model (fitted on published
+    /// benchmark results) or by validation records of the runtime profile
     pub calibrated: bool,
 }
 
@@ -59,11 +63,13 @@ pub struct DecodeStep {
 
 impl Throughput {
     /// The rates that follow from one decode step and a prefill of `prompt_tokens` (all sequences).
-    pub fn new(step: DecodeStep, prefill_s: f64, prompt_tokens: u64, batch: u64, rt: &super::Runtime) -> Self {
+    pub fn new(step: DecodeStep, prefill_s: f64, prompt_tokens: u64, batch: u64, p: &Prepared) -> Self {
+        let decode_tokens_per_s = batch as f64 / step.seconds;
+        let prefill_tokens_per_s = prompt_tokens as f64 / prefill_s;
         Throughput {
-            decode_tokens_per_s: batch as f64 / step.seconds,
+            decode_tokens_per_s,
             per_user_tokens_per_s: 1.0 / step.seconds,
-            prefill_tokens_per_s: prompt_tokens as f64 / prefill_s,
+            prefill_tokens_per_s,
             ttft_s: prefill_s + step.first_token_s,
             decode_step_s: step.seconds,
             decode_bound: if step.memory_bound {
@@ -73,7 +79,7 @@ impl Throughput {
             },
             decode_bytes_per_step: step.bytes,
             experts_touched_per_layer: step.touched,
-            calibrated: rt.calibrated_from.is_some(),
+            calibrated: super::speed::calibrated_from(p.setup.runtime).is_some(),
         }
     }
 }
@@ -91,24 +97,6 @@ pub fn peak_flops(p: &Prepared) -> f64 {
         ComputeType::Fp4 => t.fp4.unwrap_or(t.bf16),
     };
     tf * 1e12
-}
-
-/// Weight bytes one decode step reads per GPU: every resident weight except the vision tower and the
-/// (untied) embedding table, of which only `batch` rows are gathered; routed experts count only the
-/// expected E(1-(1-k/E)^B) touched per layer.
-pub fn decode_weight_bytes(p: &Prepared, batch: u64) -> (u64, Option<f64>) {
-    let w = p.weights;
-    // tied embeddings are read whole as the LM head (on the last pipeline stage)
-    let tied = p.setup.model.architecture.as_ref().is_some_and(|a| a.tie_embeddings);
-    let embedding = if tied && p.stage.is_last() { 0 } else { w.embedding };
-    let dense = w.total - w.vision - embedding - w.experts;
-    match p.facts.inventory.moe {
-        Some((k, e)) if k > 0 && w.experts > 0 => {
-            let touched = expected_experts_touched(e, k, batch);
-            (dense + (w.experts as f64 * touched / e as f64) as u64, Some(touched))
-        }
-        _ => (dense, None),
-    }
 }
 
 /// KV bytes a decode step reads: the whole cache of every sequence (context tokens each).
@@ -172,24 +160,6 @@ fn moe_s(p: &Prepared, per_layer: f64) -> f64 {
     }
 }
 
-/// Tensor-parallel all-reduce time per forward pass: 2 all-reduces per layer of t x hidden x a bytes,
-/// ring algorithm 2(N-1)/N x bytes / link bandwidth, plus [`ALL_REDUCE_LATENCY_S`] each.
-pub fn tp_comm_s(p: &Prepared, tokens_in_flight: u64) -> f64 {
-    let n = p.setup.tp;
-    if n <= 1 {
-        return 0.0;
-    }
-    let link = p
-        .gpu
-        .interconnect
-        .as_ref()
-        .map_or(PCIE_FALLBACK_GBPS, |i| i.bandwidth_gbps)
-        * 1e9;
-    let bytes = (tokens_in_flight * p.geometry.hidden * p.act_bytes) as f64;
-    let per = 2.0 * (n - 1) as f64 / n as f64 * bytes / link + ALL_REDUCE_LATENCY_S;
-    2.0 * p.geometry.layers as f64 * per
-}
-
 /// Time a decode step spends on the KV cache: bytes over bandwidth for bandwidth-bound engines; for
 /// element-bound ones (candle) cached elements at one rate plus, with GQA, the elements expanded to
 /// all heads at another, both relative to the SIMT peak (the H100 and H200 run them at the same
@@ -211,9 +181,21 @@ pub fn kv_decode_s(p: &Prepared, kv_bytes: u64) -> f64 {
     }
 }
 
+/// One decode step for `batch` sequences at `context`: (seconds, memory-bound, bytes read per GPU,
+/// experts touched per layer). The seconds are the engine's speed model's where it has one, else the
+/// roofline's; the bound and the bytes are the roofline's.
+pub fn decode_step_s(p: &Prepared, context: u64, batch: u64) -> (f64, bool, u64, Option<f64>) {
+    let (roofline, memory_bound, bytes, touched) = roofline_decode_step_s(p, context, batch);
+    let seconds = match Model::of(p) {
+        Some(m) => m.decode_step_s(p, p.sequence_tokens(context), batch.max(1)),
+        None => roofline,
+    };
+    (seconds, memory_bound, bytes, touched)
+}
+
 /// Time of one decode step for `batch` sequences at `context`: the roofline max of bytes / (BW x eff)
 /// and FLOPs / (peak x eff), plus the runtime's fixed per-step cost and TP communication.
-pub fn decode_step_s(p: &Prepared, context: u64, batch: u64) -> (f64, bool, u64, Option<f64>) {
+fn roofline_decode_step_s(p: &Prepared, context: u64, batch: u64) -> (f64, bool, u64, Option<f64>) {
     let rt = p.setup.runtime;
     let bw = p.gpu.bandwidth_gbps * 1e9;
     let (wbytes, touched) = decode_weight_bytes(p, batch);
@@ -244,11 +226,20 @@ pub fn prefill_chunking(rt: &super::Runtime, tokens: u64) -> (u64, u64) {
     (chunk, tokens.max(1).div_ceil(chunk))
 }
 
+/// Prefill time for a prompt of `tokens` per sequence: the engine's speed model's where it has one,
+/// else the roofline's.
+pub fn prefill_s(p: &Prepared, tokens: u64, batch: u64) -> f64 {
+    match Model::of(p) {
+        Some(m) => m.prefill_s(p, tokens, batch.max(1)),
+        None => roofline_prefill_s(p, tokens, batch),
+    }
+}
+
 /// Prefill time for a prompt of `tokens` per sequence in chunks of c: causal attention over
 /// Σ chunks c x (positions so far) = (T² + T·c)/2 pairs; the weights are read once per chunk (MoE
 /// prefill touches every expert); each chunk pays the runtime's fixed cost, each prompt its one-time
 /// cost, each token the host-side MoE routing.
-pub fn prefill_s(p: &Prepared, tokens: u64, batch: u64) -> f64 {
+fn roofline_prefill_s(p: &Prepared, tokens: u64, batch: u64) -> f64 {
     let rt = p.setup.runtime;
     let (chunk, chunks) = prefill_chunking(rt, tokens);
     let pairs = (tokens as f64 * tokens as f64 + tokens as f64 * chunk as f64) / 2.0;
@@ -277,6 +268,6 @@ pub fn estimate(p: &Prepared, context: u64, batch: u64) -> Throughput {
         prefill,
         prompt * batch,
         batch,
-        p.setup.runtime,
+        p,
     )
 }

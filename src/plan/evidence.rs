@@ -5,7 +5,10 @@
 //! labels the memory and speed figures with the answer. No records exist yet, so it answers `None`
 //! and every figure says "estimated"; when records land, this is the one function to fill in.
 
+use crate::estimate::speed::band::{self, Phase};
+use crate::estimate::speed::GpuClass;
 use crate::estimate::{EngineId, Runtime};
+use crate::spec::GpuSpec;
 use serde::Serialize;
 
 /// A validation record that backs a figure.
@@ -101,6 +104,14 @@ pub enum BandBasis {
     Records { records: u32 },
     /// no record calibrates the profile: a stated band, wider than any calibrated one
     Stated,
+    /// where 80% of the engine's published benchmark rows in `validation/field/` fell around the
+    /// speed model's figures, each row predicted by coefficients fitted without its GPU
+    /// (`estimate::speed::band`); `class`: the rows of that GPU class only
+    Published {
+        rows: u32,
+        gpus: u32,
+        class: Option<GpuClass>,
+    },
 }
 
 /// The bands of one runtime profile's figures.
@@ -162,10 +173,81 @@ pub const STATED_BANDS: Bands = Bands {
     },
 };
 
-/// The bands for a runtime profile: its records' when it is calibrated, else the stated ones.
-pub fn bands(runtime: &Runtime) -> Bands {
-    RECORD_BANDS
+/// The bands for a runtime profile: its records' when it is calibrated, else the stated ones; the
+/// speed bands of an engine with a speed model are its published rows' (those of `gpu`'s class when
+/// the class has a band of its own; every GPU's for a figure over several GPUs, `gpu` None) where
+/// they were measured on GPUs left out of the fit.
+pub fn bands(runtime: &Runtime, gpu: Option<&GpuSpec>) -> Bands {
+    let own = RECORD_BANDS
         .iter()
         .find(|(id, _)| runtime.calibrated_from.is_some() && *id == runtime.id)
-        .map_or(STATED_BANDS, |(_, b)| *b)
+        .map_or(STATED_BANDS, |(_, b)| *b);
+    let class = gpu.and_then(GpuClass::of);
+    let published = |phase: Option<Phase>, fallback: Band| {
+        phase
+            .and_then(|ph| band::band(ph, class))
+            .and_then(published_band)
+            .unwrap_or(fallback)
+    };
+    let (decode, prefill) = Phase::of(runtime.id);
+    Bands {
+        memory: own.memory,
+        decode: published(decode, own.decode),
+        prefill: published(prefill, own.prefill),
+    }
+}
+
+/// A speed band of published rows as an error band: measured / predicted in `low..high` is
+/// measured / predicted - 1 in `low - 1..high - 1`. None for an in-sample band (rows from one GPU:
+/// it says nothing of the error on others).
+fn published_band(b: band::Band) -> Option<Band> {
+    b.held_out.then_some(Band {
+        low: b.low - 1.0,
+        high: b.high - 1.0,
+        basis: BandBasis::Published {
+            rows: b.rows,
+            gpus: b.gpus,
+            class: match b.basis {
+                band::Basis::Class(c) => Some(c),
+                band::Basis::Engine => None,
+            },
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::estimate::arch::check_declared;
+    use crate::estimate::speed::band::{band, Basis};
+    use crate::spec::Catalog;
+
+    #[test]
+    fn engines_with_a_speed_model_take_their_published_bands() {
+        let catalog = Catalog::embedded(check_declared).unwrap();
+        let rtx4090 = catalog.gpu("rtx-4090").unwrap();
+        let rt = |id: &str| Runtime::parse(id).unwrap();
+        // llama.cpp on an Ada card: the Ada class's leave-one-GPU-out bands, as measured / predicted - 1
+        let llama = bands(rt("llama.cpp"), Some(&rtx4090));
+        let ada = band(Phase::LlamaCppDecode, Some(GpuClass::Ada)).unwrap();
+        assert_eq!(ada.basis, Basis::Class(GpuClass::Ada));
+        assert_eq!((llama.decode.low, llama.decode.high), (ada.low - 1.0, ada.high - 1.0));
+        assert!(matches!(
+            llama.prefill.basis,
+            BandBasis::Published {
+                class: Some(GpuClass::Ada),
+                ..
+            }
+        ));
+        assert_eq!(llama.memory, STATED_BANDS.memory);
+        // over several GPUs (the matrix): every GPU's rows
+        let all = bands(rt("llama.cpp"), None);
+        assert!(matches!(all.decode.basis, BandBasis::Published { class: None, .. }));
+        // vLLM's rows come from one GPU: no held-out band, the stated one stays
+        let vllm = bands(rt("vllm"), Some(&rtx4090));
+        assert_eq!(vllm.decode, STATED_BANDS.decode);
+        assert_eq!(vllm.prefill, STATED_BANDS.prefill);
+        // candle keeps its records' bands
+        assert_eq!(bands(rt("candle"), Some(&rtx4090)), RECORD_BANDS[0].1);
+    }
 }

@@ -186,7 +186,7 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
         max_context: stages.max_context(batch),
         max_batch: stages.max_batch(context, MAX_BATCH_SEARCHED),
         throughput,
-        bands: super::evidence::bands(setup.runtime),
+        bands: super::evidence::bands(setup.runtime, Some(gpu)),
         memory,
         engine,
         offload,
@@ -200,5 +200,5 @@ pub fn headroom(available: u64, total: u64) -> i64 {
 }
 
 fn throughput_calibrated(p: &Prepared) -> bool {
-    p.setup.runtime.calibrated_from.is_some()
+    crate::estimate::speed::calibrated_from(p.setup.runtime).is_some()
 }

@@ -79,7 +79,7 @@ pub fn matrix(
             if !bands.iter().any(|b| b.engine == setup.runtime.id) {
                 bands.push(EngineBands {
                     engine: setup.runtime.id,
-                    bands: evidence::bands(setup.runtime),
+                    bands: evidence::bands(setup.runtime, None),
                 });
             }
             let weights = WeightFacts::new(model, &facts, format, setup.tp);
@@ -88,7 +88,7 @@ pub fn matrix(
                 let max_context = solve::max_context(&p, batch);
                 for &context in ctxs.iter().filter(|&&c| c <= model.max_context) {
                     let total = p.total(context, batch);
-                    let fits = p.holds(total, context);
+                    let fits = p.fits(context, batch);
                     cells.push(Cell {
                         model: model_id.clone(),
                         gpu: gpu_id.clone(),

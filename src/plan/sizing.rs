@@ -18,6 +18,7 @@ use super::layout::{self, Layout, Replica, Stages};
 use super::workload::{CostMode, Workload};
 use super::Options;
 use crate::estimate::engine::command;
+use crate::estimate::speed;
 use crate::estimate::{EngineId, Memory, Throughput};
 use crate::spec::{Format, GpuSpec, ModelSpec};
 use serde::Serialize;
@@ -467,8 +468,12 @@ fn size_option(
         ..Options::default()
     };
     let setup = opts.setup(model);
-    let (memory_basis, throughput_basis) =
-        evidence::figures_basis(&model.id, &gpu.id, format.id, w.runtime_for(format).calibrated_from);
+    let (memory_basis, throughput_basis) = evidence::figures_basis(
+        &model.id,
+        &gpu.id,
+        format.id,
+        speed::calibrated_from(w.runtime_for(format)),
+    );
     let price = price(gpu, w.raw.cost.mode);
     let mut o = SizedOption {
         rank: 0,
@@ -512,7 +517,7 @@ fn size_option(
         evidence: Evidence {
             memory: memory_basis,
             throughput: throughput_basis,
-            bands: evidence::bands(w.runtime_for(format)),
+            bands: evidence::bands(w.runtime_for(format), Some(gpu)),
             price: price.as_ref().map(|p| p.1.clone()),
         },
         command: None,
@@ -972,7 +977,7 @@ fn assumptions(w: &Workload, need: &Need) -> Vec<String> {
             }
         ),
     });
-    if let Some(rt) = w.runtime.filter(|rt| rt.calibrated_from.is_none()) {
+    if let Some(rt) = w.runtime.filter(|rt| speed::calibrated_from(rt).is_none()) {
         a.push(format!(
             "throughput: uncalibrated roofline estimates for the {} profile (no validation record yet)",
             rt.id

@@ -509,3 +509,4 @@ fn mamba_fields(t: &mut Map<String, Value>, r: &RecurrentSpec, keys: [&str; 7]) 
         t.insert(k.to_string(), v);
     }
 }
+pub mod speed;

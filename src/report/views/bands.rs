@@ -27,6 +27,17 @@ pub fn basis(bands: &Bands, runtime: impl std::fmt::Display) -> String {
             range(&bands.decode),
             range(&bands.prefill)
         ),
+        (_, BandBasis::Published { rows, gpus, class }) => format!(
+            "error bands: memory {} (stated, not measured); decode {}, prefill {}{}: where 80% of {rows} published {runtime} benchmark rows on {gpus} GPUs{} fell around the speed model's figures, each predicted by a fit without its GPU (validation/field/, docs/engines/speed.md)",
+            range(&bands.memory),
+            range(&bands.decode),
+            range(&bands.prefill),
+            match bands.prefill.basis {
+                BandBasis::Published { .. } => "",
+                _ => " (stated: no published prefill row)",
+            },
+            class.map(|c| format!(" ({} class)", c.name())).unwrap_or_default()
+        ),
         _ => format!(
             "error bands: memory {}, speed {}: stated, not measured (no validation record calibrates the {runtime} profile)",
             range(&bands.memory),
@@ -48,5 +59,9 @@ mod tests {
         assert_eq!(with("26.48 GiB", &candle.memory), "26.48 GiB (-5.7%..+5.7%)");
         assert!(basis(&candle, "candle").contains("validation records (20 memory, 20 speed"));
         assert!(basis(&STATED_BANDS, "vllm").contains("stated, not measured"));
+        let llama = crate::plan::evidence::bands(crate::estimate::Runtime::parse("llama.cpp").unwrap(), None);
+        let text = basis(&llama, "llama.cpp");
+        assert!(text.contains("published llama.cpp benchmark rows"), "{text}");
+        assert!(text.contains("memory -15%..+15% (stated, not measured)"), "{text}");
     }
 }
