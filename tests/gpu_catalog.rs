@@ -1,5 +1,5 @@
 //! The embedded GPU catalog (`gpus/*.yaml`): it loads, its names are unambiguous, and the memory
-//! totals are the exact nvidia-smi / rocm-smi numbers from shared/reference/measured.md.
+//! totals are the exact nvidia-smi / rocm-smi numbers from docs/reference/measured.md.
 
 use std::collections::HashMap;
 

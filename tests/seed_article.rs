@@ -1,4 +1,4 @@
-//! Reproduces the weights-only VRAM table of the article gpuplan started from (shared/seed/): a
+//! Reproduces the weights-only VRAM table of the article gpuplan started from (the Phi-3.5 deployment guide quoted in README.md "The seed article"): a
 //! Phi-3.5 deployment guide listing FP16 and INT4 "VRAM" per variant. It counts weights only; the
 //! README shows what that leaves out. The article's figures, in decimal GB:
 //!   Phi-3.5 Mini 7.6 / 2.8, Phi-3.5 MoE 83.8 / 24, Phi-3.5 Vision 8.5 / 3.2.

@@ -1,5 +1,5 @@
 //! `gpuplan validate`: run a model with candle on the detected device, measure it, and compare with
-//! the estimator. Method: DESIGN.md "Validation method".
+//! the estimator. Method: docs/method.md ("Evidence").
 //!
 //! Memory and speed depend on tensor shapes and dtypes, not values, so by default the runner
 //! builds each variant with synthetic weights made directly on the device ([`runner::weights`]);
