@@ -135,8 +135,8 @@ pub fn mlp(a: &Architecture, m: &MoeSpec) -> Vec<TensorGroup> {
 }
 
 /// Expected number of distinct experts a batch of `tokens` touches in one layer when each token picks
-/// `k` of `e` experts uniformly: E * (1 - (1 - k/E)^B). Uniform routing is the assumption of
-/// the assumption here; real routers are skewed, which makes this an upper bound on average.
+/// `k` of `e` experts uniformly: E * (1 - (1 - k/E)^B). Routing is taken to be uniform; real routers
+/// are skewed, which makes this an upper bound on average.
 pub fn expected_experts_touched(e: u64, k: u64, tokens: u64) -> f64 {
     if e == 0 {
         return 0.0;
