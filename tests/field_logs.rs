@@ -6,7 +6,7 @@
 
 use gpuplan::estimate::arch::check_declared;
 use gpuplan::measure::field::summary::{self, EvidenceReport};
-use gpuplan::measure::field::{self, Field, Kind};
+use gpuplan::measure::field::{self, Field, Figure, Kind, Scope};
 use gpuplan::spec::Catalog;
 use std::path::Path;
 
@@ -15,24 +15,74 @@ use std::path::Path;
 struct Miss {
     log: &'static str,
     field: Field,
+    /// the devices it misses on (a figure printed per device); empty: the log's one value
+    devices: &'static [&'static str],
+}
+
+impl Miss {
+    fn covers(&self, log: &str, figure: &Figure) -> bool {
+        self.log == log
+            && self.field == figure.field
+            && match &figure.scope {
+                Scope::Device(d) => self.devices.contains(&d.as_str()),
+                _ => self.devices.is_empty(),
+            }
+    }
 }
 
 /// The known misses. Qwen2.5-72B at TP 2 leaves 3.04 GiB for the KV cache: the non-torch error
 /// (0.09 GiB), the activation peak's (0.03 GiB) and the requested memory's (0.03 GiB: 0.95 of the
 /// catalog's total) add up to +5.1% of it, outside the ±3% every other log holds; the tolerance is
 /// not widened.
-const MISSES: [Miss; 3] = [
+///
+/// Qwen3-Next at TP 2 (vLLM 0.10.2): gpuplan's KV token count is 3.9x the printed one. vLLM's hybrid
+/// allocator gives the linear-attention layer groups blocks from the same pool as the attention
+/// layers (one page size for all), which gpuplan does not model yet; the available memory itself is
+/// within 1.9%.
+///
+/// Qwen3-235B-A22B with `-ot` expert offload (four published logs): the model buffers are 0.02-0.05
+/// MiB off per device (tens of KB out of 15-200 GiB), GPU below and CPU above the printed figure, so a
+/// small tensor is placed on the other device than llama.cpp puts it; not yet found.
+const MISSES: [Miss; 8] = [
     Miss {
         log: "vllm-qwen2.5-72b-2xh100-tp2-0.19.0",
         field: Field::AvailableKvCacheGib,
+        devices: &[],
     },
     Miss {
         log: "vllm-qwen2.5-72b-2xh100-tp2-0.19.0",
         field: Field::KvCacheTokens,
+        devices: &[],
     },
     Miss {
         log: "vllm-qwen2.5-72b-2xh100-tp2-0.19.0",
         field: Field::MaxConcurrency,
+        devices: &[],
+    },
+    Miss {
+        log: "vllm-qwen3-next-80b-a3b-2xh200-tp2-0.10.2",
+        field: Field::KvCacheTokens,
+        devices: &[],
+    },
+    Miss {
+        log: "llamacpp-offload-qwen3-235b-a22b-2x3090-ot-ffn14-epyc9355",
+        field: Field::ModelBufferMib,
+        devices: &["CUDA0", "CUDA1"],
+    },
+    Miss {
+        log: "llamacpp-offload-qwen3-235b-a22b-3090-ot-ffn5-epyc9355",
+        field: Field::ModelBufferMib,
+        devices: &["CUDA0"],
+    },
+    Miss {
+        log: "llamacpp-offload-qwen3-235b-a22b-a6000-ot-ffn13-nommap",
+        field: Field::ModelBufferMib,
+        devices: &["CUDA0", "CPU"],
+    },
+    Miss {
+        log: "llamacpp-offload-qwen3-235b-a22b-a6000-ot-ffn14-nommap",
+        field: Field::ModelBufferMib,
+        devices: &["CUDA0", "CPU"],
     },
 ];
 
@@ -45,8 +95,8 @@ fn catalog() -> Catalog {
     Catalog::embedded(check_declared).expect("embedded catalog")
 }
 
-fn is_listed(log: &str, field: Field) -> bool {
-    MISSES.iter().any(|m| m.log == log && m.field == field)
+fn is_listed(log: &str, figure: &Figure) -> bool {
+    MISSES.iter().any(|m| m.covers(log, figure))
 }
 
 #[test]
@@ -75,7 +125,7 @@ fn every_checked_figure_is_within_its_tolerance_except_the_listed_misses() {
                     if !held {
                         continue;
                     }
-                    match (c.ok(), is_listed(&o.evidence, c.figure.field)) {
+                    match (c.ok(), is_listed(&o.evidence, &c.figure)) {
                         (false, false) => failures.push(format!(
                             "{} {:?}: predicted {} printed {} (tolerance {:?})",
                             o.evidence, c.figure, c.predicted, c.printed, c.tolerance
@@ -127,16 +177,13 @@ fn the_evidence_summary_misses_exactly_the_listed_figures() {
     let r = report();
     let unlisted: Vec<String> = r
         .misses()
-        .filter(|(l, f)| !is_listed(&l.evidence, f.check.figure.field))
+        .filter(|(l, f)| !is_listed(&l.evidence, &f.check.figure))
         .map(|(l, f)| format!("{} {:?}", l.evidence, f.check.figure))
         .collect();
     assert!(unlisted.is_empty(), "misses not listed in MISSES: {unlisted:?}");
     let not_missed: Vec<&Miss> = MISSES
         .iter()
-        .filter(|m| {
-            !r.misses()
-                .any(|(l, f)| l.evidence == m.log && f.check.figure.field == m.field)
-        })
+        .filter(|m| !r.misses().any(|(l, f)| m.covers(&l.evidence, &f.check.figure)))
         .collect();
     assert!(not_missed.is_empty(), "listed in MISSES but not missed: {not_missed:?}");
 }

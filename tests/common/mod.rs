@@ -187,14 +187,15 @@ pub fn hf_config(spec: &ModelSpec) -> Value {
     });
     let m = c.as_object_mut().unwrap();
     match spec.dtype.as_str() {
-        "fp8" => {
+        // DeepSeek-V3/R1 and Kimi-K2 ship FP8 in 128 x 128 blocks
+        "fp8-block" => {
             m.insert(
                 "quantization_config".into(),
-                json!({"quant_method": "fp8", "weight_block_size": [128, 128]}),
+                json!({"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic", "weight_block_size": [128, 128]}),
             );
         }
-        // gpt-oss's experts ship in MXFP4; gpuplan maps it to its closest format while it has none
-        "gptq-int4" if a.kind == ArchType::GptOss => {
+        // gpt-oss: the experts in MXFP4, the rest bf16
+        "mxfp4" => {
             m.insert("quantization_config".into(), json!({"quant_method": "mxfp4"}));
         }
         _ => {}

@@ -133,11 +133,11 @@ pub const BANDS: &[Band] = &[
     Band {
         phase: Phase::VllmDecode,
         basis: Basis::Engine,
-        low: 0.9989,
-        high: 1.0011,
-        rows: 6,
-        gpus: 1,
-        held_out: false,
+        low: 0.9401,
+        high: 1.0803,
+        rows: 12,
+        gpus: 2,
+        held_out: true,
     },
 ];
 

@@ -44,14 +44,22 @@ pub struct Fitted {
 }
 
 /// The coefficients `tests/field_speed.rs` refits on the `vllm_bench` rows of validation/field/
-/// (all at concurrency 1 on one GPU model so far, so only the decode read is fitted; see
+/// (all at concurrency 1, one GPU model per memory kind so far, so only the decode read is fitted; see
 /// [`PRIORS`]).
-pub const COEFFICIENTS: &[Fitted] = &[Fitted {
-    coef: Coef::DecodeRead(MemoryKind::Hbm),
-    value: 1.372,
-    rows: 6,
-    gpus: 1,
-}];
+pub const COEFFICIENTS: &[Fitted] = &[
+    Fitted {
+        coef: Coef::DecodeRead(MemoryKind::Gddr),
+        value: 1.286,
+        rows: 6,
+        gpus: 1,
+    },
+    Fitted {
+        coef: Coef::DecodeRead(MemoryKind::Hbm),
+        value: 1.372,
+        rows: 6,
+        gpus: 1,
+    },
+];
 
 /// Physical priors for what no published row separates yet:
 /// - `Step` 0: the scheduler's and sampler's CPU time per step overlaps the GPU's work (async
