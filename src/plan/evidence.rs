@@ -243,9 +243,15 @@ mod tests {
         // over several GPUs (the matrix): every GPU's rows
         let all = bands(rt("llama.cpp"), None);
         assert!(matches!(all.decode.basis, BandBasis::Published { class: None, .. }));
-        // vLLM's rows come from one GPU: no held-out band, the stated one stays
+        // vLLM's decode rows come from two GPUs (an H100 and an RTX 4090): each predicted by a fit
+        // without its GPU gives the band; no published prefill row, so the stated band stays
         let vllm = bands(rt("vllm"), Some(&rtx4090));
-        assert_eq!(vllm.decode, STATED_BANDS.decode);
+        let vllm_decode = band(Phase::VllmDecode, None).unwrap();
+        assert_eq!(
+            (vllm.decode.low, vllm.decode.high),
+            (vllm_decode.low - 1.0, vllm_decode.high - 1.0)
+        );
+        assert!(matches!(vllm.decode.basis, BandBasis::Published { gpus: 2, .. }));
         assert_eq!(vllm.prefill, STATED_BANDS.prefill);
         // candle keeps its records' bands
         assert_eq!(bands(rt("candle"), Some(&rtx4090)), RECORD_BANDS[0].1);
