@@ -1,5 +1,6 @@
-//! The full-catalog matrix: every model x every GPU x every weight format x 8 contexts, in one process.
-//! Target: under 50 ms (README "Performance"). Run: `cargo bench --bench matrix`.
+//! The full-catalog matrix: every model x every GPU x every weight format x 8 contexts, in one process,
+//! and the same in each model's own format (what `gpuplan matrix` runs). Target: under 50 ms (README
+//! "Performance", which gives both). Run: `cargo bench --bench matrix`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use gpuplan::estimate::arch::check_declared;
@@ -29,6 +30,13 @@ fn full_catalog(c: &mut Criterion) {
     );
     c.bench_function("matrix/full-catalog", |b| {
         b.iter(|| black_box(matrix(&models, &gpus, &formats, &CONTEXTS, &opts)))
+    });
+    // what `gpuplan matrix` runs by default: each model in its own format on the engine a user would
+    // run it with, every GPU, the 8 contexts
+    let own = matrix(&models, &gpus, &[], &CONTEXTS, &opts).cells.len();
+    println!("{} models x {} GPUs, each model's own format: {own} cells", models.len(), gpus.len());
+    c.bench_function("matrix/full-catalog-own-formats", |b| {
+        b.iter(|| black_box(matrix(&models, &gpus, &[], &CONTEXTS, &opts)))
     });
     // including catalog parsing, as the CLI pays it
     c.bench_function("matrix/full-catalog+load", |b| {

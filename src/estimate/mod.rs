@@ -129,6 +129,10 @@ pub struct WeightFacts {
     /// probed on every GPU for this model and format reads the same list
     #[serde(skip)]
     pub(crate) llamacpp_tensors: std::sync::OnceLock<Vec<engine::llamacpp::weights::Tensor>>,
+    /// their buffers under the first placement asked for ((gpu_layers, mmap)): every probe of a
+    /// search and every cell of a matrix asks for the same one
+    #[serde(skip)]
+    pub(crate) llamacpp_placed: std::sync::OnceLock<((u64, bool), engine::llamacpp::weights::ModelBuffers)>,
 }
 
 impl WeightFacts {
@@ -182,6 +186,7 @@ impl WeightFacts {
             lines: weights::breakdown(inv, &per_group),
             format: format.id,
             llamacpp_tensors: std::sync::OnceLock::new(),
+            llamacpp_placed: std::sync::OnceLock::new(),
         }
     }
 }

@@ -611,8 +611,11 @@ impl Architecture {
 impl ModelSpec {
     /// The checkpoint's own quantization details, when `format` is the checkpoint's format.
     pub fn checkpoint_quantization(&self, format: &Format) -> Option<&Quantization> {
-        let own = Format::parse(&self.dtype).is_some_and(|f| f.id == format.id);
-        self.quantization.as_ref().filter(|_| own)
+        // most specs have none: skip parsing the dtype (the solvers ask this per probe)
+        let q = self.quantization.as_ref()?;
+        Format::parse(&self.dtype)
+            .is_some_and(|f| f.id == format.id)
+            .then_some(q)
     }
 
     pub fn is_moe(&self) -> bool {

@@ -112,8 +112,9 @@ impl Ggml {
     }
 
     fn row(self) -> &'static (Ggml, u32, &'static str, u64, u64) {
-        // every variant has exactly one row (tests/all_types_have_one_row)
-        TABLE.iter().find(|t| t.0 == self).unwrap_or(&TABLE[0])
+        // TABLE lists the variants in declaration order, one row each
+        // (`table_rows_follow_the_declaration_order`): the row is the discriminant's
+        &TABLE[self as usize]
     }
 
     /// The `enum ggml_type` id stored in GGUF tensor infos.
@@ -201,6 +202,13 @@ impl Ggml {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_rows_follow_the_declaration_order() {
+        for (i, row) in TABLE.iter().enumerate() {
+            assert_eq!(row.0 as usize, i, "{}", row.2);
+        }
+    }
 
     #[test]
     fn all_types_have_one_row_and_unique_ids() {

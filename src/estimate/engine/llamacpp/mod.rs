@@ -271,9 +271,15 @@ impl Loaded {
         let build = || weights::tensors(&p.facts.inventory, &layout, format, &type_rules(p)).unwrap_or_default();
         let gpu_layers = s.n_gpu_layers.unwrap_or(model.n_layer + 1);
         let place = |tensors: &[weights::Tensor]| weights::model_buffers(tensors, model.n_layer, gpu_layers, s.mmap);
-        // the weight facts keep the tensor list of their format (one per model and format in a matrix)
+        // the weight facts keep the tensor list of their format (one per model and format in a
+        // matrix) and its buffers under the first placement asked for
+        let key = (gpu_layers, s.mmap);
         let buffers = if p.weights.format == format.id {
-            place(p.weights.llamacpp_tensors.get_or_init(build))
+            let tensors = p.weights.llamacpp_tensors.get_or_init(build);
+            match p.weights.llamacpp_placed.get_or_init(|| (key, place(tensors))) {
+                (k, b) if *k == key => *b,
+                _ => place(tensors),
+            }
         } else {
             place(&build())
         };
