@@ -34,7 +34,11 @@ fn full_catalog(c: &mut Criterion) {
     // what `gpuplan matrix` runs by default: each model in its own format on the engine a user would
     // run it with, every GPU, the 8 contexts
     let own = matrix(&models, &gpus, &[], &CONTEXTS, &opts).cells.len();
-    println!("{} models x {} GPUs, each model's own format: {own} cells", models.len(), gpus.len());
+    println!(
+        "{} models x {} GPUs, each model's own format: {own} cells",
+        models.len(),
+        gpus.len()
+    );
     c.bench_function("matrix/full-catalog-own-formats", |b| {
         b.iter(|| black_box(matrix(&models, &gpus, &[], &CONTEXTS, &opts)))
     });

@@ -247,7 +247,7 @@ fn context_buffers(
 
 /// How [`buffers_for`] finds the compute buffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compute {
+enum Compute {
     /// the reserve graphs replayed (what llama.cpp allocates)
     Replay,
     /// taken as given: the context search bounds a total with the buffers replayed at another
@@ -257,7 +257,7 @@ pub enum Compute {
 
 /// What llama.cpp has before any context exists: the graph's model and the weights placed by the
 /// settings. A context search builds it once and probes every context against it.
-pub struct Loaded {
+struct Loaded {
     model: model::Model,
     graph: ComputeGraph,
     gpu_layers: u64,
@@ -265,7 +265,7 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    pub fn of(p: &Prepared, s: &Settings) -> Loaded {
+    fn of(p: &Prepared, s: &Settings) -> Loaded {
         let (model, layout, graph) = model_of(p);
         let format = p.setup.format;
         let build = || weights::tensors(&p.facts.inventory, &layout, format, &type_rules(p)).unwrap_or_default();
@@ -325,8 +325,8 @@ fn loaded_buffers(p: &Prepared, l: &Loaded, s: &Settings, context: u64, batch: u
 /// other terms (model, KV, CUDA context) cost nothing to evaluate. Searching with a fixed compute
 /// buffer gives an upper bound `up` (the compute at 1 token) and a lower bound `lo` (the compute at
 /// `up`); each round replays once at each end and narrows them; when they meet, that is the answer.
-/// A range still open after [`BOUND_ROUNDS`] is searched probe by probe (`max_context_by_bounds_is_the_probed_answer`
-/// holds the two equal).
+/// A range still open after [`BOUND_ROUNDS`] is searched probe by probe (tests/max_context_search.rs
+/// holds the answer equal to the probe-by-probe search).
 pub fn max_context(p: &Prepared, s: &Settings, batch: u64) -> Option<u64> {
     if config_refusal(s).is_some() {
         return None;
