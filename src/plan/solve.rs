@@ -2,6 +2,7 @@
 //! monotone in context, batch and GPU memory (property-tested in tests/monotonicity.rs), so binary
 //! search finds the exact boundary.
 
+pub use crate::estimate::search::largest;
 use crate::estimate::Prepared;
 
 /// Largest context (text tokens per sequence, up to the model's maximum) that fits at `batch`;
@@ -14,8 +15,6 @@ pub fn max_context(p: &Prepared, batch: u64) -> Option<u64> {
 pub fn max_batch(p: &Prepared, context: u64, cap: u64) -> Option<u64> {
     largest(1, cap.max(1), |b| p.fits(context, b))
 }
-
-pub use crate::estimate::search::largest;
 
 /// Tensor-parallel degrees worth trying for a model: powers of two up to 8 (one node) that divide
 /// its attention heads, so heads split evenly.

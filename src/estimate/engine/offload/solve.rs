@@ -19,6 +19,7 @@ use crate::estimate::engine::llamacpp::weights::{self, Place};
 use crate::estimate::engine::llamacpp::{self, Settings};
 use crate::estimate::overhead;
 use crate::estimate::prepared::Prepared;
+use crate::estimate::search::largest;
 use crate::spec::host::Host;
 use serde::Serialize;
 
@@ -319,26 +320,6 @@ pub fn decode_of(
     )
 }
 
-/// The largest context in `1..=max` for which `fits(context)` holds, `fits` being monotone.
-fn largest(max: u64, fits: impl Fn(u64) -> bool) -> Option<u64> {
-    if !fits(1) {
-        return None;
-    }
-    let (mut lo, mut hi) = (1u64, max.max(1));
-    if fits(hi) {
-        return Some(hi);
-    }
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if fits(mid) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    Some(lo)
-}
-
 /// Every split of `p`'s model that llama.cpp's `--n-cpu-moe` (MoE) or `-ngl` (dense) gives for `q`
 /// (GPUs of `p.budget` bytes each).
 pub fn search(p: &Prepared, s: &Settings, q: &Query, rules: &Rules, profile: &HybridProfile) -> Search {
@@ -397,7 +378,7 @@ pub fn search(p: &Prepared, s: &Settings, q: &Query, rules: &Rules, profile: &Hy
                 host_bytes,
                 fits_gpu: gpu_bytes <= p.budget,
                 fits_host: usable.map(|u| host_bytes <= u),
-                max_context: largest(max_context, fits_at),
+                max_context: largest(1, max_context.max(1), fits_at),
                 decode: decode_of(p, &ks, &l, host_splits, q, profile),
             }
         })
