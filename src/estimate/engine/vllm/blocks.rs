@@ -14,9 +14,19 @@ pub struct Layout {
     pub block_size: u64,
     pub full_layers: u64,
     pub window_layers: u64,
+    /// Mamba-2 / Gated DeltaNet layers (`MambaSpec`): one state page per request, whatever its length
+    pub recurrent_layers: u64,
     pub window: u64,
     /// `max_num_batched_tokens`: a windowed layer keeps window − 1 tokens plus one step's
     pub batched_tokens: u64,
+}
+
+/// KV-cache groups of each layer type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Groups {
+    pub full: u64,
+    pub window: u64,
+    pub recurrent: u64,
 }
 
 impl Layout {
@@ -32,26 +42,31 @@ impl Layout {
             block_size,
             full_layers: layers - window_layers.min(layers),
             window_layers: window_layers.min(layers),
+            recurrent_layers: kv.recurrent_layers,
             window: kv.window,
             batched_tokens: s.max_num_batched_tokens,
         }
     }
 
-    /// Layers per KV-cache group: all of them with one attention type, otherwise the smaller type's
-    /// count (`_get_kv_cache_groups_uniform_page_size`: the "1" of an n:1 pattern).
+    /// Layers per KV-cache group: all of them with one layer type, otherwise the smallest type's
+    /// count (`_get_kv_cache_groups_uniform_page_size`: the "1" of an n:1 pattern; a hybrid's
+    /// recurrent layers form groups of the same size, their state padded to the attention page).
     pub fn group_size(&self) -> u64 {
-        match (self.full_layers, self.window_layers) {
-            (f, 0) => f,
-            (0, w) => w,
-            (f, w) => f.min(w),
-        }
-        .max(1)
+        [self.full_layers, self.window_layers, self.recurrent_layers]
+            .into_iter()
+            .filter(|&n| n > 0)
+            .min()
+            .unwrap_or(1)
     }
 
-    /// Groups of each type, `group_size` layers each (the last padded).
-    pub fn groups(&self) -> (u64, u64) {
+    /// Groups of each type (full, windowed, recurrent), `group_size` layers each (the last padded).
+    pub fn groups(&self) -> Groups {
         let g = self.group_size();
-        (self.full_layers.div_ceil(g), self.window_layers.div_ceil(g))
+        Groups {
+            full: self.full_layers.div_ceil(g),
+            window: self.window_layers.div_ceil(g),
+            recurrent: self.recurrent_layers.div_ceil(g),
+        }
     }
 
     /// Blocks one request of `len` tokens needs in one layer: cdiv(len, block) with full attention;
@@ -86,17 +101,20 @@ impl Layout {
         self.page_bytes * self.group_size()
     }
 
-    /// "GPU KV cache size: N tokens": blocks // groups x block_size.
+    /// "GPU KV cache size: N tokens": blocks // groups x block_size (`_report_kv_cache_config`). A
+    /// hybrid's recurrent groups count in the divisor though a request takes one block of each, so
+    /// the printed figure is a quarter of the attention capacity for a 3:1 linear:full model.
     pub fn tokens(&self, blocks: u64) -> u64 {
-        let (f, w) = self.groups();
-        blocks / (f + w).max(1) * self.block_size
+        let g = self.groups();
+        blocks / (g.full + g.window + g.recurrent).max(1) * self.block_size
     }
 
     /// "Maximum concurrency for L tokens per request: X x": the blocks over what one request needs in
-    /// every group (`get_max_concurrency_for_kv_cache_config`).
+    /// every group (`get_max_concurrency_for_kv_cache_config`; a recurrent group: one block).
     pub fn concurrency(&self, blocks: u64, len: u64) -> f64 {
-        let (f, w) = self.groups();
-        let per_request = f * self.blocks_per_layer(len, false) + w * self.blocks_per_layer(len, true);
+        let g = self.groups();
+        let per_request =
+            g.full * self.blocks_per_layer(len, false) + g.window * self.blocks_per_layer(len, true) + g.recurrent;
         blocks as f64 / per_request.max(1) as f64
     }
 
@@ -145,6 +163,7 @@ mod tests {
             block_size: 16,
             full_layers,
             window_layers,
+            recurrent_layers: 0,
             window: 4096,
             batched_tokens: 2048,
         }
@@ -167,13 +186,45 @@ mod tests {
         // of its group, and a request needs its blocks in both groups
         let l = layout(21, 21);
         assert_eq!(l.group_size(), 21);
-        assert_eq!(l.groups(), (1, 1));
+        assert_eq!(
+            l.groups(),
+            Groups {
+                full: 1,
+                window: 1,
+                recurrent: 0
+            }
+        );
         assert_eq!(l.tokens(1000), 500 * 16);
         assert_eq!(l.blocks_per_layer(8192, true), (4095_u64 + 2048).div_ceil(16) + 1);
         assert_eq!(l.blocks_per_layer(8192, false), 512);
         // a request shorter than the window holds only its own blocks; vLLM's check adds one
         assert_eq!(l.held_bytes(2048), 42 * 128 * l.page_bytes);
         assert_eq!(l.request_bytes(2048), (42 * 128 + 21) * l.page_bytes);
+    }
+
+    #[test]
+    fn a_hybrids_recurrent_layers_are_groups_of_their_own() {
+        // Qwen3-Next: 12 full-attention and 36 Gated DeltaNet layers, four groups of 12; the printed
+        // token count divides the blocks by all four, a request takes one block in each recurrent
+        // group
+        let l = Layout {
+            recurrent_layers: 36,
+            ..layout(12, 0)
+        };
+        assert_eq!(l.group_size(), 12);
+        assert_eq!(
+            l.groups(),
+            Groups {
+                full: 1,
+                window: 0,
+                recurrent: 3
+            }
+        );
+        assert_eq!(l.tokens(1000), 250 * 16);
+        assert_eq!(
+            format!("{:.4}", l.concurrency(1000, 16 * 100)),
+            format!("{:.4}", 1000.0 / 103.0)
+        );
     }
 
     #[test]
