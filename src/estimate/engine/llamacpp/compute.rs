@@ -251,8 +251,9 @@ thread_local! {
 ///
 /// With every layer on one backend no weight is copied: the allocator never places weights (they
 /// have their buffers), and the activations are f32 whatever the weights' types. The result then
-/// depends on `(m, r, devices)` alone and is remembered, so that a search over contexts on 47 GPUs
-/// in 40 formats replays each reserve once (`without_copies_the_weight_types_do_not_matter`).
+/// depends on `(m, r, devices)` alone and is remembered, so that the context searches of one model
+/// on every GPU and in every format replay each reserve once
+/// (`without_copies_the_weight_types_do_not_matter`).
 pub fn compute_buffers(
     m: &Model,
     r: &Reserve,
