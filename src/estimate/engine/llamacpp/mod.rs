@@ -36,6 +36,7 @@ use compute::{ComputeBuffers, Devices};
 use context::{Context, KvBuffers, Params};
 use ggml::Type;
 use serde::Serialize;
+use std::borrow::Cow;
 use weights::ModelBuffers;
 
 /// Whether the compute graph replayed is the one llama.cpp builds for the architecture.
@@ -156,6 +157,18 @@ pub fn type_rules<'a>(p: &'a Prepared) -> TypeRules<'a> {
     }
 }
 
+/// The weight tensors of `p`'s GGUF file (empty for a format llama.cpp does not load). The weight
+/// facts keep the list of their format, so a search over contexts, splits or GPUs builds it once.
+pub fn file_tensors<'a>(p: &Prepared<'a>, layout: &weights::Layout) -> Cow<'a, [weights::Tensor]> {
+    let format = p.setup.format;
+    let build = || weights::tensors(&p.facts.inventory, layout, format, &type_rules(p)).unwrap_or_default();
+    if p.weights.format == format.id {
+        Cow::Borrowed(p.weights.llamacpp_tensors.get_or_init(build))
+    } else {
+        Cow::Owned(build())
+    }
+}
+
 /// llama.cpp's model and file layout for `p`'s spec; a spec without an architecture (parameter
 /// counts only) is taken as a Llama graph of its geometry.
 pub fn model_of(p: &Prepared) -> (model::Model, weights::Layout, ComputeGraph) {
@@ -267,21 +280,18 @@ struct Loaded {
 impl Loaded {
     fn of(p: &Prepared, s: &Settings) -> Loaded {
         let (model, layout, graph) = model_of(p);
-        let format = p.setup.format;
-        let build = || weights::tensors(&p.facts.inventory, &layout, format, &type_rules(p)).unwrap_or_default();
         let gpu_layers = s.n_gpu_layers.unwrap_or(model.n_layer + 1);
-        let place = |tensors: &[weights::Tensor]| weights::model_buffers(tensors, model.n_layer, gpu_layers, s.mmap);
-        // the weight facts keep the tensor list of their format (one per model and format in a
-        // matrix) and its buffers under the first placement asked for
+        let tensors = file_tensors(p, &layout);
+        let place = || weights::model_buffers(&tensors, model.n_layer, gpu_layers, s.mmap);
+        // the weight facts also keep the buffers under the first placement asked for (every probe
+        // of a search and every cell of a matrix asks for the same one)
         let key = (gpu_layers, s.mmap);
-        let buffers = if p.weights.format == format.id {
-            let tensors = p.weights.llamacpp_tensors.get_or_init(build);
-            match p.weights.llamacpp_placed.get_or_init(|| (key, place(tensors))) {
+        let buffers = match &tensors {
+            Cow::Borrowed(_) => match p.weights.llamacpp_placed.get_or_init(|| (key, place())) {
                 (k, b) if *k == key => *b,
-                _ => place(tensors),
-            }
-        } else {
-            place(&build())
+                _ => place(),
+            },
+            Cow::Owned(_) => place(),
         };
         Loaded {
             model,

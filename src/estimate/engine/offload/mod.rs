@@ -157,8 +157,7 @@ impl Layout {
 pub fn layout(p: &Prepared, s: &Settings, gpus: usize, batch: u64, ubatch: u64, rules: &Rules) -> Layout {
     let (m, file, _) = llamacpp::model_of(p);
     let n_layer = m.n_layer;
-    let inv = &p.facts.inventory;
-    let tensors = weights::tensors(inv, &file, p.setup.format, &llamacpp::type_rules(p)).unwrap_or_default();
+    let tensors = llamacpp::file_tensors(p, &file);
     let units = placement::unit_devices(n_layer, s.n_gpu_layers, rules.ngl, &vec![1.0; gpus]);
     let flags = s.offload;
     let devices = placement::place(&tensors, &units, &flags);

@@ -15,7 +15,7 @@ use super::{compute_buffers, layout, Layout, Rules};
 use crate::estimate::arch::moe::expected_experts_touched;
 use crate::estimate::engine::llamacpp::compute::{SplitBuffers, OP_OFFLOAD_MIN_BATCH};
 use crate::estimate::engine::llamacpp::context::Context;
-use crate::estimate::engine::llamacpp::weights::{self, Place};
+use crate::estimate::engine::llamacpp::weights::Place;
 use crate::estimate::engine::llamacpp::{self, Settings};
 use crate::estimate::overhead;
 use crate::estimate::prepared::Prepared;
@@ -118,8 +118,7 @@ struct Costs {
 impl Costs {
     fn new(p: &Prepared, s: &Settings, gpus: usize, batch: u64, ubatch: u64) -> Costs {
         let (m, file, _) = llamacpp::model_of(p);
-        let tensors =
-            weights::tensors(&p.facts.inventory, &file, p.setup.format, &llamacpp::type_rules(p)).unwrap_or_default();
+        let tensors = llamacpp::file_tensors(p, &file);
         let (experts, used) = m.experts.map_or((0, 0), |x| (x.count, x.used));
         let share = |tokens: u64| {
             if experts == 0 {
@@ -136,7 +135,7 @@ impl Costs {
             output: Cost::default(),
             input: Cost::default(),
         };
-        for t in &tensors {
+        for t in tensors.iter() {
             let scale = |x: f64| {
                 if t.routed {
                     (t.nbytes as f64 * x) as u64
