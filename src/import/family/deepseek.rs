@@ -3,7 +3,7 @@
 //! shared experts, the first `first_k_dense_replace` layers dense. GGUF `deepseek2` (V3 when the
 //! router's `exp_probs_b` correction bias is there).
 
-use super::{d, moe, Decoder, Family};
+use super::{d, moe, Decoder, Defaults, Family};
 use crate::import::gguf::Ctx;
 use crate::import::hf_config::Cfg;
 use crate::import::{Basis, ImportError};
@@ -21,22 +21,25 @@ pub const V2: Family = Family {
     gguf_fn: gguf,
 };
 
+/// DeepseekV3Config's defaults, which Kimi-K2's remote code inherits.
+const V3_DEFAULTS: Defaults = d(
+    "DeepseekV3Config",
+    129280,
+    7168,
+    18432,
+    61,
+    128,
+    None,
+    None,
+    4096,
+    false,
+);
+
 pub const V3: Family = Family {
     model_type: "deepseek_v3",
     classes: &["DeepseekV3ForCausalLM"],
     kind: ArchType::DeepseekV3,
-    defaults: d(
-        "DeepseekV3Config",
-        129280,
-        7168,
-        18432,
-        61,
-        128,
-        None,
-        None,
-        4096,
-        false,
-    ),
+    defaults: V3_DEFAULTS,
     text_config: false,
     config: config_v3,
     gguf: &["deepseek2"],
@@ -50,18 +53,7 @@ pub const KIMI_K2: Family = Family {
     model_type: "kimi_k2",
     classes: &[],
     kind: ArchType::DeepseekV3,
-    defaults: d(
-        "DeepseekV3Config",
-        129280,
-        7168,
-        18432,
-        61,
-        128,
-        None,
-        None,
-        4096,
-        false,
-    ),
+    defaults: V3_DEFAULTS,
     text_config: false,
     config: config_v3,
     gguf: &[],

@@ -2,7 +2,7 @@
 //! the same normed input, then a gated MLP; two RMSNorms per layer. The mixer's gated norm only with
 //! `mamba_rms_norm`. GGUF `falcon-h1`.
 
-use super::mamba2::{self, Keys};
+use super::mamba2;
 use super::{check_gated_act, d, Decoder, Family};
 use crate::import::hf_config::Cfg;
 use crate::import::ImportError;
@@ -37,23 +37,12 @@ fn gguf(ctx: &mut crate::import::gguf::Ctx, a: &mut crate::spec::model::Architec
     Ok(())
 }
 
-const KEYS: Keys = Keys {
-    heads: ("mamba_n_heads", 128),
-    head_dim: "mamba_d_head",
-    groups: ("mamba_n_groups", 1),
-    state: ("mamba_d_state", 256),
-    conv: ("mamba_d_conv", 4),
-    expand: ("mamba_expand", 2),
-    conv_bias: ("mamba_conv_bias", true),
-    proj_bias: ("mamba_proj_bias", false),
-};
-
 fn config(c: &mut Cfg, m: &mut Decoder) -> Result<(), ImportError> {
     super::attention_bias_qkvo(c, &mut m.arch, "FalconH1Attention")?;
     m.arch.mlp_bias = c.flag("mlp_bias", "architecture.mlp_bias", false)?;
     let (layers, hidden) = (m.arch.layers, m.arch.hidden_size);
     let d_ssm = c.opt_count("mamba_d_ssm", "architecture.recurrent.inner", None)?;
-    let mut r = mamba2::read(c, &KEYS, layers, hidden, d_ssm)?;
+    let mut r = mamba2::read(c, &mamba2::MAMBA_PREFIXED, layers, hidden, d_ssm)?;
     r.gated_norm = c.flag("mamba_rms_norm", "architecture.recurrent.gated_norm", false)?;
     let out_bias = c.flag("projectors_bias", "architecture.recurrent.proj_bias", false)?;
     if out_bias != r.proj_bias {

@@ -3,7 +3,7 @@
 //! (`shared_intermediate_size`) and, with `num_local_experts` > 0, routed experts
 //! (`intermediate_size` wide) beside it. Tied embeddings. GGUF `granitehybrid`.
 
-use super::mamba2::{self, Keys};
+use super::mamba2;
 use super::{check_gated_act, d, moe, Decoder, Family};
 use crate::import::hf_config::Cfg;
 use crate::import::{Basis, ImportError};
@@ -45,17 +45,6 @@ fn gguf(ctx: &mut crate::import::gguf::Ctx, a: &mut crate::spec::model::Architec
     Ok(())
 }
 
-const KEYS: Keys = Keys {
-    heads: ("mamba_n_heads", 128),
-    head_dim: "mamba_d_head",
-    groups: ("mamba_n_groups", 1),
-    state: ("mamba_d_state", 256),
-    conv: ("mamba_d_conv", 4),
-    expand: ("mamba_expand", 2),
-    conv_bias: ("mamba_conv_bias", true),
-    proj_bias: ("mamba_proj_bias", false),
-};
-
 fn config(c: &mut Cfg, m: &mut Decoder) -> Result<(), ImportError> {
     super::attention_bias_qkvo(c, &mut m.arch, "GraniteMoeHybridAttention")?;
     let layers = m.arch.layers;
@@ -77,7 +66,13 @@ fn config(c: &mut Cfg, m: &mut Decoder) -> Result<(), ImportError> {
     );
     let hidden = m.arch.hidden_size;
     if attention < layers {
-        m.arch.recurrent = Some(mamba2::read(c, &KEYS, layers - attention, hidden, None)?);
+        m.arch.recurrent = Some(mamba2::read(
+            c,
+            &mamba2::MAMBA_PREFIXED,
+            layers - attention,
+            hidden,
+            None,
+        )?);
     }
     let shared = c.count(
         "shared_intermediate_size",

@@ -18,6 +18,19 @@ pub struct Keys {
     pub proj_bias: (&'static str, bool),
 }
 
+/// The `mamba_*` names and defaults Falcon-H1 (FalconH1Config) and Granite 4.0-H
+/// (GraniteMoeHybridConfig) share.
+pub const MAMBA_PREFIXED: Keys = Keys {
+    heads: ("mamba_n_heads", 128),
+    head_dim: "mamba_d_head",
+    groups: ("mamba_n_groups", 1),
+    state: ("mamba_d_state", 256),
+    conv: ("mamba_d_conv", 4),
+    expand: ("mamba_expand", 2),
+    conv_bias: ("mamba_conv_bias", true),
+    proj_bias: ("mamba_proj_bias", false),
+};
+
 /// Reads a Mamba-2 mixer in `layers` layers of a model `hidden` wide. d_inner is `expand x hidden`
 /// unless `d_inner` (Falcon-H1 `mamba_d_ssm`) gives it.
 pub fn read(

@@ -1,27 +1,30 @@
 //! Mistral 7B (`MistralForCausalLM`): Llama's layout without biases, a sliding window of 4096 by
 //! default. GGUF files of Mistral models are `llama`.
 
-use super::{check_gated_act, d, Decoder, Family};
+use super::{check_gated_act, d, Decoder, Defaults, Family};
 use crate::import::hf_config::Cfg;
 use crate::import::ImportError;
 use crate::spec::model::ArchType;
+
+/// MistralConfig's defaults (also Mistral 3's `text_config`).
+pub const DEFAULTS: Defaults = d(
+    "MistralConfig",
+    32000,
+    4096,
+    14336,
+    32,
+    32,
+    Some(8),
+    None,
+    131072,
+    false,
+);
 
 pub const FAMILY: Family = Family {
     model_type: "mistral",
     classes: &["MistralForCausalLM"],
     kind: ArchType::Mistral,
-    defaults: d(
-        "MistralConfig",
-        32000,
-        4096,
-        14336,
-        32,
-        32,
-        Some(8),
-        None,
-        131072,
-        false,
-    ),
+    defaults: DEFAULTS,
     text_config: false,
     config,
     gguf: &[],
@@ -29,7 +32,8 @@ pub const FAMILY: Family = Family {
     gguf_fn: super::no_gguf_fields,
 };
 
-fn config(c: &mut Cfg, m: &mut Decoder) -> Result<(), ImportError> {
+/// Mistral's decoder fields (also Mistral 3's `text_config`).
+pub fn config(c: &mut Cfg, m: &mut Decoder) -> Result<(), ImportError> {
     c.fixed("architecture.qkv_bias", false, "MistralAttention: no biases");
     m.arch.sliding_window = c.opt_count("sliding_window", "architecture.sliding_window", Some(4096))?;
     check_gated_act(c)

@@ -3,7 +3,7 @@
 //! `vision_config`, joined by a projector that merges 2x2 patches (`spatial_merge_size`). Text-only
 //! releases of the same models are `mistral`. GGUF files hold the decoder as `llama`.
 
-use super::{check_gated_act, d, enter_vision, Decoder, Family};
+use super::{enter_vision, Decoder, Family};
 use crate::import::hf_config::Cfg;
 use crate::import::{Basis, ImportError};
 use crate::spec::model::{ArchType, VisionSpec, VisionTower};
@@ -13,18 +13,7 @@ pub const FAMILY: Family = Family {
     classes: &["Mistral3ForConditionalGeneration"],
     kind: ArchType::Mistral3,
     // text_config is a MistralConfig
-    defaults: d(
-        "MistralConfig",
-        32000,
-        4096,
-        14336,
-        32,
-        32,
-        Some(8),
-        None,
-        131072,
-        false,
-    ),
+    defaults: super::mistral::DEFAULTS,
     text_config: true,
     config,
     gguf: &[],
@@ -33,9 +22,7 @@ pub const FAMILY: Family = Family {
 };
 
 fn config(c: &mut Cfg, m: &mut Decoder) -> Result<(), ImportError> {
-    c.fixed("architecture.qkv_bias", false, "MistralAttention: no biases");
-    m.arch.sliding_window = c.opt_count("sliding_window", "architecture.sliding_window", Some(4096))?;
-    check_gated_act(c)?;
+    super::mistral::config(c, m)?;
     if enter_vision(c, "PixtralVisionConfig")? {
         m.vision = Some(pixtral(c, m.arch.hidden_size)?);
     }
