@@ -3,7 +3,9 @@
 //! from a spec. Written here from the formats' descriptions, independent of the importer.
 #![allow(dead_code)]
 
-use gpuplan::spec::model::{ArchType, Architecture, ModelSpec, NormKind, RecurrentSpec, StateDtype, VisionTower};
+use gpuplan::spec::model::{
+    ArchType, Architecture, ModelSpec, MoeSpec, NormKind, RecurrentSpec, StateDtype, VisionTower,
+};
 use serde_json::{json, Map, Value};
 use std::fs::File;
 use std::io::Write;
@@ -219,6 +221,20 @@ fn model_type(spec: &ModelSpec) -> &'static str {
     }
 }
 
+/// The MoE fields DeepSeek-V2/V3 and GLM-4.5 name alike: routed experts, top-k, the expert width,
+/// shared experts as a multiple of it, and the dense first layers.
+fn deepseek_style_moe(t: &mut Map<String, Value>, m: &MoeSpec) {
+    let width = m.expert_intermediate_size.unwrap();
+    t.insert("n_routed_experts".into(), json!(m.experts));
+    t.insert("num_experts_per_tok".into(), json!(m.experts_per_token));
+    t.insert("moe_intermediate_size".into(), json!(width));
+    t.insert(
+        "n_shared_experts".into(),
+        json!(m.shared_expert_intermediate_size.unwrap_or(0) / width),
+    );
+    t.insert("first_k_dense_replace".into(), json!(m.dense_layers));
+}
+
 /// The family's own fields: `t` is the decoder's object (top level or text_config), `top` the
 /// multimodal wrapper's.
 fn family_fields(spec: &ModelSpec, a: &Architecture, t: &mut Map<String, Value>, top: &mut Map<String, Value>) {
@@ -333,19 +349,9 @@ fn family_fields(spec: &ModelSpec, a: &Architecture, t: &mut Map<String, Value>,
             }
         }
         ArchType::Glm4Moe => {
-            let m = moe.unwrap();
-            let width = m.expert_intermediate_size.unwrap();
             put(t, "attention_bias", json!(a.qkv_bias));
             put(t, "use_qk_norm", json!(a.qk_norm));
-            put(t, "n_routed_experts", json!(m.experts));
-            put(t, "num_experts_per_tok", json!(m.experts_per_token));
-            put(t, "moe_intermediate_size", json!(width));
-            put(
-                t,
-                "n_shared_experts",
-                json!(m.shared_expert_intermediate_size.unwrap_or(0) / width),
-            );
-            put(t, "first_k_dense_replace", json!(m.dense_layers));
+            deepseek_style_moe(t, moe.unwrap());
         }
         ArchType::Mistral3 => {
             let v = spec.vision.as_ref().unwrap();
@@ -369,23 +375,13 @@ fn family_fields(spec: &ModelSpec, a: &Architecture, t: &mut Map<String, Value>,
             );
         }
         ArchType::DeepseekV2 | ArchType::DeepseekV3 => {
-            let m = moe.unwrap();
             let mla = a.mla.as_ref().unwrap();
-            let width = m.expert_intermediate_size.unwrap();
             put(t, "q_lora_rank", json!(mla.q_lora_rank));
             put(t, "kv_lora_rank", json!(mla.kv_lora_rank));
             put(t, "qk_nope_head_dim", json!(mla.qk_nope_head_dim));
             put(t, "qk_rope_head_dim", json!(mla.qk_rope_head_dim));
             put(t, "v_head_dim", json!(mla.v_head_dim));
-            put(t, "n_routed_experts", json!(m.experts));
-            put(t, "num_experts_per_tok", json!(m.experts_per_token));
-            put(t, "moe_intermediate_size", json!(width));
-            put(
-                t,
-                "n_shared_experts",
-                json!(m.shared_expert_intermediate_size.unwrap_or(0) / width),
-            );
-            put(t, "first_k_dense_replace", json!(m.dense_layers));
+            deepseek_style_moe(t, moe.unwrap());
             put(t, "topk_method", json!("noaux_tc"));
         }
         ArchType::GraniteMoeHybrid => {
