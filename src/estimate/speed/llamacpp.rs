@@ -169,15 +169,9 @@ pub enum Coef {
     Elementwise,
 }
 
-/// A fitted coefficient and what it rests on.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Fitted {
-    pub coef: Coef,
-    pub value: f64,
-    /// published rows (and GPUs) that determine it; 0 rows: borrowed from the fit over all classes
-    pub rows: u32,
-    pub gpus: u32,
-}
+/// A coefficient of this model and what it rests on; 0 rows: borrowed from the fit over all
+/// classes.
+pub type Fitted = super::Fitted<Coef>;
 
 /// The coefficients, refitted by `tests/field_speed.rs` (relative least squares with a Huber
 /// weight over the `llamacpp_bench` rows of validation/field/; keys without rows of their own take

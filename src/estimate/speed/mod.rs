@@ -18,6 +18,16 @@ use crate::estimate::prepared::Prepared;
 use crate::spec::gpu::GpuSpec;
 use serde::Serialize;
 
+/// A fitted coefficient of an engine's speed model (`C`: its coefficient keys) and what it rests
+/// on: the published rows and GPUs that determine it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Fitted<C> {
+    pub coef: C,
+    pub value: f64,
+    pub rows: u32,
+    pub gpus: u32,
+}
+
 /// NVIDIA GPU generation as the kernels see it (compute capability); what decides which kernel a
 /// phase runs and how close it gets to the datasheet rates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

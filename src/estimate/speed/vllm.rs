@@ -33,15 +33,9 @@ pub enum Coef {
     AllReduce,
 }
 
-/// A coefficient and what it rests on (see `llamacpp::Fitted`).
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Fitted {
-    pub coef: Coef,
-    pub value: f64,
-    /// published rows that determine it; 0: a physical prior no published row tests yet
-    pub rows: u32,
-    pub gpus: u32,
-}
+/// A coefficient of this model and what it rests on; 0 rows: a physical prior no published row
+/// tests yet.
+pub type Fitted = super::Fitted<Coef>;
 
 /// The coefficients `tests/field_speed.rs` refits on the `vllm_bench` rows of validation/field/
 /// (all at concurrency 1, one GPU model per memory kind so far, so only the decode read is fitted; see
