@@ -146,6 +146,16 @@ pub fn expected_experts_touched(e: u64, k: u64, tokens: u64) -> f64 {
     e_f * (1.0 - miss.powf(tokens as f64))
 }
 
+/// The share of a layer's `e` experts a batch of `tokens` touches ([`expected_experts_touched`] / E,
+/// at most 1); 1 for a dense model (`e` = 0), whose FFN every token reads whole.
+pub fn expected_share_touched(e: u64, k: u64, tokens: u64) -> f64 {
+    if e == 0 {
+        1.0
+    } else {
+        expected_experts_touched(e, k, tokens).min(e as f64) / e as f64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::expected_experts_touched;

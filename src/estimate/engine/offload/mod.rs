@@ -18,7 +18,7 @@ use super::llamacpp::graph::Weight;
 use super::llamacpp::model::Model;
 use super::llamacpp::weights::{self, Name, Place};
 use super::llamacpp::{self, Figures, Settings};
-use crate::estimate::arch::moe::expected_experts_touched;
+use crate::estimate::arch::moe::expected_share_touched;
 use crate::estimate::overhead;
 use crate::estimate::prepared::Prepared;
 use serde::Serialize;
@@ -162,13 +162,7 @@ pub fn layout(p: &Prepared, s: &Settings, gpus: usize, batch: u64, ubatch: u64, 
     let flags = s.offload;
     let devices = placement::place(&tensors, &units, &flags);
     let (experts, used) = m.experts.map_or((0, 0), |x| (x.count, x.used));
-    let touched_share = |tokens: u64| {
-        if experts == 0 {
-            1.0
-        } else {
-            expected_experts_touched(experts, used, tokens).min(experts as f64) / experts as f64
-        }
-    };
+    let touched_share = |tokens: u64| expected_share_touched(experts, used, tokens);
     let (step_share, ubatch_share) = (touched_share(batch.max(1)), touched_share(ubatch));
     let op_offload = !flags.no_op_offload && ubatch >= compute::OP_OFFLOAD_MIN_BATCH && gpus > 0;
     let mut l = Layout {

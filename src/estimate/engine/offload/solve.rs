@@ -12,7 +12,7 @@
 
 use super::speed::{self, Decode, DecodeBytes, HybridProfile};
 use super::{compute_buffers, layout, Layout, Rules};
-use crate::estimate::arch::moe::expected_experts_touched;
+use crate::estimate::arch::moe::expected_share_touched;
 use crate::estimate::engine::llamacpp::compute::{SplitBuffers, OP_OFFLOAD_MIN_BATCH};
 use crate::estimate::engine::llamacpp::context::Context;
 use crate::estimate::engine::llamacpp::weights::Place;
@@ -120,13 +120,7 @@ impl Costs {
         let (m, file, _) = llamacpp::model_of(p);
         let tensors = llamacpp::file_tensors(p, &file);
         let (experts, used) = m.experts.map_or((0, 0), |x| (x.count, x.used));
-        let share = |tokens: u64| {
-            if experts == 0 {
-                1.0
-            } else {
-                expected_experts_touched(experts, used, tokens).min(experts as f64) / experts as f64
-            }
-        };
+        let share = |tokens: u64| expected_share_touched(experts, used, tokens);
         let (step, prompt) = (share(batch.max(1)), share(ubatch));
         let op_offload = !s.offload.no_op_offload && ubatch >= OP_OFFLOAD_MIN_BATCH && gpus > 0;
         let mut c = Costs {
