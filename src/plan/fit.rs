@@ -125,7 +125,7 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
             model.id, asked.pp
         ));
     }
-    if replica.layout.pp > 1 {
+    if replica.layout.pp > 1 && setup.runtime.id != EngineId::LlamaCpp {
         notes.push(format!(
             "pipeline: {} stages of {} layers; memory shown for the heaviest (stage {}); one token passes every stage in turn",
             replica.layout.pp,

@@ -3,11 +3,13 @@
 //! found by searching every valid layout in order of GPU count ([`smallest`]), not guessed.
 
 use super::{solve, Options};
+use crate::estimate::engine::{offload, Settings};
 use crate::estimate::interconnect::GPUS_PER_NODE;
 use crate::estimate::{pipeline, stage};
-use crate::estimate::{throughput, Memory, ModelFacts, Prepared, Setup, Throughput, WeightFacts};
+use crate::estimate::{throughput, EngineId, Memory, ModelFacts, Prepared, Setup, Throughput, WeightFacts};
 use crate::spec::{GpuSpec, ModelSpec};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// GPUs per replica the searches consider at most (8 nodes of 8).
 pub const MAX_GPUS: u64 = 64;
@@ -41,11 +43,12 @@ impl Layout {
 /// Every layout worth trying for `model` with at most `max_gpus` GPUs, fewest GPUs first and, for
 /// the same count, the widest tensor parallelism first (lower latency than more stages). Tensor
 /// parallel degrees come from [`solve::tp_degrees`] (they divide the attention heads and stay in a
-/// node); pipeline depth is limited by the decoder layers.
-pub fn candidates(model: &ModelSpec, max_gpus: u64) -> Vec<Layout> {
+/// node); pipeline depth is limited by the decoder layers. Without `tensor_parallel` (llama.cpp,
+/// which splits layers between GPUs) only pipelines.
+pub fn candidates(model: &ModelSpec, max_gpus: u64, tensor_parallel: bool) -> Vec<Layout> {
     let tps: Vec<u64> = solve::tp_degrees(model)
         .into_iter()
-        .filter(|&t| t <= GPUS_PER_NODE)
+        .filter(|&t| t <= GPUS_PER_NODE && (tensor_parallel || t == 1))
         .collect();
     let max_pp = stage::decoder_layers(model).unwrap_or(1);
     let mut out: Vec<Layout> = Vec::new();
@@ -67,20 +70,39 @@ pub struct Replica<'a> {
     pub gpu: &'a GpuSpec,
     pub layout: Layout,
     setup: Setup<'a>,
-    facts: ModelFacts,
+    facts: Arc<ModelFacts>,
     weights: Vec<WeightFacts>,
 }
 
 impl<'a> Replica<'a> {
-    /// `opts.gpus` and `opts.pipeline` are replaced by `layout`.
+    /// `opts.gpus` and `opts.pipeline` are replaced by `layout`. llama.cpp has no tensor parallelism:
+    /// its GPUs split the layers (`--split-mode layer`), so a layout's GPUs are its stages there.
     pub fn new(model: &'a ModelSpec, gpu: &'a GpuSpec, opts: &Options, layout: Layout) -> Self {
+        Self::with_facts(model, gpu, opts, layout, Arc::new(ModelFacts::new(model)))
+    }
+
+    /// [`Replica::new`] with `model`'s facts already built (a search over layouts builds them once).
+    pub fn with_facts(
+        model: &'a ModelSpec,
+        gpu: &'a GpuSpec,
+        opts: &Options,
+        layout: Layout,
+        facts: Arc<ModelFacts>,
+    ) -> Self {
+        let layout = if splits_layers(model, opts) {
+            Layout {
+                tp: 1,
+                pp: layout.gpus(),
+            }
+        } else {
+            layout
+        };
         let o = Options {
             gpus: layout.tp,
             pipeline: layout.pp,
             ..*opts
         };
         let setup = o.setup(model);
-        let facts = ModelFacts::new(model);
         let weights = stage::all_stage_weights(model, &facts, setup.format, setup.tp, setup.pp);
         // a model that cannot be split runs unsplit
         let layout = Layout {
@@ -129,6 +151,11 @@ impl<'a> Replica<'a> {
     }
 }
 
+/// Whether `model` runs on an engine that splits layers, not tensors, between GPUs (llama.cpp).
+pub fn splits_layers(model: &ModelSpec, opts: &Options) -> bool {
+    opts.runtime_for(opts.format_for(model)).id == EngineId::LlamaCpp
+}
+
 /// Estimates over a replica's stages (never empty): memory is per GPU, so the heaviest stage decides.
 pub struct Stages<'p>(Vec<Prepared<'p>>);
 
@@ -143,14 +170,31 @@ impl<'p> Stages<'p> {
     }
 
     pub fn fits(&self, context: u64, batch: u64) -> bool {
-        self.0.iter().all(|p| p.fits(context, batch))
+        self.fits_with_margin(context, batch, 0.0)
     }
 
     /// Fits with `margin` (a fraction) of every GPU's usable memory left free.
     pub fn fits_with_margin(&self, context: u64, batch: u64, margin: f64) -> bool {
-        self.0
-            .iter()
-            .all(|p| p.total(context, batch) <= p.budget - (p.budget as f64 * margin.clamp(0.0, 1.0)) as u64)
+        let within = |p: &Prepared, total: u64| {
+            p.holds(total, context) && total <= p.budget - (p.budget as f64 * margin.clamp(0.0, 1.0)) as u64
+        };
+        match self.layer_split(context, batch) {
+            Some(totals) => self.0.iter().zip(totals).all(|(p, t)| within(p, t)),
+            None => self.0.iter().all(|p| within(p, p.total(context, batch))),
+        }
+    }
+
+    /// GPU bytes of each stage under llama.cpp's layer split, from one placement of the whole model
+    /// (each stage alone would place it again); None for the other engines and for one GPU.
+    fn layer_split(&self, context: u64, batch: u64) -> Option<Vec<u64>> {
+        let p = self.first();
+        match &p.settings {
+            Settings::LlamaCpp(s) if offload::devices(p) > 1 => {
+                let sp = offload::split(p, s, offload::devices(p), context, batch, &offload::MODELED);
+                Some(sp.gpus.iter().map(|g| g.total_bytes).collect())
+            }
+            _ => None,
+        }
     }
 
     /// Largest batch at `context` that fits with `margin` left free, up to `cap`.
@@ -160,9 +204,10 @@ impl<'p> Stages<'p> {
 
     /// The stage with the most bytes per GPU, and its itemized memory.
     pub fn heaviest(&self, context: u64, batch: u64) -> (u64, Memory) {
-        let idx = (0..self.0.len())
-            .max_by_key(|&i| self.0[i].total(context, batch))
-            .unwrap_or(0);
+        let totals = self
+            .layer_split(context, batch)
+            .unwrap_or_else(|| self.0.iter().map(|p| p.total(context, batch)).collect());
+        let idx = (0..totals.len()).max_by_key(|&i| totals[i]).unwrap_or(0);
         (idx as u64, self.0[idx].memory(context, batch))
     }
 
@@ -191,6 +236,9 @@ impl<'p> Stages<'p> {
 /// The smallest layout (fewest GPUs) on which `model` fits `gpu` at `context` and `batch`, up to
 /// `max_gpus`; among layouts with that many GPUs, the fastest per-sequence decode. None when no
 /// layout fits.
+///
+/// A layout whose GPUs together cannot hold the model's layers is not built: each layer's weights
+/// live on some GPU of a replica (split or whole), so `n` GPUs need `n x budget >=` [`layer_bytes`].
 pub fn smallest(
     model: &ModelSpec,
     gpu: &GpuSpec,
@@ -199,12 +247,66 @@ pub fn smallest(
     batch: u64,
     max_gpus: u64,
 ) -> Option<Layout> {
+    let facts = Arc::new(ModelFacts::new(model));
+    let floor = GpuFloor::new(model, gpu, opts, &facts);
+    smallest_of(model, gpu, opts, (context, batch), max_gpus, &facts, |l| {
+        floor.may_fit(l)
+    })
+}
+
+/// The fewest GPUs any layout needs to hold `model`'s layers, from one GPU's budget.
+struct GpuFloor {
+    layer_bytes: u64,
+    budget: u64,
+}
+
+impl GpuFloor {
+    fn new(model: &ModelSpec, gpu: &GpuSpec, opts: &Options, facts: &ModelFacts) -> GpuFloor {
+        let setup = Options {
+            gpus: 1,
+            pipeline: 1,
+            ..*opts
+        }
+        .setup(model);
+        let weights = WeightFacts::new(model, facts, setup.format, 1);
+        // the budget does not depend on the layout: it is the engine's share of one GPU
+        let budget = Prepared::new(setup, gpu, facts, &weights).budget;
+        GpuFloor {
+            layer_bytes: layer_bytes(&weights),
+            budget,
+        }
+    }
+
+    fn may_fit(&self, l: &Layout) -> bool {
+        u128::from(l.gpus()) * u128::from(self.budget) >= u128::from(self.layer_bytes)
+    }
+}
+
+/// Weight bytes some GPU of any layout holds: all but the token embeddings (llama.cpp keeps them in
+/// host memory) and a vision tower (llama.cpp's is a separate file). Splitting a tensor between GPUs
+/// only adds bytes (rounding to blocks), so the GPUs of a replica hold at least this much together.
+fn layer_bytes(w: &WeightFacts) -> u64 {
+    w.total.saturating_sub(w.embedding).saturating_sub(w.vision)
+}
+
+fn smallest_of(
+    model: &ModelSpec,
+    gpu: &GpuSpec,
+    opts: &Options,
+    (context, batch): (u64, u64),
+    max_gpus: u64,
+    facts: &Arc<ModelFacts>,
+    may_fit: impl Fn(&Layout) -> bool,
+) -> Option<Layout> {
     let mut best: Option<(Layout, f64)> = None;
-    for layout in candidates(model, max_gpus) {
+    for layout in candidates(model, max_gpus, !splits_layers(model, opts)) {
         if best.is_some_and(|(b, _)| layout.gpus() > b.gpus()) {
             break;
         }
-        let replica = Replica::new(model, gpu, opts, layout);
+        if !may_fit(&layout) {
+            continue;
+        }
+        let replica = Replica::with_facts(model, gpu, opts, layout, facts.clone());
         let stages = replica.stages();
         if !stages.fits(context, batch) {
             continue;
@@ -231,7 +333,7 @@ mod tests {
     #[test]
     fn candidates_are_ordered_by_gpu_count_then_wider_tp() {
         let (m, _) = specs("phi-3.5-mini", "h100-sxm");
-        let c = candidates(&m, 4);
+        let c = candidates(&m, 4, true);
         let labels: Vec<(u64, u64)> = c.iter().map(|l| (l.tp, l.pp)).collect();
         assert_eq!(labels, vec![(1, 1), (2, 1), (1, 2), (1, 3), (4, 1), (2, 2), (1, 4)]);
     }
@@ -249,5 +351,29 @@ mod tests {
         // and on the 141 GB H200 one GPU is enough
         let (m, g) = specs("phi-3.5-moe", "h200");
         assert_eq!(smallest(&m, &g, &opts, 4096, 1, MAX_GPUS), Some(Layout::SINGLE));
+    }
+
+    /// The floor only skips layouts that would not fit: with and without it, every catalog model
+    /// gets the same answer, on a small and a large GPU, at a short and a long context.
+    #[test]
+    fn the_gpu_floor_skips_only_layouts_that_do_not_fit() {
+        let c = Catalog::embedded(check_declared).expect("embedded catalog");
+        let opts = Options::default();
+        let mut skipped = 0;
+        for g in ["rtx-4090", "h100-sxm"] {
+            let g = c.gpu(g).expect("gpu");
+            for m in c.model_specs() {
+                let facts = Arc::new(ModelFacts::new(m));
+                let floor = GpuFloor::new(m, &g, &opts, &facts);
+                skipped += candidates(m, 8, true).iter().filter(|l| !floor.may_fit(l)).count();
+                for context in [4096, 32768] {
+                    let pruned = smallest(m, &g, &opts, context, 1, 8);
+                    let every = smallest_of(m, &g, &opts, (context, 1), 8, &facts, |_| true);
+                    assert_eq!(pruned, every, "{} on {} at {context}", m.id, g.id);
+                }
+            }
+        }
+        // and it does skip some (the big models on the 24 GB card)
+        assert!(skipped > 50, "{skipped} layouts skipped");
     }
 }

@@ -194,6 +194,16 @@ fn report(
     }
     let fits = gpus_fit && verdict.as_ref().is_none_or(|v| v.fits);
     let command = command::emit_llamacpp(p, s, context, batch);
+    // the search's rows reuse two representative replays; the chosen one is now placed and replayed
+    // in full, so its row shows the same figures as the verdict
+    let search = search.map(|mut found| {
+        if let Some(row) = found.best.and_then(|i| found.rows.get_mut(i)) {
+            row.gpu_bytes = split.gpus.iter().map(|g| g.total_bytes).max().unwrap_or(0);
+            row.host_bytes = split.host.total_bytes;
+            row.decode = decode;
+        }
+        found
+    });
     OffloadReport {
         chosen,
         gpus: gpus as u64,

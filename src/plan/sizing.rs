@@ -540,7 +540,7 @@ fn size_option(
         return (o, None, None);
     }
     let mut best: Option<Candidate> = None;
-    for layout in layout::candidates(model, w.raw.max_gpus_per_replica) {
+    for layout in layout::candidates(model, w.raw.max_gpus_per_replica, !layout::splits_layers(model, &opts)) {
         let replica = Replica::new(model, gpu, &opts, layout);
         if replica.layout != layout {
             continue;
@@ -569,9 +569,10 @@ fn size_option(
         ));
         // how far off: the largest layout allowed, one sequence
         let mut context = None;
-        if let Some(&largest) = layout::candidates(model, w.raw.max_gpus_per_replica)
-            .iter()
-            .max_by_key(|l| (l.gpus(), l.tp))
+        if let Some(&largest) =
+            layout::candidates(model, w.raw.max_gpus_per_replica, !layout::splits_layers(model, &opts))
+                .iter()
+                .max_by_key(|l| (l.gpus(), l.tp))
         {
             let replica = Replica::new(model, gpu, &opts, largest);
             let stages = replica.stages();

@@ -2,6 +2,7 @@
 
 use super::bands;
 use crate::estimate::engine::llamacpp::fit::{FitOutcome, FittedContext};
+use crate::estimate::EngineId;
 use crate::plan::layout::{Layout, MAX_GPUS};
 use crate::plan::FitReport;
 use crate::report::doc::{Cell, Doc, Table, Tone};
@@ -19,7 +20,12 @@ pub fn fit(r: &FitReport) -> Doc {
         },
         r.gpu_name
     ));
-    if r.total_gpus > 1 {
+    if r.total_gpus > 1 && r.runtime == EngineId::LlamaCpp {
+        d.text(format!(
+            "{} GPUs: llama.cpp splits the layers between them (--split-mode layer); memory per GPU",
+            r.total_gpus
+        ));
+    } else if r.total_gpus > 1 {
         d.text(format!(
             "{}: tensor parallel over {} GPU(s) per stage, {} pipeline stage(s)",
             Layout {
@@ -108,6 +114,9 @@ pub fn fit(r: &FitReport) -> Doc {
         (
             "fewest GPUs".into(),
             match r.smallest_layout {
+                Some(l) if r.runtime == EngineId::LlamaCpp && l.gpus() > 1 => {
+                    format!("{} (layers split between them) fit this context and batch", l.gpus()).into()
+                }
                 Some(l) => format!("{} ({}) fit this context and batch", l.gpus(), l.label()).into(),
                 None => Cell::toned(
                     format!("no layout of up to {MAX_GPUS} GPUs fits this context and batch"),

@@ -324,7 +324,10 @@ pub fn assemble(
                 kv_buffer_bytes: gpu_kv[g],
                 compute_buffer_bytes: compute,
                 cuda_context_bytes: cuda_context,
-                total_bytes: l.gpu_model[g] + gpu_kv[g] + compute + cuda_context,
+                // a graph too large to replay has a compute buffer of u64::MAX
+                total_bytes: (l.gpu_model[g] + gpu_kv[g])
+                    .saturating_add(compute)
+                    .saturating_add(cuda_context),
             }
         })
         .collect();
@@ -332,7 +335,10 @@ pub fn assemble(
     let output = context::output_buffer(m.n_vocab, ctx.n_seq_max);
     let output_on_gpu = l.units[n_layer as usize].is_some();
     // the CPU backend's compute buffer and the logits of an offloaded output layer are pinned too
-    let pinned = l.pinned_weights + if gpus > 0 { host_compute } else { 0 } + if output_on_gpu { output } else { 0 };
+    let pinned = l
+        .pinned_weights
+        .saturating_add(if gpus > 0 { host_compute } else { 0 })
+        .saturating_add(if output_on_gpu { output } else { 0 });
     Split {
         n_layer,
         gpu_units: l.units.iter().filter(|u| u.is_some()).count() as u64,
@@ -345,7 +351,9 @@ pub fn assemble(
             kv_buffer_bytes: host_kv,
             compute_buffer_bytes: host_compute,
             output_buffer_bytes: output,
-            total_bytes: l.host_weights + host_kv + host_compute + output,
+            total_bytes: (l.host_weights + host_kv)
+                .saturating_add(host_compute)
+                .saturating_add(output),
             pinned_bytes: pinned,
             mmap: l.mmap,
         },
@@ -361,6 +369,56 @@ pub fn assemble(
 /// `s`'s placement flags, for `batch` slots of `context` tokens, under the placement `rules` of a
 /// llama.cpp build. GPUs share the units in proportion to their (equal) free memory.
 pub fn split(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, rules: &Rules) -> Split {
+    let key = SplitKey {
+        model: p.setup.model.id.clone(),
+        format: p.setup.format.id,
+        weight_bytes: p.weights.total,
+        gpu: p.gpu.id.clone(),
+        settings: *s,
+        rules: *rules,
+        gpus,
+        context,
+        batch,
+    };
+    if let Some(hit) = SPLITS.with(|c| c.borrow().iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())) {
+        return hit;
+    }
+    let out = place_and_replay(p, s, gpus, context, batch, rules);
+    SPLITS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= SPLIT_MEMO {
+            c.remove(0);
+        }
+        c.push((key, out.clone()));
+    });
+    out
+}
+
+/// What a split depends on: the spec (its id and its weight bytes in the format, which tell apart two
+/// specs of one id), the GPU (its CUDA context), the settings and rules, the devices and the sizes.
+#[derive(Debug, Clone, PartialEq)]
+struct SplitKey {
+    model: String,
+    format: &'static str,
+    weight_bytes: u64,
+    gpu: String,
+    settings: Settings,
+    rules: Rules,
+    gpus: usize,
+    context: u64,
+    batch: u64,
+}
+
+/// Splits remembered per thread: every stage of a replica, its itemized memory and its engine report
+/// ask for the same one, and each costs a graph replay.
+const SPLIT_MEMO: usize = 16;
+
+thread_local! {
+    static SPLITS: std::cell::RefCell<Vec<(SplitKey, Split)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`split`] without the memo.
+fn place_and_replay(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, rules: &Rules) -> Split {
     let (m, _, _) = llamacpp::model_of(p);
     let ctx = Context::new(&m, &llamacpp::params(s, context, batch));
     let l = layout(p, s, gpus, batch, ctx.n_ubatch, rules);
@@ -372,8 +430,9 @@ pub fn split(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, 
 /// CPU, the rest on the GPU. A split beyond these hands work between the GPU and the CPU.
 pub const FULL_OFFLOAD_SPLITS: u64 = 2;
 
-/// Whether `s` splits the model between the GPU and the host beyond llama.cpp's default (every unit
-/// on the GPU): tensor overrides, a layer count, or the KV cache kept on the host.
+/// Whether `s` splits the model beyond llama.cpp's default of every unit on one GPU: tensor
+/// overrides, a layer count, the KV cache kept on the host, or several GPUs sharing the layers
+/// (`p.setup.pp` devices: llama.cpp's default `--split-mode layer`).
 pub fn is_split(p: &Prepared, s: &Settings) -> bool {
     let n_layer = p
         .setup
@@ -381,16 +440,24 @@ pub fn is_split(p: &Prepared, s: &Settings) -> bool {
         .architecture
         .as_ref()
         .map_or(p.geometry.layers, |a| a.layers);
-    s.offload.has_overrides() || s.offload.no_kv_offload || s.n_gpu_layers.is_some_and(|n| n <= n_layer)
+    s.offload.has_overrides()
+        || s.offload.no_kv_offload
+        || s.n_gpu_layers.is_some_and(|n| n <= n_layer)
+        || devices(p) > 1
 }
 
-/// llama.cpp's figures for the first GPU of a split (the dispatcher's view of a one-GPU run with
-/// placement flags): the context's sizes from llama.cpp's own accounting, the buffers from the
-/// placement.
+/// The GPUs llama.cpp splits the layers over for `p`: one per pipeline stage of the replica (it has
+/// no tensor parallelism of its own; a replica of N GPUs is N stages, stage i on `CUDA{i}`).
+pub fn devices(p: &Prepared) -> usize {
+    p.setup.pp.max(1) as usize
+}
+
+/// llama.cpp's figures for `p`'s GPU of a split (`CUDA{stage}` of [`devices`]): the context's sizes
+/// from llama.cpp's own accounting, the buffers from the placement.
 pub fn figures(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Figures {
     let base = llamacpp::figures(p, s, context, batch);
-    let sp = split(p, s, 1, context, batch, &MODELED);
-    let g = &sp.gpus[0];
+    let sp = split(p, s, devices(p), context, batch, &MODELED);
+    let g = &sp.gpus[device(p, &sp)];
     Figures {
         gpu_layers: sp.gpu_units,
         model_buffer_bytes: g.model_buffer_bytes,
@@ -403,7 +470,13 @@ pub fn figures(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Figures 
     }
 }
 
-/// GPU bytes of the first GPU of a split (model, KV, compute, CUDA context).
+/// Index into `sp.gpus` of `p`'s GPU (its stage; a split always has at least one GPU).
+fn device(p: &Prepared, sp: &Split) -> usize {
+    (p.setup.stage as usize).min(sp.gpus.len().saturating_sub(1))
+}
+
+/// GPU bytes of `p`'s GPU of a split (model, KV, compute, CUDA context).
 pub fn total(p: &Prepared, s: &Settings, context: u64, batch: u64) -> u64 {
-    split(p, s, 1, context, batch, &MODELED).gpus[0].total_bytes
+    let sp = split(p, s, devices(p), context, batch, &MODELED);
+    sp.gpus[device(p, &sp)].total_bytes
 }
