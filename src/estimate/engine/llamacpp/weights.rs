@@ -204,6 +204,14 @@ fn names(g: &TensorGroup, count: u64, layout: &Layout) -> Vec<Name> {
         Role::Norm if !g.per_decoder_layer => vec![n("output_norm")],
         Role::Norm if g.name.contains("q_a_layernorm") => vec![n("attn_q_a_norm")],
         Role::Norm if g.name.contains("kv_a_layernorm") => vec![n("attn_kv_a_norm")],
+        // per-head q/k RMSNorms (Qwen3, Gemma 3) are `blk.N.attn_q_norm`/`attn_k_norm`
+        // (LLM_TENSOR_ATTN_{Q,K}_NORM in src/llama-arch.cpp, created in src/models/qwen3moe.cpp of
+        // the llama.cpp vendored by llama-cpp-sys-2 0.1.161), not `ffn_norm`: `create_tensor`
+        // regex-searches `-ot` patterns in these names (src/llama-model-loader.cpp), so
+        // `blk\.N\.ffn.*=CPU` leaves them on the layer's GPU. Named `ffn_norm` they moved 512 B
+        // per such block to the CPU (the four Qwen3-235B-A22B `-ot` logs in validation/field/)
+        Role::Norm if g.name.contains("q_norm+k_norm") => vec![n("attn_q_norm"), n("attn_k_norm")],
+        Role::Norm if g.name.contains("sinks") => vec![n("attn_sinks")],
         Role::Norm => match count {
             4 => vec![
                 n("attn_norm"),
@@ -412,6 +420,14 @@ mod tests {
     /// The model buffers (CUDA0, host) of a catalog model in a format with `gpu_layers` offloaded,
     /// in MiB as llama.cpp prints them.
     fn buffers(id: &str, format: &str, gpu_layers: Option<u64>, mmap: bool) -> (String, String) {
+        let (t, layers) = catalog_tensors(id, format);
+        let b = model_buffers(&t, layers, gpu_layers.unwrap_or(layers + 1), mmap);
+        let mib = |x: u64| format!("{:.2}", x as f64 / 1048576.0);
+        (mib(b.gpu), mib(b.host))
+    }
+
+    /// The tensors of a catalog model in a format, and its block count.
+    fn catalog_tensors(id: &str, format: &str) -> (Vec<Tensor>, u64) {
         let spec = Catalog::embedded(check_declared)
             .and_then(|c| c.model(id, check_declared))
             .expect("catalog model");
@@ -422,10 +438,34 @@ mod tests {
             model: &inv.gguf,
             checkpoint: None,
         };
-        let t = tensors(&inv, &Layout::of(a), f, &rules).expect("a GGUF format");
-        let b = model_buffers(&t, a.layers, gpu_layers.unwrap_or(a.layers + 1), mmap);
-        let mib = |x: u64| format!("{:.2}", x as f64 / 1048576.0);
-        (mib(b.gpu), mib(b.host))
+        (
+            tensors(&inv, &Layout::of(a), f, &rules).expect("a GGUF format"),
+            a.layers,
+        )
+    }
+
+    #[test]
+    fn a_qwen3_moe_block_has_the_five_f32_tensors_of_the_gguf_by_name() {
+        // validation/field/llamacpp-offload-qwen3-235b-a22b-a6000-ot-ffn14-nommap.json: "type f32:
+        // 471 tensors", five per block and output_norm; the q/k norms (128 f32 each) are `attn_*`,
+        // so `-ot "blk\.N\.ffn.*=CPU"` moves ffn_norm and ffn_gate_inp but not them
+        let (t, layers) = catalog_tensors("qwen3-235b-a22b", "q8_0");
+        assert_eq!(layers, 94);
+        let mut got: Vec<(String, u64)> = t
+            .iter()
+            .filter(|t| t.place == Place::Layer(7) && t.ty == Type::F32)
+            .map(|t| (t.name.at(t.place), t.nbytes))
+            .collect();
+        got.sort();
+        let want = [
+            ("blk.7.attn_k_norm.weight", 128 * 4),
+            ("blk.7.attn_norm.weight", 4096 * 4),
+            ("blk.7.attn_q_norm.weight", 128 * 4),
+            ("blk.7.ffn_gate_inp.weight", 4096 * 128 * 4),
+            ("blk.7.ffn_norm.weight", 4096 * 4),
+        ];
+        assert_eq!(got, want.map(|(n, b)| (n.to_string(), b)));
+        assert_eq!(t.iter().filter(|t| t.ty == Type::F32).count(), 471);
     }
 
     #[test]
