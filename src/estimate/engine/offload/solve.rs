@@ -11,7 +11,7 @@
 //! for the other rows; the chosen split is then computed in full by [`super::split`].
 
 use super::speed::{self, Decode, DecodeBytes, HybridProfile};
-use super::{compute_buffers, layout, Layout, Rules};
+use super::{layout, Layout, Rules};
 use crate::estimate::arch::moe::expected_share_touched;
 use crate::estimate::engine::llamacpp::compute::{SplitBuffers, OP_OFFLOAD_MIN_BATCH};
 use crate::estimate::engine::llamacpp::context::Context;
@@ -239,12 +239,16 @@ struct Replayed {
 }
 
 fn replay(p: &Prepared, s: &Settings, knob: Knob, gpus: usize, context: u64, batch: u64, rules: &Rules) -> Replayed {
-    let s = knob.apply(s);
-    let (m, _, _) = llamacpp::model_of(p);
-    let ctx = Context::new(&m, &llamacpp::params(&s, context, batch));
-    let l = layout(p, &s, gpus, batch, ctx.n_ubatch, rules);
-    let buffers = compute_buffers(p, &l, &ctx);
-    let extra_splits = (buffers.splits_token as u64).saturating_sub(super::FULL_OFFLOAD_SPLITS);
+    // through the remembered splits: nothing on the host is also the whole fit's split
+    let sp = super::split(p, &knob.apply(s), gpus, context, batch, rules);
+    let mut compute: Vec<u64> = sp.gpus.iter().map(|g| g.compute_buffer_bytes).collect();
+    compute.push(sp.host.compute_buffer_bytes);
+    let buffers = SplitBuffers {
+        compute,
+        splits_prompt: sp.graph_splits_prompt as usize,
+        splits_token: sp.graph_splits_token as usize,
+    };
+    let extra_splits = sp.graph_splits_token.saturating_sub(super::FULL_OFFLOAD_SPLITS);
     Replayed { buffers, extra_splits }
 }
 
