@@ -30,6 +30,7 @@ fn ratio<K: Key>(r: &Row<K>, rate: f64) -> Ratio {
         gpu: r.gpu.clone(),
         file: r.file.clone(),
         test: r.test.clone(),
+        concurrency: r.concurrency,
         fitted: r.fitted,
     }
 }
@@ -258,6 +259,29 @@ fn leave_one_gpu_out_and_bands() {
                 out.p90 * 100.0
             );
         }
+    }
+    // vLLM per concurrency bucket (issue 14: TPOT at concurrency 1-16, 64 reported)
+    let vllm_in = in_sample(Phase::VllmDecode);
+    for (low, high) in [(1, 1), (2, 4), (5, 16), (17, 64)] {
+        let bucket = |ratios: &[Ratio]| -> Vec<Ratio> {
+            ratios
+                .iter()
+                .filter(|r| (low..=high).contains(&r.concurrency))
+                .cloned()
+                .collect()
+        };
+        let (fit, out) = (
+            speed::error_spread(&bucket(&vllm_in), Phase::VllmDecode),
+            speed::error_spread(&bucket(&vllm_ratios), Phase::VllmDecode),
+        );
+        println!(
+            "VllmDecode, concurrency {low}-{high}: {} rows, |error| in-sample median {:.1} % p90 {:.1} %; leave-one-GPU-out median {:.1} % p90 {:.1} %",
+            fit.rows,
+            fit.median * 100.0,
+            fit.p90 * 100.0,
+            out.median * 100.0,
+            out.p90 * 100.0
+        );
     }
     let text = speed::bands_table(&fresh);
     if bless() {

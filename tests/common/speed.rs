@@ -77,6 +77,8 @@ pub struct Ratio {
     pub gpu: String,
     pub file: String,
     pub test: String,
+    /// vLLM: the client concurrency (1 for llama.cpp)
+    pub concurrency: u64,
     pub fitted: bool,
 }
 
@@ -219,6 +221,19 @@ pub fn unsteady_prompts(printed: &Value) -> bool {
     pp.windows(2).any(|w| w[1].1 > w[0].1 * 1.02)
 }
 
+/// A run's tokens per request: the fixed `random_*_len` of a random dataset, else (ShareGPT and
+/// other datasets of varying lengths) the mean, the printed total over the requests completed (the
+/// row's printed figures, else the file's settings for totals the source prints elsewhere).
+fn workload_len(row: &Value, file_settings: &Value, fixed: &str, total: &str) -> Option<u64> {
+    let setting = |key: &str| row["settings"][key].as_u64().or(file_settings[key].as_u64());
+    if let Some(n) = setting(fixed) {
+        return Some(n);
+    }
+    let figure = |key: &str| row["printed"][key].as_u64().or(setting(key));
+    let requests = figure("successful_requests").or(setting("num_prompts"))?;
+    Some((figure(total)? as f64 / requests.max(1) as f64).round() as u64)
+}
+
 /// Every `vllm bench serve` TPOT (the file's `rows`, each with its workload) on a catalog GPU whose
 /// model gpuplan can build.
 pub fn vllm_rows() -> Vec<Row<vllm::Coef>> {
@@ -251,8 +266,10 @@ pub fn vllm_rows() -> Vec<Row<vllm::Coef>> {
             // the row's client settings over the file's
             let setting = |key: &str| row["settings"][key].as_u64().or(s[key].as_u64());
             let w = vllm::Workload {
-                input_tokens: setting("random_input_len").expect("random_input_len"),
-                output_tokens: setting("random_output_len").expect("random_output_len"),
+                input_tokens: workload_len(row, s, "random_input_len", "total_input_tokens")
+                    .unwrap_or_else(|| panic!("{file}: input length")),
+                output_tokens: workload_len(row, s, "random_output_len", "total_generated_tokens")
+                    .unwrap_or_else(|| panic!("{file}: output length")),
                 concurrency: setting("max_concurrency").expect("max_concurrency"),
             };
             let tpot_ms = row["printed"]["mean_tpot_ms"].as_f64().expect("mean_tpot_ms");
@@ -403,12 +420,13 @@ pub fn fit_llamacpp(rows: &[Row], keep: impl Fn(&Row) -> bool) -> Vec<Fitted> {
     out
 }
 
-/// Fits the vLLM decode read per memory kind on the rows `keep` selects; the other coefficients stay
-/// at their priors (`vllm::PRIORS`).
+/// Fits the vLLM decode read per memory kind and the fixed time per step on the rows `keep` selects
+/// (rows of models of different sizes on one memory kind tell a share of the bandwidth from a cost
+/// per step); the other coefficients stay at their priors (`vllm::PRIORS`).
 pub fn fit_vllm(rows: &[Row<vllm::Coef>], keep: impl Fn(&Row<vllm::Coef>) -> bool) -> Vec<vllm::Fitted> {
     let kept: Vec<&Row<vllm::Coef>> = rows.iter().filter(|r| r.fitted && keep(r)).collect();
     let prior = |c: vllm::Coef| match c {
-        vllm::Coef::DecodeRead(_) => None,
+        vllm::Coef::DecodeRead(_) | vllm::Coef::Step => None,
         other => Some(vllm::lookup(&[], other)),
     };
     let mut out: Vec<vllm::Fitted> = fit_keys(&kept, |c| c, prior)

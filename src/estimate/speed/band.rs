@@ -133,9 +133,9 @@ pub const BANDS: &[Band] = &[
     Band {
         phase: Phase::VllmDecode,
         basis: Basis::Engine,
-        low: 0.9401,
-        high: 1.0803,
-        rows: 12,
+        low: 0.817,
+        high: 1.2326,
+        rows: 25,
         gpus: 2,
         held_out: true,
     },

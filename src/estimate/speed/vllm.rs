@@ -37,41 +37,39 @@ pub enum Coef {
 /// tests yet.
 pub type Fitted = super::Fitted<Coef>;
 
-/// The coefficients `tests/field_speed.rs` refits on the `vllm_bench` rows of validation/field/
-/// (all at concurrency 1, one GPU model per memory kind so far, so only the decode read is fitted; see
-/// [`PRIORS`]).
+/// The coefficients `tests/field_speed.rs` refits on the `vllm_bench` rows of validation/field/:
+/// the decode read per memory kind and the fixed time per step, which rows of models of different
+/// sizes on one GPU tell apart (a share of the bandwidth scales with the bytes, a cost per step does
+/// not). One GPU per memory kind so far (H100 SXM, RTX 4090); the others stay at [`PRIORS`].
 pub const COEFFICIENTS: &[Fitted] = &[
     Fitted {
         coef: Coef::DecodeRead(MemoryKind::Gddr),
-        value: 1.286,
-        rows: 6,
+        value: 1.056,
+        rows: 15,
         gpus: 1,
     },
     Fitted {
         coef: Coef::DecodeRead(MemoryKind::Hbm),
-        value: 1.372,
-        rows: 6,
+        value: 1.283,
+        rows: 10,
         gpus: 1,
+    },
+    Fitted {
+        coef: Coef::Step,
+        value: 0.001664,
+        rows: 25,
+        gpus: 2,
     },
 ];
 
 /// Physical priors for what no published row separates yet:
-/// - `Step` 0: the scheduler's and sampler's CPU time per step overlaps the GPU's work (async
-///   scheduling) or is folded into `DecodeRead` on the rows at hand (one model, one GPU, one
-///   concurrency cannot tell a fixed cost from a bandwidth share);
 /// - `EagerLayer` 30 µs: one eager layer launches ~10 kernels through PyTorch at ~3 µs each;
 /// - `Gemm` 1/0.6 and `Attention` 1/0.5: the shares of the tensor rate large cuBLAS GEMMs and
-///   FlashAttention reach (FlashAttention-2, Dao 2023: 50-73 % of the A100's peak);
-/// - `AllReduce` 1: the ring all-reduce of `interconnect::tp_comm_s` as is;
-/// - `DecodeRead(Gddr)`: none; the HBM value stands in (the Qwen3-4B RTX 4090 rows wait for
-///   gpuplan to import qwen3).
+///   FlashAttention reach (FlashAttention-2, Dao 2023: 50-73 % of the A100's peak); the prompt
+///   chunks chunked prefill mixes into decode steps at concurrency 32-64 reach the GEMM term, but on
+///   one GPU only so far;
+/// - `AllReduce` 1: the ring all-reduce of `interconnect::tp_comm_s` as is.
 pub const PRIORS: &[Fitted] = &[
-    Fitted {
-        coef: Coef::Step,
-        value: 0.0,
-        rows: 0,
-        gpus: 0,
-    },
     Fitted {
         coef: Coef::EagerLayer,
         value: 30e-6,
@@ -128,10 +126,11 @@ fn gemm_peak(p: &Prepared) -> f64 {
 }
 
 /// One step: `sequences` decoding at mean depth `depth`, plus `prompt_tokens` of prefill mixed in
-/// whose queries attend to `prompt_pairs` (query, key) pairs in all.
+/// whose queries attend to `prompt_pairs` (query, key) pairs in all. `sequences` is a mean over
+/// steps where a workload is averaged ([`PrefillMix`]), hence fractional.
 fn step(
     p: &Prepared,
-    sequences: u64,
+    sequences: f64,
     depth: f64,
     prompt_tokens: f64,
     prompt_pairs: f64,
@@ -140,7 +139,7 @@ fn step(
 ) {
     let bw = bandwidth(p.gpu);
     let mem = MemoryKind::of(p.gpu);
-    let tokens = sequences as f64 + prompt_tokens;
+    let tokens = sequences + prompt_tokens;
     let (weights, _) = super::decode_weight_bytes(p, tokens.ceil() as u64);
     // the weights stream once per step; the GEMMs over `tokens` rows turn compute-bound past the
     // point where their FLOPs take longer than that read (the larger of the two, coefficients
@@ -153,7 +152,7 @@ fn step(
     } else {
         t.add(Coef::DecodeRead(mem), read_s);
     }
-    t.add(Coef::DecodeRead(mem), kv_bytes(p, depth) * sequences as f64 / bw);
+    t.add(Coef::DecodeRead(mem), kv_bytes(p, depth) * sequences / bw);
     if prompt_pairs > 0.0 {
         t.add(
             Coef::Attention,
@@ -192,31 +191,101 @@ pub struct Workload {
     pub concurrency: u64,
 }
 
-/// Mean time per output token: a decode step over `concurrency` sequences at the mean depth of a
-/// request's generation, plus the prompt tokens chunked prefill mixes into each step. In steady
-/// state `concurrency / output` requests start per step, bringing `concurrency × input / output`
-/// prompt tokens (at most `max_num_batched_tokens`), each attending to half its prompt on average;
-/// at concurrency 1 no other request's prompt shares the steps.
+/// How chunked prefill mixes other requests' prompts into the decode steps of one request, in the
+/// steady state of `concurrency` clients each sending its next request when the last one ends.
+///
+/// vLLM V1's scheduler (`vllm/v1/core/sched/scheduler.py` `Scheduler.schedule`) spends the step's
+/// token budget `max_num_batched_tokens` on the running requests first (one token per decoding
+/// request, the next chunk of a partly prefilled one), then admits waiting requests with what is
+/// left (`num_new_tokens = min(num_new_tokens, token_budget)`; `long_prefill_token_threshold` is 0
+/// unless partial prefills are limited). A prompt of `I` tokens next to `c − 1` decoding requests
+/// therefore takes `P = ⌈I / (budget − (c − 1))⌉` steps, and a request lives `P + O − 1` steps
+/// (its first token comes with its last prompt chunk, then `O − 1` decode steps). While one request
+/// decodes, each of the other `c − 1` is prefilling in a share `P / (P + O − 1)` of the steps, so
+/// `q = (c − 1) P / (P + O − 1)` prompt chunks of `I / P` tokens land in a step on average; the
+/// request's steps are pure decode (`c` sequences) or carry those chunks beside `c − max(q, 1)`
+/// decoding sequences. Keeping the two kinds of step apart matters because a step is the larger of
+/// the weight read and the GEMM time: a chunk of hundreds of tokens turns its step compute-bound,
+/// which spreading the same tokens thinly over every step would hide.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PrefillMix {
+    /// steps one prompt's prefill spans, `P`
+    prefill_steps: f64,
+    /// share of a decoding request's steps that carry prompt chunks, `min(q, 1)`
+    share: f64,
+    /// prompt tokens in such a step, `min(max(q, 1) × I / P, budget − decoding)`
+    prompt_tokens: f64,
+    /// requests decoding in such a step, `c − max(q, 1)`
+    decoding: f64,
+}
+
+impl PrefillMix {
+    fn of(w: &Workload, s: &Settings) -> PrefillMix {
+        let c = w.concurrency.max(1) as f64;
+        let input = w.input_tokens as f64;
+        let output = w.output_tokens.max(1) as f64;
+        let budget = s.max_num_batched_tokens.max(1) as f64;
+        let room = (budget - (c - 1.0)).max(1.0);
+        let prefill_steps = (input / room).ceil().max(1.0);
+        let chunks = (c - 1.0) * prefill_steps / (prefill_steps + output - 1.0);
+        let per_step = chunks.max(1.0);
+        let decoding = c - per_step;
+        PrefillMix {
+            prefill_steps,
+            share: chunks.min(1.0),
+            prompt_tokens: (per_step * input / prefill_steps).min((budget - decoding).max(0.0)),
+            decoding,
+        }
+    }
+}
+
+/// Mean time per output token: the mean over one request's decode steps ([`PrefillMix`]), each over
+/// the sequences decoding at the mean depth of a request's generation (`I + O/2`); the steps that
+/// carry other requests' prompt chunks add those chunks' GEMM rows and attention (a prompt token
+/// attends to half its prompt on average: `I²/2` pairs over `I` tokens). At concurrency 1 no other
+/// request's prompt shares the steps.
 pub fn tpot_terms(p: &Prepared, w: &Workload, s: &Settings) -> Terms<Coef> {
     let mut t = Terms::new();
     tpot(p, w, s, &mut t);
     t
 }
 
+/// A sink that scales every quantity by `weight` (one kind of step's share of the mean).
+struct Weighted<'a, S> {
+    sink: &'a mut S,
+    weight: f64,
+}
+
+impl<S: Sink<Coef>> Sink<Coef> for Weighted<'_, S> {
+    fn add(&mut self, key: Coef, quantity: f64) {
+        self.sink.add(key, quantity * self.weight);
+    }
+}
+
 fn tpot(p: &Prepared, w: &Workload, s: &Settings, t: &mut impl Sink<Coef>) {
-    let c = w.concurrency.max(1);
+    let c = w.concurrency.max(1) as f64;
     let input = w.input_tokens as f64;
     let depth = input + w.output_tokens as f64 / 2.0;
-    let mixed = if c > 1 {
-        ((c - 1) as f64 * input / w.output_tokens.max(1) as f64).min(s.max_num_batched_tokens as f64)
-    } else {
-        0.0
-    };
-    step(p, c, depth, mixed, mixed * input / 2.0, s, t);
+    let mix = PrefillMix::of(w, s);
+    if mix.share < 1.0 {
+        let mut pure = Weighted {
+            sink: t,
+            weight: 1.0 - mix.share,
+        };
+        step(p, c, depth, 0.0, 0.0, s, &mut pure);
+    }
+    if mix.share > 0.0 {
+        let mut mixed = Weighted {
+            sink: t,
+            weight: mix.share,
+        };
+        let pairs = mix.prompt_tokens * input / 2.0;
+        step(p, mix.decoding, depth, mix.prompt_tokens, pairs, s, &mut mixed);
+    }
 }
 
 /// Seconds of one step with the committed coefficients.
-fn step_s(p: &Prepared, sequences: u64, depth: f64, prompt_tokens: f64, prompt_pairs: f64, s: &Settings) -> f64 {
+fn step_s(p: &Prepared, sequences: f64, depth: f64, prompt_tokens: f64, prompt_pairs: f64, s: &Settings) -> f64 {
     let mut t = Seconds::new(coefficient);
     step(p, sequences, depth, prompt_tokens, prompt_pairs, s, &mut t);
     t.total
@@ -224,7 +293,7 @@ fn step_s(p: &Prepared, sequences: u64, depth: f64, prompt_tokens: f64, prompt_p
 
 /// One decode step of `batch` sequences at `context` cached tokens each.
 pub fn decode_step_s(p: &Prepared, context: u64, batch: u64, s: &Settings) -> f64 {
-    step_s(p, batch.max(1), context as f64, 0.0, 0.0, s)
+    step_s(p, batch.max(1) as f64, context as f64, 0.0, 0.0, s)
 }
 
 /// Prefill of `tokens` prompt tokens for each of `batch` sequences, in steps of at most
@@ -235,8 +304,67 @@ pub fn prefill_s(p: &Prepared, tokens: u64, batch: u64, s: &Settings) -> f64 {
     let total = tokens * batch.max(1);
     let chunk = s.max_num_batched_tokens.clamp(1, total);
     let (full, rest) = (total / chunk, total % chunk);
-    let step = |n: u64| step_s(p, 0, 0.0, n as f64, 0.0, s);
+    let step = |n: u64| step_s(p, 0.0, 0.0, n as f64, 0.0, s);
     let pairs = batch.max(1) as f64 * tokens as f64 * (tokens as f64 + 1.0) / 2.0;
     let attention = attention_flops(p, pairs) / fp16_tensor_flops(p.gpu) * coefficient(Coef::Attention);
     full as f64 * step(chunk) + if rest > 0 { step(rest) } else { 0.0 } + attention
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::estimate::arch::check_declared;
+    use crate::estimate::engine::vllm::profile::Flags;
+    use crate::spec::Catalog;
+
+    fn settings(budget: u64) -> Settings {
+        let catalog = Catalog::embedded(check_declared).unwrap();
+        let flags = Flags {
+            max_num_batched_tokens: Some(budget),
+            ..Flags::default()
+        };
+        Settings::resolve(&flags, &catalog.gpu("rtx-4090").unwrap())
+    }
+
+    fn mix(input: u64, output: u64, concurrency: u64, budget: u64) -> PrefillMix {
+        let w = Workload {
+            input_tokens: input,
+            output_tokens: output,
+            concurrency,
+        };
+        PrefillMix::of(&w, &settings(budget))
+    }
+
+    #[test]
+    fn one_request_decodes_alone() {
+        let m = mix(4096, 128, 1, 2048);
+        assert_eq!(m.share, 0.0);
+        assert_eq!(m.decoding, 0.0);
+    }
+
+    #[test]
+    fn prompt_chunks_per_decode_step() {
+        // a prompt fits one step: q = 10 × 1 / (1 + 100) chunks of 1000 tokens per step
+        let m = mix(1000, 101, 11, 2048);
+        assert_eq!(m.prefill_steps, 1.0);
+        assert_eq!(m.share, 10.0 / 101.0);
+        assert_eq!(m.prompt_tokens, 1000.0);
+        assert_eq!(m.decoding, 10.0);
+        // 4096 tokens next to 8 decoding requests: ⌈4096 / 2040⌉ = 3 chunks; q = 8 × 3 / 131
+        let m = mix(4096, 129, 9, 2048);
+        assert_eq!(m.prefill_steps, 3.0);
+        assert_eq!(m.share, 24.0 / 131.0);
+        assert_eq!(m.prompt_tokens, 4096.0 / 3.0);
+        assert_eq!(m.decoding, 8.0);
+    }
+
+    #[test]
+    fn chunks_beyond_one_per_step_fill_the_budget() {
+        // q = 32 / 11 > 1: every step carries prompts, at most the budget left by the decodes
+        let m = mix(1000, 11, 33, 2048);
+        let q = 32.0 / 11.0;
+        assert_eq!(m.share, 1.0);
+        assert_eq!(m.decoding, 33.0 - q);
+        assert_eq!(m.prompt_tokens, 2048.0 - (33.0 - q));
+    }
 }
