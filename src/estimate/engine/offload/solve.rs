@@ -320,75 +320,153 @@ pub fn decode_of(
 /// Every split of `p`'s model that llama.cpp's `--n-cpu-moe` (MoE) or `-ngl` (dense) gives for `q`
 /// (GPUs of `p.budget` bytes each).
 pub fn search(p: &Prepared, s: &Settings, q: &Query, rules: &Rules, profile: &HybridProfile) -> Search {
-    let Query {
-        gpus,
-        context,
-        batch,
-        host,
-    } = *q;
-    let (m, _, _) = llamacpp::model_of(p);
-    let n_layer = m.n_layer;
-    let moe = m.experts.is_some();
-    let knobs: Vec<Knob> = if moe {
-        (0..=n_layer).map(|n| Knob::Experts { n_cpu_moe: n }).collect()
-    } else {
-        (0..=n_layer + 1)
-            .rev()
-            .map(|n| Knob::Layers { n_gpu_layers: n })
-            .collect()
-    };
-    let full = replay(p, s, knobs[0], gpus, context, batch, rules);
-    let partial = replay(p, s, knobs[1.min(knobs.len() - 1)], gpus, context, batch, rules);
-    let ubatch = Context::new(&m, &llamacpp::params(s, context, batch)).n_ubatch;
-    let base = layout(p, s, gpus, batch, ubatch, rules);
-    let costs = Costs::new(p, s, gpus, batch, ubatch);
-    let usable = host.map(Host::usable_bytes);
-    let max_context = p.setup.model.max_context;
-    let shares = vec![1.0; gpus];
-    let rows: Vec<Row> = knobs
-        .iter()
-        .enumerate()
-        .map(|(i, &knob)| {
-            let ks = knob.apply(s);
-            let (units, n_cpu_moe) = match knob {
-                Knob::Experts { n_cpu_moe } => (base.units.clone(), n_cpu_moe),
-                Knob::Layers { n_gpu_layers } => (
-                    super::placement::unit_devices(m.n_layer, Some(n_gpu_layers), rules.ngl, &shares),
-                    0,
-                ),
-            };
-            let l = costs.layout(&base, units, n_cpu_moe);
-            let r = if i == 0 { &full } else { &partial };
-            let host_splits = match knob {
-                Knob::Experts { n_cpu_moe } => partial.extra_splits * n_cpu_moe,
-                Knob::Layers { .. } if i == 0 => 0,
-                Knob::Layers { .. } => partial.extra_splits,
-            };
-            let fits_at = |c: u64| {
-                let (g, h) = bytes_at(p, &ks, &l, r, c, batch);
-                g <= p.budget && usable.is_none_or(|u| h <= u)
-            };
-            let (gpu_bytes, host_bytes) = bytes_at(p, &ks, &l, r, context, batch);
-            Row {
-                knob,
-                gpu_bytes,
-                host_bytes,
-                fits_gpu: gpu_bytes <= p.budget,
-                fits_host: usable.map(|u| host_bytes <= u),
-                max_context: largest(1, max_context.max(1), fits_at),
-                decode: decode_of(p, &ks, &l, host_splits, q, profile),
+    Plan::new(p, s, q.gpus, q.context, q.batch, rules).search(p, q.host, profile)
+}
+
+/// What a split search knows before it looks at a GPU's size or a host: the settings each row
+/// varies, the per-block costs, the base placement and the two representative replays. None of it
+/// depends on the GPU (`p.gpu`, `p.budget` enter per row), so a matrix builds one per model, format,
+/// context and settings and asks it about every GPU.
+pub struct Plan {
+    settings: Settings,
+    knobs: Vec<Knob>,
+    full: Replayed,
+    partial: Replayed,
+    base: Layout,
+    costs: Costs,
+    gpus: usize,
+    context: u64,
+    batch: u64,
+    rules: Rules,
+}
+
+impl Plan {
+    pub fn new(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, rules: &Rules) -> Plan {
+        let (m, _, _) = llamacpp::model_of(p);
+        let n_layer = m.n_layer;
+        let knobs: Vec<Knob> = if m.experts.is_some() {
+            (0..=n_layer).map(|n| Knob::Experts { n_cpu_moe: n }).collect()
+        } else {
+            (0..=n_layer + 1)
+                .rev()
+                .map(|n| Knob::Layers { n_gpu_layers: n })
+                .collect()
+        };
+        let full = replay(p, s, knobs[0], gpus, context, batch, rules);
+        let partial = replay(p, s, knobs[1.min(knobs.len() - 1)], gpus, context, batch, rules);
+        let ubatch = Context::new(&m, &llamacpp::params(s, context, batch)).n_ubatch;
+        Plan {
+            settings: *s,
+            knobs,
+            full,
+            partial,
+            base: layout(p, s, gpus, batch, ubatch, rules),
+            costs: Costs::new(p, s, gpus, batch, ubatch),
+            gpus,
+            context,
+            batch,
+            rules: *rules,
+        }
+    }
+
+    /// Whether this plan answers for `s` on `gpus` GPUs at `context` and `batch`.
+    pub fn is_for(&self, s: &Settings, gpus: usize, context: u64, batch: u64) -> bool {
+        self.settings == *s && self.gpus == gpus && self.context == context && self.batch == batch
+    }
+
+    fn query<'h>(&self, host: Option<&'h Host>) -> Query<'h> {
+        Query {
+            gpus: self.gpus,
+            context: self.context,
+            batch: self.batch,
+            host,
+        }
+    }
+
+    /// Row `i`; its largest context only with `max_context` (a search over contexts).
+    fn row(&self, p: &Prepared, i: usize, host: Option<&Host>, profile: &HybridProfile, max_context: bool) -> Row {
+        let knob = self.knobs[i];
+        let ks = knob.apply(&self.settings);
+        let shares = vec![1.0; self.gpus];
+        let (units, n_cpu_moe) = match knob {
+            Knob::Experts { n_cpu_moe } => (self.base.units.clone(), n_cpu_moe),
+            Knob::Layers { n_gpu_layers } => (
+                super::placement::unit_devices(self.base.model.n_layer, Some(n_gpu_layers), self.rules.ngl, &shares),
+                0,
+            ),
+        };
+        let l = self.costs.layout(&self.base, units, n_cpu_moe);
+        let r = if i == 0 { &self.full } else { &self.partial };
+        let host_splits = match knob {
+            Knob::Experts { n_cpu_moe } => self.partial.extra_splits * n_cpu_moe,
+            Knob::Layers { .. } if i == 0 => 0,
+            Knob::Layers { .. } => self.partial.extra_splits,
+        };
+        let usable = host.map(Host::usable_bytes);
+        let (gpu_bytes, host_bytes) = bytes_at(p, &ks, &l, r, self.context, self.batch);
+        let fits_at = |c: u64| {
+            let (g, h) = bytes_at(p, &ks, &l, r, c, self.batch);
+            g <= p.budget && usable.is_none_or(|u| h <= u)
+        };
+        Row {
+            knob,
+            gpu_bytes,
+            host_bytes,
+            fits_gpu: gpu_bytes <= p.budget,
+            fits_host: usable.map(|u| host_bytes <= u),
+            max_context: if max_context {
+                largest(1, p.setup.model.max_context.max(1), fits_at)
+            } else {
+                None
+            },
+            decode: decode_of(p, &ks, &l, host_splits, &self.query(host), profile),
+        }
+    }
+
+    /// Every row on `p`'s GPU and `host`, and the fastest that fits.
+    pub fn search(&self, p: &Prepared, host: Option<&Host>, profile: &HybridProfile) -> Search {
+        let rows: Vec<Row> = (0..self.knobs.len())
+            .map(|i| self.row(p, i, host, profile, true))
+            .collect();
+        let best = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.fits())
+            .max_by(|(i, a), (j, b)| {
+                let speed = |r: &Row| r.decode.map_or(0.0, |d| d.tokens_per_s);
+                // equal speed (or none): the split with more on the GPU (lower index)
+                speed(a).total_cmp(&speed(b)).then(j.cmp(i))
+            })
+            .map(|(i, _)| i);
+        Search { rows, best }
+    }
+
+    /// The split with the least on the host that fits `p`'s GPUs and `host` (without its largest
+    /// context), found by bisection: past the first row (its own replay), each row moves one more
+    /// block's experts or layer to the host, so the GPU bytes only fall and the host bytes only
+    /// rise. Every row reads more from the host than the one before, so this is also the fastest
+    /// ([`Plan::search`]'s choice; `tests/offload_plan.rs` holds them equal).
+    pub fn least_offload(&self, p: &Prepared, host: Option<&Host>, profile: &HybridProfile) -> Option<Row> {
+        let first = self.row(p, 0, host, profile, false);
+        if first.fits_gpu {
+            return first.fits().then_some(first);
+        }
+        let last = self.knobs.len() - 1;
+        let fits_gpu = |i: usize| self.row(p, i, host, profile, false).fits_gpu;
+        if last == 0 || !fits_gpu(last) {
+            return None;
+        }
+        // the first i in 1..=last whose row fits the GPUs
+        let (mut lo, mut hi) = (1, last);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if fits_gpu(mid) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
             }
-        })
-        .collect();
-    let best = rows
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.fits())
-        .max_by(|(i, a), (j, b)| {
-            let speed = |r: &Row| r.decode.map_or(0.0, |d| d.tokens_per_s);
-            // equal speed (or none): the split with more on the GPU (lower index)
-            speed(a).total_cmp(&speed(b)).then(j.cmp(i))
-        })
-        .map(|(i, _)| i);
-    Search { rows, best }
+        }
+        let row = self.row(p, lo, host, profile, false);
+        row.fits().then_some(row)
+    }
 }
