@@ -598,6 +598,7 @@ fn engine_flags(a: &EngineArgs, cmd: Flags) -> Result<Flags> {
                 None => v.release,
             },
             cpu_offload_gb: a.cpu_offload_gb.or(v.cpu_offload_gb),
+            host_link: v.host_link,
         },
         llamacpp: llamacpp::Flags {
             batch_size: a.batch_size.or(l.batch_size),

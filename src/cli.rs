@@ -1,6 +1,6 @@
 //! Command-line definitions (clap derive). Nothing here computes.
 
-use crate::estimate::engine::command::{self, Command as EngineCommand};
+use crate::estimate::engine::command::{self, parse_gib, Command as EngineCommand};
 use crate::estimate::engine::offload::{GpuLayers, TensorOverride};
 use crate::estimate::{EngineId, Runtime};
 use crate::measure::llamacpp::RunSettings;
@@ -459,8 +459,11 @@ pub struct EngineArgs {
     /// its share).
     #[arg(long, help_heading = "llama.cpp offload")]
     pub no_op_offload: bool,
-    /// vLLM --cpu-offload-gb: accepted so a command can be pasted; not modeled (gpuplan says so).
-    #[arg(long, help_heading = "vLLM", value_name = "GiB")]
+    /// vLLM --cpu-offload-gb: GiB of decoder-layer weights per GPU kept in pinned host memory and
+    /// read over PCIe every step (the KV cache grows by what leaves the GPU; give --host to check
+    /// its RAM and PCIe slot).
+    #[arg(long, help_heading = "vLLM", value_name = "GiB", value_parser = parse_gib)]
+    #[serde(deserialize_with = "de_with::gib")]
     pub cpu_offload_gb: Option<f64>,
 }
 

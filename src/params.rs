@@ -5,6 +5,7 @@
 //! with the same message.
 
 use crate::cli::{parse_command, parse_format, parse_kv, parse_overrides, parse_runtime, Overrides};
+use crate::estimate::engine::command::parse_gib;
 use crate::estimate::engine::command::Command as EngineCommand;
 use crate::estimate::engine::offload::GpuLayers;
 use crate::estimate::Runtime;
@@ -203,6 +204,11 @@ pub mod de_with {
     /// A bandwidth in GB/s (`--host-bandwidth`).
     pub fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
         d.deserialize_any(ParsedRate(parse_rate)).map(Some)
+    }
+
+    /// GiB (vLLM's `--cpu-offload-gb`).
+    pub fn gib<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        d.deserialize_any(ParsedRate(parse_gib)).map(Some)
     }
 
     /// A count that is not optional (images, crops).

@@ -32,7 +32,7 @@ impl Miss {
 
 /// The known misses. Qwen2.5-72B at TP 2 leaves 3.04 GiB for the KV cache: the non-torch error
 /// (0.09 GiB), the activation peak's (0.03 GiB) and the requested memory's (0.03 GiB: 0.95 of the
-/// catalog's total) add up to +5.1% of it, outside the ±3% every other log holds; the tolerance is
+/// catalog's total) add up to +5.2% of it, outside the ±3% every other log holds; the tolerance is
 /// not widened.
 const MISSES: [Miss; 3] = [
     Miss {

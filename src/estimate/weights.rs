@@ -69,6 +69,9 @@ pub fn shard_shape(g: &TensorGroup, tp: u64, kv_heads: u64) -> (u64, u64) {
         return (g.rows, g.cols);
     }
     match g.shard {
+        // a vector (a bias) split with its layer's output features: its length
+        Shard::Rows if g.rows == 1 => (1, g.cols.div_ceil(tp)),
+        Shard::KvHeads if g.rows == 1 && kv_heads >= tp => (1, g.cols.div_ceil(tp)),
         Shard::Rows => (g.rows.div_ceil(tp), g.cols),
         Shard::Cols => (g.rows, g.cols.div_ceil(tp)),
         Shard::KvHeads if kv_heads >= tp => (g.rows.div_ceil(tp), g.cols),

@@ -3,7 +3,7 @@
 
 use super::evidence::Bands;
 use super::layout::{self, Layout, Replica};
-use super::offload::{Chosen, OffloadReport};
+use super::offload::{Chosen, OffloadReport, VllmOffload};
 use super::Options;
 use crate::estimate::engine::llamacpp::fit::{self as llamacpp_fit, FittedContext};
 use crate::estimate::engine::Settings;
@@ -67,6 +67,10 @@ pub struct FitReport {
     /// gpuplan chose when the model does not fit whole and a host is given (`--host`)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offload: Option<OffloadReport>,
+    /// vLLM `--cpu-offload-gb`: the weights each GPU keeps in pinned host memory, the host's RAM
+    /// for all of them, and the PCIe read per step
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vllm_offload: Option<VllmOffload>,
     pub notes: Vec<String>,
 }
 
@@ -145,16 +149,38 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
         Some(o) if o.chosen == Chosen::Flags => o.fits,
         _ => fits,
     };
-    if let Some(gb) = opts
-        .engine
-        .vllm
-        .cpu_offload_gb
-        .filter(|_| setup.runtime.id == EngineId::Vllm)
-    {
+    let vllm_offload =
+        super::offload::vllm_offload(stages.all(), memory_stage as usize, opts.host.map(|h| h as _), batch);
+    let mut bands = super::evidence::bands(setup.runtime, Some(gpu));
+    if let Some(v) = &vllm_offload {
+        let o = &v.per_gpu;
         notes.push(format!(
-            "vLLM --cpu-offload-gb {gb} is not modeled: the estimate keeps every weight on the GPU (vLLM would hold {gb} GiB of them in CPU memory and stream them in each forward pass)"
+            "vLLM --cpu-offload-gb: {} parameter(s) of the decoder layers per GPU ({} whole layer(s){}) live in pinned host memory and are read over PCIe {}.0 x{} in every step{}; no published run checks this, so the speed band is the stated one",
+            o.parameters,
+            o.whole_layers,
+            if o.split_layer { " and part of the next" } else { "" },
+            v.link.generation,
+            v.link.lanes,
+            if v.link_known { "" } else { " (link unknown: taken as PCIe 4.0 x16)" },
         ));
+        if o.exceeds_layers() {
+            notes.push(format!(
+                "--cpu-offload-gb exceeds the decoder layers' {} bytes on this GPU: vLLM moves all of them and leaves the rest of the budget unused (the embedding and LM head stay on the GPU)",
+                o.offloadable_bytes
+            ));
+        }
+        if v.host.is_none() {
+            notes
+                .push("give the host (--host ID, or --host-memory) to check its RAM against the pinned weights".into());
+        }
+        bands.decode = super::evidence::STATED_BANDS.decode;
+        bands.prefill = super::evidence::STATED_BANDS.prefill;
     }
+    let fits = fits
+        && vllm_offload
+            .as_ref()
+            .and_then(|v| v.host.as_ref())
+            .is_none_or(|h| h.fits);
     if offload.is_none() && !fits && opts.host.is_none() && setup.runtime.id == EngineId::LlamaCpp {
         notes.push("llama.cpp can keep part of the model in system RAM: give the host (--host ID, or --host-memory and --host-bandwidth) to plan the split".into());
     }
@@ -186,10 +212,11 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
         max_context: stages.max_context(batch),
         max_batch: stages.max_batch(context, MAX_BATCH_SEARCHED),
         throughput,
-        bands: super::evidence::bands(setup.runtime, Some(gpu)),
+        bands,
         memory,
         engine,
         offload,
+        vllm_offload,
         notes,
     }
 }

@@ -117,12 +117,15 @@ impl Options {
     pub fn setup<'a>(&self, model: &'a ModelSpec) -> crate::estimate::Setup<'a> {
         let format = self.format_for(model);
         let runtime = self.runtime_for(format);
+        let mut engine = self.engine;
+        // the host's slot, for the link vLLM's offloaded weights cross
+        engine.vllm.host_link = self.host.and_then(|h| h.pcie).or(engine.vllm.host_link);
         crate::estimate::Setup {
             model,
             format,
             kv: self.kv.unwrap_or_else(|| runtime.default_kv(format)),
             runtime,
-            engine: self.engine,
+            engine,
             tp: self.gpus.max(1),
             pp: self.pipeline.max(1),
             stage: 0,

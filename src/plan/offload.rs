@@ -8,7 +8,9 @@ use crate::estimate::engine::llamacpp::{self, Settings};
 use crate::estimate::engine::offload::solve::{self, Knob, Search};
 use crate::estimate::engine::offload::speed::{self, Decode, Prefill, HYBRID};
 use crate::estimate::engine::offload::{self, Split, MODELED};
+use crate::estimate::engine::vllm::{self, CpuOffload};
 use crate::estimate::engine::{command, EngineId};
+use crate::estimate::speed::vllm as speed_vllm;
 use crate::estimate::{throughput, ModelFacts, Prepared, WeightFacts};
 use crate::spec::host::{Host, Pcie};
 use crate::spec::{GpuSpec, ModelSpec};
@@ -77,11 +79,10 @@ pub struct OffloadReport {
 /// The PCIe link between the host and the GPU: the slot and the card negotiate the lower generation
 /// and width; one side unknown: the other's; both unknown: None.
 pub fn link(host: Option<&Host>, gpu: &GpuSpec) -> Option<Pcie> {
-    let card = gpu.host_interface.as_deref().and_then(Pcie::parse);
-    match (host.and_then(|h| h.pcie), card) {
-        (Some(a), Some(b)) => Some(a.negotiated(b)),
-        (a, b) => a.or(b),
-    }
+    Pcie::between(
+        host.and_then(|h| h.pcie),
+        gpu.host_interface.as_deref().and_then(Pcie::parse),
+    )
 }
 
 /// Whether `opts` asks for a split through llama.cpp's own flags.
@@ -174,13 +175,7 @@ fn report(
     let link = link(host, p.gpu);
     let ubatch = s.ubatch_size.min(context * batch).max(1);
     let gpu_s = throughput::prefill_s(p, ubatch, 1);
-    // an unknown link is taken as PCIe 4.0 x16 (the catalog's most common)
-    let link_gbps = link
-        .unwrap_or(Pcie {
-            generation: 4,
-            lanes: 16,
-        })
-        .peak_gbps();
+    let link_gbps = link.unwrap_or(Pcie::COMMON).peak_gbps();
     let prefill = speed::prefill(
         ubatch,
         gpu_s,
@@ -218,4 +213,64 @@ fn report(
         profile: &HYBRID,
         split,
     }
+}
+
+/// vLLM's `--cpu-offload-gb` for one setup (docs/engines/vllm.md, "CPU offload"): what each GPU
+/// moved to pinned host memory, whether the host's RAM holds every rank's share, and what a decode
+/// step pays to read it over PCIe.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VllmOffload {
+    /// the GPU `memory` describes (the heaviest pipeline stage)
+    pub per_gpu: CpuOffload,
+    /// pinned host memory of every GPU of the replica together (each rank pins its own share)
+    pub pinned_bytes: u64,
+    pub host: Option<HostVerdict>,
+    /// the link the offloaded weights cross; `link_known` false: taken as PCIe 4.0 x16
+    pub link: Pcie,
+    pub link_known: bool,
+    /// bytes one decode step at the batch reads over PCIe on that GPU, and the seconds it takes
+    pub step_pcie_bytes: u64,
+    pub step_pcie_s: f64,
+    /// false: no published vLLM run with `--cpu-offload-gb` checks these figures
+    pub validated: bool,
+}
+
+/// The offload report when vLLM runs with `--cpu-offload-gb` > 0 (None otherwise): `stages` are
+/// the replica's, `heaviest` the one `memory` shows.
+pub fn vllm_offload(stages: &[Prepared], heaviest: usize, host: Option<&Host>, batch: u64) -> Option<VllmOffload> {
+    let p = stages.get(heaviest)?;
+    let crate::estimate::engine::Settings::Vllm(s) = p.settings else {
+        return None;
+    };
+    let per_gpu = vllm::offload::cpu_offload(p, &s)?;
+    let pinned_bytes = stages
+        .iter()
+        .filter_map(|q| match q.settings {
+            crate::estimate::engine::Settings::Vllm(t) => vllm::offload::cpu_offload(q, &t),
+            _ => None,
+        })
+        .map(|o| o.pinned_bytes * p.setup.tp.max(1))
+        .sum();
+    let host = host.map(|h| HostVerdict {
+        id: h.id.clone(),
+        name: h.name.clone(),
+        needed_bytes: pinned_bytes,
+        usable_bytes: h.usable_bytes(),
+        fits: pinned_bytes <= h.usable_bytes(),
+        bandwidth_gbps: h.bandwidth_gbps(),
+    });
+    let (_, touched) = crate::estimate::speed::decode_weight_bytes(p, batch.max(1));
+    let step_pcie_bytes = speed_vllm::host_read_bytes(p, &per_gpu, touched);
+    let link = speed_vllm::link(&s);
+    Some(VllmOffload {
+        per_gpu,
+        pinned_bytes,
+        host,
+        link,
+        link_known: s.link.is_some(),
+        step_pcie_bytes,
+        step_pcie_s: step_pcie_bytes as f64 / (link.peak_gbps() * 1e9)
+            * speed_vllm::coefficient(speed_vllm::Coef::PcieRead),
+        validated: false,
+    })
 }

@@ -79,6 +79,12 @@ pub fn peak_bandwidth_gbps(mts: u64, bits: u64) -> f64 {
 }
 
 impl Pcie {
+    /// PCIe 4.0 x16, the catalog's most common card interface: what an unknown link is taken as.
+    pub const COMMON: Pcie = Pcie {
+        generation: 4,
+        lanes: 16,
+    };
+
     /// Per-direction payload bandwidth of the link, GB/s: 8 GT/s (gen 3) doubling each generation,
     /// 128b/130b line code (PCI-SIG base specifications 3.0-5.0).
     pub fn peak_gbps(&self) -> f64 {
@@ -91,6 +97,15 @@ impl Pcie {
         Pcie {
             generation: self.generation.min(other.generation),
             lanes: self.lanes.min(other.lanes),
+        }
+    }
+
+    /// The link between a host's slot and a card: the negotiated one when both are known, else the
+    /// one that is; None when neither is.
+    pub fn between(slot: Option<Pcie>, card: Option<Pcie>) -> Option<Pcie> {
+        match (slot, card) {
+            (Some(a), Some(b)) => Some(a.negotiated(b)),
+            (a, b) => a.or(b),
         }
     }
 

@@ -343,8 +343,8 @@ fn parse_vllm(words: &[String]) -> Result<Command, CommandError> {
             "--enforce-eager" => c.flags.vllm.enforce_eager = true,
             "--cpu-offload-gb" => {
                 let v = a.value(f, inline)?;
-                let gb = v.trim().parse::<f64>().ok().filter(|g| g.is_finite() && *g >= 0.0);
-                c.flags.vllm.cpu_offload_gb = Some(gb.ok_or_else(|| a.bad(f, &v, "GiB, a number"))?);
+                let gb = parse_gib(&v).map_err(|_| a.bad(f, &v, "a non-negative number of GiB"))?;
+                c.flags.vllm.cpu_offload_gb = Some(gb);
             }
             "--kv-cache-memory" | "--kv-cache-memory-bytes" => {
                 let v = a.value(f, inline)?;
@@ -394,6 +394,14 @@ fn parse_vllm(words: &[String]) -> Result<Command, CommandError> {
     // without --max-model-len vLLM takes the model's own maximum
     c.context = c.context.or(Some(ContextArg::ModelMax));
     Ok(c)
+}
+
+/// vLLM's `--cpu-offload-gb`: GiB as a non-negative number (vLLM: `Field(default=0, ge=0)`).
+pub fn parse_gib(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("`{s}` must be a non-negative number of GiB")),
+    }
 }
 
 /// vLLM's `human_readable_int` (vllm/engine/arg_utils.py): a plain integer, or a number with a
@@ -721,6 +729,9 @@ fn emit_vllm(p: &Prepared, s: &vllm::Settings, context: u64) -> String {
     }
     if let Some(bytes) = s.kv_cache_memory {
         cmd += &format!(" --kv-cache-memory {bytes}");
+    }
+    if s.cpu_offload_gb > 0.0 {
+        cmd += &format!(" --cpu-offload-gb {}", s.cpu_offload_gb);
     }
     cmd
 }

@@ -5,13 +5,18 @@
 //!   compute-bound;
 //! - a step costs a fixed CPU time (scheduler, input preparation, sampling) that CUDA graphs do not
 //!   remove, and with `--enforce-eager` a launch cost per layer that they do;
-//! - tensor parallelism adds two all-reduces per layer.
+//! - tensor parallelism adds two all-reduces per layer;
+//! - with `--cpu-offload-gb` the offloaded parameters are read from pinned host memory over PCIe
+//!   in every step (UVA: the kernels read them in place), after the GPU-resident ones.
 
 use super::fit::{Seconds, Sink, Terms};
 use super::{bandwidth, fp16_tensor_flops, fp32_accumulate_flops, MemoryKind};
+use crate::estimate::engine::offload::speed::HYBRID;
+use crate::estimate::engine::vllm::offload::{cpu_offload, CpuOffload};
 use crate::estimate::engine::vllm::profile::Settings;
 use crate::estimate::interconnect::tp_comm_s;
 use crate::estimate::prepared::Prepared;
+use crate::spec::host::Pcie;
 use crate::spec::precision::ComputeType;
 use serde::Serialize;
 
@@ -31,6 +36,9 @@ pub enum Coef {
     Attention,
     /// the tensor-parallel all-reduces, in units of `interconnect::tp_comm_s`
     AllReduce,
+    /// 1 / share of the PCIe link's per-direction peak that kernels reading `--cpu-offload-gb`
+    /// weights from pinned host memory reach
+    PcieRead,
 }
 
 /// A coefficient of this model and what it rests on; 0 rows: a physical prior no published row
@@ -68,7 +76,9 @@ pub const COEFFICIENTS: &[Fitted] = &[
 ///   FlashAttention reach (FlashAttention-2, Dao 2023: 50-73 % of the A100's peak); the prompt
 ///   chunks chunked prefill mixes into decode steps at concurrency 32-64 reach the GEMM term, but on
 ///   one GPU only so far;
-/// - `AllReduce` 1: the ring all-reduce of `interconnect::tp_comm_s` as is.
+/// - `AllReduce` 1: the ring all-reduce of `interconnect::tp_comm_s` as is;
+/// - `PcieRead` 1/0.70: the pinned host-to-device rate llama.cpp's offload model uses
+///   ([`HYBRID`]`.pcie_efficiency`); no published vLLM row with `--cpu-offload-gb` tests it.
 pub const PRIORS: &[Fitted] = &[
     Fitted {
         coef: Coef::EagerLayer,
@@ -91,6 +101,12 @@ pub const PRIORS: &[Fitted] = &[
     Fitted {
         coef: Coef::AllReduce,
         value: 1.0,
+        rows: 0,
+        gpus: 0,
+    },
+    Fitted {
+        coef: Coef::PcieRead,
+        value: 1.0 / HYBRID.pcie_efficiency,
         rows: 0,
         gpus: 0,
     },
@@ -140,12 +156,14 @@ fn step(
     let bw = bandwidth(p.gpu);
     let mem = MemoryKind::of(p.gpu);
     let tokens = sequences + prompt_tokens;
-    let (weights, _) = super::decode_weight_bytes(p, tokens.ceil() as u64);
+    let (weights, touched) = super::decode_weight_bytes(p, tokens.ceil() as u64);
+    let offload = cpu_offload(p, s);
+    let host = offload.map_or(0, |o| host_read_bytes(p, &o, touched));
     // the weights stream once per step; the GEMMs over `tokens` rows turn compute-bound past the
     // point where their FLOPs take longer than that read (the larger of the two, coefficients
     // applied)
     let flops = 2.0 * p.matmul_params as f64 / p.setup.tp.max(1) as f64 * tokens;
-    let read_s = weights as f64 / bw;
+    let read_s = weights.saturating_sub(host) as f64 / bw;
     let compute_s = flops / gemm_peak(p);
     if compute_s * coefficient(Coef::Gemm) > read_s * coefficient(Coef::DecodeRead(mem)) {
         t.add(Coef::Gemm, compute_s);
@@ -153,6 +171,10 @@ fn step(
         t.add(Coef::DecodeRead(mem), read_s);
     }
     t.add(Coef::DecodeRead(mem), kv_bytes(p, depth) * sequences / bw);
+    if host > 0 {
+        // the layers run in order: the offloaded ones wait on the link, whatever the batch
+        t.add(Coef::PcieRead, host as f64 / (link(s).peak_gbps() * 1e9));
+    }
     if prompt_pairs > 0.0 {
         t.add(
             Coef::Attention,
@@ -164,6 +186,23 @@ fn step(
         t.add(Coef::EagerLayer, p.geometry.layers as f64);
     }
     t.add(Coef::AllReduce, tp_comm_s(p, tokens.ceil() as u64));
+}
+
+/// The link the offloaded weights cross: the host's slot and the card's interface negotiated; an
+/// unknown one is taken as [`Pcie::COMMON`].
+pub fn link(s: &Settings) -> Pcie {
+    s.link.unwrap_or(Pcie::COMMON)
+}
+
+/// Offloaded bytes one step reads over PCIe: every offloaded dense parameter, and of the offloaded
+/// routed experts only the `touched` of E a step's tokens route to (the fused-MoE kernel reads the
+/// rows of the experts it runs, in place).
+pub fn host_read_bytes(p: &Prepared, o: &CpuOffload, touched: Option<f64>) -> u64 {
+    let dense = o.offloaded_bytes - o.expert_bytes;
+    match (touched, p.facts.inventory.moe) {
+        (Some(t), Some((_, e))) if e > 0 => dense + (o.expert_bytes as f64 * t / e as f64) as u64,
+        _ => o.offloaded_bytes,
+    }
 }
 
 /// KV bytes of one sequence at `depth` cached tokens (sliding-window layers keep their window).

@@ -128,6 +128,9 @@ fn vllm_options(f: &Loaded, model: &ModelSpec) -> Result<Options, String> {
     v.max_num_seqs = num("max_num_seqs").or(v.max_num_seqs);
     v.max_num_batched_tokens = num("max_num_batched_tokens").or(v.max_num_batched_tokens);
     v.enforce_eager |= s.get("enforce_eager").and_then(Value::as_bool).unwrap_or(false);
+    if let Some(gb) = s.get("cpu_offload_gb").and_then(Value::as_f64) {
+        v.cpu_offload_gb = Some(gb);
+    }
     match s.get("entry_point").and_then(Value::as_str) {
         Some("llm_class") => v.entry = vllm::Entry::LlmClass,
         Some("serve") => v.entry = vllm::Entry::Serve,
@@ -208,4 +211,36 @@ fn block_checks(f: &Loaded, catalog: &Catalog, model: &ModelSpec, opts: &Options
         });
     }
     Ok(checks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::estimate::arch::check_declared;
+
+    /// A `vllm_startup` evidence file with `command` and `settings`.
+    fn loaded(command: &str, settings: &str) -> Loaded {
+        let json = format!(
+            r#"{{"id": "t", "kind": "vllm_startup", "source": {{"url": null, "what": "test", "date": null}},
+            "quoted": [], "engine": {{"name": "vllm", "version": "0.10.1.1"}},
+            "gpu": {{"name": null, "catalog": "rtx-4090", "count": 1}},
+            "model": {{"hf_id": "Qwen/Qwen2.5-1.5B-Instruct", "catalog": "qwen2.5-1.5b", "config": null, "file": null, "precision": "bf16"}},
+            "command": {command}, "command_reconstructed": false, "settings": {settings}, "printed": {{}}, "notes": ""}}"#
+        );
+        Loaded {
+            path: "t.json".into(),
+            evidence: serde_json::from_str(&json).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_logs_cpu_offload_is_read_from_its_command_and_its_settings() {
+        let catalog = Catalog::embedded(check_declared).unwrap();
+        let model = catalog.model("qwen2.5-1.5b", check_declared).unwrap();
+        let gb = |f: &Loaded| vllm_options(f, &model).unwrap().engine.vllm.cpu_offload_gb;
+        let cmd = r#""vllm serve Qwen/Qwen2.5-1.5B-Instruct --cpu-offload-gb 2""#;
+        assert_eq!(gb(&loaded(cmd, "{}")), Some(2.0));
+        assert_eq!(gb(&loaded(cmd, r#"{"cpu_offload_gb": 2.5}"#)), Some(2.5));
+        assert_eq!(gb(&loaded("null", "{}")), None);
+    }
 }

@@ -56,6 +56,13 @@ fn vllm_table(f: &vllm::Figures, context: u64) -> Table {
         gib(f.budget_bytes).into(),
     ]);
     t.row(vec!["model weights take".into(), gib(f.weights_bytes).into()]);
+    if let Some(o) = &f.cpu_offload {
+        // 0.12+ (offloader/uva.py): "Total CPU offloaded parameters: %s" (format_gib)
+        t.row(vec![
+            "Total CPU offloaded parameters".into(),
+            gib(o.offloaded_bytes).into(),
+        ]);
+    }
     t.row(vec!["non-torch memory".into(), gib(f.non_torch_bytes).into()]);
     t.row(vec![
         "PyTorch activation peak memory".into(),

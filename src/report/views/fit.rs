@@ -62,6 +62,20 @@ pub fn fit(r: &FitReport) -> Doc {
         .filter(|_| r.memory.total_bytes <= r.memory.available_bytes)
     {
         Cell::toned(format!("DOES NOT START: {}", super::engine::refusal(why)), Tone::Bad)
+    } else if let Some(h) = r
+        .vllm_offload
+        .as_ref()
+        .and_then(|v| v.host.as_ref())
+        .filter(|h| !h.fits && r.memory.total_bytes <= r.memory.available_bytes)
+    {
+        Cell::toned(
+            format!(
+                "DOES NOT FIT: the offloaded weights pin {} of host RAM, {} usable",
+                bytes(h.needed_bytes),
+                bytes(h.usable_bytes)
+            ),
+            Tone::Bad,
+        )
     } else if r.fits {
         Cell::toned(
             format!(
@@ -225,6 +239,9 @@ pub fn fit(r: &FitReport) -> Doc {
     d.text(bands::basis(&r.bands, r.runtime));
     if let Some(o) = &r.offload {
         super::offload::section(&mut d, o);
+    }
+    if let Some(v) = &r.vllm_offload {
+        super::offload::vllm_section(&mut d, v);
     }
     for n in &r.notes {
         d.text(format!("note: {n}"));

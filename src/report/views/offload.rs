@@ -5,7 +5,7 @@
 use crate::estimate::engine::offload::solve::{Knob, Row};
 use crate::estimate::engine::offload::speed::{Bound, Decode};
 use crate::estimate::engine::offload::Split;
-use crate::plan::offload::{Chosen, NoSpeed, OffloadReport};
+use crate::plan::offload::{Chosen, NoSpeed, OffloadReport, VllmOffload};
 use crate::report::doc::{Cell, Doc, Table, Tone};
 use crate::report::units::{bytes, rate, tokens};
 
@@ -223,4 +223,51 @@ fn tradeoff(rows: &[Row], best: Option<usize>) -> Table {
         ]);
     }
     t
+}
+
+/// vLLM's `--cpu-offload-gb`: what each GPU moved to pinned host memory, the host's RAM for every
+/// GPU's share, and what a decode step pays to read it over PCIe.
+pub fn vllm_section(d: &mut Doc, v: &VllmOffload) {
+    let o = &v.per_gpu;
+    d.heading("CPU offload (vLLM --cpu-offload-gb)");
+    let mut kv = vec![(
+        "per GPU".to_string(),
+        Cell::from(format!(
+            "{} of {} decoder-layer bytes in {} parameter(s): {} whole layer(s){}; {} fewer on the GPU",
+            bytes(o.offloaded_bytes),
+            bytes(o.offloadable_bytes),
+            o.parameters,
+            o.whole_layers,
+            if o.split_layer { " and part of the next" } else { "" },
+            bytes(o.gpu_freed_bytes)
+        )),
+    )];
+    kv.push((
+        "pinned host RAM".into(),
+        match &v.host {
+            Some(h) => Cell::toned(
+                format!(
+                    "{} needed (every GPU's share, each tensor rounded up to a power of two) of {} usable on {}",
+                    bytes(h.needed_bytes),
+                    bytes(h.usable_bytes),
+                    h.name
+                ),
+                if h.fits { Tone::Good } else { Tone::Bad },
+            ),
+            None => format!("{} (every GPU's share; no host given)", bytes(v.pinned_bytes)).into(),
+        },
+    ));
+    kv.push((
+        "PCIe per step".into(),
+        format!(
+            "{} read over PCIe {}.0 x{}{} in {} (unvalidated: no published run)",
+            bytes(v.step_pcie_bytes),
+            v.link.generation,
+            v.link.lanes,
+            if v.link_known { "" } else { " (assumed)" },
+            ms(v.step_pcie_s)
+        )
+        .into(),
+    ));
+    d.kv(kv);
 }

@@ -8,6 +8,7 @@ use crate::estimate::prepared::Prepared;
 use crate::estimate::weights::shard_shape;
 use crate::spec::gpu::MIB;
 use crate::spec::precision::{QuantTensor, Role, TypeRules};
+use std::ops::Range;
 
 /// vLLM pads the vocabulary of `VocabParallelEmbedding` and `ParallelLMHead` to a multiple of 64
 /// before splitting it across ranks (vocab_parallel_embedding.py `DEFAULT_VOCAB_PADDING_SIZE`).
@@ -58,7 +59,7 @@ pub const ATTENTION_SCALARS_BYTES: u64 = 7 * 512;
 /// and up as one `gate_up_proj`, each layer's routed experts stacked into one `w13` and one `w2`
 /// (FusedMoE); every other tensor on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fused {
+pub(super) enum Fused {
     Qkv,
     QkvBias,
     GateUp,
@@ -86,40 +87,70 @@ fn rank_shape(g: &TensorGroup, tp: u64, kv_heads: u64) -> (u64, u64) {
     }
 }
 
-/// The model's parameters on this GPU (its pipeline stage, its tensor-parallel shard) as the
-/// loader allocates them: each tensor at vLLM's fused shape, rounded by [`allocated_bytes`].
-pub fn parameters(p: &Prepared) -> u64 {
-    let Some(a) = &p.setup.model.architecture else {
-        return p.weights.total;
-    };
+/// One tensor group as vLLM allocates it on this GPU: the bytes of one copy at vLLM's shape on
+/// this rank, how it fuses with its neighbours, and the decoder layers this stage holds of it.
+pub(super) struct Allocated<'g> {
+    pub group: &'g TensorGroup,
+    pub fused: Option<Fused>,
+    /// bytes of one copy (`count_per_layer` copies per layer)
+    pub bytes: u64,
+    pub held: Range<u64>,
+}
+
+/// The tensor groups this GPU holds (its pipeline stage, its tensor-parallel shard), each copy at
+/// vLLM's sharded shape in the format's storage; None for summary specs (no tensor list).
+pub(super) fn allocated<'a>(p: &Prepared<'a>) -> Option<Vec<Allocated<'a>>> {
+    let a = p.setup.model.architecture.as_ref()?;
     let inv = &p.facts.inventory;
     let rules = TypeRules {
         model: &inv.gguf,
         checkpoint: p.setup.model.checkpoint_quantization(p.setup.format),
     };
     let tp = p.setup.tp.max(1);
+    Some(
+        inv.groups
+            .iter()
+            .filter_map(|g| {
+                let held = p.stage.select(g, a.tie_embeddings);
+                if held.is_empty() {
+                    return None;
+                }
+                let (rows, cols) = rank_shape(g, tp, a.kv_heads());
+                let tensor = QuantTensor {
+                    role: g.role,
+                    layer: None,
+                    rows: g.rows,
+                    cols: g.cols,
+                };
+                let bytes = p.setup.format.storage_for(&tensor, &rules).bytes(rows, cols);
+                Some(Allocated {
+                    group: g,
+                    fused: fused(g),
+                    bytes,
+                    held,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The model's parameters on this GPU (its pipeline stage, its tensor-parallel shard) as the
+/// loader allocates them: each tensor at vLLM's fused shape, rounded by [`allocated_bytes`].
+pub fn parameters(p: &Prepared) -> u64 {
+    let Some(groups) = allocated(p) else {
+        return p.weights.total;
+    };
     let mut fused_per_layer: Vec<(Fused, u64, u64)> = Vec::new(); // (kind, layers held, bytes per layer)
     let mut total = 0;
-    for g in &inv.groups {
-        let held = p.stage.select(g, a.tie_embeddings);
-        let layers = held.end.saturating_sub(held.start);
-        if layers == 0 {
-            continue;
-        }
-        let (rows, cols) = rank_shape(g, tp, a.kv_heads());
-        let tensor = QuantTensor {
-            role: g.role,
-            layer: None,
-            rows: g.rows,
-            cols: g.cols,
-        };
-        let one = p.setup.format.storage_for(&tensor, &rules).bytes(rows, cols);
-        match fused(g) {
+    for t in &groups {
+        let layers = t.held.end - t.held.start;
+        let per_layer = t.bytes * t.group.count_per_layer;
+        match t.fused {
             Some(kind) => match fused_per_layer.iter_mut().find(|f| f.0 == kind && f.1 == layers) {
-                Some(f) => f.2 += one * g.count_per_layer,
-                None => fused_per_layer.push((kind, layers, one * g.count_per_layer)),
+                Some(f) => f.2 += per_layer,
+                None => fused_per_layer.push((kind, layers, per_layer)),
             },
-            None => total += allocated_bytes(one) * g.count_per_layer * layers,
+            None => total += allocated_bytes(t.bytes) * t.group.count_per_layer * layers,
         }
     }
     total

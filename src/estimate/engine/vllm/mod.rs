@@ -10,10 +10,12 @@
 
 pub mod blocks;
 pub mod load;
+pub mod offload;
 pub mod profile;
 pub mod profile_run;
 
 pub use blocks::Layout;
+pub use offload::CpuOffload;
 pub use profile::{Entry, Flags, Release, Sampler, Settings, VERSION, VLLM};
 pub use profile_run::{non_torch_bound, non_torch_case_of, NonTorch};
 
@@ -31,7 +33,8 @@ pub struct Figures {
     pub total_gpu_memory_bytes: u64,
     /// gpu_memory_utilization x total ("Requested memory")
     pub budget_bytes: u64,
-    /// "Model loading took X GiB": parameters at vLLM's shapes as allocated, the rotary cache
+    /// "Model loading took X GiB": parameters at vLLM's shapes as allocated, the rotary cache,
+    /// less what `--cpu-offload-gb` moved to the host
     pub weights_bytes: u64,
     /// "non-torch forward increase memory" (an allowance: [`profile_run::non_torch`])
     pub non_torch_bytes: u64,
@@ -49,11 +52,17 @@ pub struct Figures {
     pub kv_cache_tokens: u64,
     /// "Maximum concurrency for L tokens per request: X x"
     pub max_concurrency: f64,
+    /// `--cpu-offload-gb`: what moved to pinned host memory ([`offload::cpu_offload`])
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_offload: Option<CpuOffload>,
 }
 
-/// Weights as "Model loading took" counts them ([`load::weights`]).
-pub fn weights(p: &Prepared) -> u64 {
-    load::weights(p)
+/// Weights as "Model loading took" counts them ([`load::weights`]), less the tensors
+/// `--cpu-offload-gb` moved to the host as the caching allocator held them
+/// ([`offload::cpu_offload`]).
+pub fn weights(p: &Prepared, s: &Settings) -> u64 {
+    let freed = offload::cpu_offload(p, s).map_or(0, |o| o.gpu_freed_bytes);
+    load::weights(p).saturating_sub(freed)
 }
 
 /// Non-torch memory that appears during the profile run ([`profile_run::non_torch`]).
@@ -71,7 +80,7 @@ pub fn activation_peak(p: &Prepared, s: &Settings) -> u64 {
 pub fn available_kv_cache(p: &Prepared, s: &Settings) -> i64 {
     match s.kv_cache_memory {
         Some(bytes) => i64::try_from(bytes).unwrap_or(i64::MAX),
-        None => p.budget as i64 - (weights(p) + non_torch(p, s) + activation_peak(p, s)) as i64,
+        None => p.budget as i64 - (weights(p, s) + non_torch(p, s) + activation_peak(p, s)) as i64,
     }
 }
 
@@ -83,7 +92,7 @@ pub fn figures(p: &Prepared, s: &Settings, context: u64) -> Figures {
     Figures {
         total_gpu_memory_bytes: p.visible,
         budget_bytes: p.budget,
-        weights_bytes: weights(p),
+        weights_bytes: weights(p, s),
         non_torch_bytes: non_torch(p, s),
         activation_peak_bytes: activation_peak(p, s),
         cuda_graph_bytes: profile_run::cuda_graphs(p, s),
@@ -92,6 +101,7 @@ pub fn figures(p: &Prepared, s: &Settings, context: u64) -> Figures {
         num_gpu_blocks: blocks,
         kv_cache_tokens: layout.tokens(blocks),
         max_concurrency: layout.concurrency(blocks, p.sequence_tokens(context)),
+        cpu_offload: offload::cpu_offload(p, s),
     }
 }
 
@@ -157,6 +167,15 @@ pub fn config_refusal(p: &Prepared, s: &Settings, context: u64) -> Option<Refusa
             });
         }
     }
+    // OffloadConfig `cpu_offload_gb: float = Field(default=0, ge=0)` (CacheConfig's "CPU offload
+    // space must be non-negative" before 0.11)
+    if !(s.cpu_offload_gb.is_finite() && s.cpu_offload_gb >= 0.0) {
+        return Some(Refusal::BadSetting {
+            flag: "--cpu-offload-gb",
+            value: s.cpu_offload_gb.to_string(),
+            allowed: "a non-negative number of GiB",
+        });
+    }
     let u = s.gpu_memory_utilization;
     if !(u > 0.0 && u <= 1.0) {
         return Some(Refusal::BadSetting {
@@ -195,7 +214,7 @@ pub fn total(p: &Prepared, s: &Settings, context: u64, batch: u64) -> u64 {
     match s.kv_cache_memory {
         // the cache is a fixed size: the sequences fit when their blocks do
         Some(cache) => p.budget.saturating_sub(cache).saturating_add(kv),
-        None => (weights(p) + non_torch(p, s) + activation_peak(p, s)).saturating_add(kv),
+        None => (weights(p, s) + non_torch(p, s) + activation_peak(p, s)).saturating_add(kv),
     }
 }
 
@@ -204,9 +223,11 @@ pub fn memory(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Memory {
     let f = figures(p, s, context);
     let tokens = p.sequence_tokens(context);
     let kv_bytes = batch.saturating_mul(Layout::of(p, s).held_bytes(tokens));
-    let loaded = load::weights(p);
+    let loaded = weights(p, s);
     let rotary = load::rotary_cache(p);
-    let rounding = loaded.saturating_sub(p.weights.total + rotary);
+    let moved = f.cpu_offload.map_or(0, |o| o.offloaded_bytes);
+    let on_gpu = p.weights.total.saturating_sub(moved);
+    let rounding = loaded.saturating_sub(on_gpu + rotary);
     let overhead = vec![
         Term {
             name: "allocator rounding and attention scalars",
@@ -249,9 +270,22 @@ pub fn memory(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Memory {
         source: "vllm v1 gpu_model_runner.py profile_run",
     }];
     let total = total(p, s, context, batch);
+    let host: Vec<Term> = f
+        .cpu_offload
+        .iter()
+        .map(|o| Term {
+            name: "offloaded weights (pinned)",
+            bytes: o.pinned_bytes,
+            formula: format!(
+                "{} parameters ({} B) of {} budget, each pinned tensor rounded up to a power of two",
+                o.parameters, o.offloaded_bytes, o.max_bytes
+            ),
+            source: "vllm model_executor/offloader/uva.py (models/utils.py maybe_offload_to_cpu); PyTorch CachingHostAllocator PowerOf2Ceil",
+        })
+        .collect();
     Memory {
         weights: p.weights.lines.clone(),
-        weights_bytes: p.weights.total,
+        weights_bytes: on_gpu,
         kv_cache: generic::kv_term(p, kv_bytes, tokens, batch),
         kv_cache_bytes: kv_bytes,
         activations,
@@ -262,8 +296,8 @@ pub fn memory(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Memory {
         total_bytes: total,
         available_bytes: p.budget,
         visible_bytes: p.visible,
-        host: vec![],
-        host_bytes: 0,
+        host_bytes: host.iter().map(|t| t.bytes).sum(),
+        host,
     }
 }
 

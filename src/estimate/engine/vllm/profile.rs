@@ -4,6 +4,7 @@
 
 use crate::estimate::engine::profile::{AttentionImpl, Device, EngineId, KvAlloc, KvDefault, Runtime};
 use crate::spec::gpu::{GpuSpec, GIB};
+use crate::spec::host::Pcie;
 use serde::Serialize;
 
 /// The release whose code the accounting follows by default (`Release::V0_11`; `--vllm-release 0.19`
@@ -128,9 +129,12 @@ pub struct Flags {
     pub entry: Entry,
     pub sampler: Sampler,
     pub release: Release,
-    /// `--cpu-offload-gb`: GiB of weights vLLM keeps in CPU memory and streams in each forward
-    /// pass. Not modeled: the estimate holds every weight on the GPU and says so.
+    /// `--cpu-offload-gb`: GiB of decoder-layer parameters per GPU that vLLM keeps in pinned CPU
+    /// memory and reads over PCIe in every forward pass ([`super::offload`]).
     pub cpu_offload_gb: Option<f64>,
+    /// Not a vLLM flag: the PCIe slot of the host the GPU sits in (`--host`), which with the card's
+    /// own interface sets the link the offloaded weights cross; None: the card's interface alone.
+    pub host_link: Option<Pcie>,
 }
 
 /// The values vLLM runs with.
@@ -145,6 +149,11 @@ pub struct Settings {
     pub entry: Entry,
     pub sampler: Sampler,
     pub release: Release,
+    /// `--cpu-offload-gb` (default 0: nothing offloaded)
+    pub cpu_offload_gb: f64,
+    /// the PCIe link between host and GPU ([`Pcie::between`] of the host's slot and the card)
+    #[serde(skip)]
+    pub link: Option<Pcie>,
 }
 
 /// `--gpu-memory-utilization` default (vllm/config/cache.py `CacheConfig`).
@@ -180,6 +189,8 @@ impl Settings {
             entry: flags.entry,
             sampler: flags.sampler,
             release: flags.release,
+            cpu_offload_gb: flags.cpu_offload_gb.unwrap_or(0.0),
+            link: Pcie::between(flags.host_link, gpu.host_interface.as_deref().and_then(Pcie::parse)),
         }
     }
 }
