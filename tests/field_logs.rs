@@ -34,7 +34,15 @@ impl Miss {
 /// (0.09 GiB), the activation peak's (0.03 GiB) and the requested memory's (0.03 GiB: 0.95 of the
 /// catalog's total) add up to +5.2% of it, outside the ±3% every other log holds; the tolerance is
 /// not widened.
-const MISSES: [Miss; 3] = [
+///
+/// Qwen3-30B-A3B on two T4s (ik_llama.cpp fork, every layer on the GPUs, no tensor overrides): the
+/// GPU compute buffers are 3.2x and 3.8x the replayed ones. llama.cpp runs with pipeline parallelism
+/// there (`n_copies` = 4: every graph input and every tensor a GPU copies in from another backend is
+/// allocated four times and held for the whole graph, `ggml_backend_sched_split_graph`), which
+/// gpuplan's scheduler port does not model (it replays `n_copies` = 1); the fork's older graph also
+/// reserves logits for every ubatch row and fuses the MoE (`-fmoe`). The KV buffers, which fix the
+/// layer split, are exact.
+const MISSES: [Miss; 4] = [
     Miss {
         log: "vllm-qwen2.5-72b-2xh100-tp2-0.19.0",
         field: Field::AvailableKvCacheGib,
@@ -49,6 +57,11 @@ const MISSES: [Miss; 3] = [
         log: "vllm-qwen2.5-72b-2xh100-tp2-0.19.0",
         field: Field::MaxConcurrency,
         devices: &[],
+    },
+    Miss {
+        log: "llamacpp-multigpu-qwen3-30b-a3b-2xt4-ik-fmoe-ctx32768",
+        field: Field::ComputeBufferMib,
+        devices: &["CUDA0", "CUDA1"],
     },
 ];
 
