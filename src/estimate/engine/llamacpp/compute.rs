@@ -165,6 +165,20 @@ pub struct Split<'a> {
     pub output: usize,
     /// weights a tensor override moved off their layer's backend
     pub weight_backend: Option<&'a dyn Fn(Weight, Option<u64>) -> Option<usize>>,
+    /// llama.cpp's pipeline parallelism is on (see [`pipeline_parallel`])
+    pub pipeline_parallel: bool,
+}
+
+/// Copies of every graph input and split input the scheduler keeps with pipeline parallelism
+/// (`GGML_SCHED_MAX_COPIES`, ggml/src/ggml-backend.cpp), 1 without.
+pub const SCHED_MAX_COPIES: usize = 4;
+
+/// Whether llama.cpp turns pipeline parallelism on (src/llama-context.cpp, before `sched_reserve`):
+/// several GPUs, every layer and the output layer on them (`n_gpu_layers > n_layer`), the layer
+/// split, the KV cache on the GPUs (`offload_kqv`) and no tensor override (`-ot`, `--cpu-moe`,
+/// `--n-cpu-moe`); the CUDA backend has the async copies and events it also asks for.
+pub fn pipeline_parallel(gpus: usize, every_unit_on_gpus: bool, kv_on_gpus: bool, overrides: bool) -> bool {
+    gpus > 1 && every_unit_on_gpus && kv_on_gpus && !overrides
 }
 
 /// What the scheduler and the allocator make of a split model.
@@ -221,7 +235,8 @@ pub fn split_buffers(
             weight_backend: split.weight_backend,
         };
         let g = graph::build(m, ub, r.cache, &pl);
-        let s = sched::split(g, &backends);
+        let copies = if split.pipeline_parallel { SCHED_MAX_COPIES } else { 1 };
+        let s = sched::split(g, &backends, copies);
         if ub.n_tokens == ub.n_seqs {
             out.splits_token = s.splits;
         } else {
@@ -325,6 +340,8 @@ fn replay(
                 layers: &layers,
                 output: usize::from(gpu_layers == 0),
                 weight_backend: None,
+                // one GPU
+                pipeline_parallel: false,
             };
             let b = split_buffers(m, r, &split, weight_type);
             ComputeBuffers {

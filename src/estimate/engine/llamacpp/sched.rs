@@ -171,8 +171,10 @@ impl Sched<'_> {
 
 /// Splits `graph` over `backends` (each backend allocating in the buffer of the same index) and
 /// returns the graph the allocator sees: for each split, the copies of its inputs first, then its
-/// nodes (`ggml_backend_sched_split_graph` with `n_copies` = 1).
-pub fn split(mut graph: Graph, backends: &[Backend]) -> Scheduled {
+/// nodes (`ggml_backend_sched_split_graph`). With `n_copies` > 1 (pipeline parallelism) every graph
+/// input and every split input has `n_copies` copies, flagged input and output and listed as leafs
+/// ahead of the graph's own, so the allocator places them first and never frees them.
+pub fn split(mut graph: Graph, backends: &[Backend], n_copies: usize) -> Scheduled {
     let mut s = Sched {
         backends,
         ids: graph.t.iter().map(|t| t.forced_backend).collect(),
@@ -196,7 +198,7 @@ pub fn split(mut graph: Graph, backends: &[Backend]) -> Scheduled {
     for &n in &nodes {
         s.fill_sources(&graph, n);
     }
-    let splits = cut(&mut graph, &mut s, &nodes);
+    let (splits, copies) = cut(&mut graph, &mut s, &nodes, n_copies.max(1));
     let cpu = s.cpu();
     let backend = |ids: &[Option<usize>], t: Id| ids[t].unwrap_or(cpu);
     let mut out = Vec::new();
@@ -221,7 +223,7 @@ pub fn split(mut graph: Graph, backends: &[Backend]) -> Scheduled {
         }
         out.extend(nodes[split.start..split.end].iter().map(|&n| (n, backend(&s.ids, n))));
     }
-    let leafs = leafs.iter().map(|&l| (l, backend(&s.ids, l))).collect();
+    let leafs = copies.iter().chain(&leafs).map(|&l| (l, backend(&s.ids, l))).collect();
     Scheduled {
         graph,
         splits: splits.len(),
@@ -233,11 +235,15 @@ pub fn split(mut graph: Graph, backends: &[Backend]) -> Scheduled {
 /// Pass 5: cuts the node list where the backend changes and redirects each source a split's backend
 /// cannot read to a copy allocated on that backend (one copy per source and backend). Returns the
 /// splits with their inputs; the copies are pushed onto the graph and allocated at the start of their
-/// split (see [`split`]).
-fn cut(graph: &mut Graph, s: &mut Sched, nodes: &[Id]) -> Vec<Split> {
+/// split (see [`split`]). With `n_copies` > 1 it also returns the tensors the allocator must hold
+/// for the whole graph: `n_copies` copies of each graph input a node reads (the original being one
+/// of them) and of each split input (the one a split reads being one of them).
+fn cut(graph: &mut Graph, s: &mut Sched, nodes: &[Id], n_copies: usize) -> (Vec<Split>, Vec<Id>) {
+    let mut held: Vec<Id> = Vec::new();
+    let mut inputs_copied: std::collections::HashSet<Id> = std::collections::HashSet::new();
     let first = nodes.iter().position(|&n| !graph.t[n].op.is_view()).unwrap_or(0);
     let Some(&start_node) = nodes.get(first) else {
-        return Vec::new();
+        return (Vec::new(), held);
     };
     let mut cur = s.ids[start_node].unwrap_or(0);
     let mut splits = vec![Split {
@@ -272,6 +278,13 @@ fn cut(graph: &mut Graph, s: &mut Sched, nodes: &[Id]) -> Vec<Split> {
         }
         for j in 0..graph.t[n].src.len() {
             let src = graph.t[n].src[j];
+            if n_copies > 1 && graph.t[src].input && inputs_copied.insert(src) {
+                graph.t[src].output = true;
+                held.push(src);
+                for _ in 1..n_copies {
+                    held.push(hold_copy(graph, s, src, s.ids[src]));
+                }
+            }
             if s.ids[src] == Some(cur) || s.readable(graph, src, cur) {
                 continue;
             }
@@ -291,6 +304,14 @@ fn cut(graph: &mut Graph, s: &mut Sched, nodes: &[Id]) -> Vec<Split> {
                     });
                     s.ids.push(Some(cur));
                     copies.insert((src, cur), c);
+                    if n_copies > 1 {
+                        graph.t[c].input = true;
+                        graph.t[c].output = true;
+                        held.push(c);
+                        for _ in 1..n_copies {
+                            held.push(hold_copy(graph, s, src, Some(cur)));
+                        }
+                    }
                     if let Some(last) = splits.last_mut() {
                         last.inputs.push((src, c));
                     }
@@ -303,5 +324,72 @@ fn cut(graph: &mut Graph, s: &mut Sched, nodes: &[Id]) -> Vec<Split> {
     if let Some(last) = splits.last_mut() {
         last.end = nodes.len();
     }
-    splits
+    (splits, held)
+}
+
+/// One more copy of `src` on `backend` that the allocator holds for the whole graph (a copy the
+/// scheduler keeps for another pipeline step: input and output, read by no node of this one).
+fn hold_copy(graph: &mut Graph, s: &mut Sched, src: Id, backend: Option<usize>) -> Id {
+    let c = graph.push(Tensor {
+        op: Op::None,
+        src: Vec::new(),
+        view_src: None,
+        view_offs: 0,
+        input: true,
+        output: true,
+        placed: None,
+        forced_backend: None,
+        ..graph.t[src].clone()
+    });
+    s.ids.push(backend);
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::gallocr::{self, BufferType};
+    use super::super::ggml::Type;
+    use super::*;
+
+    struct Plain;
+    impl BufferType for Plain {
+        fn alignment(&self) -> u64 {
+            32
+        }
+        fn alloc_size(&self, g: &Graph, t: Id) -> u64 {
+            g.t[t].nbytes()
+        }
+    }
+
+    /// GPU0 multiplies the host's input by its weight, GPU1 the result by its own: each GPU copies
+    /// in one 256-byte vector. With pipeline parallelism every copy is held four times, and the host
+    /// holds four copies of its input.
+    fn buffers(n_copies: usize) -> Vec<u64> {
+        let mut g = Graph::default();
+        let w0 = g.placed(Type::F32, [64, 64, 1, 1], 0, true);
+        let w1 = g.placed(Type::F32, [64, 64, 1, 1], 1, true);
+        let x = g.input(Type::F32, [64, 1, 1, 1]);
+        let a = g.mul_mat(w0, x);
+        let b = g.mul_mat(w1, a);
+        g.expand(b);
+        let gpu = Backend {
+            is_cpu: false,
+            offload_min_batch: None,
+        };
+        let cpu = Backend {
+            is_cpu: true,
+            offload_min_batch: None,
+        };
+        let s = split(g, &[gpu, gpu, cpu], n_copies);
+        assert_eq!(s.splits, 2);
+        gallocr::reserve(&s.graph, &s.nodes, &s.leafs, &[&Plain, &Plain, &Plain])
+    }
+
+    #[test]
+    fn pipeline_parallelism_holds_every_copied_input_n_copies_times() {
+        // one copy: the copied-in vector and the product on each GPU, the input on the host
+        assert_eq!(buffers(1), vec![512, 512, 256]);
+        // four: four held copies and the product on each GPU, four inputs on the host
+        assert_eq!(buffers(4), vec![4 * 256 + 256, 4 * 256 + 256, 4 * 256]);
+    }
 }

@@ -278,6 +278,12 @@ pub fn compute_buffers(p: &Prepared, l: &Layout, ctx: &Context) -> compute::Spli
         weight_backend: flags
             .has_overrides()
             .then_some(&weight_backend as &dyn Fn(Weight, Option<u64>) -> Option<usize>),
+        pipeline_parallel: compute::pipeline_parallel(
+            gpus,
+            l.units.iter().all(Option::is_some),
+            !l.no_kv_offload,
+            flags.has_overrides(),
+        ),
     };
     compute::split_buffers(m, &ctx.reserve(), &cs, &weight_type)
 }
