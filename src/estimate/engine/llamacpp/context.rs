@@ -111,15 +111,27 @@ pub fn kv_buffers(
             cuda,
         ))
     };
-    let mut out = KvBuffers::default();
+    // every layer of a kind is the same size: count them, size each kind once
+    let (mut full, mut swa) = (0u64, 0u64);
     for il in (0..m.n_layer).filter(|&il| on_device(il)) {
         if m.is_swa(il) {
-            out.swa = out.swa.saturating_add(layer(swa_cells));
+            swa += 1;
         } else {
-            out.full = out.full.saturating_add(layer(cells.per_stream));
+            full += 1;
         }
     }
-    out
+    KvBuffers {
+        full: if full > 0 {
+            layer(cells.per_stream).saturating_mul(full)
+        } else {
+            0
+        },
+        swa: if swa > 0 {
+            layer(swa_cells).saturating_mul(swa)
+        } else {
+            0
+        },
+    }
 }
 
 /// `llama_context::output_reserve(n_seq_max)`: f32 logits for `max(n_seq_max, 1)` rows at start-up.

@@ -99,7 +99,7 @@ pub(super) struct Allocated<'g> {
 
 /// The tensor groups this GPU holds (its pipeline stage, its tensor-parallel shard), each copy at
 /// vLLM's sharded shape in the format's storage; None for summary specs (no tensor list).
-pub(super) fn allocated<'a>(p: &Prepared<'a>) -> Option<Vec<Allocated<'a>>> {
+pub(super) fn allocated<'a, 'p>(p: &'p Prepared<'a>) -> Option<impl Iterator<Item = Allocated<'a>> + use<'a, 'p>> {
     let a = p.setup.model.architecture.as_ref()?;
     let inv = &p.facts.inventory;
     let rules = TypeRules {
@@ -107,31 +107,26 @@ pub(super) fn allocated<'a>(p: &Prepared<'a>) -> Option<Vec<Allocated<'a>>> {
         checkpoint: p.setup.model.checkpoint_quantization(p.setup.format),
     };
     let tp = p.setup.tp.max(1);
-    Some(
-        inv.groups
-            .iter()
-            .filter_map(|g| {
-                let held = p.stage.select(g, a.tie_embeddings);
-                if held.is_empty() {
-                    return None;
-                }
-                let (rows, cols) = rank_shape(g, tp, a.kv_heads());
-                let tensor = QuantTensor {
-                    role: g.role,
-                    layer: None,
-                    rows: g.rows,
-                    cols: g.cols,
-                };
-                let bytes = p.setup.format.storage_for(&tensor, &rules).bytes(rows, cols);
-                Some(Allocated {
-                    group: g,
-                    fused: fused(g),
-                    bytes,
-                    held,
-                })
-            })
-            .collect(),
-    )
+    Some(inv.groups.iter().filter_map(move |g| {
+        let held = p.stage.select(g, a.tie_embeddings);
+        if held.is_empty() {
+            return None;
+        }
+        let (rows, cols) = rank_shape(g, tp, a.kv_heads());
+        let tensor = QuantTensor {
+            role: g.role,
+            layer: None,
+            rows: g.rows,
+            cols: g.cols,
+        };
+        let bytes = p.setup.format.storage_for(&tensor, &rules).bytes(rows, cols);
+        Some(Allocated {
+            group: g,
+            fused: fused(g),
+            bytes,
+            held,
+        })
+    }))
 }
 
 /// The model's parameters on this GPU (its pipeline stage, its tensor-parallel shard) as the
@@ -142,7 +137,7 @@ pub fn parameters(p: &Prepared) -> u64 {
     };
     let mut fused_per_layer: Vec<(Fused, u64, u64)> = Vec::new(); // (kind, layers held, bytes per layer)
     let mut total = 0;
-    for t in &groups {
+    for t in groups {
         let layers = t.held.end - t.held.start;
         let per_layer = t.bytes * t.group.count_per_layer;
         match t.fused {

@@ -142,7 +142,7 @@ pub fn cpu_offload(p: &Prepared, s: &Settings) -> Option<CpuOffload> {
     if max == 0 {
         return None;
     }
-    let groups = load::allocated(p)?;
+    let groups: Vec<_> = load::allocated(p)?.collect();
     let mut o = CpuOffload {
         max_bytes: max,
         offloaded_bytes: 0,
