@@ -1,6 +1,7 @@
 //! The full-catalog matrix: every model x every GPU x every weight format x 8 contexts, in one process,
-//! and the same in each model's own format (what `gpuplan matrix` runs). Target: under 50 ms (README
-//! "Performance", which gives both). Run: `cargo bench --bench matrix`.
+//! the same in each model's own format (what `gpuplan matrix` runs), and in Q4_K_M with a host (the
+//! offload cells). Target: under 50 ms (README "Performance", which gives each). Run:
+//! `cargo bench --bench matrix`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use gpuplan::estimate::arch::check_declared;
@@ -41,6 +42,28 @@ fn full_catalog(c: &mut Criterion) {
     );
     c.bench_function("matrix/full-catalog-own-formats", |b| {
         b.iter(|| black_box(matrix(&models, &gpus, &[], &CONTEXTS, &opts)))
+    });
+    // offload cells: every model in Q4_K_M (llama.cpp) with 128 GB of DDR5 behind each GPU, so each
+    // cell that does not fit whole gets the split with the least on the host that fits
+    let ddr5 = catalog.host("desktop-ddr5-6000").expect("host").host();
+    let host: &'static gpuplan::spec::host::Host = Box::leak(Box::new(ddr5.with_memory(128 << 30)));
+    let q4 = [Format::parse("q4_k_m").expect("format")];
+    let with_host = Options {
+        host: Some(host),
+        ..Options::default()
+    };
+    let start = std::time::Instant::now();
+    let m = matrix(&models, &gpus, &q4, &CONTEXTS, &with_host);
+    let cold = start.elapsed();
+    let offload = m.cells.iter().filter(|c| c.offload.is_some()).count();
+    println!(
+        "{} models x {} GPUs in q4_k_m with a host: {} cells, {offload} fit only with offload; first (cold) call {cold:.2?}",
+        models.len(),
+        gpus.len(),
+        m.cells.len()
+    );
+    c.bench_function("matrix/full-catalog-q4_k_m-offload", |b| {
+        b.iter(|| black_box(matrix(&models, &gpus, &q4, &CONTEXTS, &with_host)))
     });
     // including catalog parsing, as the CLI pays it
     c.bench_function("matrix/full-catalog+load", |b| {

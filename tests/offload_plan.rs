@@ -55,3 +55,58 @@ fn the_least_offload_that_fits_is_the_fastest_split_that_fits() {
     // most of these fit some way
     assert!(compared > 100, "{compared} splits compared");
 }
+
+/// A matrix with a host marks the cells that fit only with part of the model in RAM, with the split
+/// `fit` chooses for the same model, GPU, host and context; without a host it marks none.
+#[test]
+fn the_matrix_offload_cells_are_fits_offload_choice() {
+    use gpuplan::plan::{fit::fit, matrix::matrix};
+    let c = Catalog::embedded(check_declared).expect("catalog");
+    let host = c.host("desktop-ddr5-6000").expect("host").host().with_memory(128 * GIB);
+    let host: &'static gpuplan::spec::host::Host = Box::leak(Box::new(host));
+    let models: Vec<_> = ["gpt-oss-120b", "qwen3-32b", "qwen3-235b-a22b"]
+        .iter()
+        .map(|m| c.model(m, check_declared).expect("model"))
+        .collect();
+    let gpus: Vec<_> = ["rtx-3060-12gb", "rtx-4090"]
+        .iter()
+        .map(|g| c.gpu(g).expect("gpu"))
+        .collect();
+    let q4 = Format::parse("q4_k_m").expect("format");
+    let opts = Options {
+        host: Some(host),
+        ..Options::default()
+    };
+    let m = matrix(&models, &gpus, &[q4], &[8192, 32768], &opts);
+    let mut marked = 0;
+    for cell in &m.cells {
+        let model = models.iter().find(|x| *x.id == *cell.model).expect("model");
+        let gpu = gpus.iter().find(|x| *x.id == *cell.gpu).expect("gpu");
+        let r = fit(
+            model,
+            gpu,
+            &Options {
+                precision: Some(q4),
+                context: Some(cell.context),
+                ..opts
+            },
+        );
+        let chosen = r
+            .offload
+            .as_ref()
+            .and_then(|o| o.search.as_ref()?.best_row().map(|row| row.knob));
+        assert_eq!(
+            cell.offload.map(|o| o.split),
+            chosen,
+            "{} on {} at {}",
+            cell.model,
+            cell.gpu,
+            cell.context
+        );
+        assert!(cell.offload.is_none() || !cell.fits);
+        marked += usize::from(cell.offload.is_some());
+    }
+    assert!(marked >= 6, "{marked} offload cells");
+    let without = matrix(&models, &gpus, &[q4], &[8192], &Options::default());
+    assert!(without.cells.iter().all(|c| c.offload.is_none()));
+}

@@ -4,9 +4,15 @@
 
 use super::evidence::{self, EngineBands};
 use super::{solve, Options};
+use crate::estimate::engine::llamacpp::weights::is_gguf;
+use crate::estimate::engine::offload::solve::{self as split_search, Knob, Plan};
+use crate::estimate::engine::offload::{self, speed::HYBRID, MODELED};
+use crate::estimate::engine::Settings;
 use crate::estimate::{throughput, EngineId, ModelFacts, Prepared, WeightFacts};
+use crate::spec::host::Host;
 use crate::spec::{Format, GpuSpec, ModelSpec};
 use serde::Serialize;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// One (model, GPU, precision, context) answer. The ids are shared, not copied, between the cells
@@ -26,6 +32,23 @@ pub struct Cell {
     pub max_context: Option<u64>,
     /// decode tokens/s at `context` (batch 1), when it fits
     pub decode_tokens_per_s: Option<f64>,
+    /// when it does not fit whole: the llama.cpp split with the least in the host's RAM that fits
+    /// (a host given, a GGUF format)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offload: Option<OffloadCell>,
+}
+
+/// A cell that fits with part of the model in the host's RAM: the fastest such split (the least on
+/// the host; `offload::solve::Plan::least_offload`).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct OffloadCell {
+    /// `--n-cpu-moe N` (MoE) or `-ngl N` (dense)
+    pub split: Knob,
+    /// bytes on the GPU and in the host's RAM at the cell's context
+    pub gpu_bytes: u64,
+    pub host_bytes: u64,
+    /// decode tokens/s at the cell's context; None without the host's bandwidth
+    pub decode_tokens_per_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -36,6 +59,8 @@ pub struct Matrix {
     pub contexts: Vec<u64>,
     /// the engine asked for; None = each format on the engine a user would run it with
     pub runtime: Option<EngineId>,
+    /// the host whose RAM llama.cpp cells may spill into (`--host`); None: no offload cells
+    pub host: Option<String>,
     pub batch: u64,
     /// how far the memory and decode figures may be off, per engine in the cells
     pub bands: Vec<EngineBands>,
@@ -83,12 +108,18 @@ pub fn matrix(
                 });
             }
             let weights = WeightFacts::new(model, &facts, format, setup.tp);
+            // offload plans do not depend on the GPU: one per context (and settings) for all of them
+            let mut plans: Vec<Rc<Plan>> = Vec::new();
             for (gpu, gpu_id) in gpus.iter().zip(&gpu_ids) {
                 let p = Prepared::new(setup, gpu, &facts, &weights);
                 let max_context = solve::max_context(&p, batch);
                 for &context in ctxs.iter().filter(|&&c| c <= model.max_context) {
                     let total = p.total(context, batch);
                     let fits = p.fits(context, batch);
+                    let offload = match (opts.host, fits) {
+                        (Some(host), false) => offload_cell(&p, host, context, batch, &mut plans),
+                        _ => None,
+                    };
                     cells.push(Cell {
                         model: model_id.clone(),
                         gpu: gpu_id.clone(),
@@ -102,6 +133,7 @@ pub fn matrix(
                         decode_tokens_per_s: fits
                             .then(|| throughput::decode_step_s(&p, context, batch).0)
                             .map(|s| batch as f64 / s),
+                        offload,
                     });
                 }
             }
@@ -117,8 +149,35 @@ pub fn matrix(
         },
         contexts: contexts.to_vec(),
         runtime: opts.runtime.map(|r| r.id),
+        host: opts.host.map(|h| h.id.clone()),
         batch,
         bands,
         cells,
     }
+}
+
+/// The offload cell of `p` (a llama.cpp setup in a GGUF format that does not fit whole) on `host`,
+/// from the plan for its context in `plans` (built on first use).
+fn offload_cell(p: &Prepared, host: &Host, context: u64, batch: u64, plans: &mut Vec<Rc<Plan>>) -> Option<OffloadCell> {
+    let Settings::LlamaCpp(s) = &p.settings else {
+        return None;
+    };
+    if !is_gguf(p.setup.format) {
+        return None;
+    }
+    let gpus = offload::devices(p);
+    let i = match plans.iter().position(|pl| pl.is_for(s, gpus, context, batch)) {
+        Some(i) => i,
+        None => {
+            plans.push(split_search::plan(p, s, gpus, context, batch, &MODELED));
+            plans.len() - 1
+        }
+    };
+    let row = plans[i].least_offload(p, Some(host), &HYBRID)?;
+    Some(OffloadCell {
+        split: row.knob,
+        gpu_bytes: row.gpu_bytes,
+        host_bytes: row.host_bytes,
+        decode_tokens_per_s: row.decode.map(|d| d.tokens_per_s),
+    })
 }

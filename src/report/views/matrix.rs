@@ -3,6 +3,7 @@
 //! it keeps as many GPU columns as fit, spread from the smallest to the largest memory, and says
 //! which it left out.
 
+use crate::estimate::engine::offload::solve::Knob;
 use crate::plan::matrix::{Cell as MatrixCell, Matrix};
 use crate::report::doc::{Cell, Doc, Table, Tone};
 use crate::report::units::{rate, tokens};
@@ -31,6 +32,11 @@ pub fn matrix(m: &Matrix, width: Option<usize>) -> Doc {
         "cell: max context that fits at batch {} / decode tok/s at the row's context ({engine}); '-' = does not fit",
         m.batch
     ));
+    if let Some(host) = &m.host {
+        d.text(format!(
+            "'ncmoe N' / 'ngl N' = fits only with part of the model in the RAM of {host} (llama.cpp's --n-cpu-moe N or -ngl N, the split with the least on the host) / decode tok/s with it"
+        ));
+    }
     for b in &m.bands {
         d.text(super::bands::basis(&b.bands, b.engine));
     }
@@ -114,6 +120,17 @@ fn cell(c: Option<&MatrixCell>) -> Cell {
             ),
             Tone::Good,
         ),
+        Some(MatrixCell { offload: Some(o), .. }) => Cell::toned(
+            format!(
+                "{} / {}",
+                match o.split {
+                    Knob::Experts { n_cpu_moe } => format!("ncmoe {n_cpu_moe}"),
+                    Knob::Layers { n_gpu_layers } => format!("ngl {n_gpu_layers}"),
+                },
+                o.decode_tokens_per_s.map_or("-".into(), rate)
+            ),
+            Tone::Plain,
+        ),
         Some(c) => Cell::toned(
             match c.max_context {
                 Some(mc) => format!("- (max {})", tokens(mc)),
@@ -179,6 +196,7 @@ mod tests {
                 available_bytes: ((gpus - i) as u64) << 30,
                 max_context: Some(131072),
                 decode_tokens_per_s: Some(123.4),
+                offload: None,
             })
             .collect();
         Matrix {
@@ -187,6 +205,7 @@ mod tests {
             precisions: vec![],
             contexts: vec![],
             runtime: Some(crate::estimate::EngineId::Candle),
+            host: None,
             batch: 1,
             bands: vec![],
             cells,

@@ -340,6 +340,54 @@ pub struct Plan {
     rules: Rules,
 }
 
+/// What a plan depends on besides the settings: the spec (its id and its weight bytes in the
+/// format), the GPUs and the sizes (the GPU itself does not enter a plan).
+#[derive(Debug, Clone, PartialEq)]
+struct PlanKey {
+    model: String,
+    format: &'static str,
+    weight_bytes: u64,
+    settings: Settings,
+    rules: Rules,
+    gpus: usize,
+    context: u64,
+    batch: u64,
+}
+
+/// Plans remembered per thread, as the replays are (a matrix asks for one per model, format and
+/// context on every call); cleared when full.
+const PLAN_MEMO: usize = 1024;
+
+thread_local! {
+    static PLANS: std::cell::RefCell<Vec<(PlanKey, std::rc::Rc<Plan>)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`Plan::new`], remembered.
+pub fn plan(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, rules: &Rules) -> std::rc::Rc<Plan> {
+    let key = PlanKey {
+        model: p.setup.model.id.clone(),
+        format: p.setup.format.id,
+        weight_bytes: p.weights.total,
+        settings: *s,
+        rules: *rules,
+        gpus,
+        context,
+        batch,
+    };
+    if let Some(hit) = PLANS.with(|m| m.borrow().iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())) {
+        return hit;
+    }
+    let made = std::rc::Rc::new(Plan::new(p, s, gpus, context, batch, rules));
+    PLANS.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= PLAN_MEMO {
+            m.clear();
+        }
+        m.push((key, made.clone()));
+    });
+    made
+}
+
 impl Plan {
     pub fn new(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, rules: &Rules) -> Plan {
         let (m, _, _) = llamacpp::model_of(p);
