@@ -15,3 +15,4 @@ rm -f "$out"/*.html "$out"/*.md "$out"/*.svg "$out"/*.png
 "$gpuplan" report --workload examples/workloads/mini-consumer-longest-context.yaml --out "$out/mini-consumer-longest-context.html"
 "$gpuplan" report --workload examples/workloads/mini-consumer-longest-context.yaml --out "$out/mini-consumer-longest-context.md" --charts png
 "$gpuplan" report --workload examples/workloads/mini-api-requests-per-second.yaml --out "$out/mini-api-requests-per-second.html"
+"$gpuplan" report --workload examples/workloads/moe-at-home-offload.yaml --out "$out/moe-at-home-offload.html"

@@ -18,8 +18,10 @@ use super::layout::{self, Layout, Replica, Stages};
 use super::workload::{CostMode, Workload};
 use super::Options;
 use crate::estimate::engine::command;
+use crate::estimate::engine::offload::solve::Knob;
 use crate::estimate::speed;
 use crate::estimate::{EngineId, Memory, Throughput};
+use crate::spec::host::Host;
 use crate::spec::{Format, GpuSpec, ModelSpec};
 use serde::Serialize;
 
@@ -83,6 +85,8 @@ pub enum Status {
     NoPrice,
     /// fits, but no layout meets the latency targets
     MissesTargets,
+    /// fits one GPU only with part of the model in the host's RAM (llama.cpp, a workload `host`)
+    FitsWithOffload,
     /// does not fit on any layout up to `max_gpus_per_replica` (or the model's context is too short)
     DoesNotFit,
     /// the runtime cannot run this format on this GPU ([`super::support`])
@@ -96,6 +100,7 @@ impl Status {
             Status::OverBudget => "over budget",
             Status::NoPrice => "no price",
             Status::MissesTargets => "misses targets",
+            Status::FitsWithOffload => "fits with CPU offload",
             Status::DoesNotFit => "does not fit",
             Status::Unsupported => "not supported",
         }
@@ -176,7 +181,23 @@ pub struct SizedOption {
     /// the engine command one replica runs with, as gpuplan derives it (its layout, the memory
     /// context, `batch_per_replica`); None when nothing fits or the engine has no command line
     pub command: Option<String>,
+    /// how it fits with part of the model in the workload host's RAM (status `fits_with_offload`)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offload: Option<SizedOffload>,
     pub notes: Vec<String>,
+}
+
+/// An option that fits one GPU only with part of the model in the host's RAM (llama.cpp): the split
+/// `fit` chooses for one sequence at the memory context, and the RAM it needs.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SizedOffload {
+    /// `--n-cpu-moe N` (MoE) or `-ngl N` (dense)
+    pub split: Knob,
+    pub host: String,
+    pub host_needed_bytes: u64,
+    pub host_usable_bytes: u64,
+    /// decode of one sequence with the split; None without the host's bandwidth
+    pub decode_tokens_per_s: Option<f64>,
 }
 
 /// Why an option is recommended (or the runner-up placed second), as facts the report words.
@@ -452,7 +473,97 @@ fn cmp_opt(a: Option<f64>, b: Option<f64>) -> std::cmp::Ordering {
     }
 }
 
+/// One option: on the GPUs alone, or else with CPU offload when the workload names a host.
 fn size_option(
+    w: &Workload,
+    need: &Need,
+    model: &ModelSpec,
+    format: &'static Format,
+    gpu: &GpuSpec,
+    label: String,
+) -> (SizedOption, Option<DecodeSeries>, Option<ContextBar>) {
+    let (mut o, decode, context) = size_on_gpus(w, need, model, format, gpu, label);
+    if let (Status::DoesNotFit, Some(host)) = (o.status, w.host) {
+        with_offload(&mut o, w, need, model, format, gpu, host);
+    }
+    (o, decode, context)
+}
+
+/// Turns a `DoesNotFit` option into `FitsWithOffload` when llama.cpp fits one GPU with part of the
+/// model in `host`'s RAM at the memory context (one sequence: the split search's answer).
+fn with_offload(
+    o: &mut SizedOption,
+    w: &Workload,
+    need: &Need,
+    model: &ModelSpec,
+    format: &'static Format,
+    gpu: &GpuSpec,
+    host: &'static Host,
+) {
+    let opts = Options {
+        precision: Some(format),
+        kv: w.kv,
+        runtime: Some(w.runtime_for(format)),
+        context: Some(need.memory_context),
+        host: Some(host),
+        ..Options::default()
+    };
+    let Some(r) = super::offload::offload(model, gpu, &opts, false) else {
+        return;
+    };
+    let (Some(row), Some(verdict)) = (r.search.as_ref().and_then(|s| s.best_row()), r.host.as_ref()) else {
+        return;
+    };
+    if !r.fits {
+        return;
+    }
+    let decode = r.decode.map(|d| d.tokens_per_s);
+    let fullest = r.split.gpus.iter().map(|g| g.total_bytes).max().unwrap_or(0);
+    let available = o.memory.as_ref().map_or(0, |m| m.available_bytes);
+    o.status = Status::FitsWithOffload;
+    o.layout = Some(Layout::SINGLE);
+    o.memory_layout = Some(Layout::SINGLE);
+    o.memory = None;
+    o.replicas = 1;
+    o.total_gpus = 1;
+    o.batch_per_replica = 1;
+    o.max_context = row.max_context;
+    o.headroom_bytes = super::fit::headroom(available, fullest);
+    o.headroom_fraction = if available > 0 {
+        o.headroom_bytes as f64 / available as f64
+    } else {
+        0.0
+    };
+    o.per_user_tokens_per_s = decode;
+    o.served_tokens_per_s = decode;
+    // the p95 prompt at the split's prompt speed (host weights crossing PCIe, or the CPU computing)
+    o.ttft_s = r
+        .prefill
+        .and_then(|p| p.tokens_per_s)
+        .map(|t| need.prompt_p95 as f64 / t);
+    o.ttft = need.ttft.zip(o.ttft_s).map(|(target, value)| Check {
+        target,
+        value,
+        met: value <= target,
+    });
+    o.tokens_per_s = need.speed.zip(decode).map(|(target, value)| Check {
+        target,
+        value,
+        met: value >= target,
+    });
+    o.meets_targets = o.ttft.is_none_or(|c| c.met) && o.tokens_per_s.is_none_or(|c| c.met);
+    o.cost = cost(&w.raw.cost, o.cost.gpu_price_usd, gpu, 1, decode.unwrap_or(0.0));
+    o.command = Some(r.command.clone());
+    o.offload = Some(SizedOffload {
+        split: row.knob,
+        host: verdict.id.clone(),
+        host_needed_bytes: verdict.needed_bytes,
+        host_usable_bytes: verdict.usable_bytes,
+        decode_tokens_per_s: decode,
+    });
+}
+
+fn size_on_gpus(
     w: &Workload,
     need: &Need,
     model: &ModelSpec,
@@ -521,6 +632,7 @@ fn size_option(
             price: price.as_ref().map(|p| p.1.clone()),
         },
         command: None,
+        offload: None,
         notes: Vec::new(),
     };
     match super::support::check(w.runtime_for(format), format, gpu) {
@@ -959,6 +1071,14 @@ fn assumptions(w: &Workload, need: &Need) -> Vec<String> {
             r.max_gpus_per_replica
         ),
     ];
+    if let Some(h) = w.host {
+        a.push(format!(
+            "CPU offload: an option that does not fit its GPU is sized on one GPU with part of the model in the RAM of {} ({:.1} GiB usable), as llama.cpp's split search in `gpuplan fit --host` chooses it for one sequence at {} tokens; that split fills the GPU to its usable memory (the memory headroom is not kept)",
+            h.id,
+            h.usable_bytes() as f64 / (1u64 << 30) as f64,
+            need.memory_context
+        ));
+    }
     match (r.load.concurrent_users, r.load.requests_per_second) {
         (Some(u), _) => a.push(format!("load: {u} requests in flight at once, each decoding; served tokens/s = users x per-user speed")),
         (None, Some(rate)) => a.push(format!(

@@ -33,7 +33,12 @@ use crate::estimate::arch::check_declared;
 use crate::estimate::engine;
 use crate::estimate::{EngineId, Runtime};
 use crate::spec::error::{Location, SpecError};
+use crate::spec::host::Host;
+use crate::spec::intern::Pool;
 use crate::spec::{locate, Catalog, Format, GpuSpec, KvPrecision, ModelSpec};
+
+/// Hosts of workloads, kept for the process (the planner's options hold them by reference).
+static HOSTS: Pool<Host> = Pool::new("workload hosts", 1024);
 use serde::{Deserialize, Deserializer, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -66,6 +71,13 @@ pub struct WorkloadFile {
     pub max_gpus_per_replica: u64,
     #[serde(default)]
     pub headroom: Headroom,
+    /// the host (`gpuplan hosts` id) whose RAM a llama.cpp option may keep part of the model in:
+    /// an option that does not fit its GPU is then sized with CPU offload
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// the host's installed RAM in GiB, when not the catalog's
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_memory_gib: Option<u64>,
 }
 
 /// Margins the sizing keeps.
@@ -230,6 +242,8 @@ pub struct Workload {
     /// None: each format on the engine a user would run it with ([`Workload::runtime_for`])
     pub runtime: Option<&'static Runtime>,
     pub kv: Option<KvPrecision>,
+    /// the host a llama.cpp option may spill into (`host`, `host_memory_gib`)
+    pub host: Option<&'static Host>,
 }
 
 impl Workload {
@@ -400,6 +414,18 @@ impl Workload {
         if gpus.is_empty() {
             return Err(bad("gpus", "no GPU to size for (the catalog is empty)".into()));
         }
+        let host = match (&raw.host, raw.host_memory_gib) {
+            (None, None) => None,
+            (None, Some(_)) => return Err(bad("host_memory_gib", "give the host too (`gpuplan hosts`)".into())),
+            (_, Some(0)) => return Err(bad("host_memory_gib", "must be at least 1".into())),
+            (Some(id), gib) => {
+                let mut h = catalog.host_by_name(id).map_err(|e| bad("host", e.to_string()))?.host();
+                if let Some(gib) = gib {
+                    h = h.with_memory(gib.saturating_mul(1 << 30));
+                }
+                Some(HOSTS.intern(h).map_err(|e| bad("host", e))?)
+            }
+        };
         Ok(Workload {
             file: file.to_path_buf(),
             raw,
@@ -407,6 +433,7 @@ impl Workload {
             gpus,
             runtime,
             kv,
+            host,
         })
     }
 }
@@ -457,6 +484,8 @@ impl Workload {
             cost: CostSpec::default(),
             max_gpus_per_replica: default_max_gpus(),
             headroom: Headroom { memory: 0.0, load: 0.0 },
+            host: None,
+            host_memory_gib: None,
         };
         Workload {
             file: PathBuf::from("-"),
@@ -465,6 +494,7 @@ impl Workload {
             gpus,
             runtime,
             kv: None,
+            host: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! options, and the details (memory per option, prices and their sources, assumptions). Formatting
 //! only: every number comes from `plan::sizing`.
 
+use crate::estimate::engine::offload::solve::Knob;
 use crate::plan::evidence::Basis;
 use crate::plan::sizing::{Check, Reason, SizedOption, Sizing, Status};
 use crate::plan::workload::CostMode;
@@ -39,6 +40,17 @@ fn per_s(x: f64) -> String {
 }
 
 fn layout_words(o: &SizedOption) -> String {
+    if let Some(off) = &o.offload {
+        return format!(
+            "1 GPU + {} of {} RAM ({})",
+            bytes(off.host_needed_bytes),
+            off.host,
+            match off.split {
+                Knob::Experts { n_cpu_moe } => format!("--n-cpu-moe {n_cpu_moe}"),
+                Knob::Layers { n_gpu_layers } => format!("-ngl {n_gpu_layers}"),
+            }
+        );
+    }
     match o.layout {
         None => "-".into(),
         Some(l) if o.replicas == 1 => l.label(),
@@ -305,7 +317,7 @@ fn status_cell(s: Status) -> Cell {
         s.label(),
         match s {
             Status::Feasible => Tone::Good,
-            Status::OverBudget | Status::NoPrice => Tone::Plain,
+            Status::OverBudget | Status::NoPrice | Status::FitsWithOffload => Tone::Plain,
             Status::MissesTargets | Status::DoesNotFit | Status::Unsupported => Tone::Bad,
         },
     )
