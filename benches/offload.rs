@@ -1,6 +1,7 @@
 //! `fit` when the model does not fit the GPU and a host is known: the offload split search runs
 //! (every split's buffers, largest context and decode speed). Target: under 5 ms a fit (README
-//! "Performance"). Run: `cargo bench --bench offload`.
+//! "Performance", which gives the first, cold fit of a process beside criterion's warm ones). Run:
+//! `cargo bench --bench offload`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use gpuplan::estimate::arch::check_declared;
@@ -31,7 +32,11 @@ fn split_search(c: &mut Criterion) {
             host: Some(host),
             ..Options::default()
         };
+        // the first fit of a process replays every graph (the CLI's case); criterion's iterations
+        // below find them remembered per thread (`gpuplan serve`'s case)
+        let start = std::time::Instant::now();
         assert!(fit(&m, &g, &opts).offload.is_some(), "{model}: the split search runs");
+        println!("{model} on {gpus} x {gpu}: first (cold) fit {:.2?}", start.elapsed());
         c.bench_function(&format!("fit/offload-search/{model}"), |b| {
             b.iter(|| black_box(fit(&m, &g, &opts)))
         });
