@@ -15,6 +15,7 @@ pub mod memory;
 pub mod overhead;
 pub mod pipeline;
 pub mod prepared;
+pub mod recent;
 pub mod search;
 pub mod speed;
 pub mod stage;

@@ -473,6 +473,18 @@ fn cmp_opt(a: Option<f64>, b: Option<f64>) -> std::cmp::Ordering {
     }
 }
 
+/// The planner's options for sizing `format`: the workload's engine and KV cache, the memory
+/// context.
+fn option_settings(w: &Workload, need: &Need, format: &'static Format) -> Options {
+    Options {
+        precision: Some(format),
+        kv: w.kv,
+        runtime: Some(w.runtime_for(format)),
+        context: Some(need.memory_context),
+        ..Options::default()
+    }
+}
+
 /// One option: on the GPUs alone, or else with CPU offload when the workload names a host.
 fn size_option(
     w: &Workload,
@@ -501,12 +513,8 @@ fn with_offload(
     host: &'static Host,
 ) {
     let opts = Options {
-        precision: Some(format),
-        kv: w.kv,
-        runtime: Some(w.runtime_for(format)),
-        context: Some(need.memory_context),
         host: Some(host),
-        ..Options::default()
+        ..option_settings(w, need, format)
     };
     let Some(r) = super::offload::offload(model, gpu, &opts, false) else {
         return;
@@ -571,13 +579,7 @@ fn size_on_gpus(
     gpu: &GpuSpec,
     label: String,
 ) -> (SizedOption, Option<DecodeSeries>, Option<ContextBar>) {
-    let opts = Options {
-        precision: Some(format),
-        kv: w.kv,
-        runtime: Some(w.runtime_for(format)),
-        context: Some(need.memory_context),
-        ..Options::default()
-    };
+    let opts = option_settings(w, need, format);
     let setup = opts.setup(model);
     let (memory_basis, throughput_basis) = evidence::figures_basis(
         &model.id,

@@ -371,9 +371,13 @@ fn parse_vllm(words: &[String]) -> Result<Command, CommandError> {
             }
             "--quantization" | "-q" => {
                 let v = a.value(f, inline)?;
-                c.precision = Some(
-                    Format::parse(&v).ok_or_else(|| a.bad(f, &v, "a quantization gpuplan models (fp8, awq, gptq)"))?,
-                );
+                // vLLM's GGUF loader: the tensor types come from the file (its name says them)
+                if !v.eq_ignore_ascii_case("gguf") {
+                    c.precision = Some(
+                        Format::parse(&v)
+                            .ok_or_else(|| a.bad(f, &v, "a quantization gpuplan models (fp8, awq, gptq, gguf)"))?,
+                    );
+                }
             }
             _ if VLLM_IGNORED.contains(&f) => {
                 if !VLLM_SWITCHES.contains(&f) {
@@ -841,6 +845,15 @@ mod tests {
         assert_eq!(c.tp, Some(2));
         assert_eq!(c.kv, Some(KvPrecision::Fp8));
         assert_eq!(c.ignored, vec!["--port".to_string()]);
+    }
+
+    #[test]
+    fn vllm_gguf_takes_its_types_from_the_file() {
+        // what gpuplan emits for a GGUF format on vLLM parses back
+        let c = parse("vllm serve ./Qwen3-8B-Q8_0.gguf --quantization gguf").expect("parses");
+        assert_eq!(c.engine, Some(EngineId::Vllm));
+        assert!(c.precision.is_none());
+        assert!(parse("vllm serve m --quantization int3").is_err());
     }
 
     #[test]

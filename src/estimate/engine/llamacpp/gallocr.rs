@@ -266,20 +266,24 @@ pub fn reserve(g: &Graph, nodes: &[(Id, usize)], leafs: &[(Id, usize)], bufts: &
     ga.allocs.iter().map(|a| a.max_size).collect()
 }
 
+/// A buffer type of tensors at their own size, 32-byte aligned (the tests' host buffer).
+#[cfg(test)]
+pub(super) struct Plain;
+
+#[cfg(test)]
+impl BufferType for Plain {
+    fn alignment(&self) -> u64 {
+        32
+    }
+    fn alloc_size(&self, g: &Graph, t: Id) -> u64 {
+        g.t[t].nbytes()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::ggml::{Op, Type};
     use super::*;
-
-    struct Plain;
-    impl BufferType for Plain {
-        fn alignment(&self) -> u64 {
-            32
-        }
-        fn alloc_size(&self, g: &Graph, t: Id) -> u64 {
-            g.t[t].nbytes()
-        }
-    }
 
     fn size(g: &Graph) -> u64 {
         let nodes: Vec<_> = g.nodes.iter().map(|&n| (n, 0)).collect();

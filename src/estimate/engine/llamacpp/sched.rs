@@ -347,19 +347,9 @@ fn hold_copy(graph: &mut Graph, s: &mut Sched, src: Id, backend: Option<usize>) 
 
 #[cfg(test)]
 mod tests {
-    use super::super::gallocr::{self, BufferType};
+    use super::super::gallocr::{self, Plain};
     use super::super::ggml::Type;
     use super::*;
-
-    struct Plain;
-    impl BufferType for Plain {
-        fn alignment(&self) -> u64 {
-            32
-        }
-        fn alloc_size(&self, g: &Graph, t: Id) -> u64 {
-            g.t[t].nbytes()
-        }
-    }
 
     /// GPU0 multiplies the host's input by its weight, GPU1 the result by its own: each GPU copies
     /// in one 256-byte vector. With pipeline parallelism every copy is held four times, and the host

@@ -21,8 +21,10 @@ use super::llamacpp::{self, Figures, Settings};
 use crate::estimate::arch::moe::expected_share_touched;
 use crate::estimate::overhead;
 use crate::estimate::prepared::Prepared;
+use crate::estimate::recent::{remembered, Recent};
 use serde::Serialize;
 use speed::DecodeBytes;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 /// One GPU's share of a split model, under the names llama.cpp prints.
@@ -312,10 +314,12 @@ pub fn assemble(
     };
     let kv_row = ctx.type_k.row_size(m.n_embd_gqa()) + ctx.type_v.row_size(m.n_embd_gqa());
     for il in 0..n_layer {
-        let bytes = kv_row * kv_read_tokens(m, il, context) * batch.max(1);
+        let bytes = kv_row
+            .saturating_mul(kv_read_tokens(m, il, context))
+            .saturating_mul(batch.max(1));
         match l.kv_device(il) {
-            Some(g) => decode.gpu[g] += bytes,
-            None => decode.host += bytes,
+            Some(g) => decode.gpu[g] = decode.gpu[g].saturating_add(bytes),
+            None => decode.host = decode.host.saturating_add(bytes),
         }
     }
     let gpu_parts = (0..gpus)
@@ -331,7 +335,8 @@ pub fn assemble(
                 compute_buffer_bytes: compute,
                 cuda_context_bytes: cuda_context,
                 // a graph too large to replay has a compute buffer of u64::MAX
-                total_bytes: (l.gpu_model[g] + gpu_kv[g])
+                total_bytes: l.gpu_model[g]
+                    .saturating_add(gpu_kv[g])
                     .saturating_add(compute)
                     .saturating_add(cuda_context),
             }
@@ -357,7 +362,9 @@ pub fn assemble(
             kv_buffer_bytes: host_kv,
             compute_buffer_bytes: host_compute,
             output_buffer_bytes: output,
-            total_bytes: (l.host_weights + host_kv)
+            total_bytes: l
+                .host_weights
+                .saturating_add(host_kv)
                 .saturating_add(host_compute)
                 .saturating_add(output),
             pinned_bytes: pinned,
@@ -386,18 +393,7 @@ pub fn split(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, 
         context,
         batch,
     };
-    if let Some(hit) = SPLITS.with(|c| c.borrow().iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())) {
-        return hit;
-    }
-    let out = place_and_replay(p, s, gpus, context, batch, rules);
-    SPLITS.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= SPLIT_MEMO {
-            c.remove(0);
-        }
-        c.push((key, out.clone()));
-    });
-    out
+    remembered(&SPLITS, key, || place_and_replay(p, s, gpus, context, batch, rules))
 }
 
 /// What a split depends on: the spec (its id and its weight bytes in the format, which tell apart two
@@ -415,12 +411,10 @@ struct SplitKey {
     batch: u64,
 }
 
-/// Splits remembered per thread: every stage of a replica, its itemized memory and its engine report
-/// ask for the same one, and each costs a graph replay.
-const SPLIT_MEMO: usize = 16;
-
 thread_local! {
-    static SPLITS: std::cell::RefCell<Vec<(SplitKey, Split)>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Splits remembered per thread: every stage of a replica, its itemized memory and its engine
+    /// report ask for the same one, and each costs a graph replay.
+    static SPLITS: RefCell<Recent<SplitKey, Split>> = const { RefCell::new(Recent::new(16)) };
 }
 
 /// [`split`] without the memo.

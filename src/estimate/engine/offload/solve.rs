@@ -19,9 +19,12 @@ use crate::estimate::engine::llamacpp::weights::Place;
 use crate::estimate::engine::llamacpp::{self, Settings};
 use crate::estimate::overhead;
 use crate::estimate::prepared::Prepared;
+use crate::estimate::recent::{remembered, Recent};
 use crate::estimate::search::largest;
 use crate::spec::host::Host;
 use serde::Serialize;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// The setting a row of the search varies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -260,13 +263,20 @@ fn bytes_at(p: &Prepared, s: &Settings, l: &Layout, r: &Replayed, context: u64, 
     let gpu = (0..l.gpus)
         .map(|g| {
             let kv = ctx.kv_buffers(m, true, |il| l.kv_device(il) == Some(g)).total();
-            l.gpu_model[g] + kv + r.buffers.compute[g] + cuda
+            l.gpu_model[g]
+                .saturating_add(kv)
+                .saturating_add(r.buffers.compute[g])
+                .saturating_add(cuda)
         })
         .max()
         .unwrap_or(0);
     let host_kv = ctx.kv_buffers(m, false, |il| l.kv_device(il).is_none()).total();
     let output = llamacpp::context::output_buffer(m.n_vocab, ctx.n_seq_max);
-    let host = l.host_weights + host_kv + r.buffers.compute[l.gpus] + output;
+    let host = l
+        .host_weights
+        .saturating_add(host_kv)
+        .saturating_add(r.buffers.compute[l.gpus])
+        .saturating_add(output);
     (gpu, host)
 }
 
@@ -300,10 +310,12 @@ pub fn decode_of(
         host_splits,
     };
     for il in 0..m.n_layer {
-        let b = kv_row * super::kv_read_tokens(m, il, q.context) * q.batch.max(1);
+        let b = kv_row
+            .saturating_mul(super::kv_read_tokens(m, il, q.context))
+            .saturating_mul(q.batch.max(1));
         match l.kv_device(il) {
-            Some(g) => bytes.gpu[g] += b,
-            None => bytes.host += b,
+            Some(g) => bytes.gpu[g] = bytes.gpu[g].saturating_add(b),
+            None => bytes.host = bytes.host.saturating_add(b),
         }
     }
     let rt = p.setup.runtime;
@@ -354,16 +366,14 @@ struct PlanKey {
     batch: u64,
 }
 
-/// Plans remembered per thread, as the replays are (a matrix asks for one per model, format and
-/// context on every call); cleared when full.
-const PLAN_MEMO: usize = 1024;
-
 thread_local! {
-    static PLANS: std::cell::RefCell<Vec<(PlanKey, std::rc::Rc<Plan>)>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Plans remembered per thread, as the replays are (a matrix asks for one per model, format and
+    /// context on every call).
+    static PLANS: RefCell<Recent<PlanKey, Rc<Plan>>> = const { RefCell::new(Recent::new(1024)) };
 }
 
 /// [`Plan::new`], remembered.
-pub fn plan(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, rules: &Rules) -> std::rc::Rc<Plan> {
+pub fn plan(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, rules: &Rules) -> Rc<Plan> {
     let key = PlanKey {
         model: p.setup.model.id.clone(),
         format: p.setup.format.id,
@@ -374,18 +384,7 @@ pub fn plan(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, r
         context,
         batch,
     };
-    if let Some(hit) = PLANS.with(|m| m.borrow().iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())) {
-        return hit;
-    }
-    let made = std::rc::Rc::new(Plan::new(p, s, gpus, context, batch, rules));
-    PLANS.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.len() >= PLAN_MEMO {
-            m.clear();
-        }
-        m.push((key, made.clone()));
-    });
-    made
+    remembered(&PLANS, key, || Rc::new(Plan::new(p, s, gpus, context, batch, rules)))
 }
 
 impl Plan {
