@@ -376,4 +376,30 @@ mod tests {
         // and it does skip some (the big models on the 24 GB card)
         assert!(skipped > 50, "{skipped} layouts skipped");
     }
+
+    /// The same for llama.cpp, which keeps the token embeddings in host memory and splits layers
+    /// between GPUs: MoE and dense models that need one to seven 24 GB cards in Q4_K_M.
+    #[test]
+    fn the_gpu_floor_holds_for_llamacpp_layer_splits() {
+        let c = Catalog::embedded(check_declared).expect("embedded catalog");
+        let opts = Options {
+            precision: crate::spec::Format::parse("q4_k_m"),
+            ..Options::default()
+        };
+        let g = c.gpu("rtx-3090").expect("gpu");
+        for id in [
+            "qwen3-8b",
+            "gemma-3-27b",
+            "llama-3.3-70b",
+            "gpt-oss-120b",
+            "qwen3-235b-a22b",
+        ] {
+            let m = c.model(id, check_declared).expect("model");
+            let facts = Arc::new(ModelFacts::new(&m));
+            let pruned = smallest(&m, &g, &opts, 8192, 1, 8);
+            let every = smallest_of(&m, &g, &opts, (8192, 1), 8, &facts, |_| true);
+            assert_eq!(pruned, every, "{id}");
+            assert!(pruned.is_some(), "{id} fits some number of cards");
+        }
+    }
 }
