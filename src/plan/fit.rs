@@ -35,9 +35,10 @@ pub struct FitReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context_fit: Option<FittedContext>,
     pub batch: u64,
-    /// tensor-parallel GPUs per stage (`--gpus`)
+    /// tensor-parallel GPUs per stage (`--gpus`); 1 on llama.cpp, which splits layers instead
     pub gpus: u64,
-    /// pipeline stages (`--pipeline`)
+    /// pipeline stages (`--pipeline`); on llama.cpp the GPUs its layers are split over (`--gpus`
+    /// x `--pipeline`)
     pub pipeline: u64,
     /// gpus x pipeline
     pub total_gpus: u64,
