@@ -184,8 +184,8 @@ impl Gallocr<'_> {
         }
         self.nodes[node].allocated = true;
         if self.g.t[node].op.can_inplace() {
-            let parents = self.g.t[node].src.clone();
-            if parents.into_iter().any(|p| self.reuse_parent(node, p)) {
+            let parents = self.g.t[node].src;
+            if parents.iter().any(|&p| self.reuse_parent(node, p)) {
                 return;
             }
         }

@@ -72,13 +72,71 @@ pub struct Placed {
 
 pub type Id = usize;
 
+/// The most sources a tensor of the modeled graphs has (`ggml_flash_attn_ext`: q, k, v, mask and
+/// sinks; ggml allows `GGML_MAX_SRC` = 10).
+const MAX_SRC: usize = 5;
+
+/// A tensor's sources, kept inline: a replay builds thousands of tensors, the scheduler copies them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Srcs {
+    ids: [Id; MAX_SRC],
+    len: u8,
+}
+
+impl Srcs {
+    /// The sources `ids`, in order (at most [`MAX_SRC`]: the graph builder's ops have no more).
+    pub fn of(ids: &[Id]) -> Srcs {
+        assert!(ids.len() <= MAX_SRC, "a ggml op has at most {MAX_SRC} sources here");
+        let mut s = Srcs::default();
+        s.ids[..ids.len()].copy_from_slice(ids);
+        s.len = ids.len() as u8;
+        s
+    }
+}
+
+impl std::ops::Deref for Srcs {
+    type Target = [Id];
+    fn deref(&self) -> &[Id] {
+        &self.ids[..usize::from(self.len)]
+    }
+}
+
+impl<'a> IntoIterator for &'a Srcs {
+    type Item = &'a Id;
+    type IntoIter = std::slice::Iter<'a, Id>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl FromIterator<Id> for Srcs {
+    fn from_iter<I: IntoIterator<Item = Id>>(iter: I) -> Srcs {
+        let mut s = Srcs::default();
+        for id in iter {
+            assert!(
+                usize::from(s.len) < MAX_SRC,
+                "a ggml op has at most {MAX_SRC} sources here"
+            );
+            s.ids[usize::from(s.len)] = id;
+            s.len += 1;
+        }
+        s
+    }
+}
+
+impl std::ops::DerefMut for Srcs {
+    fn deref_mut(&mut self) -> &mut [Id] {
+        &mut self.ids[..usize::from(self.len)]
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Tensor {
     pub ty: Type,
     pub ne: [u64; 4],
     pub nb: [u64; 4],
     pub op: Op,
-    pub src: Vec<Id>,
+    pub src: Srcs,
     /// the tensor whose memory a view uses (`view_src`, always the root, never a view)
     pub view_src: Option<Id>,
     /// byte offset of a view into `view_src` (`view_offs`)
@@ -151,7 +209,7 @@ impl Graph {
         self.t.len() - 1
     }
 
-    fn new_tensor(&mut self, ty: Type, ne: [u64; 4], op: Op, src: Vec<Id>) -> Id {
+    fn new_tensor(&mut self, ty: Type, ne: [u64; 4], op: Op, src: Srcs) -> Id {
         self.push(Tensor {
             ty,
             ne,
@@ -169,14 +227,14 @@ impl Graph {
 
     /// A graph input (`ggml_set_input`).
     pub fn input(&mut self, ty: Type, ne: [u64; 4]) -> Id {
-        let id = self.new_tensor(ty, ne, Op::None, vec![]);
+        let id = self.new_tensor(ty, ne, Op::None, Srcs::default());
         self.t[id].input = true;
         id
     }
 
     /// A tensor that lives in a model or KV buffer of `backend`.
     pub fn placed(&mut self, ty: Type, ne: [u64; 4], backend: usize, weight: bool) -> Id {
-        let id = self.new_tensor(ty, ne, Op::None, vec![]);
+        let id = self.new_tensor(ty, ne, Op::None, Srcs::default());
         self.t[id].placed = Some(Placed { backend, weight });
         id
     }
@@ -199,7 +257,7 @@ impl Graph {
             ne,
             nb,
             op,
-            src: vec![a],
+            src: Srcs::of(&[a]),
             view_src: Some(root),
             view_offs,
             input: false,
@@ -210,33 +268,38 @@ impl Graph {
     }
 
     /// A new tensor of `a`'s type and shape computed by `op` from `src`.
-    fn like(&mut self, a: Id, op: Op, src: Vec<Id>) -> Id {
+    fn like(&mut self, a: Id, op: Op, src: Srcs) -> Id {
         let (ty, ne) = (self.t[a].ty, self.t[a].ne);
         self.new_tensor(ty, ne, op, src)
     }
 
     pub fn unary(&mut self, op: Op, a: Id) -> Id {
-        self.like(a, op, vec![a])
+        self.like(a, op, Srcs::of(&[a]))
     }
 
     pub fn binary(&mut self, op: Op, a: Id, b: Id) -> Id {
-        self.like(a, op, vec![a, b])
+        self.like(a, op, Srcs::of(&[a, b]))
     }
 
     pub fn mul_mat(&mut self, a: Id, b: Id) -> Id {
         let (na, nb) = (self.ne(a), self.ne(b));
-        self.new_tensor(Type::F32, [na[1], nb[1], nb[2], nb[3]], Op::MulMat, vec![a, b])
+        self.new_tensor(Type::F32, [na[1], nb[1], nb[2], nb[3]], Op::MulMat, Srcs::of(&[a, b]))
     }
 
     /// `ggml_mul_mat_id(as, b, ids)`: `[as.ne1, ids.ne0, b.ne2, 1]`.
     pub fn mul_mat_id(&mut self, a: Id, b: Id, ids: Id) -> Id {
         let (na, nb, ni) = (self.ne(a), self.ne(b), self.ne(ids));
-        self.new_tensor(Type::F32, [na[1], ni[0], nb[2], 1], Op::MulMatId, vec![a, b, ids])
+        self.new_tensor(
+            Type::F32,
+            [na[1], ni[0], nb[2], 1],
+            Op::MulMatId,
+            Srcs::of(&[a, b, ids]),
+        )
     }
 
     /// `ggml_add_id(a, b, ids)`: a's shape.
     pub fn add_id(&mut self, a: Id, b: Id, ids: Id) -> Id {
-        self.like(a, Op::AddId, vec![a, b, ids])
+        self.like(a, Op::AddId, Srcs::of(&[a, b, ids]))
     }
 
     pub fn get_rows(&mut self, a: Id, b: Id) -> Id {
@@ -246,7 +309,7 @@ impl Graph {
         } else {
             Type::F32
         };
-        self.new_tensor(ty, [na[0], nb[0], nb[1], nb[2]], Op::GetRows, vec![a, b])
+        self.new_tensor(ty, [na[0], nb[0], nb[1], nb[2]], Op::GetRows, Srcs::of(&[a, b]))
     }
 
     /// `ggml_set_rows(a, b, c)`: writes rows `b` at indices `c` into `a`; the result is a view of `a`
@@ -254,7 +317,7 @@ impl Graph {
     pub fn set_rows(&mut self, a: Id, b: Id, c: Id) -> Id {
         let (ne, nb) = (self.ne(a), self.nb(a));
         let v = self.view_with(a, Op::SetRows, ne, nb, 0);
-        self.t[v].src = vec![b, c, a];
+        self.t[v].src = Srcs::of(&[b, c, a]);
         v
     }
 
@@ -281,37 +344,37 @@ impl Graph {
 
     /// `ggml_swiglu_split` / `ggml_geglu_split`: a new tensor shaped like `a`.
     pub fn glu_split(&mut self, a: Id, b: Id) -> Id {
-        self.like(a, Op::Glu, vec![a, b])
+        self.like(a, Op::Glu, Srcs::of(&[a, b]))
     }
 
     /// `ggml_swiglu` on a fused gate/up tensor: half as wide.
     pub fn glu_fused(&mut self, a: Id) -> Id {
         let (ty, mut ne) = (self.t[a].ty, self.ne(a));
         ne[0] /= 2;
-        self.new_tensor(ty, ne, Op::Glu, vec![a])
+        self.new_tensor(ty, ne, Op::Glu, Srcs::of(&[a]))
     }
 
     /// `ggml_argsort`: i32 indices of `a`'s shape.
     pub fn argsort(&mut self, a: Id) -> Id {
         let ne = self.ne(a);
-        self.new_tensor(Type::I32, ne, Op::ArgSort, vec![a])
+        self.new_tensor(Type::I32, ne, Op::ArgSort, Srcs::of(&[a]))
     }
 
     /// `ggml_sum_rows`: one column.
     pub fn sum_rows(&mut self, a: Id) -> Id {
         let ne = self.ne(a);
-        self.new_tensor(Type::F32, [1, ne[1], ne[2], ne[3]], Op::SumRows, vec![a])
+        self.new_tensor(Type::F32, [1, ne[1], ne[2], ne[3]], Op::SumRows, Srcs::of(&[a]))
     }
 
     /// `ggml_cont_4d`.
     pub fn cont(&mut self, a: Id, ne: [u64; 4]) -> Id {
         let ty = self.t[a].ty;
-        self.new_tensor(ty, ne, Op::Cont, vec![a])
+        self.new_tensor(ty, ne, Op::Cont, Srcs::of(&[a]))
     }
 
     /// `ggml_dup`.
     pub fn dup(&mut self, a: Id) -> Id {
-        self.like(a, Op::Dup, vec![a])
+        self.like(a, Op::Dup, Srcs::of(&[a]))
     }
 
     pub fn reshape(&mut self, a: Id, ne: [u64; 4]) -> Id {

@@ -4,7 +4,7 @@
 //! result is the graph, in the order and with the buffer of each tensor, that the graph allocator
 //! reserves.
 
-use super::ggml::{Graph, Id, Op, Tensor};
+use super::ggml::{Graph, Id, Op, Srcs, Tensor};
 use std::collections::HashMap;
 
 /// A backend as the scheduler sees it. Backends are in priority order, the CPU last.
@@ -208,7 +208,7 @@ pub fn split(mut graph: Graph, backends: &[Backend], n_copies: usize) -> Schedul
             // (allocated nowhere; it keeps the original alive until here) and then the copy
             let view = graph.push(Tensor {
                 op: Op::None,
-                src: vec![input],
+                src: Srcs::of(&[input]),
                 view_src: Some(graph.t[input].view_src.unwrap_or(input)),
                 view_offs: 0,
                 input: false,
@@ -293,7 +293,7 @@ fn cut(graph: &mut Graph, s: &mut Sched, nodes: &[Id], n_copies: usize) -> (Vec<
                 None => {
                     let c = graph.push(Tensor {
                         op: Op::None,
-                        src: Vec::new(),
+                        src: Srcs::default(),
                         view_src: None,
                         view_offs: 0,
                         input: false,
@@ -332,7 +332,7 @@ fn cut(graph: &mut Graph, s: &mut Sched, nodes: &[Id], n_copies: usize) -> (Vec<
 fn hold_copy(graph: &mut Graph, s: &mut Sched, src: Id, backend: Option<usize>) -> Id {
     let c = graph.push(Tensor {
         op: Op::None,
-        src: Vec::new(),
+        src: Srcs::default(),
         view_src: None,
         view_offs: 0,
         input: true,
