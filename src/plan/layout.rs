@@ -82,7 +82,7 @@ impl<'a> Replica<'a> {
     }
 
     /// [`Replica::new`] with `model`'s facts already built (a search over layouts builds them once).
-    pub fn with_facts(
+    fn with_facts(
         model: &'a ModelSpec,
         gpu: &'a GpuSpec,
         opts: &Options,

@@ -171,7 +171,7 @@ pub struct Split<'a> {
 
 /// Copies of every graph input and split input the scheduler keeps with pipeline parallelism
 /// (`GGML_SCHED_MAX_COPIES`, ggml/src/ggml-backend.cpp), 1 without.
-pub const SCHED_MAX_COPIES: usize = 4;
+const SCHED_MAX_COPIES: usize = 4;
 
 /// Whether llama.cpp turns pipeline parallelism on (src/llama-context.cpp, before `sched_reserve`):
 /// several GPUs, every layer and the output layer on them (`n_gpu_layers > n_layer`), the layer

@@ -382,28 +382,18 @@ pub fn assemble(
 /// `s`'s placement flags, for `batch` slots of `context` tokens, under the placement `rules` of a
 /// llama.cpp build. GPUs share the units in proportion to their (equal) free memory.
 pub fn split(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, rules: &Rules) -> Split {
-    let key = SplitKey {
-        model: p.setup.model.id.clone(),
-        format: p.setup.format.id,
-        weight_bytes: p.weights.total,
-        gpu: p.gpu.id.clone(),
-        settings: *s,
-        rules: *rules,
-        gpus,
-        context,
-        batch,
-    };
+    let key = (PlacementKey::of(p, s, rules, gpus, context, batch), p.gpu.id.clone());
     remembered(&SPLITS, key, || place_and_replay(p, s, gpus, context, batch, rules))
 }
 
-/// What a split depends on: the spec (its id and its weight bytes in the format, which tell apart two
-/// specs of one id), the GPU (its CUDA context), the settings and rules, the devices and the sizes.
+/// What a placement of `p`'s model depends on besides the GPU: the spec (its id and its weight
+/// bytes in the format, which tell apart two specs of one id), the settings and rules, the devices
+/// and the sizes. A split adds the GPU (its CUDA context); a search plan does not.
 #[derive(Debug, Clone, PartialEq)]
-struct SplitKey {
+pub(super) struct PlacementKey {
     model: String,
     format: &'static str,
     weight_bytes: u64,
-    gpu: String,
     settings: Settings,
     rules: Rules,
     gpus: usize,
@@ -411,10 +401,25 @@ struct SplitKey {
     batch: u64,
 }
 
+impl PlacementKey {
+    pub(super) fn of(p: &Prepared, s: &Settings, rules: &Rules, gpus: usize, context: u64, batch: u64) -> Self {
+        PlacementKey {
+            model: p.setup.model.id.clone(),
+            format: p.setup.format.id,
+            weight_bytes: p.weights.total,
+            settings: *s,
+            rules: *rules,
+            gpus,
+            context,
+            batch,
+        }
+    }
+}
+
 thread_local! {
     /// Splits remembered per thread: every stage of a replica, its itemized memory and its engine
     /// report ask for the same one, and each costs a graph replay.
-    static SPLITS: RefCell<Recent<SplitKey, Split>> = const { RefCell::new(Recent::new(16)) };
+    static SPLITS: RefCell<Recent<(PlacementKey, String), Split>> = const { RefCell::new(Recent::new(16)) };
 }
 
 /// [`split`] without the memo.

@@ -11,7 +11,7 @@
 //! for the other rows; the chosen split is then computed in full by [`super::split`].
 
 use super::speed::{self, Decode, DecodeBytes, HybridProfile};
-use super::{layout, Layout, Rules};
+use super::{layout, Layout, PlacementKey, Rules};
 use crate::estimate::arch::moe::expected_share_touched;
 use crate::estimate::engine::llamacpp::compute::{SplitBuffers, OP_OFFLOAD_MIN_BATCH};
 use crate::estimate::engine::llamacpp::context::Context;
@@ -352,38 +352,15 @@ pub struct Plan {
     rules: Rules,
 }
 
-/// What a plan depends on besides the settings: the spec (its id and its weight bytes in the
-/// format), the GPUs and the sizes (the GPU itself does not enter a plan).
-#[derive(Debug, Clone, PartialEq)]
-struct PlanKey {
-    model: String,
-    format: &'static str,
-    weight_bytes: u64,
-    settings: Settings,
-    rules: Rules,
-    gpus: usize,
-    context: u64,
-    batch: u64,
-}
-
 thread_local! {
     /// Plans remembered per thread, as the replays are (a matrix asks for one per model, format and
     /// context on every call).
-    static PLANS: RefCell<Recent<PlanKey, Rc<Plan>>> = const { RefCell::new(Recent::new(1024)) };
+    static PLANS: RefCell<Recent<PlacementKey, Rc<Plan>>> = const { RefCell::new(Recent::new(1024)) };
 }
 
 /// [`Plan::new`], remembered.
 pub fn plan(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, rules: &Rules) -> Rc<Plan> {
-    let key = PlanKey {
-        model: p.setup.model.id.clone(),
-        format: p.setup.format.id,
-        weight_bytes: p.weights.total,
-        settings: *s,
-        rules: *rules,
-        gpus,
-        context,
-        batch,
-    };
+    let key = PlacementKey::of(p, s, rules, gpus, context, batch);
     remembered(&PLANS, key, || Rc::new(Plan::new(p, s, gpus, context, batch, rules)))
 }
 
