@@ -2,7 +2,7 @@
 //! largest context and batch that fit, and the throughput to expect.
 
 use super::evidence::Bands;
-use super::layout::{self, Layout, Replica};
+use super::layout::{self, Layout, Replica, Stages};
 use super::offload::{Chosen, OffloadReport, VllmOffload};
 use super::Options;
 use crate::estimate::engine::llamacpp::fit::{self as llamacpp_fit, FittedContext};
@@ -96,48 +96,7 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
     let (memory_stage, memory) = stages.heaviest(context, batch);
     let engine = stages.all()[memory_stage as usize].engine_report(context, batch);
     let fits = stages.fits(context, batch) && engine.starts;
-    let mut notes = Vec::new();
-    if !facts.exact {
-        notes.push(
-            "summary-level spec: weights from the declared parameter count, activations from a guessed shape (coarse)"
-                .into(),
-        );
-    }
-    if context > model.max_context {
-        notes.push(format!(
-            "context {context} exceeds the model's maximum {}",
-            model.max_context
-        ));
-    }
-    if !throughput_calibrated(p) {
-        notes.push(format!(
-            "throughput is an uncalibrated roofline estimate for the {} profile",
-            setup.runtime.id
-        ));
-    }
-    if model.vision.is_some() && opts.images == 0 {
-        notes.push("no images counted: add --images N for image tokens and the encoder's activations".into());
-    }
-    if model.is_moe() {
-        notes.push(
-            "MoE: memory holds every expert; decode reads only the experts a batch touches, E(1-(1-k/E)^B) per layer"
-                .into(),
-        );
-    }
-    if asked.pp > replica.layout.pp {
-        notes.push(format!(
-            "{} cannot be split into {} pipeline stages (summary spec or too few layers): estimated unsplit",
-            model.id, asked.pp
-        ));
-    }
-    if replica.layout.pp > 1 && setup.runtime.id != EngineId::LlamaCpp {
-        notes.push(format!(
-            "pipeline: {} stages of {} layers; memory shown for the heaviest (stage {}); one token passes every stage in turn",
-            replica.layout.pp,
-            stages.all().iter().map(|s| s.stage.layers.to_string()).collect::<Vec<_>>().join("/"),
-            memory_stage
-        ));
-    }
+    let mut notes = setup_notes(model, opts, &replica, &stages, context, memory_stage);
     let smallest_layout = if fits && replica.layout.gpus() == 1 {
         Some(Layout::SINGLE)
     } else {
@@ -154,26 +113,7 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
         super::offload::vllm_offload(stages.all(), memory_stage as usize, opts.host.map(|h| h as _), batch);
     let mut bands = super::evidence::bands(setup.runtime, Some(gpu));
     if let Some(v) = &vllm_offload {
-        let o = &v.per_gpu;
-        notes.push(format!(
-            "vLLM --cpu-offload-gb: {} parameter(s) of the decoder layers per GPU ({} whole layer(s){}) live in pinned host memory and are read over PCIe {}.0 x{} in every step{}; no published run checks this, so the speed band is the stated one",
-            o.parameters,
-            o.whole_layers,
-            if o.split_layer { " and part of the next" } else { "" },
-            v.link.generation,
-            v.link.lanes,
-            if v.link_known { "" } else { " (link unknown: taken as PCIe 4.0 x16)" },
-        ));
-        if o.exceeds_layers() {
-            notes.push(format!(
-                "--cpu-offload-gb exceeds the decoder layers' {} bytes on this GPU: vLLM moves all of them and leaves the rest of the budget unused (the embedding and LM head stay on the GPU)",
-                o.offloadable_bytes
-            ));
-        }
-        if v.host.is_none() {
-            notes
-                .push("give the host (--host ID, or --host-memory) to check its RAM against the pinned weights".into());
-        }
+        notes.extend(vllm_offload_notes(v));
         bands.decode = super::evidence::STATED_BANDS.decode;
         bands.prefill = super::evidence::STATED_BANDS.prefill;
     }
@@ -220,6 +160,91 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
         vllm_offload,
         notes,
     }
+}
+
+/// What the reader should know about the setup itself: a coarse spec, a context past the model's,
+/// an uncalibrated speed, images not counted, MoE reads, and a pipeline (how it was split, or that
+/// it could not be).
+fn setup_notes(
+    model: &ModelSpec,
+    opts: &Options,
+    replica: &Replica,
+    stages: &Stages,
+    context: u64,
+    memory_stage: u64,
+) -> Vec<String> {
+    let setup = replica.setup();
+    let facts = replica.facts();
+    let p = stages.first();
+    let mut notes = Vec::new();
+    if !facts.exact {
+        notes.push(
+            "summary-level spec: weights from the declared parameter count, activations from a guessed shape (coarse)"
+                .into(),
+        );
+    }
+    if context > model.max_context {
+        notes.push(format!(
+            "context {context} exceeds the model's maximum {}",
+            model.max_context
+        ));
+    }
+    if !throughput_calibrated(p) {
+        notes.push(format!(
+            "throughput is an uncalibrated roofline estimate for the {} profile",
+            setup.runtime.id
+        ));
+    }
+    if model.vision.is_some() && opts.images == 0 {
+        notes.push("no images counted: add --images N for image tokens and the encoder's activations".into());
+    }
+    if model.is_moe() {
+        notes.push(
+            "MoE: memory holds every expert; decode reads only the experts a batch touches, E(1-(1-k/E)^B) per layer"
+                .into(),
+        );
+    }
+    if opts.pipeline.max(1) > replica.layout.pp {
+        notes.push(format!(
+            "{} cannot be split into {} pipeline stages (summary spec or too few layers): estimated unsplit",
+            model.id,
+            opts.pipeline.max(1)
+        ));
+    }
+    if replica.layout.pp > 1 && setup.runtime.id != EngineId::LlamaCpp {
+        notes.push(format!(
+            "pipeline: {} stages of {} layers; memory shown for the heaviest (stage {}); one token passes every stage in turn",
+            replica.layout.pp,
+            stages.all().iter().map(|s| s.stage.layers.to_string()).collect::<Vec<_>>().join("/"),
+            memory_stage
+        ));
+    }
+    notes
+}
+
+/// vLLM `--cpu-offload-gb` in words: what moves, over which link, and what is not checked.
+fn vllm_offload_notes(v: &VllmOffload) -> Vec<String> {
+    let mut out = Vec::new();
+    let o = &v.per_gpu;
+    out.push(format!(
+        "vLLM --cpu-offload-gb: {} parameter(s) of the decoder layers per GPU ({} whole layer(s){}) live in pinned host memory and are read over PCIe {}.0 x{} in every step{}; no published run checks this, so the speed band is the stated one",
+        o.parameters,
+        o.whole_layers,
+        if o.split_layer { " and part of the next" } else { "" },
+        v.link.generation,
+        v.link.lanes,
+        if v.link_known { "" } else { " (link unknown: taken as PCIe 4.0 x16)" },
+    ));
+    if o.exceeds_layers() {
+        out.push(format!(
+            "--cpu-offload-gb exceeds the decoder layers' {} bytes on this GPU: vLLM moves all of them and leaves the rest of the budget unused (the embedding and LM head stay on the GPU)",
+            o.offloadable_bytes
+        ));
+    }
+    if v.host.is_none() {
+        out.push("give the host (--host ID, or --host-memory) to check its RAM against the pinned weights".into());
+    }
+    out
 }
 
 /// available − total as a signed byte count, clamped to i64 (a saturated total stays negative).
