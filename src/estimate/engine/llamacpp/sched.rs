@@ -282,7 +282,7 @@ fn cut(graph: &mut Graph, s: &mut Sched, nodes: &[Id], n_copies: usize) -> (Vec<
                 graph.t[src].output = true;
                 held.push(src);
                 for _ in 1..n_copies {
-                    held.push(hold_copy(graph, s, src, s.ids[src]));
+                    held.push(copy_on(graph, s, src, s.ids[src], true));
                 }
             }
             if s.ids[src] == Some(cur) || s.readable(graph, src, cur) {
@@ -291,25 +291,13 @@ fn cut(graph: &mut Graph, s: &mut Sched, nodes: &[Id], n_copies: usize) -> (Vec<
             let copy = match copies.get(&(src, cur)) {
                 Some(&c) => c,
                 None => {
-                    let c = graph.push(Tensor {
-                        op: Op::None,
-                        src: Srcs::default(),
-                        view_src: None,
-                        view_offs: 0,
-                        input: false,
-                        output: false,
-                        placed: None,
-                        forced_backend: None,
-                        ..graph.t[src].clone()
-                    });
-                    s.ids.push(Some(cur));
+                    // with pipeline parallelism every copy is held, the one this split reads too
+                    let c = copy_on(graph, s, src, Some(cur), n_copies > 1);
                     copies.insert((src, cur), c);
                     if n_copies > 1 {
-                        graph.t[c].input = true;
-                        graph.t[c].output = true;
                         held.push(c);
                         for _ in 1..n_copies {
-                            held.push(hold_copy(graph, s, src, Some(cur)));
+                            held.push(copy_on(graph, s, src, Some(cur), true));
                         }
                     }
                     if let Some(last) = splits.last_mut() {
@@ -327,16 +315,17 @@ fn cut(graph: &mut Graph, s: &mut Sched, nodes: &[Id], n_copies: usize) -> (Vec<
     (splits, held)
 }
 
-/// One more copy of `src` on `backend` that the allocator holds for the whole graph (a copy the
-/// scheduler keeps for another pipeline step: input and output, read by no node of this one).
-fn hold_copy(graph: &mut Graph, s: &mut Sched, src: Id, backend: Option<usize>) -> Id {
+/// A copy of `src` (its type and shape, memory of its own) on `backend`. `held`: flagged input and
+/// output, so the allocator places it first and never frees it (pipeline parallelism's copies);
+/// otherwise allocated at the start of its split and freed after its last reader.
+fn copy_on(graph: &mut Graph, s: &mut Sched, src: Id, backend: Option<usize>, held: bool) -> Id {
     let c = graph.push(Tensor {
         op: Op::None,
         src: Srcs::default(),
         view_src: None,
         view_offs: 0,
-        input: true,
-        output: true,
+        input: held,
+        output: held,
         placed: None,
         forced_backend: None,
         ..graph.t[src].clone()
