@@ -5,14 +5,13 @@
 use super::evidence::{self, EngineBands};
 use super::{solve, Options};
 use crate::estimate::engine::llamacpp::weights::is_gguf;
-use crate::estimate::engine::offload::solve::{self as split_search, Knob, Plan};
+use crate::estimate::engine::offload::solve::{self as split_search, Knob};
 use crate::estimate::engine::offload::{self, speed::HYBRID, MODELED};
 use crate::estimate::engine::Settings;
 use crate::estimate::{throughput, EngineId, ModelFacts, Prepared, WeightFacts};
 use crate::spec::host::Host;
 use crate::spec::{Format, GpuSpec, ModelSpec};
 use serde::Serialize;
-use std::rc::Rc;
 use std::sync::Arc;
 
 /// One (model, GPU, precision, context) answer. The ids are shared, not copied, between the cells
@@ -108,8 +107,6 @@ pub fn matrix(
                 });
             }
             let weights = WeightFacts::new(model, &facts, format, setup.tp);
-            // offload plans do not depend on the GPU: one per context (and settings) for all of them
-            let mut plans: Vec<Rc<Plan>> = Vec::new();
             for (gpu, gpu_id) in gpus.iter().zip(&gpu_ids) {
                 let p = Prepared::new(setup, gpu, &facts, &weights);
                 let max_context = solve::max_context(&p, batch);
@@ -117,7 +114,7 @@ pub fn matrix(
                     let total = p.total(context, batch);
                     let fits = p.fits(context, batch);
                     let offload = match (opts.host, fits) {
-                        (Some(host), false) => offload_cell(&p, host, context, batch, &mut plans),
+                        (Some(host), false) => offload_cell(&p, host, context, batch),
                         _ => None,
                     };
                     cells.push(Cell {
@@ -157,23 +154,16 @@ pub fn matrix(
 }
 
 /// The offload cell of `p` (a llama.cpp setup in a GGUF format that does not fit whole) on `host`,
-/// from the plan for its context in `plans` (built on first use).
-fn offload_cell(p: &Prepared, host: &Host, context: u64, batch: u64, plans: &mut Vec<Rc<Plan>>) -> Option<OffloadCell> {
+/// from its model's plan for this context (remembered: built once for every GPU).
+fn offload_cell(p: &Prepared, host: &Host, context: u64, batch: u64) -> Option<OffloadCell> {
     let Settings::LlamaCpp(s) = &p.settings else {
         return None;
     };
     if !is_gguf(p.setup.format) {
         return None;
     }
-    let gpus = offload::devices(p);
-    let i = match plans.iter().position(|pl| pl.is_for(s, gpus, context, batch)) {
-        Some(i) => i,
-        None => {
-            plans.push(split_search::plan(p, s, gpus, context, batch, &MODELED));
-            plans.len() - 1
-        }
-    };
-    let row = plans[i].least_offload(p, Some(host), &HYBRID)?;
+    let plan = split_search::plan(p, s, offload::devices(p), context, batch, &MODELED);
+    let row = plan.least_offload(p, Some(host), &HYBRID)?;
     Some(OffloadCell {
         split: row.knob,
         gpu_bytes: row.gpu_bytes,

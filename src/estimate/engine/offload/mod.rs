@@ -391,14 +391,15 @@ pub fn split(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, 
 /// and the sizes. A split adds the GPU (its CUDA context); a search plan does not.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct PlacementKey {
-    model: String,
-    format: &'static str,
-    weight_bytes: u64,
-    settings: Settings,
-    rules: Rules,
-    gpus: usize,
+    // the sizes first: the derived equality stops at the first field that differs
     context: u64,
     batch: u64,
+    gpus: usize,
+    weight_bytes: u64,
+    format: &'static str,
+    model: String,
+    settings: Settings,
+    rules: Rules,
 }
 
 impl PlacementKey {

@@ -393,11 +393,6 @@ impl Plan {
         }
     }
 
-    /// Whether this plan answers for `s` on `gpus` GPUs at `context` and `batch`.
-    pub fn is_for(&self, s: &Settings, gpus: usize, context: u64, batch: u64) -> bool {
-        self.settings == *s && self.gpus == gpus && self.context == context && self.batch == batch
-    }
-
     fn query<'h>(&self, host: Option<&'h Host>) -> Query<'h> {
         Query {
             gpus: self.gpus,
