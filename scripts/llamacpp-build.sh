@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds tools/llamacpp-probe: the real llama.cpp (the source vendored by the crates.io crate
-# llama-cpp-sys-2 0.1.161, pinned in tools/llamacpp-probe/Cargo.lock) behind a small loader that
-# prints llama.cpp's own buffer accounting as JSON. Kept out of gpuplan's own build: `cargo build`
+# llama-cpp-sys-2 0.1.161, pinned in tools/llamacpp-probe/Cargo.lock, with its RPC backend) behind
+# a small loader that prints llama.cpp's own buffer accounting as JSON. Kept out of gpuplan's own build: `cargo build`
 # and `cargo test` never compile it.
 #
 #   scripts/llamacpp-build.sh            -> target/llamacpp-probe/release/llamacpp-probe
@@ -27,6 +27,8 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
+# the RPC backend too (ggml-rpc): `llamacpp-probe --rpc` serves the CPU backend as a second device
+export GGML_RPC=ON
 TARGET=${LLAMACPP_PROBE_TARGET:-target/llamacpp-probe}
 FEATURES=${LLAMACPP_PROBE_FEATURES:-}
 cargo build --release --locked \

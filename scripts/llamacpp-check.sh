@@ -17,7 +17,14 @@
 # the KV buffer llama.cpp clears at creation, 3.4 GiB at most here (the 32K contexts use quantized
 # caches or the 3B model for that reason). Weight repacking is off (--no-repack): with it, the CPU
 # backend copies Q4_K weights into memory instead of mapping them. About 6 minutes to build
-# llama.cpp on 2 cores, then 1-2 minutes of runs.
+# llama.cpp on 2 cores, then 2-3 minutes of runs.
+#
+# Splits (issue 12): a CPU-only build has one device, so the probe serves its own CPU backend over
+# llama.cpp's RPC backend on localhost (`--rpc`, what `rpc-server` does) and offloads to that device:
+# `-ngl` and `--n-cpu-moe` then split the model between two devices as between a GPU and the CPU,
+# and every buffer is held per device (the RPC device's, the CPU's). What is GPU-specific (CUDA's
+# row padding, pinned host buffers, op offload) the published CUDA logs check (validation/field/).
+# The RPC server holds what is offloaded in anonymous memory: at most 2.9 GiB here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SAVE=0
@@ -77,6 +84,22 @@ run llama-3.2-3b -p q4_k_m \
   --setting ctx=4096,ubatch=2048,fa=off,parallel=4 \
   --setting ctx=32768,fa=off,ctk=q8_0 \
   --setting ctx=32768,ubatch=2048,fa=on,parallel=4,ctk=q8_0,ctv=q8_0
+# splits between an RPC device on this CPU and the CPU
+run llama-3.2-3b -p q4_k_m --rpc --n-gpu-layers 14 \
+  --setting ctx=4096,fa=on \
+  --setting ctx=4096,ubatch=2048,fa=off,parallel=4
+run llama-3.2-3b -p q4_k_m --rpc --n-gpu-layers 1 \
+  --setting ctx=4096,fa=off
+run llama-3.2-3b -p q4_k_m --rpc --n-gpu-layers 99 \
+  --setting ctx=32768,ubatch=2048,fa=on,parallel=4,ctk=q8_0,ctv=q8_0
+run phi-3.5-mini -p q4_k_m --rpc --n-gpu-layers 20 \
+  --setting ctx=4096,ubatch=2048,fa=off,parallel=4 \
+  --setting ctx=16384,fa=on,ctk=q4_0,ctv=q4_0
+run phi-3.5-moe -p q4_k_m --rpc --n-gpu-layers 99 --n-cpu-moe 30 \
+  --setting ctx=4096,fa=on \
+  --setting ctx=4096,ubatch=2048,fa=off,parallel=4
+run phi-3.5-moe -p q4_k_m --rpc --n-gpu-layers 8 --n-cpu-moe 28 \
+  --setting ctx=4096,fa=off
 RUNS_S=$((SECONDS - T1))
 if [ -n "$REGISTER" ]; then
   echo "llamacpp-check: registered the runs' predictions in $REGISTER (commit $COMMIT); commit it, then run"

@@ -347,6 +347,8 @@ fn llamacpp_options(catalog: &Catalog, a: &ValidateArgs) -> Result<measure::llam
         .map(|s| measure::llamacpp::RunSettings {
             n_gpu_layers: l.n_gpu_layers,
             repack: !l.no_repack,
+            n_cpu_moe: l.n_cpu_moe,
+            rpc: l.rpc,
             ..s.clone()
         })
         .collect();

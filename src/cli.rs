@@ -277,6 +277,13 @@ pub struct LlamaCppArgs {
     /// weights are copied into memory instead of mapped from the file.
     #[arg(long)]
     pub no_repack: bool,
+    /// Keep the routed experts of the first N blocks in host memory (llama.cpp --n-cpu-moe).
+    #[arg(long, default_value_t = 0)]
+    pub n_cpu_moe: u64,
+    /// Offload to an RPC server on this CPU (the probe serves its CPU backend over ggml-rpc on
+    /// localhost) instead of a GPU: a CPU-only build then splits the model over two devices.
+    #[arg(long)]
+    pub rpc: bool,
     /// Load this GGUF file instead of writing a synthetic one.
     #[arg(long)]
     pub gguf: Option<PathBuf>,

@@ -68,6 +68,10 @@ pub struct EngineFigures {
     pub model_buffer_bytes: Option<u64>,
     pub host_model_buffer_bytes: Option<u64>,
     pub kv_buffer_bytes: Option<u64>,
+    /// the KV of layers left on the CPU beside a device (`CPU KV buffer`); records made before it
+    /// was checked have none
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_kv_buffer_bytes: Option<u64>,
     pub compute_buffer_bytes: Option<u64>,
     pub host_compute_buffer_bytes: Option<u64>,
     pub output_buffer_bytes: Option<u64>,

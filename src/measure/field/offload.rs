@@ -11,6 +11,7 @@
 //! from the build number or the date.
 
 use super::{gpu, model, printed, printed_on, Check, Evidence, Field, Figure, Loaded, Tolerance};
+use crate::estimate::engine::llamacpp::backend::GpuBackend;
 use crate::estimate::engine::llamacpp::{Entry, Flags, FlashAttn};
 use crate::estimate::engine::offload::flags::{intern, OffloadFlags, TensorOverride};
 use crate::estimate::engine::offload::placement::{CpuOverride, NglRule, Rules};
@@ -56,6 +57,8 @@ pub fn rules_of(e: &Evidence) -> Rules {
             CpuOverride::PlainCpu
         },
         kquant_gather: after(10_000, "2026-07-01"),
+        // the published logs are CUDA runs
+        backend: GpuBackend::Cuda,
     }
 }
 

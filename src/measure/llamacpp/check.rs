@@ -125,9 +125,16 @@ pub fn terms(predicted: Option<&EngineFigures>, measured: Option<&EngineFigures>
         ),
         term(
             "kv_buffer_bytes",
-            "KV buffer",
+            "KV buffer (device)",
             p(|e| e.kv_buffer_bytes),
             m(|e| e.kv_buffer_bytes),
+            Bound::Printed,
+        ),
+        term(
+            "host_kv_buffer_bytes",
+            "KV buffer (host)",
+            p(|e| e.host_kv_buffer_bytes),
+            m(|e| e.host_kv_buffer_bytes),
             Bound::Printed,
         ),
         term(
@@ -270,6 +277,7 @@ mod tests {
             model_buffer_bytes: Some(0),
             host_model_buffer_bytes: Some(model),
             kv_buffer_bytes: Some(kv),
+            host_kv_buffer_bytes: Some(0),
             compute_buffer_bytes: Some(0),
             host_compute_buffer_bytes: Some(compute),
             output_buffer_bytes: Some(125_952),

@@ -62,7 +62,8 @@ struct Device {
 }
 
 fn open_device(settings: &[RunSettings], catalog: &Catalog) -> anyhow::Result<Device> {
-    if settings.iter().all(|s| s.n_gpu_layers == 0) {
+    // an RPC device is this CPU's backend behind a socket: the host is the device
+    if settings.iter().all(|s| s.n_gpu_layers == 0 || s.rpc) {
         let (info, spec) = super::host_device()?;
         return Ok(Device {
             info,
@@ -120,6 +121,9 @@ pub fn predict_engine(
     s: &RunSettings,
     gpu: &GpuSpec,
 ) -> Option<EngineFigures> {
+    if s.rpc {
+        return Some(rpc_figures(model, format, s, gpu));
+    }
     if s.n_gpu_layers != 0 {
         return Some(gpu_figures(model, format, s, gpu));
     }
@@ -137,6 +141,7 @@ pub fn predict_engine(
         model_buffer_bytes: Some(0),
         host_model_buffer_bytes: Some(weights),
         kv_buffer_bytes: Some(a.layers * kv_cells(s) * per_cell),
+        host_kv_buffer_bytes: Some(0),
         compute_buffer_bytes: cpu_compute(model, format, s, gpu),
         host_compute_buffer_bytes: Some(0),
         output_buffer_bytes: Some(a.vocab_size * 4 * s.parallel.max(1)),
@@ -145,21 +150,62 @@ pub fn predict_engine(
 
 /// The accounting's CPU compute buffer for these settings.
 fn cpu_compute(model: &ModelSpec, format: &'static Format, s: &RunSettings, gpu: &GpuSpec) -> Option<u64> {
-    use crate::estimate::engine::{self, llamacpp};
+    use crate::estimate::engine::llamacpp;
     let facts = crate::estimate::ModelFacts::new(model);
     let weights = crate::estimate::WeightFacts::new(model, &facts, format, 1);
+    let p = prepared(model, format, s, gpu, &facts, &weights);
+    // the CPU backend runs flash attention for every head size
+    let settings = llamacpp::Settings::resolve(&s.flags(), p.setup.kv, true);
+    let slots = s.parallel.max(1);
+    llamacpp::cpu_compute_buffer(&p, &settings, s.ctx_size / slots, slots)
+}
+
+/// The setup the estimator sees for a record's settings: the model in its format with llama.cpp's
+/// flags from the settings, on `gpu`.
+fn prepared<'a>(
+    model: &'a ModelSpec,
+    format: &'static Format,
+    s: &RunSettings,
+    gpu: &'a GpuSpec,
+    facts: &'a crate::estimate::ModelFacts,
+    weights: &'a crate::estimate::WeightFacts,
+) -> crate::estimate::Prepared<'a> {
     let setup = crate::estimate::Setup {
-        engine: engine::Flags {
+        engine: crate::estimate::engine::Flags {
             llamacpp: s.flags(),
             ..Default::default()
         },
         ..crate::estimate::Setup::new(model, format, &LLAMA_CPP)
     };
-    let p = crate::estimate::Prepared::new(setup, gpu, &facts, &weights);
-    // the CPU backend runs flash attention for every head size
-    let settings = llamacpp::Settings::resolve(&s.flags(), setup.kv, true);
+    crate::estimate::Prepared::new(setup, gpu, facts, weights)
+}
+
+/// A model split between an RPC device on this CPU and the CPU itself: the offload accounting
+/// (`estimate::engine::offload::split`) with the RPC backend's buffers, one device.
+fn rpc_figures(model: &ModelSpec, format: &'static Format, s: &RunSettings, gpu: &GpuSpec) -> EngineFigures {
+    use crate::estimate::engine::llamacpp::{self, backend::GpuBackend};
+    use crate::estimate::engine::offload::{self, Rules, MODELED};
+    let facts = crate::estimate::ModelFacts::new(model);
+    let weights = crate::estimate::WeightFacts::new(model, &facts, format, 1);
+    let p = prepared(model, format, s, gpu, &facts, &weights);
+    // the CPU backend (the server's) runs flash attention for every head size
+    let settings = llamacpp::Settings::resolve(&s.flags(), p.setup.kv, true);
+    let rules = Rules {
+        backend: GpuBackend::RpcCpu,
+        ..MODELED
+    };
     let slots = s.parallel.max(1);
-    llamacpp::cpu_compute_buffer(&p, &settings, s.ctx_size / slots, slots)
+    let sp = offload::split(&p, &settings, 1, s.ctx_size / slots, slots, &rules);
+    let device = &sp.gpus[0];
+    EngineFigures {
+        model_buffer_bytes: Some(device.model_buffer_bytes),
+        host_model_buffer_bytes: Some(sp.host.model_buffer_bytes.values().sum()),
+        kv_buffer_bytes: Some(device.kv_buffer_bytes),
+        host_kv_buffer_bytes: Some(sp.host.kv_buffer_bytes),
+        compute_buffer_bytes: Some(device.compute_buffer_bytes),
+        host_compute_buffer_bytes: Some(sp.host.compute_buffer_bytes),
+        output_buffer_bytes: Some(sp.host.output_buffer_bytes),
+    }
 }
 
 /// A model on the GPU: `estimate::engine::llamacpp::figures`.
@@ -167,17 +213,10 @@ fn gpu_figures(model: &ModelSpec, format: &'static Format, s: &RunSettings, gpu:
     use crate::estimate::engine::{self, llamacpp};
     let facts = crate::estimate::ModelFacts::new(model);
     let weights = crate::estimate::WeightFacts::new(model, &facts, format, 1);
-    let setup = crate::estimate::Setup {
-        engine: engine::Flags {
-            llamacpp: s.flags(),
-            ..Default::default()
-        },
-        ..crate::estimate::Setup::new(model, format, &LLAMA_CPP)
-    };
-    let p = crate::estimate::Prepared::new(setup, gpu, &facts, &weights);
+    let p = prepared(model, format, s, gpu, &facts, &weights);
     let settings = match p.settings {
         engine::Settings::LlamaCpp(ls) => ls,
-        _ => llamacpp::Settings::resolve(&s.flags(), setup.kv, true),
+        _ => llamacpp::Settings::resolve(&s.flags(), p.setup.kv, true),
     };
     let slots = s.parallel.max(1);
     let f = llamacpp::figures(&p, &settings, s.ctx_size / slots, slots);
@@ -185,6 +224,7 @@ fn gpu_figures(model: &ModelSpec, format: &'static Format, s: &RunSettings, gpu:
         model_buffer_bytes: Some(f.model_buffer_bytes),
         host_model_buffer_bytes: Some(f.host_model_buffer_bytes),
         kv_buffer_bytes: Some(f.kv_buffer_bytes),
+        host_kv_buffer_bytes: Some(f.host_kv_buffer_bytes),
         compute_buffer_bytes: Some(f.compute_buffer_bytes),
         host_compute_buffer_bytes: Some(f.host_compute_buffer_bytes),
         output_buffer_bytes: Some(f.output_buffer_bytes),
@@ -252,14 +292,7 @@ fn predict_throughput(
     device.info.gpu_spec.as_ref()?;
     let facts = crate::estimate::ModelFacts::new(model);
     let weights = crate::estimate::WeightFacts::new(model, &facts, format, 1);
-    let setup = crate::estimate::Setup {
-        engine: crate::estimate::engine::Flags {
-            llamacpp: s.flags(),
-            ..Default::default()
-        },
-        ..crate::estimate::Setup::new(model, format, &LLAMA_CPP)
-    };
-    let p = crate::estimate::Prepared::new(setup, &device.spec, &facts, &weights);
+    let p = prepared(model, format, s, &device.spec, &facts, &weights);
     let pp = crate::estimate::throughput::estimate(&p, probe::PP, 1);
     let tg = crate::estimate::throughput::estimate(&p, probe::TG, 1);
     Some(Throughput {
@@ -327,7 +360,8 @@ pub fn measured_engine(model: &[probe::Buffer], run: &probe::Run) -> MeasuredEng
         figures: EngineFigures {
             model_buffer_bytes: sum(BufferKind::Model, Some(false)),
             host_model_buffer_bytes: sum(BufferKind::Model, Some(true)),
-            kv_buffer_bytes: sum(BufferKind::Kv, None),
+            kv_buffer_bytes: sum(BufferKind::Kv, Some(false)),
+            host_kv_buffer_bytes: sum(BufferKind::Kv, Some(true)),
             compute_buffer_bytes: sum(BufferKind::Compute, Some(false)),
             host_compute_buffer_bytes: sum(BufferKind::Compute, Some(true)),
             output_buffer_bytes: sum(BufferKind::Output, None),
@@ -447,11 +481,11 @@ pub fn validate(opts: &Options, catalog: &Catalog) -> anyhow::Result<Vec<Record>
     } else {
         opts.settings.clone()
     };
-    if settings
-        .windows(2)
-        .any(|w| (w[0].n_gpu_layers, w[0].repack) != (w[1].n_gpu_layers, w[1].repack))
-    {
-        anyhow::bail!("one llama.cpp load per model: every setting needs the same --n-gpu-layers and repacking");
+    let load = |s: &RunSettings| (s.n_gpu_layers, s.repack, s.n_cpu_moe, s.rpc);
+    if settings.windows(2).any(|w| load(&w[0]) != load(&w[1])) {
+        anyhow::bail!(
+            "one llama.cpp load per model: every setting needs the same --n-gpu-layers, --n-cpu-moe, --rpc and repacking"
+        );
     }
     let registered = match &opts.registered {
         Some(p) => Some(super::predictions::Campaign::load(p)?),
@@ -745,5 +779,65 @@ fn record(
             settings: s.clone(),
         }),
         prediction: None::<Registered>,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buffer(kind: BufferKind, device: &str, mib: f64) -> probe::Buffer {
+        probe::Buffer {
+            kind,
+            device: device.into(),
+            mib,
+            line: String::new(),
+        }
+    }
+
+    /// The lines of a split over an RPC device (Llama 3.2 3B Q4_K_M, `-ngl 14 --rpc`, 4K context):
+    /// the RPC device's buffers are the device's, the CPU's the host's, KV included.
+    #[test]
+    fn an_rpc_split_counts_each_device_apart() {
+        let rpc = "RPC0[127.0.0.1:44165]";
+        let model = [
+            buffer(BufferKind::Model, "CPU_Mapped", 1167.31),
+            buffer(BufferKind::Model, rpc, 1059.28),
+        ];
+        let run = probe::Run {
+            status: "ok".into(),
+            error: None,
+            buffers: vec![
+                buffer(BufferKind::Output, "CPU", 0.49),
+                buffer(BufferKind::Kv, "CPU", 240.0),
+                buffer(BufferKind::Kv, rpc, 208.0),
+                buffer(BufferKind::Compute, rpc, 64.01),
+                buffer(BufferKind::Compute, "CPU", 82.02),
+            ],
+            freed: vec![
+                buffer(BufferKind::Compute, rpc, 64.0098),
+                buffer(BufferKind::Compute, "CPU", 82.0176),
+            ],
+            lines: vec![],
+            context_s: 0.0,
+            bench: None,
+            rss_before: Default::default(),
+            rss_after: Default::default(),
+        };
+        let f = measured_engine(&model, &run).figures;
+        assert_eq!(f.model_buffer_bytes, Some(bytes_of(1059.28)));
+        assert_eq!(f.host_model_buffer_bytes, Some(bytes_of(1167.31)));
+        assert_eq!(f.kv_buffer_bytes, Some(208 << 20));
+        assert_eq!(f.host_kv_buffer_bytes, Some(240 << 20));
+        assert_eq!(f.compute_buffer_bytes, Some(bytes_of(64.0098)));
+        assert_eq!(f.host_compute_buffer_bytes, Some(bytes_of(82.0176)));
+        // on the CPU alone the CPU is the device: its KV is the device's
+        let cpu_only = probe::Run {
+            buffers: vec![buffer(BufferKind::Kv, "CPU", 448.0)],
+            freed: vec![],
+            ..run
+        };
+        let f = measured_engine(&model[..1], &cpu_only).figures;
+        assert_eq!((f.kv_buffer_bytes, f.host_kv_buffer_bytes), (Some(448 << 20), Some(0)));
     }
 }

@@ -153,7 +153,8 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join(" | ")
 }
 
-/// Loads `gguf` once and creates a context per setting (`n_gpu_layers` and `repack` from the first);
+/// Loads `gguf` once and creates a context per setting (`n_gpu_layers`, `n_cpu_moe`, `rpc` and
+/// `repack` from the first);
 /// with `bench`, llama-bench's pp512 and tg128 on each context.
 pub fn run(
     bin: &Path,
@@ -179,6 +180,12 @@ pub fn run(
         .arg(first.n_gpu_layers.to_string());
     if !first.repack {
         cmd.arg("--no-repack");
+    }
+    if first.n_cpu_moe > 0 {
+        cmd.arg("--n-cpu-moe").arg(first.n_cpu_moe.to_string());
+    }
+    if first.rpc {
+        cmd.arg("--rpc");
     }
     for s in settings {
         let mut arg = s.probe_arg();

@@ -5,6 +5,7 @@
 //! caches, no unified KV (llama-server turns it on only when `--parallel` is left on auto).
 
 use crate::estimate::engine::llamacpp;
+use crate::estimate::engine::offload::OffloadFlags;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -140,6 +141,17 @@ pub struct RunSettings {
     pub n_gpu_layers: i64,
     /// weight repacking into CPU_REPACK buffers (`--no-repack` turns it off)
     pub repack: bool,
+    /// `--n-cpu-moe`: the routed experts of the first N blocks stay in host memory
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub n_cpu_moe: u64,
+    /// `--rpc`: offload to an RPC server running this CPU's backend (the probe serves it) instead of
+    /// a GPU: how a CPU-only build splits a model over two devices
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rpc: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Default for RunSettings {
@@ -155,6 +167,8 @@ impl Default for RunSettings {
             kv_unified: false,
             n_gpu_layers: 0,
             repack: true,
+            n_cpu_moe: 0,
+            rpc: false,
         }
     }
 }
@@ -251,8 +265,11 @@ impl RunSettings {
             // logit row per slot (`probe_arg`)
             swa_full: false,
             entry: llamacpp::Entry::Server,
-            // the probe places by -ngl alone
-            offload: Default::default(),
+            // the probe places by -ngl and --n-cpu-moe
+            offload: OffloadFlags {
+                n_cpu_moe: self.n_cpu_moe,
+                ..OffloadFlags::default()
+            },
         }
     }
 
@@ -272,8 +289,14 @@ impl RunSettings {
         if self.kv_unified {
             c.push_str(" -kvu");
         }
+        if self.n_cpu_moe > 0 {
+            c.push_str(&format!(" --n-cpu-moe {}", self.n_cpu_moe));
+        }
         if !self.repack {
             c.push_str(" --no-repack");
+        }
+        if self.rpc {
+            c.push_str(" --rpc 127.0.0.1:PORT");
         }
         c
     }
@@ -302,6 +325,12 @@ impl RunSettings {
         }
         if self.n_gpu_layers != 0 {
             s.push_str(&format!("_ngl{}", self.n_gpu_layers));
+        }
+        if self.n_cpu_moe > 0 {
+            s.push_str(&format!("_ncmoe{}", self.n_cpu_moe));
+        }
+        if self.rpc {
+            s.push_str("_rpc");
         }
         s
     }
@@ -337,6 +366,30 @@ mod tests {
             s.command("m.gguf"),
             "llama-server -m m.gguf -c 32768 -b 2048 -ub 2048 -np 4 -fa off -ctk q8_0 -ctv f16 -ngl 0"
         );
+    }
+
+    #[test]
+    fn a_split_over_an_rpc_device_is_named_and_spelled() {
+        let s = RunSettings {
+            n_gpu_layers: 99,
+            n_cpu_moe: 30,
+            rpc: true,
+            repack: false,
+            ..RunSettings::default()
+        };
+        assert_eq!(s.slug(), "ctx4096_ub512_np1_faauto_ngl99_ncmoe30_rpc");
+        assert!(s
+            .command("m.gguf")
+            .ends_with("-ngl 99 --n-cpu-moe 30 --no-repack --rpc 127.0.0.1:PORT"));
+        assert_eq!(s.flags().offload.n_cpu_moe, 30);
+        // a record written before these settings existed reads as neither
+        let old: RunSettings = serde_json::from_value(serde_json::json!({
+            "ctx_size": 4096, "batch_size": 2048, "ubatch_size": 512, "parallel": 1,
+            "flash_attn": "on", "cache_type_k": "f16", "cache_type_v": "f16",
+            "kv_unified": false, "n_gpu_layers": 0, "repack": false
+        }))
+        .unwrap();
+        assert_eq!((old.n_cpu_moe, old.rpc), (0, false));
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! (`src/models/{llama,qwen2,phi3,phimoe}.cpp` `load_arch_tensors`, llama.cpp vendored by
 //! llama-cpp-sys-2 0.1.161), each with the [`Role`] gpuplan's format rules type it by.
 //!
-//! Order in the file: `token_embd`, the blocks in layer order, then `output_norm` and `output`.
-//! llama.cpp maps the whole data region, so the order only matters when the model is split
-//! between devices.
+//! [`super::plan`] writes them in `llama-quantize`'s order (the tensors outside the blocks by name,
+//! then the blocks in layer order), as a downloaded GGUF has them: the span llama.cpp maps for the
+//! part of a split model left on the CPU depends on it.
 
 use super::SynthError;
 use crate::spec::model::{ArchType, Architecture, MlpKind, NormKind};

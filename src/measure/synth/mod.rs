@@ -150,6 +150,18 @@ fn bytes_of(ggml: Ggml, t: &layout::LayoutTensor) -> u64 {
     t.rows() * t.cols().div_ceil(per) * block
 }
 
+/// `llama-quantize`'s file order (`weight_name_comparer`, src/llama-model-loader.h): the tensors
+/// outside the blocks by name, then block 0, 1, 2, ... each by name. A synthetic file laid out like a
+/// downloaded one maps the same span when a split leaves some of it on the CPU.
+fn quantize_key(name: &str) -> (i64, String) {
+    let layer = name
+        .strip_prefix("blk.")
+        .and_then(|rest| rest.split('.').next())
+        .and_then(|n| n.parse::<i64>().ok())
+        .unwrap_or(-1);
+    (layer, name.to_string())
+}
+
 /// The plan of a file: tensors, types, metadata; checked against the estimator.
 pub fn plan(spec: &ModelSpec, format: &'static Format) -> Result<Synth, SynthError> {
     let a = spec.architecture.as_ref().ok_or_else(|| {
@@ -184,6 +196,7 @@ pub fn plan(spec: &ModelSpec, format: &'static Format) -> Result<Synth, SynthErr
             ggml,
         });
     }
+    tensors.sort_by_cached_key(|t| quantize_key(&t.name));
     let facts = ModelFacts::new(spec);
     let parameters: u64 = tensors.iter().map(|t| t.dims.iter().product::<u64>()).sum();
     if parameters != facts.parameters {
@@ -350,6 +363,26 @@ mod tests {
         assert_eq!(t("output_norm.weight").ggml, Ggml::F32);
         assert_eq!(s.difference_bytes, 0);
         assert_eq!(s.tensors.len(), 1 + 32 * 6 + 2);
+    }
+
+    #[test]
+    fn tensors_are_in_llama_quantizes_order() {
+        let s = plan(&spec("phi-3.5-mini"), Format::parse("q4_k_m").unwrap()).unwrap();
+        let names: Vec<&str> = s.tensors.iter().map(|t| t.name.as_str()).collect();
+        // outside the blocks by name, then block 0, 1, ... 10 (numerically, not as text), each by name
+        assert_eq!(
+            names[..5],
+            [
+                "output.weight",
+                "output_norm.weight",
+                "token_embd.weight",
+                "blk.0.attn_norm.weight",
+                "blk.0.attn_output.weight"
+            ]
+        );
+        let blk = |i: usize| names.iter().position(|n| n.starts_with(&format!("blk.{i}."))).unwrap();
+        assert!(blk(2) < blk(10) && blk(9) < blk(10));
+        assert_eq!(names.last(), Some(&"blk.31.ffn_up.weight"));
     }
 
     #[test]

@@ -23,6 +23,13 @@ fn registered(r: &Checked, e: Option<f64>) -> Cell {
 /// "predicted / printed MiB" of the device and host terms of one buffer kind together.
 fn buffer(terms: &[Term], fields: &[&str]) -> Cell {
     let picked: Vec<&Term> = terms.iter().filter(|t| fields.contains(&t.field)).collect();
+    // a term an older record did not print (the host KV) leaves the others' sum alone
+    let printed: Vec<&Term> = picked
+        .iter()
+        .copied()
+        .filter(|t| t.verdict != Verdict::NotMeasured)
+        .collect();
+    let picked = if printed.is_empty() { picked } else { printed };
     let sum = |f: fn(&Term) -> Option<u64>| -> Option<u64> {
         picked.iter().map(|t| f(t)).try_fold(0u64, |acc, b| b.map(|b| acc + b))
     };
@@ -175,7 +182,7 @@ fn engine_table(d: &mut Doc, rows: &[Checked]) {
                     ),
                 },
                 buffer(&r.terms, &["model_buffer_bytes", "host_model_buffer_bytes"]),
-                buffer(&r.terms, &["kv_buffer_bytes"]),
+                buffer(&r.terms, &["kv_buffer_bytes", "host_kv_buffer_bytes"]),
                 buffer(&r.terms, &["compute_buffer_bytes", "host_compute_buffer_bytes"]),
                 buffer(&r.terms, &["output_buffer_bytes"]),
                 r.rss_peak_bytes

@@ -5,9 +5,15 @@
 //!
 //! ```text
 //! llamacpp-probe --model FILE [--n-gpu-layers N] [--no-repack] [--no-mmap]
+//!                [--rpc] [--n-cpu-moe N] [--cpu-moe] [--override-tensor PATTERN=CPU ...]
 //!                --run ctx=4096,batch=2048,ubatch=512,parallel=1,fa=auto,ctk=f16,ctv=f16,kvu=0,outs=0,swa=on,pp=512,tg=128
 //!                [--run ...]
 //! ```
+//!
+//! `--rpc` gives a CPU-only build a second device: the probe serves its own CPU backend over
+//! ggml-rpc on a free localhost port (what `rpc-server` does) and offloads to that RPC device, so
+//! `-ngl`, `--n-cpu-moe` and `-ot` split the model between two devices as they do between a GPU and
+//! the CPU. The server's messages go to stderr; the JSON stays alone on stdout.
 //! Exit status: 0 when the JSON was printed (a context that failed is a run with status "error"),
 //! 1 when the model did not load (the JSON says why), 2 on bad arguments.
 
@@ -17,6 +23,21 @@ use std::ffi::{c_char, c_void, CStr, CString};
 use std::io::Write;
 use std::sync::Mutex;
 use std::time::Instant;
+
+// ggml-rpc (built with GGML_RPC=ON, ggml/include/ggml-rpc.h; bindgen does not cover that header)
+// and the C library's descriptor calls
+extern "C" {
+    fn ggml_backend_rpc_start_server(
+        endpoint: *const c_char,
+        cache_dir: *const c_char,
+        n_threads: usize,
+        n_devices: usize,
+        devices: *mut sys::ggml_backend_dev_t,
+    );
+    fn ggml_backend_rpc_add_server(endpoint: *const c_char) -> sys::ggml_backend_reg_t;
+    fn dup(fd: i32) -> i32;
+    fn dup2(from: i32, to: i32) -> i32;
+}
 
 /// llama.cpp's log, split into lines (a line may arrive in several callbacks).
 static LOG: Mutex<(Vec<String>, String)> = Mutex::new((Vec::new(), String::new()));
@@ -163,7 +184,7 @@ struct Buffer {
 /// `~llama_context:        CPU compute buffer size is 306.0156 MiB, matches expectation of ...`.
 fn parse_freed(line: &str) -> Option<Buffer> {
     let (head, tail) = line.split_once(" compute buffer size is ")?;
-    let device = head.rsplit(':').next()?.split_whitespace().next_back()?.to_string();
+    let device = device_of(head)?;
     let mib = tail.split_whitespace().next()?.parse().ok()?;
     Some(Buffer {
         kind: "compute",
@@ -171,6 +192,12 @@ fn parse_freed(line: &str) -> Option<Buffer> {
         mib,
         line: line.to_string(),
     })
+}
+
+/// The buffer type's name: the last word before the figure's name (`load_tensors:   CUDA0`,
+/// `sched_reserve: RPC0[127.0.0.1:50052]`: an RPC name holds the server's colon).
+fn device_of(head: &str) -> Option<String> {
+    head.split_whitespace().next_back().map(str::to_string)
 }
 
 fn parse_buffer(line: &str) -> Option<Buffer> {
@@ -182,7 +209,7 @@ fn parse_buffer(line: &str) -> Option<Buffer> {
     ];
     let (marker, kind) = kinds.iter().find(|(m, _)| line.contains(m))?;
     let (head, tail) = line.split_once(marker)?;
-    let device = head.rsplit(':').next()?.split_whitespace().next_back()?.to_string();
+    let device = device_of(head)?;
     let mib = tail.split_whitespace().next()?.parse().ok()?;
     Some(Buffer {
         kind,
@@ -314,12 +341,72 @@ fn bench(ctx: *mut sys::llama_context, s: &Setting) -> Bench {
     b
 }
 
+/// The in-process RPC server and the device llama.cpp reaches it by.
+struct Rpc {
+    endpoint: String,
+    device: sys::ggml_backend_dev_t,
+}
+
+/// Points descriptor 1 at stderr and returns the original stdout, for the JSON alone.
+unsafe fn stdout_for_json() -> Option<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    let _ = std::io::stdout().flush();
+    let saved = dup(1);
+    if saved < 0 || dup2(2, 1) < 0 {
+        return None;
+    }
+    Some(std::fs::File::from_raw_fd(saved))
+}
+
+/// Starts `rpc-server`'s loop on this process's CPU backend at a free localhost port (a thread that
+/// runs until the process exits), waits until it accepts connections, and adds it as a device.
+unsafe fn serve_cpu_over_rpc() -> Result<Rpc, String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port: {e}"))?
+        .port();
+    let endpoint = format!("127.0.0.1:{port}");
+    let cpu = sys::ggml_backend_dev_by_type(sys::GGML_BACKEND_DEVICE_TYPE_CPU);
+    if cpu.is_null() {
+        return Err("no CPU device".into());
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let c_endpoint = CString::new(endpoint.clone()).map_err(|e| e.to_string())?;
+    // raw pointers are not Send; the device lives as long as the process
+    let cpu_addr = cpu as usize;
+    std::thread::spawn(move || {
+        let mut devices = [cpu_addr as sys::ggml_backend_dev_t];
+        ggml_backend_rpc_start_server(c_endpoint.as_ptr(), std::ptr::null(), threads, 1, devices.as_mut_ptr());
+    });
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(&endpoint).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!("the RPC server at {endpoint} did not start"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let c_endpoint = CString::new(endpoint.clone()).map_err(|e| e.to_string())?;
+    let reg = ggml_backend_rpc_add_server(c_endpoint.as_ptr());
+    if reg.is_null() {
+        return Err(format!("{endpoint}: the RPC server has no device"));
+    }
+    let device = sys::ggml_backend_reg_dev_get(reg, 0);
+    if device.is_null() {
+        return Err(format!("{endpoint}: no device 0"));
+    }
+    Ok(Rpc { endpoint, device })
+}
+
 #[derive(Debug, Serialize)]
 struct Model {
     path: String,
     n_gpu_layers: i32,
     repack: bool,
     mmap: bool,
+    /// the RPC server's endpoint the model was offloaded to (`--rpc`)
+    rpc: Option<String>,
+    /// tensor overrides to the CPU, as patterns (`--n-cpu-moe`, `--cpu-moe`, `--override-tensor`)
+    overrides: Vec<String>,
     status: &'static str,
     error: Option<String>,
     /// llama_model_size: Σ ggml_nbytes of the model's tensors, exact
@@ -347,7 +434,18 @@ struct Args {
     n_gpu_layers: i32,
     repack: bool,
     mmap: bool,
+    rpc: bool,
+    /// patterns whose tensors stay in CPU memory
+    overrides: Vec<String>,
     runs: Vec<Setting>,
+}
+
+/// common/common.h `LLM_FFN_EXPS_REGEX`: a block's routed expert matrices.
+const FFN_EXPS_REGEX: &str = "\\.ffn_(up|down|gate|gate_up)_(ch|)exps";
+
+/// `--n-cpu-moe N`: one pattern per block `0..N` (common/common.h `llm_add_n_cpu_ffn_overrides`).
+fn n_cpu_moe_patterns(n: u32) -> Vec<String> {
+    (0..n).map(|i| format!("blk\\.{i}{FFN_EXPS_REGEX}")).collect()
 }
 
 fn args() -> Result<Args, String> {
@@ -356,6 +454,8 @@ fn args() -> Result<Args, String> {
         n_gpu_layers: 0,
         repack: true,
         mmap: true,
+        rpc: false,
+        overrides: vec![],
         runs: vec![],
     };
     let mut it = std::env::args().skip(1);
@@ -366,6 +466,21 @@ fn args() -> Result<Args, String> {
             "--n-gpu-layers" => a.n_gpu_layers = value()?.parse().map_err(|e| format!("--n-gpu-layers: {e}"))?,
             "--no-repack" => a.repack = false,
             "--no-mmap" => a.mmap = false,
+            "--rpc" => a.rpc = true,
+            "--cpu-moe" => a.overrides.push(FFN_EXPS_REGEX.to_string()),
+            "--n-cpu-moe" => {
+                let n = value()?.parse().map_err(|e| format!("--n-cpu-moe: {e}"))?;
+                a.overrides.extend(n_cpu_moe_patterns(n));
+            }
+            "--override-tensor" => {
+                let v = value()?;
+                for rule in v.split(',') {
+                    match rule.rsplit_once('=') {
+                        Some((pattern, "CPU")) if !pattern.is_empty() => a.overrides.push(pattern.to_string()),
+                        _ => return Err(format!("--override-tensor {rule}: expected PATTERN=CPU")),
+                    }
+                }
+            }
             "--run" => a.runs.push(Setting::parse(&value()?)?),
             "--version" => {
                 println!("llamacpp-probe {} (llama-cpp-sys-2 0.1.161)", env!("CARGO_PKG_VERSION"));
@@ -419,7 +534,47 @@ fn main() {
         .to_string();
     let gpu_offload = unsafe { sys::llama_supports_gpu_offload() };
 
+    // the RPC server prints to stdout: keep the real stdout for the JSON, send the rest to stderr
+    let json_out = if a.rpc { unsafe { stdout_for_json() } } else { None };
+    let rpc = if a.rpc {
+        match unsafe { serve_cpu_over_rpc() } {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("llamacpp-probe: --rpc: {e}");
+                std::process::exit(1);
+            }
+        }
+    } else {
+        None
+    };
+    // NULL-terminated, as llama_model_params wants both lists
+    let mut devices: Vec<sys::ggml_backend_dev_t> = rpc.iter().map(|r| r.device).collect();
+    devices.push(std::ptr::null_mut());
+    let patterns: Vec<CString> = a
+        .overrides
+        .iter()
+        .map(|p| CString::new(p.as_str()).unwrap_or_default())
+        .collect();
+    let cpu_buft = unsafe { sys::ggml_backend_cpu_buffer_type() };
+    let mut overrides: Vec<sys::llama_model_tensor_buft_override> = patterns
+        .iter()
+        .map(|p| sys::llama_model_tensor_buft_override {
+            pattern: p.as_ptr(),
+            buft: cpu_buft,
+        })
+        .collect();
+    overrides.push(sys::llama_model_tensor_buft_override {
+        pattern: std::ptr::null(),
+        buft: std::ptr::null_mut(),
+    });
+
     let mut mp = unsafe { sys::llama_model_default_params() };
+    if rpc.is_some() {
+        mp.devices = devices.as_mut_ptr();
+    }
+    if !a.overrides.is_empty() {
+        mp.tensor_buft_overrides = overrides.as_ptr();
+    }
     mp.n_gpu_layers = a.n_gpu_layers;
     mp.use_extra_bufts = a.repack;
     mp.load_mode = if a.mmap {
@@ -440,6 +595,8 @@ fn main() {
         n_gpu_layers: a.n_gpu_layers,
         repack: a.repack,
         mmap: a.mmap,
+        rpc: rpc.as_ref().map(|r| r.endpoint.clone()),
+        overrides: a.overrides.clone(),
         status: if model.is_null() { "error" } else { "ok" },
         error: None,
         size_bytes: None,
@@ -536,7 +693,12 @@ fn main() {
         runs,
     };
     match serde_json::to_string_pretty(&out) {
-        Ok(j) => println!("{j}"),
+        Ok(j) => match json_out {
+            Some(mut f) => {
+                let _ = writeln!(f, "{j}");
+            }
+            None => println!("{j}"),
+        },
         Err(e) => {
             eprintln!("llamacpp-probe: {e}");
             std::process::exit(1);
@@ -565,6 +727,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!((f.device.as_str(), f.mib), ("CPU", 306.0156));
+    }
+
+    #[test]
+    fn rpc_device_names_keep_their_port() {
+        let b = parse_buffer("load_tensors: RPC0[127.0.0.1:50052] model buffer size =  1918.35 MiB").unwrap();
+        assert_eq!(
+            (b.kind, b.device.as_str(), b.mib),
+            ("model", "RPC0[127.0.0.1:50052]", 1918.35)
+        );
+        let f =
+            parse_freed("~llama_context: RPC0[127.0.0.1:50052] compute buffer size is 256.5000 MiB, matches").unwrap();
+        assert_eq!((f.device.as_str(), f.mib), ("RPC0[127.0.0.1:50052]", 256.5));
+    }
+
+    #[test]
+    fn n_cpu_moe_names_the_first_blocks_experts() {
+        assert_eq!(
+            n_cpu_moe_patterns(2),
+            [
+                "blk\\.0\\.ffn_(up|down|gate|gate_up)_(ch|)exps",
+                "blk\\.1\\.ffn_(up|down|gate|gate_up)_(ch|)exps"
+            ]
+        );
     }
 
     #[test]

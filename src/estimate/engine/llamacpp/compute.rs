@@ -2,6 +2,7 @@
 //! (prompt, one token per sequence, prompt again), the scheduler splits each over the backends, and
 //! the graph allocator sizes each backend's buffer; a buffer keeps the largest size any pass needed.
 
+use super::backend::{cuda_row_padding, GpuBackend};
 use super::gallocr::{self, BufferType};
 use super::ggml::{Graph, Id, Op, Type};
 use super::graph::{self, Cache, Placement, Ubatch, Weight};
@@ -46,16 +47,6 @@ impl BufferType for CudaBuffer {
             tensor.nbytes()
         };
         size + cuda_row_padding(tensor.ty, tensor.ne[0])
-    }
-}
-
-/// Bytes CUDA adds to a quantized tensor whose rows are not a multiple of [`MATRIX_ROW_PADDING`]
-/// (`[TAG_ALLOC_SIZE_EXPAND]` in ggml-cuda.cu): one partial row's worth, once per tensor.
-pub fn cuda_row_padding(ty: Type, ne0: u64) -> u64 {
-    if ty.is_quantized() && ne0 % MATRIX_ROW_PADDING != 0 {
-        ty.row_size(MATRIX_ROW_PADDING - ne0 % MATRIX_ROW_PADDING)
-    } else {
-        0
     }
 }
 
@@ -159,6 +150,8 @@ fn size_bound(m: &Model, r: &Reserve) -> u64 {
 /// the CPU (llama.cpp lists the CPU last).
 pub struct Split<'a> {
     pub gpus: usize,
+    /// the backend of the GPUs
+    pub backend: GpuBackend,
     /// each layer's backend (its weights and KV)
     pub layers: &'a [usize],
     /// the output layer's backend
@@ -210,15 +203,15 @@ pub fn split_buffers(
     let mut backends: Vec<Backend> = (0..split.gpus)
         .map(|_| Backend {
             is_cpu: false,
-            offload_min_batch: Some(OP_OFFLOAD_MIN_BATCH),
+            offload_min_batch: split.backend.offload_min_batch(),
         })
         .collect();
     backends.push(Backend {
         is_cpu: true,
         offload_min_batch: None,
     });
-    let cuda = CudaBuffer;
-    let mut bufts: Vec<&dyn BufferType> = (0..split.gpus).map(|_| &cuda as &dyn BufferType).collect();
+    let gpu_buft = split.backend.alloc().buffer_type();
+    let mut bufts: Vec<&dyn BufferType> = vec![gpu_buft; split.gpus];
     bufts.push(&HostBuffer);
     let mut out = SplitBuffers {
         compute: vec![0; split.gpus + 1],
@@ -337,6 +330,7 @@ fn replay(
             let layers: Vec<usize> = (0..m.n_layer).map(|il| usize::from(il < first_gpu)).collect();
             let split = Split {
                 gpus: 1,
+                backend: GpuBackend::Cuda,
                 layers: &layers,
                 output: usize::from(gpu_layers == 0),
                 weight_backend: None,

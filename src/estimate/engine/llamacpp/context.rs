@@ -2,7 +2,8 @@
 //! (`llama_kv_cache`, src/llama-kv-cache.cpp and llama-kv-cache-iswa.cpp) and the output buffer
 //! (`llama_context::output_reserve`).
 
-use super::compute::{cuda_row_padding, Reserve, CUDA_ALIGNMENT, HOST_ALIGNMENT};
+use super::backend::{pad, Alloc};
+use super::compute::Reserve;
 use super::ggml::Type;
 use super::graph::Cache;
 use super::model::Model;
@@ -12,10 +13,6 @@ pub const KV_PAD: u64 = 256;
 
 /// `GGML_PAD`; saturating, so that absurd requests size as "more than any device" instead of
 /// overflowing.
-fn pad(x: u64, to: u64) -> u64 {
-    x.div_ceil(to).saturating_mul(to)
-}
-
 /// The KV cache's cells and streams for a context of `n_ctx` tokens over `n_seq_max` sequences
 /// (`llama_context::llama_context`, `llama_model::create_memory`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,15 +63,11 @@ impl Cells {
     }
 }
 
-/// Bytes one K or V tensor of `row` elements per cell takes in a buffer: its allocation size (with
-/// CUDA's row padding for quantized types) aligned to the buffer type's alignment.
-pub fn kv_tensor_bytes(ty: Type, row: u64, cells: u64, streams: u64, cuda: bool) -> u64 {
+/// Bytes one K or V tensor of `row` elements per cell takes in a buffer of `alloc`'s type: its
+/// allocation size (with CUDA's row padding for quantized types) aligned to the type's alignment.
+pub fn kv_tensor_bytes(ty: Type, row: u64, cells: u64, streams: u64, alloc: Alloc) -> u64 {
     let bytes = ty.row_size(row).saturating_mul(cells).saturating_mul(streams);
-    if cuda {
-        pad(bytes.saturating_add(cuda_row_padding(ty, row)), CUDA_ALIGNMENT)
-    } else {
-        pad(bytes, HOST_ALIGNMENT)
-    }
+    alloc.tensor_bytes(ty, row, bytes)
 }
 
 /// One device's KV buffers: the full-attention cache and, for sliding-window models, the windowed
@@ -98,17 +91,17 @@ pub fn kv_buffers(
     types: (Type, Type),
     cells: Cells,
     swa_cells: u64,
-    cuda: bool,
+    alloc: Alloc,
     on_device: impl Fn(u64) -> bool,
 ) -> KvBuffers {
     let row = m.n_embd_gqa();
     let layer = |n: u64| {
-        kv_tensor_bytes(types.0, row, n, cells.streams, cuda).saturating_add(kv_tensor_bytes(
+        kv_tensor_bytes(types.0, row, n, cells.streams, alloc).saturating_add(kv_tensor_bytes(
             types.1,
             row,
             n,
             cells.streams,
-            cuda,
+            alloc,
         ))
     };
     // every layer of a kind is the same size: count them, size each kind once
@@ -219,13 +212,13 @@ impl Context {
     }
 
     /// The KV buffers of the layers `on_device` selects.
-    pub fn kv_buffers(&self, m: &Model, cuda: bool, on_device: impl Fn(u64) -> bool) -> KvBuffers {
+    pub fn kv_buffers(&self, m: &Model, alloc: Alloc, on_device: impl Fn(u64) -> bool) -> KvBuffers {
         kv_buffers(
             m,
             (self.type_k, self.type_v),
             self.cells,
             self.swa_cells,
-            cuda,
+            alloc,
             on_device,
         )
     }
@@ -240,7 +233,7 @@ mod tests {
     fn check(id: &str) {
         let r = run(id);
         let ctx = Context::new(&r.model, &r.params);
-        let kv = ctx.kv_buffers(&r.model, false, |_| true);
+        let kv = ctx.kv_buffers(&r.model, Alloc::Host, |_| true);
         assert_eq!(
             (mib(kv.full, 2), mib(kv.swa, 2)),
             (r.kv.0.into(), r.kv.1.into()),
@@ -321,8 +314,8 @@ mod tests {
                 ..run("llama-3.1-8b-ctx8192-fa-off").params
             },
         );
-        let gpu = ctx.kv_buffers(&m, true, |il| il >= 16);
-        let host = ctx.kv_buffers(&m, false, |il| il < 16);
+        let gpu = ctx.kv_buffers(&m, Alloc::Cuda, |il| il >= 16);
+        let host = ctx.kv_buffers(&m, Alloc::Host, |il| il < 16);
         assert_eq!(
             (mib(gpu.total(), 2), mib(host.total(), 2)),
             ("1536.00".into(), "1536.00".into())
@@ -333,10 +326,10 @@ mod tests {
     fn cuda_pads_quantized_rows_to_512_and_aligns_to_128() {
         // a 576-wide q8_0 row: one 448-element partial row is added once per tensor
         assert_eq!(
-            kv_tensor_bytes(Type::Q8_0, 576, 256, 1, true),
+            kv_tensor_bytes(Type::Q8_0, 576, 256, 1, Alloc::Cuda),
             (612 * 256 + 476_u64).div_ceil(128) * 128
         );
-        assert_eq!(kv_tensor_bytes(Type::Q8_0, 576, 256, 1, false), 612 * 256);
-        assert_eq!(kv_tensor_bytes(Type::F16, 100, 3, 1, true), 640);
+        assert_eq!(kv_tensor_bytes(Type::Q8_0, 576, 256, 1, Alloc::Host), 612 * 256);
+        assert_eq!(kv_tensor_bytes(Type::F16, 100, 3, 1, Alloc::Cuda), 640);
     }
 }

@@ -12,6 +12,7 @@
 //! gpuplan's context is tokens per sequence and its batch the slots, so llama.cpp runs with
 //! `-c context x batch -np batch`.
 
+pub mod backend;
 pub mod compute;
 pub mod context;
 pub mod fit;
@@ -32,6 +33,7 @@ use crate::estimate::prepared::Prepared;
 use crate::estimate::search::largest;
 use crate::estimate::weights::Component;
 use crate::spec::precision::{KvPrecision, TypeRules};
+use backend::Alloc;
 use compute::{ComputeBuffers, Devices};
 use context::{Context, KvBuffers, Params};
 use ggml::Type;
@@ -197,6 +199,7 @@ pub fn model_of(p: &Prepared) -> (model::Model, weights::Layout, ComputeGraph) {
                 fused_qkv: false,
                 fused_up: false,
                 tied: false,
+                norm_bias: false,
             };
             (m, layout, ComputeGraph::Approximated)
         }
@@ -230,12 +233,12 @@ fn context_buffers(
     let gpu_layers = devices.gpu_layers(n_layer);
     let ctx = Context::new(m, params);
     let (kv, host_kv) = match devices {
-        Devices::Cpu => (ctx.kv_buffers(m, false, |_| true), KvBuffers::default()),
+        Devices::Cpu => (ctx.kv_buffers(m, Alloc::Host, |_| true), KvBuffers::default()),
         Devices::Cuda { .. } => {
             let first_gpu_layer = (n_layer + 1).saturating_sub(gpu_layers);
             (
-                ctx.kv_buffers(m, true, |il| il >= first_gpu_layer),
-                ctx.kv_buffers(m, false, |il| il < first_gpu_layer),
+                ctx.kv_buffers(m, Alloc::Cuda, |il| il >= first_gpu_layer),
+                ctx.kv_buffers(m, Alloc::Host, |il| il < first_gpu_layer),
             )
         }
     };

@@ -2,7 +2,7 @@
 //! (`llama_model::load_hparams`), and the weight tensors of the GGUF file with their types and the
 //! buffer each lands in (`llama_model::load_tensors`).
 
-use super::compute::{cuda_row_padding, CUDA_ALIGNMENT, HOST_ALIGNMENT};
+use super::backend::Alloc;
 use super::ggml::Type;
 use super::graph::Weight;
 use super::model::{Biases, Experts, Family, Model, Window};
@@ -11,10 +11,6 @@ use crate::estimate::arch::{Inventory, Part, TensorGroup};
 use crate::spec::model::{ArchType, Architecture, NormKind};
 use crate::spec::precision::{Format, QuantTensor, Role, StorageType, TypeRules};
 use std::collections::HashMap;
-
-fn pad(x: u64, to: u64) -> u64 {
-    x.div_ceil(to) * to
-}
 
 /// llama.cpp's model for an architecture, and whether its graph family is the one llama.cpp builds
 /// for it (else gpuplan replays the Llama graph of the same shapes instead).
@@ -201,6 +197,7 @@ fn names(g: &TensorGroup, count: u64, layout: &Layout) -> Vec<Name> {
     let named: Vec<Name> = match g.role {
         Role::Embedding => vec![n("token_embd")],
         Role::LmHead => vec![n("output")],
+        Role::Norm if !g.per_decoder_layer && layout.norm_bias => vec![n("output_norm"), b("output_norm")],
         Role::Norm if !g.per_decoder_layer => vec![n("output_norm")],
         Role::Norm if g.name.contains("q_a_layernorm") => vec![n("attn_q_a_norm")],
         Role::Norm if g.name.contains("kv_a_layernorm") => vec![n("attn_kv_a_norm")],
@@ -212,6 +209,9 @@ fn names(g: &TensorGroup, count: u64, layout: &Layout) -> Vec<Name> {
         // per such block to the CPU (the four Qwen3-235B-A22B `-ot` logs in validation/field/)
         Role::Norm if g.name.contains("q_norm+k_norm") => vec![n("attn_q_norm"), n("attn_k_norm")],
         Role::Norm if g.name.contains("sinks") => vec![n("attn_sinks")],
+        // LayerNorm (Phi-3.5-MoE): each norm's weight, then its bias (`attn_norm_b`, `ffn_norm_b`
+        // in src/models/phimoe.cpp's `load_arch_tensors`)
+        Role::Norm if layout.norm_bias => vec![n("attn_norm"), b("attn_norm"), n("ffn_norm"), b("ffn_norm")],
         Role::Norm => match count {
             4 => vec![
                 n("attn_norm"),
@@ -268,14 +268,9 @@ pub struct Tensor {
 }
 
 impl Tensor {
-    /// Bytes in a CUDA buffer: the allocation size with row padding, 128-byte aligned.
-    pub fn cuda_bytes(&self) -> u64 {
-        pad(self.nbytes + cuda_row_padding(self.ty, self.ne0), CUDA_ALIGNMENT)
-    }
-
-    /// Bytes in a host buffer (CPU or pinned): 32-byte aligned.
-    pub fn host_bytes(&self) -> u64 {
-        pad(self.nbytes, HOST_ALIGNMENT)
+    /// Bytes in a buffer of `alloc`'s type: its allocation size, aligned.
+    pub fn bytes_in(&self, alloc: Alloc) -> u64 {
+        alloc.tensor_bytes(self.ty, self.ne0, self.nbytes)
     }
 }
 
@@ -299,6 +294,8 @@ pub struct Layout {
     pub fused_up: bool,
     /// no `output.weight`: llama.cpp duplicates `token_embd` as the output
     pub tied: bool,
+    /// LayerNorm: every norm is a weight and a bias (`attn_norm.weight`, `attn_norm.bias`)
+    pub norm_bias: bool,
 }
 
 impl Layout {
@@ -308,6 +305,7 @@ impl Layout {
             fused_qkv: a.fused_qkv,
             fused_up: matches!(a.kind, ArchType::Phi3 | ArchType::Phi3V),
             tied: a.tie_embeddings,
+            norm_bias: a.norm == NormKind::Layer,
         }
     }
 }
@@ -399,12 +397,16 @@ pub fn model_buffers(tensors: &[Tensor], n_layer: u64, gpu_layers: u64, mmap: bo
         Place::Layer(il) => il >= first_gpu_layer,
         Place::Output => gpu_layers > 0,
     };
-    let gpu = tensors.iter().filter(|t| on_gpu(t.place)).map(Tensor::cuda_bytes).sum();
+    let gpu = tensors
+        .iter()
+        .filter(|t| on_gpu(t.place))
+        .map(|t| t.bytes_in(Alloc::Cuda))
+        .sum();
     let host_tensors: Vec<&Tensor> = tensors.iter().filter(|t| !on_gpu(t.place)).collect();
-    let aligned: u64 = host_tensors.iter().map(|t| t.host_bytes()).sum();
+    let aligned: u64 = host_tensors.iter().map(|t| t.bytes_in(Alloc::Host)).sum();
     let host = match host_tensors.last() {
         // the range ends at the last tensor's last byte, not at its padding
-        Some(last) if mmap => aligned - last.host_bytes() + last.nbytes,
+        Some(last) if mmap => aligned - last.bytes_in(Alloc::Host) + last.nbytes,
         _ => aligned,
     };
     ModelBuffers { gpu, host }
@@ -466,6 +468,35 @@ mod tests {
         ];
         assert_eq!(got, want.map(|(n, b)| (n.to_string(), b)));
         assert_eq!(t.iter().filter(|t| t.ty == Type::F32).count(), 471);
+    }
+
+    #[test]
+    fn a_layernorm_block_names_its_norm_biases_as_llama_cpp_does() {
+        // src/models/phimoe.cpp creates attn_norm, attn_norm_b, ffn_norm, ffn_norm_b: the biases are
+        // `blk.N.attn_norm.bias` and `blk.N.ffn_norm.bias` (the CI's RPC split of Phi-3.5-MoE with
+        // --n-cpu-moe found them named as Gemma's post-norms, sorting after the experts)
+        let (t, _) = catalog_tensors("phi-3.5-moe", "q4_k_m");
+        let mut norms: Vec<String> = t
+            .iter()
+            .filter(|t| t.place == Place::Layer(3) && t.name.base.contains("norm"))
+            .map(|t| t.name.at(t.place))
+            .collect();
+        norms.sort();
+        assert_eq!(
+            norms,
+            [
+                "blk.3.attn_norm.bias",
+                "blk.3.attn_norm.weight",
+                "blk.3.ffn_norm.bias",
+                "blk.3.ffn_norm.weight"
+            ]
+        );
+        let outside: Vec<String> = t
+            .iter()
+            .filter(|t| t.place == Place::Output && t.name.base == "output_norm")
+            .map(|t| t.name.at(t.place))
+            .collect();
+        assert_eq!(outside, ["output_norm.weight", "output_norm.bias"]);
     }
 
     #[test]

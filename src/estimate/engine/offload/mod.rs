@@ -12,6 +12,7 @@ pub mod speed;
 pub use flags::{GpuLayers, OffloadFlags, Target, TensorOverride};
 pub use placement::{Device, HostBuffer, NglRule, Rules, MODELED};
 
+use super::llamacpp::backend::{Alloc, GpuBackend};
 use super::llamacpp::compute::{self, Split as ComputeSplit};
 use super::llamacpp::context::{self, Context};
 use super::llamacpp::graph::Weight;
@@ -124,6 +125,7 @@ fn backend(d: Option<usize>, gpus: usize) -> usize {
 pub struct Layout {
     pub model: Model,
     pub gpus: usize,
+    pub backend: GpuBackend,
     /// device of each unit (blocks, then the output layer); None: the CPU
     pub units: Vec<Option<usize>>,
     pub gpu_model: Vec<u64>,
@@ -166,10 +168,11 @@ pub fn layout(p: &Prepared, s: &Settings, gpus: usize, batch: u64, ubatch: u64, 
     let (experts, used) = m.experts.map_or((0, 0), |x| (x.count, x.used));
     let touched_share = |tokens: u64| expected_share_touched(experts, used, tokens);
     let (step_share, ubatch_share) = (touched_share(batch.max(1)), touched_share(ubatch));
-    let op_offload = !flags.no_op_offload && ubatch >= compute::OP_OFFLOAD_MIN_BATCH && gpus > 0;
+    let op_offload = rules.backend.offloads_ops(ubatch, gpus, flags.no_op_offload);
     let mut l = Layout {
         model: m,
         gpus,
+        backend: rules.backend,
         units,
         gpu_model: vec![0; gpus],
         gpu_expert_blocks: vec![0; gpus],
@@ -204,7 +207,7 @@ pub fn layout(p: &Prepared, s: &Settings, gpus: usize, batch: u64, ubatch: u64, 
         };
         match d {
             Device::Gpu(g) if *g < gpus => {
-                l.gpu_model[*g] += t.cuda_bytes();
+                l.gpu_model[*g] += t.bytes_in(rules.backend.alloc());
                 l.gpu_reads[*g] += read;
             }
             _ => {
@@ -223,10 +226,11 @@ pub fn layout(p: &Prepared, s: &Settings, gpus: usize, batch: u64, ubatch: u64, 
                         l.host_weights += t.nbytes;
                     }
                     buffer => {
-                        *l.host_buffers.entry(buffer).or_default() += t.host_bytes();
-                        l.host_weights += t.host_bytes();
+                        let bytes = t.bytes_in(Alloc::Host);
+                        *l.host_buffers.entry(buffer).or_default() += bytes;
+                        l.host_weights += bytes;
                         if buffer == HostBuffer::CudaHost {
-                            l.pinned_weights += t.host_bytes();
+                            l.pinned_weights += bytes;
                         }
                     }
                 }
@@ -275,6 +279,7 @@ pub fn compute_buffers(p: &Prepared, l: &Layout, ctx: &Context) -> compute::Spli
     let weight_type = |w, layer| weights::weight_type(format, &rules, m, w, layer);
     let cs = ComputeSplit {
         gpus,
+        backend: l.backend,
         layers: &layer_backends,
         output: backend(l.units[n_layer as usize], gpus),
         weight_backend: flags
@@ -303,10 +308,17 @@ pub fn assemble(
     let m = &l.model;
     let n_layer = m.n_layer;
     let gpu_kv: Vec<u64> = (0..gpus)
-        .map(|g| ctx.kv_buffers(m, true, |il| l.kv_device(il) == Some(g)).total())
+        .map(|g| {
+            ctx.kv_buffers(m, l.backend.alloc(), |il| l.kv_device(il) == Some(g))
+                .total()
+        })
         .collect();
-    let host_kv = ctx.kv_buffers(m, false, |il| l.kv_device(il).is_none()).total();
-    let cuda_context = overhead::cuda_context(p.setup.runtime) + overhead::blas_workspace(p.gpu, p.setup.runtime);
+    let host_kv = ctx.kv_buffers(m, Alloc::Host, |il| l.kv_device(il).is_none()).total();
+    let cuda_context = if l.backend.has_cuda_context() {
+        overhead::cuda_context(p.setup.runtime) + overhead::blas_workspace(p.gpu, p.setup.runtime)
+    } else {
+        0
+    };
     let mut decode = DecodeBytes {
         gpu: l.gpu_reads.clone(),
         host: l.host_reads,
@@ -326,7 +338,7 @@ pub fn assemble(
         .map(|g| {
             let compute = sb.compute[g];
             GpuPart {
-                device: format!("CUDA{g}"),
+                device: l.backend.device_name(g),
                 blocks: (0..n_layer).filter(|&il| l.units[il as usize] == Some(g)).count() as u64,
                 output: l.units[n_layer as usize] == Some(g),
                 expert_blocks: l.gpu_expert_blocks[g],
@@ -346,10 +358,11 @@ pub fn assemble(
     let output = context::output_buffer(m.n_vocab, ctx.n_seq_max);
     let output_on_gpu = l.units[n_layer as usize].is_some();
     // the CPU backend's compute buffer and the logits of an offloaded output layer are pinned too
+    let lends_pinned = gpus > 0 && l.backend.pinned_host();
     let pinned = l
         .pinned_weights
-        .saturating_add(if gpus > 0 { host_compute } else { 0 })
-        .saturating_add(if output_on_gpu { output } else { 0 });
+        .saturating_add(if lends_pinned { host_compute } else { 0 })
+        .saturating_add(if output_on_gpu && lends_pinned { output } else { 0 });
     Split {
         n_layer,
         gpu_units: l.units.iter().filter(|u| u.is_some()).count() as u64,

@@ -3,6 +3,7 @@
 //! weight goes to, and the size llama.cpp prints for a mapped file (docs/engines/offload.md).
 
 use super::flags::{OffloadFlags, Target};
+use crate::estimate::engine::llamacpp::backend::GpuBackend;
 use crate::estimate::engine::llamacpp::ggml::Type;
 use crate::estimate::engine::llamacpp::weights::{Place, Tensor};
 use serde::Serialize;
@@ -29,7 +30,7 @@ pub enum CpuOverride {
     PlainCpu,
 }
 
-/// The placement rules of one llama.cpp build.
+/// The placement rules of one llama.cpp build and the backend it offloads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Rules {
     pub ngl: NglRule,
@@ -37,13 +38,15 @@ pub struct Rules {
     /// the GPU backend can gather rows of a K-quant token embedding from pinned memory (without
     /// mmap such an embedding then lands in `CUDA_Host`, otherwise in plain `CPU`)
     pub kquant_gather: bool,
+    pub backend: GpuBackend,
 }
 
-/// The rules of the build gpuplan models (vendored by llama-cpp-sys-2 0.1.161).
+/// The rules of the build gpuplan models (vendored by llama-cpp-sys-2 0.1.161) on CUDA GPUs.
 pub const MODELED: Rules = Rules {
     ngl: NglRule::OutputFirst,
     cpu_override: CpuOverride::HostList,
     kquant_gather: true,
+    backend: GpuBackend::Cuda,
 };
 
 /// The device of every unit, index `il` for block `il` and `n_layer` for the output layer; `None`
@@ -154,9 +157,10 @@ impl HostBuffer {
 }
 
 /// The buffer a host-placed tensor goes to. With mmap: the mapping. Without: the first type of the
-/// CPU list whose device takes the tensor's op, pinned `CUDA_Host` when a GPU is in use — except a
-/// K-quant token embedding the GPU cannot gather rows from (older builds), and, before PR #14990, a
-/// tensor an override sent to the CPU, which both land in plain `CPU`.
+/// CPU list whose device takes the tensor's op, pinned `CUDA_Host` when a GPU that lends pinned
+/// memory is in use — except a K-quant token embedding the GPU cannot gather rows from (older
+/// builds), and, before PR #14990, a tensor an override sent to the CPU, which both land in plain
+/// `CPU`.
 pub fn host_buffer(t: &Tensor, overridden: bool, mmap: bool, gpus: usize, rules: &Rules) -> HostBuffer {
     if mmap {
         return HostBuffer::CpuMapped;
@@ -164,7 +168,7 @@ pub fn host_buffer(t: &Tensor, overridden: bool, mmap: bool, gpus: usize, rules:
     let kquant = matches!(t.ty, Type::Q4_K | Type::Q5_K | Type::Q6_K);
     let gather_blocked = t.place == Place::Input && kquant && !rules.kquant_gather;
     let plain_override = overridden && rules.cpu_override == CpuOverride::PlainCpu;
-    if gpus == 0 || gather_blocked || plain_override {
+    if gpus == 0 || !rules.backend.pinned_host() || gather_blocked || plain_override {
         HostBuffer::Cpu
     } else {
         HostBuffer::CudaHost
@@ -329,6 +333,7 @@ mod tests {
             ngl: NglRule::OutputLast,
             cpu_override: CpuOverride::PlainCpu,
             kquant_gather: false,
+            backend: GpuBackend::Cuda,
         };
         assert_eq!(host_buffer(&embd, false, true, 1, &MODELED), HostBuffer::CpuMapped);
         assert_eq!(host_buffer(&embd, false, false, 1, &MODELED), HostBuffer::CudaHost);
@@ -338,5 +343,12 @@ mod tests {
         let exps = t("ffn_up_exps", Place::Layer(3), 1);
         assert_eq!(host_buffer(&exps, true, false, 1, &MODELED), HostBuffer::CudaHost);
         assert_eq!(host_buffer(&exps, true, false, 1, &old), HostBuffer::Cpu);
+        // an RPC device lends no host buffer type: plain CPU memory
+        let rpc = Rules {
+            backend: GpuBackend::RpcCpu,
+            ..MODELED
+        };
+        assert_eq!(host_buffer(&embd, false, false, 1, &rpc), HostBuffer::Cpu);
+        assert_eq!(host_buffer(&embd, false, true, 1, &rpc), HostBuffer::CpuMapped);
     }
 }

@@ -13,7 +13,8 @@
 use super::speed::{self, Decode, DecodeBytes, HybridProfile};
 use super::{layout, Layout, PlacementKey, Rules};
 use crate::estimate::arch::moe::expected_share_touched;
-use crate::estimate::engine::llamacpp::compute::{SplitBuffers, OP_OFFLOAD_MIN_BATCH};
+use crate::estimate::engine::llamacpp::backend::{Alloc, GpuBackend};
+use crate::estimate::engine::llamacpp::compute::SplitBuffers;
 use crate::estimate::engine::llamacpp::context::Context;
 use crate::estimate::engine::llamacpp::weights::Place;
 use crate::estimate::engine::llamacpp::{self, Settings};
@@ -119,13 +120,13 @@ struct Costs {
 }
 
 impl Costs {
-    fn new(p: &Prepared, s: &Settings, gpus: usize, batch: u64, ubatch: u64) -> Costs {
+    fn new(p: &Prepared, s: &Settings, gpus: usize, batch: u64, ubatch: u64, backend: GpuBackend) -> Costs {
         let (m, file, _) = llamacpp::model_of(p);
         let tensors = llamacpp::file_tensors(p, &file);
         let (experts, used) = m.experts.map_or((0, 0), |x| (x.count, x.used));
         let share = |tokens: u64| expected_share_touched(experts, used, tokens);
         let (step, prompt) = (share(batch.max(1)), share(ubatch));
-        let op_offload = !s.offload.no_op_offload && ubatch >= OP_OFFLOAD_MIN_BATCH && gpus > 0;
+        let op_offload = backend.offloads_ops(ubatch, gpus, s.offload.no_op_offload);
         let mut c = Costs {
             blocks: vec![Cost::default(); m.n_layer as usize],
             experts: vec![Cost::default(); m.n_layer as usize],
@@ -141,9 +142,9 @@ impl Costs {
                 }
             };
             let cost = Cost {
-                gpu: t.cuda_bytes(),
+                gpu: t.bytes_in(backend.alloc()),
                 // mapped: the tensor's own pages; pinned or plain host buffers: 32-byte aligned
-                host: if s.mmap { t.nbytes } else { t.host_bytes() },
+                host: if s.mmap { t.nbytes } else { t.bytes_in(Alloc::Host) },
                 reads: if t.place == Place::Input { 0 } else { scale(step) },
                 copy: if op_offload && t.place != Place::Input {
                     scale(prompt)
@@ -172,6 +173,7 @@ impl Costs {
         let mut l = Layout {
             units,
             gpus,
+            backend: base.backend,
             gpu_model: vec![0; gpus],
             gpu_expert_blocks: vec![0; gpus],
             host_expert_blocks: 0,
@@ -259,10 +261,16 @@ fn replay(p: &Prepared, s: &Settings, knob: Knob, gpus: usize, context: u64, bat
 fn bytes_at(p: &Prepared, s: &Settings, l: &Layout, r: &Replayed, context: u64, batch: u64) -> (u64, u64) {
     let m = &l.model;
     let ctx = Context::new(m, &llamacpp::params(s, context, batch));
-    let cuda = overhead::cuda_context(p.setup.runtime) + overhead::blas_workspace(p.gpu, p.setup.runtime);
+    let cuda = if l.backend.has_cuda_context() {
+        overhead::cuda_context(p.setup.runtime) + overhead::blas_workspace(p.gpu, p.setup.runtime)
+    } else {
+        0
+    };
     let gpu = (0..l.gpus)
         .map(|g| {
-            let kv = ctx.kv_buffers(m, true, |il| l.kv_device(il) == Some(g)).total();
+            let kv = ctx
+                .kv_buffers(m, l.backend.alloc(), |il| l.kv_device(il) == Some(g))
+                .total();
             l.gpu_model[g]
                 .saturating_add(kv)
                 .saturating_add(r.buffers.compute[g])
@@ -270,7 +278,7 @@ fn bytes_at(p: &Prepared, s: &Settings, l: &Layout, r: &Replayed, context: u64, 
         })
         .max()
         .unwrap_or(0);
-    let host_kv = ctx.kv_buffers(m, false, |il| l.kv_device(il).is_none()).total();
+    let host_kv = ctx.kv_buffers(m, Alloc::Host, |il| l.kv_device(il).is_none()).total();
     let output = llamacpp::context::output_buffer(m.n_vocab, ctx.n_seq_max);
     let host = l
         .host_weights
@@ -385,7 +393,7 @@ impl Plan {
             full,
             partial,
             base: layout(p, s, gpus, batch, ubatch, rules),
-            costs: Costs::new(p, s, gpus, batch, ubatch),
+            costs: Costs::new(p, s, gpus, batch, ubatch, rules.backend),
             gpus,
             context,
             batch,
