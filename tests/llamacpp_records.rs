@@ -54,6 +54,41 @@ fn the_matrix_of_issue_10_is_committed() {
     }
 }
 
+/// Issue 12's CI check: real splits over a second device (the probe's RPC server on the CPU) with
+/// `-ngl` and `--n-cpu-moe`, each buffer held per device.
+#[test]
+fn the_splits_of_issue_12_are_committed() {
+    let recs = llamacpp_records();
+    let split: Vec<&Record> = recs
+        .iter()
+        .filter(|r| r.engine.as_ref().unwrap().settings.rpc)
+        .collect();
+    let s = |r: &Record| r.engine.as_ref().unwrap().settings.clone();
+    assert!(split.iter().any(|r| s(r).n_gpu_layers == 1), "the output layer alone");
+    assert!(
+        split.iter().any(|r| (2..28).contains(&s(r).n_gpu_layers)),
+        "some blocks"
+    );
+    assert!(split.iter().any(|r| s(r).n_cpu_moe > 0 && s(r).n_gpu_layers == 99));
+    assert!(split.iter().any(|r| s(r).n_cpu_moe > 0 && s(r).n_gpu_layers < 32));
+    for r in &split {
+        let e = &r.measured.engine.as_ref().unwrap().figures;
+        // both devices hold model buffers, and the device's lines are the RPC server's
+        assert!(
+            e.model_buffer_bytes.unwrap() > 0 && e.host_model_buffer_bytes.unwrap() > 0,
+            "{}",
+            r.name
+        );
+        let lines = &r.measured.engine.as_ref().unwrap().buffers;
+        assert!(lines.iter().any(|b| b.device.starts_with("RPC0[")), "{}", r.name);
+    }
+    // a split with layers on the CPU has KV on both
+    assert!(split.iter().any(|r| {
+        let e = &r.measured.engine.as_ref().unwrap().figures;
+        e.kv_buffer_bytes.unwrap() > 0 && e.host_kv_buffer_bytes.unwrap() > 0
+    }));
+}
+
 /// The figures are the printed lines: a record edited by hand would not add up.
 #[test]
 fn the_figures_are_what_llama_cpp_printed() {
