@@ -22,9 +22,10 @@
 # Splits (issue 12): a CPU-only build has one device, so the probe serves its own CPU backend over
 # llama.cpp's RPC backend on localhost (`--rpc`, what `rpc-server` does) and offloads to that device:
 # `-ngl` and `--n-cpu-moe` then split the model between two devices as between a GPU and the CPU,
-# and every buffer is held per device (the RPC device's, the CPU's). What is GPU-specific (CUDA's
-# row padding, pinned host buffers, op offload) the published CUDA logs check (validation/field/).
-# The RPC server holds what is offloaded in anonymous memory: at most 2.9 GiB here.
+# and every buffer is held per device (each RPC device's, the CPU's). Two RPC devices split the
+# layers as two GPUs do, with pipeline parallelism where llama.cpp turns it on. What is GPU-specific
+# (CUDA's row padding, pinned host buffers, op offload) the published CUDA logs check
+# (validation/field/). The RPC servers hold what is offloaded in anonymous memory: at most 2.9 GiB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SAVE=0
@@ -100,6 +101,15 @@ run phi-3.5-moe -p q4_k_m --rpc --n-gpu-layers 99 --n-cpu-moe 30 \
   --setting ctx=4096,ubatch=2048,fa=off,parallel=4
 run phi-3.5-moe -p q4_k_m --rpc --n-gpu-layers 8 --n-cpu-moe 28 \
   --setting ctx=4096,fa=off
+# two RPC devices: the layers split between them by their (equal) free memory; with every layer on
+# them and no override llama.cpp turns pipeline parallelism on (four copies of every input)
+run llama-3.2-3b -p q4_k_m --rpc 2 --n-gpu-layers 99 \
+  --setting ctx=4096,fa=on \
+  --setting ctx=4096,ubatch=2048,fa=off,parallel=4
+run llama-3.2-3b -p q4_k_m --rpc 2 --n-gpu-layers 20 \
+  --setting ctx=4096,fa=on
+run phi-3.5-moe -p q4_k_m --rpc 2 --n-gpu-layers 99 --n-cpu-moe 30 \
+  --setting ctx=4096,fa=on
 RUNS_S=$((SECONDS - T1))
 if [ -n "$REGISTER" ]; then
   echo "llamacpp-check: registered the runs' predictions in $REGISTER (commit $COMMIT); commit it, then run"

@@ -280,10 +280,10 @@ pub struct LlamaCppArgs {
     /// Keep the routed experts of the first N blocks in host memory (llama.cpp --n-cpu-moe).
     #[arg(long, default_value_t = 0)]
     pub n_cpu_moe: u64,
-    /// Offload to an RPC server on this CPU (the probe serves its CPU backend over ggml-rpc on
-    /// localhost) instead of a GPU: a CPU-only build then splits the model over two devices.
-    #[arg(long)]
-    pub rpc: bool,
+    /// Offload to N RPC servers on this CPU (the probe serves its CPU backend over ggml-rpc on
+    /// localhost) instead of GPUs: a CPU-only build then splits the model over several devices.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "1", default_value_t = 0)]
+    pub rpc: u64,
     /// Load this GGUF file instead of writing a synthetic one.
     #[arg(long)]
     pub gguf: Option<PathBuf>,

@@ -61,7 +61,7 @@ fn the_splits_of_issue_12_are_committed() {
     let recs = llamacpp_records();
     let split: Vec<&Record> = recs
         .iter()
-        .filter(|r| r.engine.as_ref().unwrap().settings.rpc)
+        .filter(|r| r.engine.as_ref().unwrap().settings.rpc > 0)
         .collect();
     let s = |r: &Record| r.engine.as_ref().unwrap().settings.clone();
     assert!(split.iter().any(|r| s(r).n_gpu_layers == 1), "the output layer alone");

@@ -75,6 +75,20 @@ pub struct EngineFigures {
     pub compute_buffer_bytes: Option<u64>,
     pub host_compute_buffer_bytes: Option<u64>,
     pub output_buffer_bytes: Option<u64>,
+    /// each device's buffers when a run has several (a split over GPUs or RPC devices); the fields
+    /// above sum them
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<DeviceFigures>,
+}
+
+/// One device's buffers in a run over several (llama.cpp's `CUDA1`, `RPC1[HOST:PORT]` lines).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DeviceFigures {
+    /// the device's index (the digits of its name)
+    pub device: usize,
+    pub model_buffer_bytes: u64,
+    pub kv_buffer_bytes: u64,
+    pub compute_buffer_bytes: u64,
 }
 
 /// What a buffer line of llama.cpp's start-up log holds.

@@ -17,6 +17,8 @@ pub enum Bound {
     Printed,
     /// within this many percent
     Percent(f64),
+    /// a sum of this many printed figures: within half a printed unit (0.005 MiB) per figure
+    PrintedSum(usize),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -35,6 +37,9 @@ pub enum Verdict {
 pub struct Term {
     /// the engine field name (`kv_buffer_bytes`)
     pub field: &'static str,
+    /// the device of a per-device term (a run over several devices)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<usize>,
     /// how a person says it ("KV buffer")
     pub term: &'static str,
     pub predicted_bytes: Option<u64>,
@@ -56,10 +61,14 @@ impl Term {
         let bound = match self.bound {
             Bound::Printed => "equal to the printed 0.01 MiB required".to_string(),
             Bound::Percent(p) => format!("within {p}% required"),
+            Bound::PrintedSum(n) => format!("a sum of {n} printed figures: within {n} x 0.005 MiB required"),
+        };
+        let term = match self.device {
+            Some(d) => format!("{} {d}", self.term),
+            None => self.term.to_string(),
         };
         format!(
-            "{}: predicted {}, llama.cpp printed {} ({bound})",
-            self.term,
+            "{term}: predicted {}, llama.cpp printed {} ({bound})",
             show(self.predicted_bytes),
             show(self.measured_bytes)
         )
@@ -77,6 +86,7 @@ fn term(field: &'static str, name: &'static str, p: Option<u64>, m: Option<u64>,
         (Some(p), Some(m)) => {
             let ok = match bound {
                 Bound::Printed => mib2(p) == mib2(m),
+                Bound::PrintedSum(n) => p.abs_diff(m) as f64 <= n as f64 * 0.005 * MIB as f64,
                 Bound::Percent(pct) => {
                     if m == 0 {
                         p == 0
@@ -94,6 +104,7 @@ fn term(field: &'static str, name: &'static str, p: Option<u64>, m: Option<u64>,
     };
     Term {
         field,
+        device: None,
         term: name,
         predicted_bytes: p,
         measured_bytes: m,
@@ -103,18 +114,62 @@ fn term(field: &'static str, name: &'static str, p: Option<u64>, m: Option<u64>,
     }
 }
 
+/// The model, KV and compute terms of each device a measurement printed, when it has several: a
+/// layer put on the wrong device leaves the sums equal.
+fn device_terms(predicted: Option<&EngineFigures>, measured: &EngineFigures) -> Vec<Term> {
+    let compute = Bound::Percent(COMPUTE_PCT);
+    let mut out = Vec::new();
+    for m in &measured.devices {
+        let p = predicted.and_then(|p| p.devices.iter().find(|d| d.device == m.device));
+        for (field, name, pb, mb, bound) in [
+            (
+                "device_model_buffer_bytes",
+                "model buffer on device",
+                p.map(|d| d.model_buffer_bytes),
+                m.model_buffer_bytes,
+                Bound::Printed,
+            ),
+            (
+                "device_kv_buffer_bytes",
+                "KV buffer on device",
+                p.map(|d| d.kv_buffer_bytes),
+                m.kv_buffer_bytes,
+                Bound::Printed,
+            ),
+            (
+                "device_compute_buffer_bytes",
+                "compute buffer on device",
+                p.map(|d| d.compute_buffer_bytes),
+                m.compute_buffer_bytes,
+                compute,
+            ),
+        ] {
+            out.push(Term {
+                device: Some(m.device),
+                ..term(field, name, pb, Some(mb), bound)
+            });
+        }
+    }
+    out
+}
+
 /// Every buffer term of a prediction against a measurement.
 pub fn terms(predicted: Option<&EngineFigures>, measured: Option<&EngineFigures>) -> Vec<Term> {
     let p = |f: fn(&EngineFigures) -> Option<u64>| predicted.and_then(f);
     let m = |f: fn(&EngineFigures) -> Option<u64>| measured.and_then(f);
     let compute = Bound::Percent(COMPUTE_PCT);
+    // over several devices a device figure is a sum of printed lines (each device is held apart)
+    let device = match measured.map_or(0, |m| m.devices.len()) {
+        0 | 1 => Bound::Printed,
+        n => Bound::PrintedSum(n),
+    };
     vec![
         term(
             "model_buffer_bytes",
             "model buffer (device)",
             p(|e| e.model_buffer_bytes),
             m(|e| e.model_buffer_bytes),
-            Bound::Printed,
+            device,
         ),
         term(
             "host_model_buffer_bytes",
@@ -128,7 +183,7 @@ pub fn terms(predicted: Option<&EngineFigures>, measured: Option<&EngineFigures>
             "KV buffer (device)",
             p(|e| e.kv_buffer_bytes),
             m(|e| e.kv_buffer_bytes),
-            Bound::Printed,
+            device,
         ),
         term(
             "host_kv_buffer_bytes",
@@ -159,6 +214,9 @@ pub fn terms(predicted: Option<&EngineFigures>, measured: Option<&EngineFigures>
             Bound::Printed,
         ),
     ]
+    .into_iter()
+    .chain(measured.map_or_else(Vec::new, |m| device_terms(predicted, m)))
+    .collect()
 }
 
 /// A record against a prediction of its engine figures (today's, or the registered one).
@@ -281,6 +339,7 @@ mod tests {
             compute_buffer_bytes: Some(0),
             host_compute_buffer_bytes: Some(compute),
             output_buffer_bytes: Some(125_952),
+            devices: vec![],
         }
     }
 

@@ -18,8 +18,8 @@ pub mod settings;
 pub use settings::{CacheType, FlashAttn, RunSettings};
 
 use super::record::{
-    BufferKind, BufferLine, DeviceInfo, EngineFigures, EngineRun, Measured, MeasuredEngine, MeasuredMemory, Outcome,
-    Params, Predicted, Record, Registered, Throughput, Timings,
+    BufferKind, BufferLine, DeviceFigures, DeviceInfo, EngineFigures, EngineRun, Measured, MeasuredEngine,
+    MeasuredMemory, Outcome, Params, Predicted, Record, Registered, Throughput, Timings,
 };
 use super::synth;
 use crate::estimate::engine::llamacpp::{LLAMA_CPP, VERSION};
@@ -63,7 +63,7 @@ struct Device {
 
 fn open_device(settings: &[RunSettings], catalog: &Catalog) -> anyhow::Result<Device> {
     // an RPC device is this CPU's backend behind a socket: the host is the device
-    if settings.iter().all(|s| s.n_gpu_layers == 0 || s.rpc) {
+    if settings.iter().all(|s| s.n_gpu_layers == 0 || s.rpc > 0) {
         let (info, spec) = super::host_device()?;
         return Ok(Device {
             info,
@@ -121,7 +121,7 @@ pub fn predict_engine(
     s: &RunSettings,
     gpu: &GpuSpec,
 ) -> Option<EngineFigures> {
-    if s.rpc {
+    if s.rpc > 0 {
         return Some(rpc_figures(model, format, s, gpu));
     }
     if s.n_gpu_layers != 0 {
@@ -145,6 +145,7 @@ pub fn predict_engine(
         compute_buffer_bytes: cpu_compute(model, format, s, gpu),
         host_compute_buffer_bytes: Some(0),
         output_buffer_bytes: Some(a.vocab_size * 4 * s.parallel.max(1)),
+        devices: vec![],
     })
 }
 
@@ -180,8 +181,8 @@ fn prepared<'a>(
     crate::estimate::Prepared::new(setup, gpu, facts, weights)
 }
 
-/// A model split between an RPC device on this CPU and the CPU itself: the offload accounting
-/// (`estimate::engine::offload::split`) with the RPC backend's buffers, one device.
+/// A model split between RPC devices on this CPU and the CPU itself: the offload accounting
+/// (`estimate::engine::offload::split`) with the RPC backend's buffers, `s.rpc` equal devices.
 fn rpc_figures(model: &ModelSpec, format: &'static Format, s: &RunSettings, gpu: &GpuSpec) -> EngineFigures {
     use crate::estimate::engine::llamacpp::{self, backend::GpuBackend};
     use crate::estimate::engine::offload::{self, Rules, MODELED};
@@ -195,16 +196,27 @@ fn rpc_figures(model: &ModelSpec, format: &'static Format, s: &RunSettings, gpu:
         ..MODELED
     };
     let slots = s.parallel.max(1);
-    let sp = offload::split(&p, &settings, 1, s.ctx_size / slots, slots, &rules);
-    let device = &sp.gpus[0];
+    let sp = offload::split(&p, &settings, s.rpc as usize, s.ctx_size / slots, slots, &rules);
+    let sum = |f: fn(&offload::GpuPart) -> u64| sp.gpus.iter().map(f).fold(0u64, u64::saturating_add);
     EngineFigures {
-        model_buffer_bytes: Some(device.model_buffer_bytes),
+        model_buffer_bytes: Some(sum(|g| g.model_buffer_bytes)),
         host_model_buffer_bytes: Some(sp.host.model_buffer_bytes.values().sum()),
-        kv_buffer_bytes: Some(device.kv_buffer_bytes),
+        kv_buffer_bytes: Some(sum(|g| g.kv_buffer_bytes)),
         host_kv_buffer_bytes: Some(sp.host.kv_buffer_bytes),
-        compute_buffer_bytes: Some(device.compute_buffer_bytes),
+        compute_buffer_bytes: Some(sum(|g| g.compute_buffer_bytes)),
         host_compute_buffer_bytes: Some(sp.host.compute_buffer_bytes),
         output_buffer_bytes: Some(sp.host.output_buffer_bytes),
+        devices: sp
+            .gpus
+            .iter()
+            .enumerate()
+            .map(|(device, g)| DeviceFigures {
+                device,
+                model_buffer_bytes: g.model_buffer_bytes,
+                kv_buffer_bytes: g.kv_buffer_bytes,
+                compute_buffer_bytes: g.compute_buffer_bytes,
+            })
+            .collect(),
     }
 }
 
@@ -228,6 +240,7 @@ fn gpu_figures(model: &ModelSpec, format: &'static Format, s: &RunSettings, gpu:
         compute_buffer_bytes: Some(f.compute_buffer_bytes),
         host_compute_buffer_bytes: Some(f.host_compute_buffer_bytes),
         output_buffer_bytes: Some(f.output_buffer_bytes),
+        devices: vec![],
     }
 }
 
@@ -333,9 +346,48 @@ fn on_host(kind: BufferKind, device: &str, gpu_present: bool) -> bool {
     }
 }
 
+/// The model's device a buffer's name stands for: an RPC device by its server's place in `rpc` (each
+/// server's one device prints as `RPC0[HOST:PORT]`), another by its digits (`CUDA1` is device 1).
+fn device_index(device: &str, rpc: &[String]) -> Option<usize> {
+    if let Some(endpoint) = device.split_once('[').and_then(|(_, e)| e.strip_suffix(']')) {
+        return rpc.iter().position(|r| r == endpoint);
+    }
+    let digits: String = device
+        .trim_start_matches(|c: char| c.is_ascii_alphabetic() || c == '_')
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// Each device's model, KV and compute buffers when the lines name several devices (none otherwise).
+fn per_device(counted: &[&probe::Buffer], rpc: &[String]) -> Vec<DeviceFigures> {
+    let mut devices: std::collections::BTreeMap<usize, DeviceFigures> = Default::default();
+    for b in counted.iter().filter(|b| !is_host(&b.device)) {
+        let Some(index) = device_index(&b.device, rpc) else {
+            continue;
+        };
+        let d = devices.entry(index).or_insert_with(|| DeviceFigures {
+            device: index,
+            ..DeviceFigures::default()
+        });
+        let bytes = bytes_of(b.mib);
+        match b.kind {
+            BufferKind::Model => d.model_buffer_bytes += bytes,
+            BufferKind::Kv => d.kv_buffer_bytes += bytes,
+            BufferKind::Compute => d.compute_buffer_bytes += bytes,
+            BufferKind::Output => {}
+        }
+    }
+    if devices.len() < 2 {
+        return vec![];
+    }
+    devices.into_values().collect()
+}
+
 /// The figures from the printed lines. The compute buffers come from the four-decimal lines the
 /// context prints when freed where there are some (the two-decimal start-up lines stay in `buffers`).
-pub fn measured_engine(model: &[probe::Buffer], run: &probe::Run) -> MeasuredEngine {
+pub fn measured_engine(model: &[probe::Buffer], rpc: &[String], run: &probe::Run) -> MeasuredEngine {
     let precise_compute = !run.freed.is_empty();
     let counted: Vec<&probe::Buffer> = model
         .iter()
@@ -358,6 +410,7 @@ pub fn measured_engine(model: &[probe::Buffer], run: &probe::Run) -> MeasuredEng
     };
     MeasuredEngine {
         figures: EngineFigures {
+            devices: per_device(&counted, rpc),
             model_buffer_bytes: sum(BufferKind::Model, Some(false)),
             host_model_buffer_bytes: sum(BufferKind::Model, Some(true)),
             kv_buffer_bytes: sum(BufferKind::Kv, Some(false)),
@@ -717,7 +770,7 @@ fn record(
                 ));
             }
             notes.push(format!("probe: {}; {}", out.engine, out.system_info));
-            (outcome, ran.then(|| measured_engine(&m.buffers, run)))
+            (outcome, ran.then(|| measured_engine(&m.buffers, &m.rpc, run)))
         }
     };
     let kv_precision = if s.cache_type_k == s.cache_type_v {
@@ -795,6 +848,17 @@ mod tests {
         }
     }
 
+    #[test]
+    fn devices_are_told_apart_by_index_or_rpc_server() {
+        let servers = ["127.0.0.1:41853".to_string(), "127.0.0.1:46185".to_string()];
+        // each server's one device prints as RPC0: its server's place is its index
+        assert_eq!(device_index("RPC0[127.0.0.1:46185]", &servers), Some(1));
+        assert_eq!(device_index("RPC0[127.0.0.1:41853]", &servers), Some(0));
+        assert_eq!(device_index("RPC0[127.0.0.1:9]", &servers), None);
+        assert_eq!(device_index("CUDA1", &[]), Some(1));
+        assert_eq!(device_index("ROCm0", &[]), Some(0));
+    }
+
     /// The lines of a split over an RPC device (Llama 3.2 3B Q4_K_M, `-ngl 14 --rpc`, 4K context):
     /// the RPC device's buffers are the device's, the CPU's the host's, KV included.
     #[test]
@@ -824,7 +888,7 @@ mod tests {
             rss_before: Default::default(),
             rss_after: Default::default(),
         };
-        let f = measured_engine(&model, &run).figures;
+        let f = measured_engine(&model, &[], &run).figures;
         assert_eq!(f.model_buffer_bytes, Some(bytes_of(1059.28)));
         assert_eq!(f.host_model_buffer_bytes, Some(bytes_of(1167.31)));
         assert_eq!(f.kv_buffer_bytes, Some(208 << 20));
@@ -837,7 +901,7 @@ mod tests {
             freed: vec![],
             ..run
         };
-        let f = measured_engine(&model[..1], &cpu_only).figures;
+        let f = measured_engine(&model[..1], &[], &cpu_only).figures;
         assert_eq!((f.kv_buffer_bytes, f.host_kv_buffer_bytes), (Some(448 << 20), Some(0)));
     }
 }

@@ -80,6 +80,9 @@ pub struct Model {
     pub n_params: Option<u64>,
     pub load_s: f64,
     pub buffers: Vec<Buffer>,
+    /// the RPC servers the model was offloaded to, in device order (`--rpc-servers`)
+    #[serde(default)]
+    pub rpc: Vec<String>,
     pub lines: Vec<String>,
     pub rss_before: Rss,
     pub rss_after: Rss,
@@ -184,8 +187,8 @@ pub fn run(
     if first.n_cpu_moe > 0 {
         cmd.arg("--n-cpu-moe").arg(first.n_cpu_moe.to_string());
     }
-    if first.rpc {
-        cmd.arg("--rpc");
+    if first.rpc > 0 {
+        cmd.arg("--rpc-servers").arg(first.rpc.to_string());
     }
     for s in settings {
         let mut arg = s.probe_arg();

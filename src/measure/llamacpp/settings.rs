@@ -144,10 +144,10 @@ pub struct RunSettings {
     /// `--n-cpu-moe`: the routed experts of the first N blocks stay in host memory
     #[serde(default, skip_serializing_if = "is_zero")]
     pub n_cpu_moe: u64,
-    /// `--rpc`: offload to an RPC server running this CPU's backend (the probe serves it) instead of
-    /// a GPU: how a CPU-only build splits a model over two devices
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub rpc: bool,
+    /// `--rpc`: offload to this many RPC servers running this CPU's backend (the probe serves them)
+    /// instead of GPUs: how a CPU-only build splits a model over several devices; 0: none
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rpc: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -168,7 +168,7 @@ impl Default for RunSettings {
             n_gpu_layers: 0,
             repack: true,
             n_cpu_moe: 0,
-            rpc: false,
+            rpc: 0,
         }
     }
 }
@@ -295,8 +295,9 @@ impl RunSettings {
         if !self.repack {
             c.push_str(" --no-repack");
         }
-        if self.rpc {
-            c.push_str(" --rpc 127.0.0.1:PORT");
+        if self.rpc > 0 {
+            let servers: Vec<String> = (0..self.rpc).map(|i| format!("127.0.0.1:PORT{i}")).collect();
+            c.push_str(&format!(" --rpc {}", servers.join(",")));
         }
         c
     }
@@ -329,8 +330,10 @@ impl RunSettings {
         if self.n_cpu_moe > 0 {
             s.push_str(&format!("_ncmoe{}", self.n_cpu_moe));
         }
-        if self.rpc {
-            s.push_str("_rpc");
+        match self.rpc {
+            0 => {}
+            1 => s.push_str("_rpc"),
+            n => s.push_str(&format!("_rpc{n}")),
         }
         s
     }
@@ -373,14 +376,14 @@ mod tests {
         let s = RunSettings {
             n_gpu_layers: 99,
             n_cpu_moe: 30,
-            rpc: true,
+            rpc: 1,
             repack: false,
             ..RunSettings::default()
         };
         assert_eq!(s.slug(), "ctx4096_ub512_np1_faauto_ngl99_ncmoe30_rpc");
         assert!(s
             .command("m.gguf")
-            .ends_with("-ngl 99 --n-cpu-moe 30 --no-repack --rpc 127.0.0.1:PORT"));
+            .ends_with("-ngl 99 --n-cpu-moe 30 --no-repack --rpc 127.0.0.1:PORT0"));
         assert_eq!(s.flags().offload.n_cpu_moe, 30);
         // a record written before these settings existed reads as neither
         let old: RunSettings = serde_json::from_value(serde_json::json!({
@@ -389,7 +392,9 @@ mod tests {
             "kv_unified": false, "n_gpu_layers": 0, "repack": false
         }))
         .unwrap();
-        assert_eq!((old.n_cpu_moe, old.rpc), (0, false));
+        assert_eq!((old.n_cpu_moe, old.rpc), (0, 0));
+        let two = RunSettings { rpc: 2, ..s };
+        assert!(two.slug().ends_with("_ncmoe30_rpc2"));
     }
 
     #[test]

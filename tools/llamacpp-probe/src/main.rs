@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! llamacpp-probe --model FILE [--n-gpu-layers N] [--no-repack] [--no-mmap]
-//!                [--rpc] [--n-cpu-moe N] [--cpu-moe] [--override-tensor PATTERN=CPU ...]
+//!                [--rpc | --rpc-servers N] [--n-cpu-moe N] [--cpu-moe] [--override-tensor PATTERN=CPU ...]
 //!                --run ctx=4096,batch=2048,ubatch=512,parallel=1,fa=auto,ctk=f16,ctv=f16,kvu=0,outs=0,swa=on,pp=512,tg=128
 //!                [--run ...]
 //! ```
@@ -13,7 +13,8 @@
 //! `--rpc` gives a CPU-only build a second device: the probe serves its own CPU backend over
 //! ggml-rpc on a free localhost port (what `rpc-server` does) and offloads to that RPC device, so
 //! `-ngl`, `--n-cpu-moe` and `-ot` split the model between two devices as they do between a GPU and
-//! the CPU. The server's messages go to stderr; the JSON stays alone on stdout.
+//! the CPU. `--rpc-servers N` serves N such devices (llama.cpp splits the layers over them as over N
+//! GPUs). The servers' messages go to stderr; the JSON stays alone on stdout.
 //! Exit status: 0 when the JSON was printed (a context that failed is a run with status "error"),
 //! 1 when the model did not load (the JSON says why), 2 on bad arguments.
 
@@ -403,8 +404,8 @@ struct Model {
     n_gpu_layers: i32,
     repack: bool,
     mmap: bool,
-    /// the RPC server's endpoint the model was offloaded to (`--rpc`)
-    rpc: Option<String>,
+    /// the RPC servers' endpoints the model was offloaded to (`--rpc`, `--rpc-servers`)
+    rpc: Vec<String>,
     /// tensor overrides to the CPU, as patterns (`--n-cpu-moe`, `--cpu-moe`, `--override-tensor`)
     overrides: Vec<String>,
     status: &'static str,
@@ -434,7 +435,8 @@ struct Args {
     n_gpu_layers: i32,
     repack: bool,
     mmap: bool,
-    rpc: bool,
+    /// RPC servers to serve and offload to
+    rpc: u32,
     /// patterns whose tensors stay in CPU memory
     overrides: Vec<String>,
     runs: Vec<Setting>,
@@ -454,7 +456,7 @@ fn args() -> Result<Args, String> {
         n_gpu_layers: 0,
         repack: true,
         mmap: true,
-        rpc: false,
+        rpc: 0,
         overrides: vec![],
         runs: vec![],
     };
@@ -466,7 +468,8 @@ fn args() -> Result<Args, String> {
             "--n-gpu-layers" => a.n_gpu_layers = value()?.parse().map_err(|e| format!("--n-gpu-layers: {e}"))?,
             "--no-repack" => a.repack = false,
             "--no-mmap" => a.mmap = false,
-            "--rpc" => a.rpc = true,
+            "--rpc" => a.rpc = 1,
+            "--rpc-servers" => a.rpc = value()?.parse().map_err(|e| format!("--rpc-servers: {e}"))?,
             "--cpu-moe" => a.overrides.push(FFN_EXPS_REGEX.to_string()),
             "--n-cpu-moe" => {
                 let n = value()?.parse().map_err(|e| format!("--n-cpu-moe: {e}"))?;
@@ -535,18 +538,17 @@ fn main() {
     let gpu_offload = unsafe { sys::llama_supports_gpu_offload() };
 
     // the RPC server prints to stdout: keep the real stdout for the JSON, send the rest to stderr
-    let json_out = if a.rpc { unsafe { stdout_for_json() } } else { None };
-    let rpc = if a.rpc {
+    let json_out = if a.rpc > 0 { unsafe { stdout_for_json() } } else { None };
+    let mut rpc = Vec::new();
+    for _ in 0..a.rpc {
         match unsafe { serve_cpu_over_rpc() } {
-            Ok(r) => Some(r),
+            Ok(r) => rpc.push(r),
             Err(e) => {
                 eprintln!("llamacpp-probe: --rpc: {e}");
                 std::process::exit(1);
             }
         }
-    } else {
-        None
-    };
+    }
     // NULL-terminated, as llama_model_params wants both lists
     let mut devices: Vec<sys::ggml_backend_dev_t> = rpc.iter().map(|r| r.device).collect();
     devices.push(std::ptr::null_mut());
@@ -569,7 +571,7 @@ fn main() {
     });
 
     let mut mp = unsafe { sys::llama_model_default_params() };
-    if rpc.is_some() {
+    if !rpc.is_empty() {
         mp.devices = devices.as_mut_ptr();
     }
     if !a.overrides.is_empty() {
@@ -595,7 +597,7 @@ fn main() {
         n_gpu_layers: a.n_gpu_layers,
         repack: a.repack,
         mmap: a.mmap,
-        rpc: rpc.as_ref().map(|r| r.endpoint.clone()),
+        rpc: rpc.iter().map(|r| r.endpoint.clone()).collect(),
         overrides: a.overrides.clone(),
         status: if model.is_null() { "error" } else { "ok" },
         error: None,

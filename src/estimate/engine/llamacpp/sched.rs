@@ -236,11 +236,23 @@ pub fn split(mut graph: Graph, backends: &[Backend], n_copies: usize) -> Schedul
 /// cannot read to a copy allocated on that backend (one copy per source and backend). Returns the
 /// splits with their inputs; the copies are pushed onto the graph and allocated at the start of their
 /// split (see [`split`]). With `n_copies` > 1 it also returns the tensors the allocator must hold
-/// for the whole graph: `n_copies` copies of each graph input a node reads (the original being one
-/// of them) and of each split input (the one a split reads being one of them).
+/// for the whole graph: `n_copies` copies of each split input (the one a split reads being one of
+/// them) and, pass 6, of every graph input (the original being one of them), whether a node reads
+/// it or not: the reserve graph keeps the embeddings input of a text batch unread, and the scheduler
+/// copies it anyway so that switching batch kinds does not reallocate ("collect all input tensors
+/// into graph_inputs", ggml/src/ggml-backend.cpp of the vendored build).
 fn cut(graph: &mut Graph, s: &mut Sched, nodes: &[Id], n_copies: usize) -> (Vec<Split>, Vec<Id>) {
     let mut held: Vec<Id> = Vec::new();
-    let mut inputs_copied: std::collections::HashSet<Id> = std::collections::HashSet::new();
+    if n_copies > 1 {
+        let inputs: Vec<Id> = graph.leafs.iter().copied().filter(|&l| graph.t[l].input).collect();
+        for input in inputs {
+            graph.t[input].output = true;
+            held.push(input);
+            for _ in 1..n_copies {
+                held.push(copy_on(graph, s, input, s.ids[input], true));
+            }
+        }
+    }
     let first = nodes.iter().position(|&n| !graph.t[n].op.is_view()).unwrap_or(0);
     let Some(&start_node) = nodes.get(first) else {
         return (Vec::new(), held);
@@ -278,13 +290,6 @@ fn cut(graph: &mut Graph, s: &mut Sched, nodes: &[Id], n_copies: usize) -> (Vec<
         }
         for j in 0..graph.t[n].src.len() {
             let src = graph.t[n].src[j];
-            if n_copies > 1 && graph.t[src].input && inputs_copied.insert(src) {
-                graph.t[src].output = true;
-                held.push(src);
-                for _ in 1..n_copies {
-                    held.push(copy_on(graph, s, src, s.ids[src], true));
-                }
-            }
             if s.ids[src] == Some(cur) || s.readable(graph, src, cur) {
                 continue;
             }
