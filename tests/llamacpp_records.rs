@@ -82,6 +82,14 @@ fn the_splits_of_issue_12_are_committed() {
         let lines = &r.measured.engine.as_ref().unwrap().buffers;
         assert!(lines.iter().any(|b| b.device.starts_with("RPC0[")), "{}", r.name);
     }
+    // two devices, each held on its own, pipeline parallelism among them
+    let two: Vec<&&Record> = split.iter().filter(|r| s(r).rpc == 2).collect();
+    assert!(two.iter().any(|r| s(r).n_gpu_layers == 99 && s(r).n_cpu_moe == 0));
+    for r in &two {
+        let e = &r.measured.engine.as_ref().unwrap().figures;
+        assert_eq!(e.devices.len(), 2, "{}", r.name);
+        assert!(e.devices.iter().all(|d| d.model_buffer_bytes > 0), "{}", r.name);
+    }
     // a split with layers on the CPU has KV on both
     assert!(split.iter().any(|r| {
         let e = &r.measured.engine.as_ref().unwrap().figures;
