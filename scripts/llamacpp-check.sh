@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The llama.cpp check (issue 10): build the real llama.cpp (scripts/llamacpp-build.sh), load
 # synthetic full-size GGUF files (`gpuplan synth`: exact shapes and tensor types, data a hole of
-# zeros) of Phi-3.5 Mini (Q4_K_M, Q8_0, F16), Phi-3.5 MoE (Q4_K_M) and Llama 3.2 3B (Q4_K_M) with
-# contexts of 4K and 32K, ubatch 512 and 2048, flash attention on and off, 1 and 4 slots, and hold
+# zeros) of Phi-3.5 Mini (Q4_K_M, Q8_0, F16), Phi-3.5 MoE (Q4_K_M), Llama 3.2 3B, Qwen3 8B and
+# Qwen3-30B-A3B (Q4_K_M) with contexts of 4K and 32K, ubatch 512 and 2048, flash attention on and
+# off, 1 and 4 slots, and hold
 # llama.cpp's own buffer lines against gpuplan's prediction of them (`gpuplan records --check`):
 # model, KV and output buffers equal to the printed 0.01 MiB, compute buffers within 5%. A failure
 # names the record, the term and both numbers.
@@ -85,6 +86,11 @@ run llama-3.2-3b -p q4_k_m \
   --setting ctx=4096,ubatch=2048,fa=off,parallel=4 \
   --setting ctx=32768,fa=off,ctk=q8_0 \
   --setting ctx=32768,ubatch=2048,fa=on,parallel=4,ctk=q8_0,ctv=q8_0
+# 2025 models: Qwen3 (q/k norms) and Qwen3's MoE (128 experts of 768, 8 a token)
+run qwen3-8b -p q4_k_m \
+  --setting ctx=4096,fa=on
+run qwen3-30b-a3b -p q4_k_m \
+  --setting ctx=4096,fa=on
 # splits between an RPC device on this CPU and the CPU
 run llama-3.2-3b -p q4_k_m --rpc --n-gpu-layers 14 \
   --setting ctx=4096,fa=on \
@@ -101,6 +107,11 @@ run phi-3.5-moe -p q4_k_m --rpc --n-gpu-layers 99 --n-cpu-moe 30 \
   --setting ctx=4096,ubatch=2048,fa=off,parallel=4
 run phi-3.5-moe -p q4_k_m --rpc --n-gpu-layers 8 --n-cpu-moe 28 \
   --setting ctx=4096,fa=off
+run qwen3-8b -p q4_k_m --rpc --n-gpu-layers 20 \
+  --setting ctx=4096,ubatch=2048,fa=off,parallel=4
+run qwen3-30b-a3b -p q4_k_m --rpc --n-gpu-layers 99 --n-cpu-moe 46 \
+  --setting ctx=4096,fa=on \
+  --setting ctx=8192,ubatch=2048,fa=off,parallel=4
 # two RPC devices: the layers split between them by their (equal) free memory; with every layer on
 # them and no override llama.cpp turns pipeline parallelism on (four copies of every input)
 run llama-3.2-3b -p q4_k_m --rpc 2 --n-gpu-layers 99 \
@@ -109,6 +120,8 @@ run llama-3.2-3b -p q4_k_m --rpc 2 --n-gpu-layers 99 \
 run llama-3.2-3b -p q4_k_m --rpc 2 --n-gpu-layers 20 \
   --setting ctx=4096,fa=on
 run phi-3.5-moe -p q4_k_m --rpc 2 --n-gpu-layers 99 --n-cpu-moe 30 \
+  --setting ctx=4096,fa=on
+run qwen3-30b-a3b -p q4_k_m --rpc 2 --n-gpu-layers 99 --n-cpu-moe 44 \
   --setting ctx=4096,fa=on
 RUNS_S=$((SECONDS - T1))
 if [ -n "$REGISTER" ]; then

@@ -131,7 +131,8 @@ pub struct PredictArgs {
 
 #[derive(Debug, Args)]
 pub struct SynthArgs {
-    /// Model id, alias or spec (llama, mistral, mixtral, qwen2, phi3 and phimoe architectures).
+    /// Model id, alias or spec (llama, mistral, mixtral, qwen2, qwen3, qwen3moe, phi3 and phimoe
+    /// architectures).
     pub model: String,
     /// Weight format: a GGUF format (q4_k_m, q8_0, ...), fp16, bf16 or fp32.
     #[arg(long, short = 'p', value_parser = parse_format)]

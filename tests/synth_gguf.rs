@@ -94,6 +94,10 @@ fn catalog_models_round_trip_through_import() {
     round_trip("llama-3.1-70b", "q4_k_m");
     round_trip("mixtral-8x7b", "q4_k_m");
     round_trip("qwen2.5-7b", "q4_k_m");
+    // q/k norms, and experts narrower than the dense width (`expert_feed_forward_length`)
+    round_trip("qwen3-8b", "q4_k_m");
+    round_trip("qwen3-30b-a3b", "q4_k_m");
+    round_trip("qwen3-235b-a22b", "q8_0");
     round_trip("mistral-7b-v0.3", "q8_0");
     round_trip("phi-3-medium-4k", "q5_k_m");
 }

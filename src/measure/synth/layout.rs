@@ -14,13 +14,15 @@ use crate::spec::precision::Role;
 pub fn gguf_arch(a: &Architecture) -> Result<&'static str, SynthError> {
     let unsupported = |why: &str| {
         Err(SynthError::Unsupported(format!(
-            "architecture `{}`: {why}; gpuplan writes GGUF for llama, mistral, mixtral, qwen2, phi3 and phimoe",
+            "architecture `{}`: {why}; gpuplan writes GGUF for llama, mistral, mixtral, qwen2, qwen3, qwen3moe, phi3 and phimoe",
             a.kind.name()
         )))
     };
     let arch = match a.kind {
         ArchType::Llama | ArchType::Mistral | ArchType::Mixtral => "llama",
         ArchType::Qwen2 => "qwen2",
+        ArchType::Qwen3 => "qwen3",
+        ArchType::Qwen3Moe => "qwen3moe",
         ArchType::Phi3 => "phi3",
         ArchType::Phimoe => "phimoe",
         _ => return unsupported("no GGUF layout in gpuplan's writer"),
@@ -41,12 +43,17 @@ pub fn gguf_arch(a: &Architecture) -> Result<&'static str, SynthError> {
         if m.shared_expert_intermediate_size.is_some() || m.dense_layers > 0 || m.router_bias {
             return unsupported("shared experts, dense layers or a router bias");
         }
-        if m.expert_intermediate_size.is_some_and(|i| i != a.intermediate_size) {
+        // qwen3moe reads the experts' width from `expert_feed_forward_length`; the others size
+        // experts by `feed_forward_length`
+        if a.kind != ArchType::Qwen3Moe && m.expert_intermediate_size.is_some_and(|i| i != a.intermediate_size) {
             return unsupported("an expert width other than feed_forward_length");
         }
     }
     if a.fused_qkv && a.kind != ArchType::Phi3 {
         return unsupported("fused qkv outside phi3");
+    }
+    if a.qk_norm && !matches!(a.kind, ArchType::Qwen3 | ArchType::Qwen3Moe) {
+        return unsupported("q/k norms outside qwen3");
     }
     Ok(arch)
 }
@@ -108,6 +115,11 @@ pub fn tensors(a: &Architecture) -> Vec<LayoutTensor> {
             push(b("attn_q.weight"), Role::AttnQkv, at, vec![h, q]);
             push(b("attn_k.weight"), Role::AttnK, at, vec![h, kv]);
             push(b("attn_v.weight"), Role::AttnV, at, vec![h, kv]);
+            if a.qk_norm {
+                // src/models/qwen3.cpp, qwen3moe.cpp: one RMSNorm weight of head_dim each
+                push(b("attn_q_norm.weight"), Role::Norm, at, vec![a.head_dim()]);
+                push(b("attn_k_norm.weight"), Role::Norm, at, vec![a.head_dim()]);
+            }
             if a.qkv_bias {
                 push(b("attn_q.bias"), Role::Bias, at, vec![q]);
                 push(b("attn_k.bias"), Role::Bias, at, vec![kv]);
@@ -125,6 +137,7 @@ pub fn tensors(a: &Architecture) -> Vec<LayoutTensor> {
         match &a.moe {
             Some(m) => {
                 let e = m.experts;
+                let i = m.expert_intermediate_size.unwrap_or(i);
                 push(b("ffn_gate_inp.weight"), Role::Router, at, vec![h, e]);
                 push(b("ffn_gate_exps.weight"), Role::Expert, at, vec![h, i, e]);
                 push(b("ffn_up_exps.weight"), Role::Expert, at, vec![h, i, e]);

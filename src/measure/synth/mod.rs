@@ -283,6 +283,9 @@ fn metadata(
     if let Some(moe) = &a.moe {
         m.push((k("expert_count"), u32_of(moe.experts)));
         m.push((k("expert_used_count"), u32_of(moe.experts_per_token)));
+        if let Some(w) = moe.expert_intermediate_size {
+            m.push((k("expert_feed_forward_length"), u32_of(w)));
+        }
     }
     // a SentencePiece ("llama") vocabulary of the 256 byte tokens plus fillers, as many tokens as
     // token_embd has rows (llama.cpp checks the two agree)
