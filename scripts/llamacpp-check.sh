@@ -112,6 +112,10 @@ run qwen3-8b -p q4_k_m --rpc --n-gpu-layers 20 \
 run qwen3-30b-a3b -p q4_k_m --rpc --n-gpu-layers 99 --n-cpu-moe 46 \
   --setting ctx=4096,fa=on \
   --setting ctx=8192,ubatch=2048,fa=off,parallel=4
+# dense feed-forward matrices of the first blocks on the CPU, attention on the device
+run llama-3.2-3b -p q4_k_m --rpc --n-gpu-layers 99 --n-cpu-ffn 14 \
+  --setting ctx=4096,fa=on \
+  --setting ctx=4096,ubatch=2048,fa=off,parallel=4
 # two RPC devices: the layers split between them by their (equal) free memory; with every layer on
 # them and no override llama.cpp turns pipeline parallelism on (four copies of every input)
 run llama-3.2-3b -p q4_k_m --rpc 2 --n-gpu-layers 99 \
@@ -122,6 +126,8 @@ run llama-3.2-3b -p q4_k_m --rpc 2 --n-gpu-layers 20 \
 run phi-3.5-moe -p q4_k_m --rpc 2 --n-gpu-layers 99 --n-cpu-moe 30 \
   --setting ctx=4096,fa=on
 run qwen3-30b-a3b -p q4_k_m --rpc 2 --n-gpu-layers 99 --n-cpu-moe 44 \
+  --setting ctx=4096,fa=on
+run qwen3-8b -p q4_k_m --rpc 2 --n-gpu-layers 99 --n-cpu-ffn 8 \
   --setting ctx=4096,fa=on
 RUNS_S=$((SECONDS - T1))
 if [ -n "$REGISTER" ]; then

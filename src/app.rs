@@ -348,6 +348,7 @@ fn llamacpp_options(catalog: &Catalog, a: &ValidateArgs) -> Result<measure::llam
             n_gpu_layers: l.n_gpu_layers,
             repack: !l.no_repack,
             n_cpu_moe: l.n_cpu_moe,
+            n_cpu_ffn: l.n_cpu_ffn,
             rpc: l.rpc,
             ..s.clone()
         })

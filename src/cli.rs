@@ -281,6 +281,10 @@ pub struct LlamaCppArgs {
     /// Keep the routed experts of the first N blocks in host memory (llama.cpp --n-cpu-moe).
     #[arg(long, default_value_t = 0)]
     pub n_cpu_moe: u64,
+    /// Keep the dense feed-forward matrices of the first N blocks in host memory (llama.cpp
+    /// --n-cpu-ffn).
+    #[arg(long, default_value_t = 0)]
+    pub n_cpu_ffn: u64,
     /// Offload to N RPC servers on this CPU (the probe serves its CPU backend over ggml-rpc on
     /// localhost) instead of GPUs: a CPU-only build then splits the model over several devices.
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "1", default_value_t = 0)]

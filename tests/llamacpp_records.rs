@@ -71,6 +71,8 @@ fn the_splits_of_issue_12_are_committed() {
     );
     assert!(split.iter().any(|r| s(r).n_cpu_moe > 0 && s(r).n_gpu_layers == 99));
     assert!(split.iter().any(|r| s(r).n_cpu_moe > 0 && s(r).n_gpu_layers < 32));
+    // a dense model's feed-forward on the CPU, attention on the device
+    assert!(split.iter().any(|r| s(r).n_cpu_ffn > 0));
     // a 2025 MoE (Qwen3's: q/k norms, 128 narrow experts) split as people run it at home
     assert!(split.iter().any(|r| r.model == "qwen3-30b-a3b" && s(r).n_cpu_moe > 0));
     for r in &split {

@@ -534,10 +534,10 @@ pub fn validate(opts: &Options, catalog: &Catalog) -> anyhow::Result<Vec<Record>
     } else {
         opts.settings.clone()
     };
-    let load = |s: &RunSettings| (s.n_gpu_layers, s.repack, s.n_cpu_moe, s.rpc);
+    let load = |s: &RunSettings| (s.n_gpu_layers, s.repack, s.n_cpu_moe, s.n_cpu_ffn, s.rpc);
     if settings.windows(2).any(|w| load(&w[0]) != load(&w[1])) {
         anyhow::bail!(
-            "one llama.cpp load per model: every setting needs the same --n-gpu-layers, --n-cpu-moe, --rpc and repacking"
+            "one llama.cpp load per model: every setting needs the same --n-gpu-layers, --n-cpu-moe, --n-cpu-ffn, --rpc and repacking"
         );
     }
     let registered = match &opts.registered {

@@ -156,8 +156,8 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join(" | ")
 }
 
-/// Loads `gguf` once and creates a context per setting (`n_gpu_layers`, `n_cpu_moe`, `rpc` and
-/// `repack` from the first);
+/// Loads `gguf` once and creates a context per setting (`n_gpu_layers`, `n_cpu_moe`, `n_cpu_ffn`,
+/// `rpc` and `repack` from the first);
 /// with `bench`, llama-bench's pp512 and tg128 on each context.
 pub fn run(
     bin: &Path,
@@ -186,6 +186,9 @@ pub fn run(
     }
     if first.n_cpu_moe > 0 {
         cmd.arg("--n-cpu-moe").arg(first.n_cpu_moe.to_string());
+    }
+    if first.n_cpu_ffn > 0 {
+        cmd.arg("--n-cpu-ffn").arg(first.n_cpu_ffn.to_string());
     }
     if first.rpc > 0 {
         cmd.arg("--rpc-servers").arg(first.rpc.to_string());

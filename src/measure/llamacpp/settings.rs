@@ -144,6 +144,9 @@ pub struct RunSettings {
     /// `--n-cpu-moe`: the routed experts of the first N blocks stay in host memory
     #[serde(default, skip_serializing_if = "is_zero")]
     pub n_cpu_moe: u64,
+    /// `--n-cpu-ffn`: the dense feed-forward matrices of the first N blocks stay in host memory
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub n_cpu_ffn: u64,
     /// `--rpc`: offload to this many RPC servers running this CPU's backend (the probe serves them)
     /// instead of GPUs: how a CPU-only build splits a model over several devices; 0: none
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -168,6 +171,7 @@ impl Default for RunSettings {
             n_gpu_layers: 0,
             repack: true,
             n_cpu_moe: 0,
+            n_cpu_ffn: 0,
             rpc: 0,
         }
     }
@@ -265,9 +269,10 @@ impl RunSettings {
             // logit row per slot (`probe_arg`)
             swa_full: false,
             entry: llamacpp::Entry::Server,
-            // the probe places by -ngl and --n-cpu-moe
+            // the probe places by -ngl, --n-cpu-moe and --n-cpu-ffn
             offload: OffloadFlags {
                 n_cpu_moe: self.n_cpu_moe,
+                n_cpu_ffn: self.n_cpu_ffn,
                 ..OffloadFlags::default()
             },
         }
@@ -291,6 +296,9 @@ impl RunSettings {
         }
         if self.n_cpu_moe > 0 {
             c.push_str(&format!(" --n-cpu-moe {}", self.n_cpu_moe));
+        }
+        if self.n_cpu_ffn > 0 {
+            c.push_str(&format!(" --n-cpu-ffn {}", self.n_cpu_ffn));
         }
         if !self.repack {
             c.push_str(" --no-repack");
@@ -329,6 +337,9 @@ impl RunSettings {
         }
         if self.n_cpu_moe > 0 {
             s.push_str(&format!("_ncmoe{}", self.n_cpu_moe));
+        }
+        if self.n_cpu_ffn > 0 {
+            s.push_str(&format!("_ncffn{}", self.n_cpu_ffn));
         }
         match self.rpc {
             0 => {}
@@ -385,6 +396,13 @@ mod tests {
             .command("m.gguf")
             .ends_with("-ngl 99 --n-cpu-moe 30 --no-repack --rpc 127.0.0.1:PORT0"));
         assert_eq!(s.flags().offload.n_cpu_moe, 30);
+        let ffn = RunSettings {
+            n_cpu_moe: 0,
+            n_cpu_ffn: 14,
+            ..s.clone()
+        };
+        assert!(ffn.slug().ends_with("_ngl99_ncffn14_rpc") && ffn.command("m").contains(" --n-cpu-ffn 14"));
+        assert_eq!(ffn.flags().offload.n_cpu_ffn, 14);
         // a record written before these settings existed reads as neither
         let old: RunSettings = serde_json::from_value(serde_json::json!({
             "ctx_size": 4096, "batch_size": 2048, "ubatch_size": 512, "parallel": 1,

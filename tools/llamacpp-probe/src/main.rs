@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! llamacpp-probe --model FILE [--n-gpu-layers N] [--no-repack] [--no-mmap]
-//!                [--rpc | --rpc-servers N] [--n-cpu-moe N] [--cpu-moe] [--override-tensor PATTERN=CPU ...]
+//!                [--rpc | --rpc-servers N] [--n-cpu-moe N] [--cpu-moe] [--n-cpu-ffn N]
+//!                [--override-tensor PATTERN=CPU ...]
 //!                --run ctx=4096,batch=2048,ubatch=512,parallel=1,fa=auto,ctk=f16,ctv=f16,kvu=0,outs=0,swa=on,pp=512,tg=128
 //!                [--run ...]
 //! ```
@@ -445,9 +446,13 @@ struct Args {
 /// common/common.h `LLM_FFN_EXPS_REGEX`: a block's routed expert matrices.
 const FFN_EXPS_REGEX: &str = "\\.ffn_(up|down|gate|gate_up)_(ch|)exps";
 
-/// `--n-cpu-moe N`: one pattern per block `0..N` (common/common.h `llm_add_n_cpu_ffn_overrides`).
-fn n_cpu_moe_patterns(n: u32) -> Vec<String> {
-    (0..n).map(|i| format!("blk\\.{i}{FFN_EXPS_REGEX}")).collect()
+/// common/common.h `LLM_FFN_DENSE_REGEX`: a block's dense feed-forward matrices.
+const FFN_DENSE_REGEX: &str = "\\.ffn_(up|down|gate)\\.";
+
+/// `--n-cpu-moe N` (`--n-cpu-ffn N` with the dense pattern): one pattern per block `0..N`
+/// (common/common.h `llm_add_n_cpu_ffn_overrides`).
+fn first_blocks_patterns(n: u32, ffn: &str) -> Vec<String> {
+    (0..n).map(|i| format!("blk\\.{i}{ffn}")).collect()
 }
 
 fn args() -> Result<Args, String> {
@@ -473,7 +478,11 @@ fn args() -> Result<Args, String> {
             "--cpu-moe" => a.overrides.push(FFN_EXPS_REGEX.to_string()),
             "--n-cpu-moe" => {
                 let n = value()?.parse().map_err(|e| format!("--n-cpu-moe: {e}"))?;
-                a.overrides.extend(n_cpu_moe_patterns(n));
+                a.overrides.extend(first_blocks_patterns(n, FFN_EXPS_REGEX));
+            }
+            "--n-cpu-ffn" => {
+                let n = value()?.parse().map_err(|e| format!("--n-cpu-ffn: {e}"))?;
+                a.overrides.extend(first_blocks_patterns(n, FFN_DENSE_REGEX));
             }
             "--override-tensor" => {
                 let v = value()?;
@@ -746,11 +755,15 @@ mod tests {
     #[test]
     fn n_cpu_moe_names_the_first_blocks_experts() {
         assert_eq!(
-            n_cpu_moe_patterns(2),
+            first_blocks_patterns(2, FFN_EXPS_REGEX),
             [
                 "blk\\.0\\.ffn_(up|down|gate|gate_up)_(ch|)exps",
                 "blk\\.1\\.ffn_(up|down|gate|gate_up)_(ch|)exps"
             ]
+        );
+        assert_eq!(
+            first_blocks_patterns(1, FFN_DENSE_REGEX),
+            ["blk\\.0\\.ffn_(up|down|gate)\\."]
         );
     }
 

@@ -100,7 +100,9 @@ impl GpuBackend {
         !no_op_offload && gpus > 0 && self.offload_min_batch().is_some_and(|min| ubatch >= min)
     }
 
-    /// The device's name in llama.cpp's buffer lines (an RPC device adds its endpoint in brackets).
+    /// The name of the `index`-th device in llama.cpp's buffer lines. RPC devices print as their
+    /// server's device number and endpoint (`RPC0[127.0.0.1:50052]`, each server's first device
+    /// being `RPC0`); without the endpoint gpuplan names them `RPC0`, `RPC1`, ... in model order.
     pub fn device_name(self, index: usize) -> String {
         match self {
             GpuBackend::Cuda => format!("CUDA{index}"),
