@@ -295,6 +295,15 @@ pub fn compute_buffers(p: &Prepared, l: &Layout, ctx: &Context) -> compute::Spli
     compute::split_buffers(m, &ctx.reserve(), &cs, &weight_type)
 }
 
+/// What a device holds beside llama.cpp's buffers: a CUDA GPU its context and cuBLAS workspace.
+pub(super) fn context_bytes(p: &Prepared, backend: GpuBackend) -> u64 {
+    if backend.has_cuda_context() {
+        overhead::cuda_context(p.setup.runtime) + overhead::blas_workspace(p.gpu, p.setup.runtime)
+    } else {
+        0
+    }
+}
+
 /// Assembles a [`Split`] from its layout, its context and its compute buffers.
 pub fn assemble(
     p: &Prepared,
@@ -314,11 +323,7 @@ pub fn assemble(
         })
         .collect();
     let host_kv = ctx.kv_buffers(m, Alloc::Host, |il| l.kv_device(il).is_none()).total();
-    let cuda_context = if l.backend.has_cuda_context() {
-        overhead::cuda_context(p.setup.runtime) + overhead::blas_workspace(p.gpu, p.setup.runtime)
-    } else {
-        0
-    };
+    let cuda_context = context_bytes(p, l.backend);
     let mut decode = DecodeBytes {
         gpu: l.gpu_reads.clone(),
         host: l.host_reads,

@@ -18,7 +18,6 @@ use crate::estimate::engine::llamacpp::compute::SplitBuffers;
 use crate::estimate::engine::llamacpp::context::Context;
 use crate::estimate::engine::llamacpp::weights::Place;
 use crate::estimate::engine::llamacpp::{self, Settings};
-use crate::estimate::overhead;
 use crate::estimate::prepared::Prepared;
 use crate::estimate::recent::{remembered, Recent};
 use crate::estimate::search::largest;
@@ -261,11 +260,7 @@ fn replay(p: &Prepared, s: &Settings, knob: Knob, gpus: usize, context: u64, bat
 fn bytes_at(p: &Prepared, s: &Settings, l: &Layout, r: &Replayed, context: u64, batch: u64) -> (u64, u64) {
     let m = &l.model;
     let ctx = Context::new(m, &llamacpp::params(s, context, batch));
-    let cuda = if l.backend.has_cuda_context() {
-        overhead::cuda_context(p.setup.runtime) + overhead::blas_workspace(p.gpu, p.setup.runtime)
-    } else {
-        0
-    };
+    let cuda = super::context_bytes(p, l.backend);
     let gpu = (0..l.gpus)
         .map(|g| {
             let kv = ctx
