@@ -16,7 +16,7 @@ use super::llamacpp::compute::{self, Split as ComputeSplit};
 use super::llamacpp::context::{self, Context};
 use super::llamacpp::graph::Weight;
 use super::llamacpp::model::Model;
-use super::llamacpp::weights::{self, Name, Place};
+use super::llamacpp::weights::{self, Name, Place, Tensor};
 use super::llamacpp::{self, Figures, Settings};
 use crate::estimate::arch::moe::expected_share_touched;
 use crate::estimate::overhead;
@@ -24,6 +24,7 @@ use crate::estimate::prepared::Prepared;
 use crate::estimate::recent::{remembered, Recent};
 use serde::Serialize;
 use speed::DecodeBytes;
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
@@ -240,12 +241,21 @@ pub fn layout(p: &Prepared, s: &Settings, gpus: usize, batch: u64, ubatch: u64, 
         }
     }
     if mapped.iter().any(|&x| x) {
-        let order = placement::quantize_order(&tensors);
+        let order = file_order(p, &tensors);
         if let Some(span) = placement::mapped_span(&tensors, &mapped, &order, placement::GGUF_ALIGNMENT) {
             l.host_buffers.insert(HostBuffer::CpuMapped, span);
         }
     }
     l
+}
+
+/// [`placement::quantize_order`] of `tensors`, `p`'s [`llamacpp::file_tensors`]: kept beside them
+/// in the weight facts when they are kept there (every split of a search reads the same file).
+fn file_order<'a>(p: &Prepared<'a>, tensors: &Cow<'a, [Tensor]>) -> Cow<'a, [usize]> {
+    match tensors {
+        Cow::Borrowed(t) => Cow::Borrowed(p.weights.llamacpp_order.get_or_init(|| placement::quantize_order(t))),
+        Cow::Owned(t) => Cow::Owned(placement::quantize_order(t)),
+    }
 }
 
 /// The compute buffers and graph splits of `l` for context `ctx`: the worst-case graphs replayed
@@ -386,16 +396,18 @@ pub fn split(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, 
     remembered(&SPLITS, key, || place_and_replay(p, s, gpus, context, batch, rules))
 }
 
-/// What a placement of `p`'s model depends on besides the GPU: the spec (its id and its weight
-/// bytes in the format, which tell apart two specs of one id), the settings and rules, the devices
-/// and the sizes. A split adds the GPU (its CUDA context); a search plan does not.
+/// What a placement of `p`'s model depends on besides the GPU: the spec (its id and its parameter
+/// counts, which tell apart two specs of one id), the format, the settings and rules, the devices
+/// and the sizes. A split adds the GPU (its CUDA context); a search plan does not. Not the stage:
+/// a split places the whole file, so every stage of a replica, and the offload search's setup of
+/// the same GPUs, ask for one split.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct PlacementKey {
     // the sizes first: the derived equality stops at the first field that differs
     context: u64,
     batch: u64,
     gpus: usize,
-    weight_bytes: u64,
+    parameters: (u64, u64),
     format: &'static str,
     model: String,
     settings: Settings,
@@ -407,7 +419,7 @@ impl PlacementKey {
         PlacementKey {
             model: p.setup.model.id.clone(),
             format: p.setup.format.id,
-            weight_bytes: p.weights.total,
+            parameters: (p.facts.parameters, p.facts.active_parameters),
             settings: *s,
             rules: *rules,
             gpus,
@@ -421,15 +433,45 @@ thread_local! {
     /// Splits remembered per thread: every stage of a replica, its itemized memory and its engine
     /// report ask for the same one, and each costs a graph replay.
     static SPLITS: RefCell<Recent<(PlacementKey, String), Split>> = const { RefCell::new(Recent::new(16)) };
+    /// [`totals_before_compute`] remembered as the splits are (the searches ask before each split).
+    static PLACED: RefCell<Recent<(PlacementKey, String), Vec<u64>>> = const { RefCell::new(Recent::new(16)) };
 }
 
 /// [`split`] without the memo.
 fn place_and_replay(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, rules: &Rules) -> Split {
-    let (m, _, _) = llamacpp::model_of(p);
-    let ctx = Context::new(&m, &llamacpp::params(s, context, batch));
-    let l = layout(p, s, gpus, batch, ctx.n_ubatch, rules);
+    let (l, ctx) = place(p, s, gpus, context, batch, rules);
     let sb = compute_buffers(p, &l, &ctx);
     assemble(p, &l, &ctx, &sb, context, batch)
+}
+
+/// The layout and the context of [`split`]'s arguments: everything but the graph replay.
+fn place(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, rules: &Rules) -> (Layout, Context) {
+    let (m, _, _) = llamacpp::model_of(p);
+    let ctx = Context::new(&m, &llamacpp::params(s, context, batch));
+    (layout(p, s, gpus, batch, ctx.n_ubatch, rules), ctx)
+}
+
+/// Each GPU's total of [`split`] without its compute buffer (model and KV buffers, CUDA context),
+/// from the placement alone: a lower bound of the GPU's total that costs no graph replay (the
+/// compute buffer only adds). A GPU over its budget by these bytes alone needs no replay to fail.
+pub fn totals_before_compute(
+    p: &Prepared,
+    s: &Settings,
+    gpus: usize,
+    context: u64,
+    batch: u64,
+    rules: &Rules,
+) -> Vec<u64> {
+    let key = (PlacementKey::of(p, s, rules, gpus, context, batch), p.gpu.id.clone());
+    remembered(&PLACED, key, || {
+        let (l, ctx) = place(p, s, gpus, context, batch, rules);
+        let none = compute::SplitBuffers {
+            compute: vec![0; gpus + 1],
+            ..compute::SplitBuffers::default()
+        };
+        let sp = assemble(p, &l, &ctx, &none, context, batch);
+        sp.gpus.iter().map(|g| g.total_bytes).collect()
+    })
 }
 
 /// Graph splits of a one-token graph with every unit on one GPU: the token-embedding lookup on the
@@ -461,9 +503,13 @@ pub fn devices(p: &Prepared) -> usize {
 /// llama.cpp's figures for `p`'s GPU of a split (`CUDA{stage}` of [`devices`]): the context's sizes
 /// from llama.cpp's own accounting, the buffers from the placement.
 pub fn figures(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Figures {
-    let base = llamacpp::figures(p, s, context, batch);
     let sp = split(p, s, devices(p), context, batch, &MODELED);
     let g = &sp.gpus[device(p, &sp)];
+    let compute = compute::ComputeBuffers {
+        device: g.compute_buffer_bytes,
+        host: sp.host.compute_buffer_bytes,
+    };
+    let base = llamacpp::figures_with_compute(p, s, context, batch, compute);
     Figures {
         gpu_layers: sp.gpu_units,
         model_buffer_bytes: g.model_buffer_bytes,
@@ -485,4 +531,94 @@ fn device(p: &Prepared, sp: &Split) -> usize {
 pub fn total(p: &Prepared, s: &Settings, context: u64, batch: u64) -> u64 {
     let sp = split(p, s, devices(p), context, batch, &MODELED);
     sp.gpus[device(p, &sp)].total_bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::estimate::arch::check_declared;
+    use crate::plan::layout::{Layout as Gpus, Replica};
+    use crate::plan::Options;
+    use crate::spec::{Catalog, Format};
+
+    /// The placement key leaves out the stage: every stage of a replica on N GPUs places the whole
+    /// file over them, as the whole model does (the offload search's setup), and the figures built
+    /// on a split's own compute buffers are those built on a replay of one GPU's, but for them.
+    #[test]
+    fn every_stage_places_and_replays_the_same_split() {
+        let c = Catalog::embedded(check_declared).expect("embedded catalog");
+        let g = c.gpu("rtx-3090").expect("gpu");
+        let opts = Options {
+            precision: Format::parse("q4_k_m"),
+            ..Options::default()
+        };
+        for id in ["gemma-3-27b", "qwen3-235b-a22b"] {
+            let m = c.model(id, check_declared).expect("model");
+            let whole = Replica::new(&m, &g, &opts, Gpus::SINGLE);
+            let whole = whole.stages();
+            let w = whole.first();
+            let crate::estimate::engine::Settings::LlamaCpp(s) = w.settings else {
+                panic!("{id}: llama.cpp");
+            };
+            for gpus in [2, 3] {
+                let replica = Replica::new(&m, &g, &opts, Gpus { tp: 1, pp: gpus });
+                let stages = replica.stages();
+                let expected = place_and_replay(w, &s, gpus as usize, 8192, 1, &MODELED);
+                for p in stages.all() {
+                    assert_eq!(
+                        PlacementKey::of(p, &s, &MODELED, 2, 8192, 1),
+                        PlacementKey::of(w, &s, &MODELED, 2, 8192, 1)
+                    );
+                    assert_eq!(
+                        place_and_replay(p, &s, gpus as usize, 8192, 1, &MODELED),
+                        expected,
+                        "{id} stage {}",
+                        p.setup.stage
+                    );
+                    let before = totals_before_compute(p, &s, gpus as usize, 8192, 1, &MODELED);
+                    let totals: Vec<u64> = expected
+                        .gpus
+                        .iter()
+                        .map(|g| g.total_bytes - g.compute_buffer_bytes)
+                        .collect();
+                    assert_eq!(before, totals, "{id}");
+                    let replayed = llamacpp::figures(p, &s, 8192, 1);
+                    let given = compute::ComputeBuffers {
+                        device: replayed.compute_buffer_bytes,
+                        host: replayed.host_compute_buffer_bytes,
+                    };
+                    assert_eq!(llamacpp::figures_with_compute(p, &s, 8192, 1, given), replayed, "{id}");
+                }
+            }
+        }
+    }
+
+    /// The file order compares names byte by byte without building them: the order of the full
+    /// names, for every catalog model's GGUF tensors.
+    #[test]
+    fn the_file_order_is_the_full_names_order() {
+        let c = Catalog::embedded(check_declared).expect("embedded catalog");
+        let g = c.gpu("rtx-3090").expect("gpu");
+        let opts = Options {
+            precision: Format::parse("q4_k_m"),
+            ..Options::default()
+        };
+        for m in c.model_specs() {
+            let replica = Replica::new(m, &g, &opts, Gpus::SINGLE);
+            let stages = replica.stages();
+            let p = stages.first();
+            let (_, file, _) = llamacpp::model_of(p);
+            let tensors = llamacpp::file_tensors(p, &file);
+            let mut named: Vec<usize> = (0..tensors.len()).collect();
+            named.sort_by_cached_key(|&i| {
+                let t = &tensors[i];
+                let layer = match t.place {
+                    Place::Layer(il) => il as i64,
+                    _ => -1,
+                };
+                (layer, t.name.at(t.place))
+            });
+            assert_eq!(placement::quantize_order(&tensors), named, "{}", m.id);
+        }
+    }
 }

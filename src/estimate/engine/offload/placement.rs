@@ -179,14 +179,20 @@ pub const GGUF_ALIGNMENT: u64 = 32;
 /// `tensors`.
 pub fn quantize_order(tensors: &[Tensor]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..tensors.len()).collect();
-    let key = |t: &Tensor| {
-        let layer = match t.place {
-            Place::Layer(il) => il as i64,
-            Place::Input | Place::Output => -1,
-        };
-        (layer, t.name.at(t.place))
+    let layer = |t: &Tensor| match t.place {
+        Place::Layer(il) => il as i64,
+        Place::Input | Place::Output => -1,
     };
-    order.sort_by_cached_key(|&i| key(&tensors[i]));
+    // the name without its `blk.{il}.` (the same for every tensor of a block), byte by byte as
+    // the full names compare, without building them
+    let name = |t: &Tensor| {
+        let n = t.name;
+        n.base.bytes().chain(std::iter::once(b'.')).chain(n.suffix().bytes())
+    };
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&tensors[a], &tensors[b]);
+        layer(a).cmp(&layer(b)).then_with(|| name(a).cmp(name(b)))
+    });
     order
 }
 
