@@ -203,14 +203,32 @@ impl<'p> Stages<'p> {
     /// GPU bytes of each stage under llama.cpp's layer split, from one placement of the whole model
     /// (each stage alone would place it again); None for the other engines and for one GPU.
     fn layer_split(&self, context: u64, batch: u64) -> Option<Vec<u64>> {
+        let sp = self.llamacpp_split(context, batch)?;
+        Some(sp.gpus.iter().map(|g| g.total_bytes).collect())
+    }
+
+    /// llama.cpp's layer split of the whole model over the stages' GPUs, as it starts; None for
+    /// the other engines and for one GPU.
+    fn llamacpp_split(&self, context: u64, batch: u64) -> Option<offload::Split> {
         let p = self.first();
         match &p.settings {
-            Settings::LlamaCpp(s) if offload::devices(p) > 1 => {
-                let sp = offload::split(p, s, offload::devices(p), context, batch, &offload::MODELED);
-                Some(sp.gpus.iter().map(|g| g.total_bytes).collect())
-            }
+            Settings::LlamaCpp(s) if offload::devices(p) > 1 => Some(offload::split(
+                p,
+                s,
+                offload::devices(p),
+                context,
+                batch,
+                &offload::MODELED,
+            )),
             _ => None,
         }
+    }
+
+    /// Pipeline parallelism under llama.cpp's layer split over several GPUs (dropped where its
+    /// four-copy compute buffers do not fit: [`offload::retries_without_pipeline`]); None for the
+    /// other engines and for one GPU.
+    pub fn pipeline_parallel(&self, context: u64, batch: u64) -> Option<offload::Pipeline> {
+        self.llamacpp_split(context, batch).map(|sp| sp.pipeline)
     }
 
     /// GPU bytes of each stage before its compute buffer, from the placement alone (llama.cpp, whose

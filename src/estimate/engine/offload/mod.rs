@@ -97,6 +97,22 @@ pub struct Split {
     /// the tensor overrides matched a tensor on a GPU index beyond those in use
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unknown_gpu: Option<String>,
+    /// whether the compute buffers hold pipeline parallelism's copies
+    pub pipeline: Pipeline,
+}
+
+/// llama.cpp's pipeline parallelism for a split (src/llama-context.cpp): what `sched_reserve`
+/// reserved the compute buffers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pipeline {
+    /// not turned on (one GPU, a layer or the KV cache on the host, tensor overrides)
+    Off,
+    /// on: four copies of every graph input and every split input ([`compute::pipeline_parallel`])
+    On,
+    /// on, but the four-copy compute buffers did not fit a GPU that held its weights and KV cache:
+    /// "compute buffer allocation failed, retrying without pipeline parallelism", one copy
+    Dropped,
 }
 
 impl Split {
@@ -259,8 +275,9 @@ fn file_order<'a>(p: &Prepared<'a>, tensors: &Cow<'a, [Tensor]>) -> Cow<'a, [usi
 }
 
 /// The compute buffers and graph splits of `l` for context `ctx`: the worst-case graphs replayed
-/// over the GPUs and the CPU with this placement.
-pub fn compute_buffers(p: &Prepared, l: &Layout, ctx: &Context) -> compute::SplitBuffers {
+/// over the GPUs and the CPU with this placement; `dropped`: without pipeline parallelism where
+/// llama.cpp would turn it on (its retry, [`Pipeline::Dropped`]).
+pub fn compute_buffers(p: &Prepared, l: &Layout, ctx: &Context, dropped: bool) -> compute::SplitBuffers {
     let gpus = l.gpus;
     let m = &l.model;
     let n_layer = m.n_layer;
@@ -290,14 +307,19 @@ pub fn compute_buffers(p: &Prepared, l: &Layout, ctx: &Context) -> compute::Spli
         weight_backend: flags
             .has_overrides()
             .then_some(&weight_backend as &dyn Fn(Weight, Option<u64>) -> Option<usize>),
-        pipeline_parallel: compute::pipeline_parallel(
-            gpus,
-            l.units.iter().all(Option::is_some),
-            !l.no_kv_offload,
-            flags.has_overrides(),
-        ),
+        pipeline_parallel: pipeline_parallel(l) && !dropped,
     };
     compute::split_buffers(m, &ctx.reserve(), &cs, &weight_type)
+}
+
+/// Whether llama.cpp turns pipeline parallelism on for layout `l` ([`compute::pipeline_parallel`]).
+fn pipeline_parallel(l: &Layout) -> bool {
+    compute::pipeline_parallel(
+        l.gpus,
+        l.units.iter().all(Option::is_some),
+        !l.no_kv_offload,
+        l.flags.has_overrides(),
+    )
 }
 
 /// Assembles a [`Split`] from its layout, its context and its compute buffers.
@@ -385,15 +407,59 @@ pub fn assemble(
         decode,
         ubatch_copy_bytes: l.ubatch_copy_bytes,
         unknown_gpu: l.unknown_gpu.clone(),
+        pipeline: if pipeline_parallel(l) {
+            Pipeline::On
+        } else {
+            Pipeline::Off
+        },
     }
 }
 
 /// The split of `p`'s model over `gpus` equal GPUs (`p.gpu`, `p.budget` each) and the host, with
 /// `s`'s placement flags, for `batch` slots of `context` tokens, under the placement `rules` of a
-/// llama.cpp build. GPUs share the units in proportion to their (equal) free memory.
+/// llama.cpp build, as llama.cpp starts it: [`scheduled_split`], or without pipeline parallelism
+/// where it retries so ([`retries_without_pipeline`]). GPUs share the units in proportion to their
+/// (equal) free memory.
 pub fn split(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, rules: &Rules) -> Split {
-    let key = (PlacementKey::of(p, s, rules, gpus, context, batch), p.gpu.id.clone());
-    remembered(&SPLITS, key, || place_and_replay(p, s, gpus, context, batch, rules))
+    let sp = scheduled_split(p, s, gpus, context, batch, rules);
+    if retries_without_pipeline(&sp, p.budget) {
+        replayed(p, s, gpus, context, batch, rules, true)
+    } else {
+        sp
+    }
+}
+
+/// [`split`] as the scheduler first reserves it, pipeline parallelism on where llama.cpp turns it
+/// on, whatever the GPUs' size: what the split search's plans replay (they hold for every GPU).
+pub fn scheduled_split(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, rules: &Rules) -> Split {
+    replayed(p, s, gpus, context, batch, rules, false)
+}
+
+/// `sched_reserve`'s retry (src/llama-context.cpp): with pipeline parallelism on, the prompt graph's
+/// compute buffers fail to allocate on some GPU (its total passes `budget`), and llama.cpp reserves
+/// again with one copy. Only once every GPU holds its weights, KV cache and CUDA context within
+/// `budget`: else loading the model or creating the cache fails first, and no graph is reserved.
+pub fn retries_without_pipeline(sp: &Split, budget: u64) -> bool {
+    let before_compute = |g: &GpuPart| {
+        [g.kv_buffer_bytes, g.cuda_context_bytes]
+            .into_iter()
+            .fold(g.model_buffer_bytes, u64::saturating_add)
+    };
+    sp.pipeline == Pipeline::On
+        && sp.gpus.iter().all(|g| before_compute(g) <= budget)
+        && sp.gpus.iter().any(|g| g.total_bytes > budget)
+}
+
+/// [`place_and_replay`], remembered per thread.
+fn replayed(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, rules: &Rules, dropped: bool) -> Split {
+    let key = (
+        PlacementKey::of(p, s, rules, gpus, context, batch),
+        p.gpu.id.clone(),
+        dropped,
+    );
+    remembered(&SPLITS, key, || {
+        place_and_replay(p, s, gpus, context, batch, rules, dropped)
+    })
 }
 
 /// What a placement of `p`'s model depends on besides the GPU: the spec (its id and its parameter
@@ -432,16 +498,32 @@ impl PlacementKey {
 thread_local! {
     /// Splits remembered per thread: every stage of a replica, its itemized memory and its engine
     /// report ask for the same one, and each costs a graph replay.
-    static SPLITS: RefCell<Recent<(PlacementKey, String), Split>> = const { RefCell::new(Recent::new(16)) };
+    static SPLITS: RefCell<Recent<(PlacementKey, String, bool), Split>> = const { RefCell::new(Recent::new(16)) };
     /// [`totals_before_compute`] remembered as the splits are (the searches ask before each split).
     static PLACED: RefCell<Recent<(PlacementKey, String), Vec<u64>>> = const { RefCell::new(Recent::new(16)) };
 }
 
-/// [`split`] without the memo.
-fn place_and_replay(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, rules: &Rules) -> Split {
+/// The split placed and its graphs replayed; `dropped`: without pipeline parallelism where
+/// llama.cpp would turn it on.
+fn place_and_replay(
+    p: &Prepared,
+    s: &Settings,
+    gpus: usize,
+    context: u64,
+    batch: u64,
+    rules: &Rules,
+    dropped: bool,
+) -> Split {
     let (l, ctx) = place(p, s, gpus, context, batch, rules);
-    let sb = compute_buffers(p, &l, &ctx);
-    assemble(p, &l, &ctx, &sb, context, batch)
+    let sb = compute_buffers(p, &l, &ctx, dropped);
+    let sp = assemble(p, &l, &ctx, &sb, context, batch);
+    match sp.pipeline {
+        Pipeline::On if dropped => Split {
+            pipeline: Pipeline::Dropped,
+            ..sp
+        },
+        _ => sp,
+    }
 }
 
 /// The layout and the context of [`split`]'s arguments: everything but the graph replay.
@@ -563,14 +645,14 @@ mod tests {
             for gpus in [2, 3] {
                 let replica = Replica::new(&m, &g, &opts, Gpus { tp: 1, pp: gpus });
                 let stages = replica.stages();
-                let expected = place_and_replay(w, &s, gpus as usize, 8192, 1, &MODELED);
+                let expected = place_and_replay(w, &s, gpus as usize, 8192, 1, &MODELED, false);
                 for p in stages.all() {
                     assert_eq!(
                         PlacementKey::of(p, &s, &MODELED, 2, 8192, 1),
                         PlacementKey::of(w, &s, &MODELED, 2, 8192, 1)
                     );
                     assert_eq!(
-                        place_and_replay(p, &s, gpus as usize, 8192, 1, &MODELED),
+                        place_and_replay(p, &s, gpus as usize, 8192, 1, &MODELED, false),
                         expected,
                         "{id} stage {}",
                         p.setup.stage
