@@ -189,6 +189,7 @@ pub fn quantize_order(tensors: &[Tensor]) -> Vec<usize> {
         let n = t.name;
         n.base.bytes().chain(std::iter::once(b'.')).chain(n.suffix().bytes())
     };
+    // stable: a tensor gpuplan cannot name shares its role's name, and keeps its place among them
     order.sort_by(|&a, &b| {
         let (a, b) = (&tensors[a], &tensors[b]);
         layer(a).cmp(&layer(b)).then_with(|| name(a).cmp(name(b)))
