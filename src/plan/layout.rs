@@ -471,6 +471,13 @@ mod tests {
                 let limit = m.max_context;
                 let replayed = solve::largest(1, limit, |n| one.fits_replayed(n, 1, 0.0));
                 assert_eq!(one.max_context(1), replayed, "{id} on {}", g.id);
+                // llama.cpp's layouts are layer splits, one per GPU count
+                let fewest = candidates(&m, 8, false).into_iter().find(|l| {
+                    let r = Replica::new(&m, &g, &opts, *l);
+                    let fits = r.stages().fits_replayed(32768, 1, 0.0);
+                    fits
+                });
+                assert_eq!(smallest(&m, &g, &opts, 32768, 1, 8), fewest, "{id} on {}", g.id);
             }
         }
         // it skips many (the big models on few GPUs), not all
