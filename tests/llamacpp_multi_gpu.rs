@@ -75,3 +75,60 @@ fn the_fewest_gpus_of_a_gguf_model_are_a_layer_split() {
     assert_eq!(r.smallest_layout, Some(Layout { tp: 1, pp: 2 }));
     assert!(fit(&m, &g, &opts(2)).fits);
 }
+
+/// `sched_reserve`'s retry: Llama 3.3 70B in Q4_K_M on two RTX 3090s, at the first context past
+/// the largest whose four-copy compute buffers (pipeline parallelism) fit. There the weights and KV
+/// cache fit each GPU, the four-copy buffers do not, the one-copy buffers do: llama.cpp starts
+/// without pipeline parallelism, and `fit` says it fits with those figures.
+#[test]
+fn a_split_that_fits_only_without_pipeline_parallelism_starts_without_it() {
+    use gpuplan::estimate::engine::offload::{self, Pipeline, MODELED};
+    use gpuplan::estimate::engine::Settings;
+    use gpuplan::plan::layout::Replica;
+    use gpuplan::plan::solve::largest;
+    let c = Catalog::embedded(check_declared).expect("catalog");
+    let g = c.gpu("rtx-3090").expect("gpu");
+    let m = c.model("llama-3.3-70b", check_declared).expect("model");
+    let replica = Replica::new(&m, &g, &opts(2), Layout { tp: 1, pp: 2 });
+    let stages = replica.stages();
+    let p = stages.first();
+    let Settings::LlamaCpp(s) = p.settings else {
+        panic!("llama.cpp");
+    };
+    let fullest = |sp: &offload::Split| sp.gpus.iter().map(|d| d.total_bytes).max().expect("GPUs");
+    let four_copies = |context| offload::scheduled_split(p, &s, 2, context, 1, &MODELED);
+    let pp_max = largest(1, m.max_context, |n| fullest(&four_copies(n)) <= p.budget).expect("some context");
+    let context = pp_max + 1;
+    let scheduled = four_copies(context);
+    assert_eq!(scheduled.pipeline, Pipeline::On);
+    assert!(fullest(&scheduled) > p.budget);
+    assert!(offload::retries_without_pipeline(&scheduled, p.budget));
+    let r = fit(
+        &m,
+        &g,
+        &Options {
+            context: Some(context),
+            ..opts(2)
+        },
+    );
+    assert!(r.fits, "{context} tokens fit with one copy");
+    assert_eq!(r.pipeline_parallel, Some(Pipeline::Dropped));
+    let started = offload::split(p, &s, 2, context, 1, &MODELED);
+    assert_eq!(started.pipeline, Pipeline::Dropped);
+    assert_eq!(r.memory.total_bytes, fullest(&started));
+    assert!(fullest(&started) <= p.budget && fullest(&started) < fullest(&scheduled));
+    // the largest context counts the retry; below the boundary pipeline parallelism stays on
+    assert!(r.max_context.expect("a context fits") > pp_max);
+    let below = fit(
+        &m,
+        &g,
+        &Options {
+            context: Some(pp_max),
+            ..opts(2)
+        },
+    );
+    assert_eq!((below.fits, below.pipeline_parallel), (true, Some(Pipeline::On)));
+    // and the words
+    let text = gpuplan::report::markdown::render(&gpuplan::report::views::fit::fit(&r));
+    assert!(text.contains("retrying without pipeline parallelism"), "{text}");
+}

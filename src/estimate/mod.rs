@@ -134,6 +134,9 @@ pub struct WeightFacts {
     /// search and every cell of a matrix asks for the same one
     #[serde(skip)]
     pub(crate) llamacpp_placed: std::sync::OnceLock<((u64, bool), engine::llamacpp::weights::ModelBuffers)>,
+    /// the order of those tensors in the file (`llama-quantize`'s): every split of a search reads it
+    #[serde(skip)]
+    pub(crate) llamacpp_order: std::sync::OnceLock<Vec<usize>>,
 }
 
 impl WeightFacts {
@@ -188,6 +191,7 @@ impl WeightFacts {
             format: format.id,
             llamacpp_tensors: std::sync::OnceLock::new(),
             llamacpp_placed: std::sync::OnceLock::new(),
+            llamacpp_order: std::sync::OnceLock::new(),
         }
     }
 }

@@ -6,6 +6,7 @@ use super::layout::{self, Layout, Replica, Stages};
 use super::offload::{Chosen, OffloadReport, VllmOffload};
 use super::Options;
 use crate::estimate::engine::llamacpp::fit::{self as llamacpp_fit, FittedContext};
+use crate::estimate::engine::offload::Pipeline;
 use crate::estimate::engine::Settings;
 use crate::estimate::{EngineId, EngineReport, Memory, Prepared, Throughput};
 use crate::spec::{GpuSpec, ModelSpec};
@@ -44,6 +45,11 @@ pub struct FitReport {
     pub total_gpus: u64,
     /// the stage `memory` describes (0-based; 0 without pipeline parallelism)
     pub memory_stage: u64,
+    /// llama.cpp's pipeline parallelism when it splits the layers over several GPUs: `dropped` when
+    /// its four-copy compute buffers do not fit and it retries with one copy (the figures are then
+    /// those of one copy)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pipeline_parallel: Option<Pipeline>,
     /// the fewest GPUs on which this context and batch fit (any tensor/pipeline layout up to
     /// `layout::MAX_GPUS`); None when none does
     pub smallest_layout: Option<Layout>,
@@ -140,6 +146,7 @@ pub fn fit(model: &ModelSpec, gpu: &GpuSpec, opts: &Options) -> FitReport {
         pipeline: replica.layout.pp,
         total_gpus: replica.layout.gpus(),
         memory_stage,
+        pipeline_parallel: stages.pipeline_parallel(context, batch),
         smallest_layout,
         images: opts.images,
         image_tokens: p.image_tokens,

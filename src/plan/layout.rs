@@ -3,7 +3,7 @@
 //! found by searching every valid layout in order of GPU count ([`smallest`]), not guessed.
 
 use super::{solve, Options};
-use crate::estimate::engine::{offload, Settings};
+use crate::estimate::engine::{llamacpp, offload, Settings};
 use crate::estimate::interconnect::GPUS_PER_NODE;
 use crate::estimate::{pipeline, stage};
 use crate::estimate::{throughput, EngineId, Memory, ModelFacts, Prepared, Setup, Throughput, WeightFacts};
@@ -151,6 +151,11 @@ impl<'a> Replica<'a> {
     }
 }
 
+/// What `p` lets itself use with `margin` (a fraction) of it left free.
+fn limit(p: &Prepared, margin: f64) -> u64 {
+    p.budget - (p.budget as f64 * margin.clamp(0.0, 1.0)) as u64
+}
+
 /// Whether `model` runs on an engine that splits layers, not tensors, between GPUs (llama.cpp).
 pub fn splits_layers(model: &ModelSpec, opts: &Options) -> bool {
     opts.runtime_for(opts.format_for(model)).id == EngineId::LlamaCpp
@@ -175,9 +180,20 @@ impl<'p> Stages<'p> {
 
     /// Fits with `margin` (a fraction) of every GPU's usable memory left free.
     pub fn fits_with_margin(&self, context: u64, batch: u64, margin: f64) -> bool {
-        let within = |p: &Prepared, total: u64| {
-            p.holds(total, context) && total <= p.budget - (p.budget as f64 * margin.clamp(0.0, 1.0)) as u64
-        };
+        !self.over_before_compute(context, batch, margin) && self.fits_replayed(context, batch, margin)
+    }
+
+    /// Whether some GPU is over its limit (`margin` left free) before its compute buffer: then it
+    /// is over it with it, and [`Self::fits_replayed`] is false without the graph replay it costs.
+    fn over_before_compute(&self, context: u64, batch: u64, margin: f64) -> bool {
+        self.before_compute(context, batch)
+            .is_some_and(|b| self.0.iter().zip(b).any(|(p, b)| b > limit(p, margin)))
+    }
+
+    /// [`Self::fits_with_margin`] from every GPU's whole total (on llama.cpp a graph replay per
+    /// placement and context).
+    fn fits_replayed(&self, context: u64, batch: u64, margin: f64) -> bool {
+        let within = |p: &Prepared, total: u64| p.holds(total, context) && total <= limit(p, margin);
         match self.layer_split(context, batch) {
             Some(totals) => self.0.iter().zip(totals).all(|(p, t)| within(p, t)),
             None => self.0.iter().all(|p| within(p, p.total(context, batch))),
@@ -187,12 +203,51 @@ impl<'p> Stages<'p> {
     /// GPU bytes of each stage under llama.cpp's layer split, from one placement of the whole model
     /// (each stage alone would place it again); None for the other engines and for one GPU.
     fn layer_split(&self, context: u64, batch: u64) -> Option<Vec<u64>> {
+        let sp = self.llamacpp_split(context, batch)?;
+        Some(sp.gpus.iter().map(|g| g.total_bytes).collect())
+    }
+
+    /// llama.cpp's layer split of the whole model over the stages' GPUs, as it starts; None for
+    /// the other engines and for one GPU.
+    fn llamacpp_split(&self, context: u64, batch: u64) -> Option<offload::Split> {
         let p = self.first();
         match &p.settings {
-            Settings::LlamaCpp(s) if offload::devices(p) > 1 => {
-                let sp = offload::split(p, s, offload::devices(p), context, batch, &offload::MODELED);
-                Some(sp.gpus.iter().map(|g| g.total_bytes).collect())
+            Settings::LlamaCpp(s) if offload::devices(p) > 1 => Some(offload::split(
+                p,
+                s,
+                offload::devices(p),
+                context,
+                batch,
+                &offload::MODELED,
+            )),
+            _ => None,
+        }
+    }
+
+    /// Pipeline parallelism under llama.cpp's layer split over several GPUs (dropped where its
+    /// four-copy compute buffers do not fit: [`offload::retries_without_pipeline`]); None for the
+    /// other engines and for one GPU.
+    pub fn pipeline_parallel(&self, context: u64, batch: u64) -> Option<offload::Pipeline> {
+        self.llamacpp_split(context, batch).map(|sp| sp.pipeline)
+    }
+
+    /// GPU bytes of each stage before its compute buffer, from the placement alone (llama.cpp, whose
+    /// compute buffers come from a graph replay); None for the other engines.
+    fn before_compute(&self, context: u64, batch: u64) -> Option<Vec<u64>> {
+        let p = self.first();
+        match &p.settings {
+            Settings::LlamaCpp(s) if offload::is_split(p, s) => {
+                let gpus = offload::devices(p);
+                Some(offload::totals_before_compute(
+                    p,
+                    s,
+                    gpus,
+                    context,
+                    batch,
+                    &offload::MODELED,
+                ))
             }
+            Settings::LlamaCpp(s) => Some(vec![llamacpp::total_before_compute(p, s, context, batch)]),
             _ => None,
         }
     }
@@ -375,6 +430,61 @@ mod tests {
         }
         // and it does skip some (the big models on the 24 GB card)
         assert!(skipped > 50, "{skipped} layouts skipped");
+    }
+
+    /// The placement bound only answers "does not fit" where the replayed totals say so too: on
+    /// llama.cpp (one GPU, and the layer split over several) for dense and MoE models, small and large
+    /// GPUs, short and long contexts, one and four slots, with and without a margin; and the largest
+    /// context and the fewest GPUs searched through it are those searched without it.
+    #[test]
+    fn the_placement_bound_skips_only_replays_that_do_not_fit() {
+        let c = Catalog::embedded(check_declared).expect("embedded catalog");
+        let opts = Options {
+            precision: crate::spec::Format::parse("q4_k_m"),
+            ..Options::default()
+        };
+        let (mut probes, mut skipped) = (0, 0);
+        for g in ["rtx-3090", "h100-sxm"] {
+            let g = c.gpu(g).expect("gpu");
+            for id in [
+                "qwen3-8b",
+                "gemma-3-27b",
+                "llama-3.3-70b",
+                "gpt-oss-120b",
+                "qwen3-235b-a22b",
+            ] {
+                let m = c.model(id, check_declared).expect("model");
+                for gpus in [1, 2, 3, 7] {
+                    let replica = Replica::new(&m, &g, &opts, Layout { tp: 1, pp: gpus });
+                    let stages = replica.stages();
+                    for (context, batch, margin) in [(1, 1, 0.0), (32768, 1, 0.0), (32768, 4, 0.1)] {
+                        let replayed = stages.fits_replayed(context, batch, margin);
+                        let over = stages.over_before_compute(context, batch, margin);
+                        assert!(!(over && replayed), "{id} on {gpus} x {}: {context} x {batch}", g.id);
+                        assert_eq!(stages.fits_with_margin(context, batch, margin), replayed);
+                        probes += 1;
+                        skipped += usize::from(over);
+                    }
+                }
+                let one = Replica::new(&m, &g, &opts, Layout::SINGLE);
+                let one = one.stages();
+                let limit = m.max_context;
+                let replayed = solve::largest(1, limit, |n| one.fits_replayed(n, 1, 0.0));
+                assert_eq!(one.max_context(1), replayed, "{id} on {}", g.id);
+                // llama.cpp's layouts are layer splits, one per GPU count
+                let fewest = candidates(&m, 8, false).into_iter().find(|l| {
+                    let r = Replica::new(&m, &g, &opts, *l);
+                    let fits = r.stages().fits_replayed(32768, 1, 0.0);
+                    fits
+                });
+                assert_eq!(smallest(&m, &g, &opts, 32768, 1, 8), fewest, "{id} on {}", g.id);
+            }
+        }
+        // it skips many (the big models on few GPUs), not all
+        assert!(
+            skipped > probes / 4 && skipped < probes,
+            "{skipped} of {probes} skipped"
+        );
     }
 
     /// The same for llama.cpp, which keeps the token embeddings in host memory and splits layers

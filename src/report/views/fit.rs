@@ -2,6 +2,7 @@
 
 use super::bands;
 use crate::estimate::engine::llamacpp::fit::{FitOutcome, FittedContext};
+use crate::estimate::engine::offload::Pipeline;
 use crate::estimate::EngineId;
 use crate::plan::layout::{Layout, MAX_GPUS};
 use crate::plan::FitReport;
@@ -236,6 +237,9 @@ pub fn fit(r: &FitReport) -> Doc {
     ]);
     d.table(table);
     super::engine::section(&mut d, &r.engine, r.context);
+    if r.pipeline_parallel == Some(Pipeline::Dropped) {
+        d.text("note: llama.cpp's compute buffers with pipeline parallelism (four copies of every graph input) do not fit a GPU: it logs \"compute buffer allocation failed, retrying without pipeline parallelism\" and reserves them with one copy, as shown");
+    }
     d.text(bands::basis(&r.bands, r.runtime));
     if let Some(o) = &r.offload {
         super::offload::section(&mut d, o);

@@ -202,7 +202,57 @@ pub struct Graph {
     visited: Vec<bool>,
 }
 
+/// A dropped graph's lists, emptied: what [`Graph::recycled`] builds the next graph in.
+#[derive(Default)]
+struct Spare {
+    t: Vec<Tensor>,
+    nodes: Vec<Id>,
+    leafs: Vec<Id>,
+    visited: Vec<bool>,
+}
+
+thread_local! {
+    /// The lists of the largest graph dropped on this thread ([`Graph::recycled`]).
+    static SPARE: std::cell::RefCell<Spare> = std::cell::RefCell::new(Spare::default());
+}
+
+impl Drop for Graph {
+    fn drop(&mut self) {
+        let lists = Spare {
+            t: std::mem::take(&mut self.t),
+            nodes: std::mem::take(&mut self.nodes),
+            leafs: std::mem::take(&mut self.leafs),
+            visited: std::mem::take(&mut self.visited),
+        };
+        // a thread being torn down keeps nothing
+        let _ = SPARE.try_with(|spare| {
+            let mut spare = spare.borrow_mut();
+            if lists.t.capacity() > spare.t.capacity() {
+                *spare = lists;
+            }
+        });
+    }
+}
+
 impl Graph {
+    /// An empty graph in the lists a graph dropped before on this thread left behind: the searches
+    /// replay graphs of one size again and again, and growing lists of thousands of tensors each
+    /// time (fresh pages, copies) costs a cold replay more than its arithmetic. Nothing else carries
+    /// over.
+    pub fn recycled() -> Graph {
+        let mut s = SPARE.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
+        s.t.clear();
+        s.nodes.clear();
+        s.leafs.clear();
+        s.visited.clear();
+        Graph {
+            t: s.t,
+            nodes: s.nodes,
+            leafs: s.leafs,
+            visited: s.visited,
+        }
+    }
+
     pub fn push(&mut self, t: Tensor) -> Id {
         self.t.push(t);
         self.visited.push(false);

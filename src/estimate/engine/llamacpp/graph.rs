@@ -632,7 +632,7 @@ impl Builder<'_> {
 /// of `ub.n_outputs` rows.
 pub fn build(m: &Model, ub: Ubatch, cache: Cache, pl: &Placement) -> Graph {
     let mut b = Builder {
-        g: Graph::default(),
+        g: Graph::recycled(),
         m,
         ub,
         cache,

@@ -394,6 +394,19 @@ pub fn figures(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Figures 
     figures_of(p, &buffers(p, s, context, batch))
 }
 
+/// [`figures`] with the compute buffers given instead of replayed: a split's own (its placement
+/// replayed them), or none for what the GPU holds before them.
+pub fn figures_with_compute(p: &Prepared, s: &Settings, context: u64, batch: u64, compute: ComputeBuffers) -> Figures {
+    let b = loaded_buffers(p, &Loaded::of(p, s), s, context, batch, Compute::Given(compute));
+    figures_of(p, &b)
+}
+
+/// [`total`] without the compute buffers (model and KV buffers, CUDA context), from no graph
+/// replay: a lower bound of the total, as the compute buffers only add to it.
+pub fn total_before_compute(p: &Prepared, s: &Settings, context: u64, batch: u64) -> u64 {
+    gpu_bytes(&figures_with_compute(p, s, context, batch, ComputeBuffers::default()))
+}
+
 fn figures_of(p: &Prepared, b: &Buffers) -> Figures {
     let ctx = b.context;
     Figures {

@@ -178,9 +178,18 @@ impl Name {
         Name { base, bias: true }
     }
 
+    /// `weight` or `bias`: the last part of the name.
+    pub fn suffix(self) -> &'static str {
+        if self.bias {
+            "bias"
+        } else {
+            "weight"
+        }
+    }
+
     /// The full name of this weight at `place`, e.g. `blk.3.ffn_up_exps.weight`.
     pub fn at(self, place: Place) -> String {
-        let suffix = if self.bias { "bias" } else { "weight" };
+        let suffix = self.suffix();
         match place {
             Place::Layer(il) => format!("blk.{il}.{}.{suffix}", self.base),
             Place::Input | Place::Output => format!("{}.{suffix}", self.base),

@@ -17,7 +17,7 @@ use super::llamacpp::compute::{self, Split as ComputeSplit};
 use super::llamacpp::context::{self, Context};
 use super::llamacpp::graph::Weight;
 use super::llamacpp::model::Model;
-use super::llamacpp::weights::{self, Name, Place};
+use super::llamacpp::weights::{self, Name, Place, Tensor};
 use super::llamacpp::{self, Figures, Settings};
 use crate::estimate::arch::moe::expected_share_touched;
 use crate::estimate::overhead;
@@ -25,6 +25,7 @@ use crate::estimate::prepared::Prepared;
 use crate::estimate::recent::{remembered, Recent};
 use serde::Serialize;
 use speed::DecodeBytes;
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
@@ -97,6 +98,22 @@ pub struct Split {
     /// the tensor overrides matched a tensor on a GPU index beyond those in use
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unknown_gpu: Option<String>,
+    /// whether the compute buffers hold pipeline parallelism's copies
+    pub pipeline: Pipeline,
+}
+
+/// llama.cpp's pipeline parallelism for a split (src/llama-context.cpp): what `sched_reserve`
+/// reserved the compute buffers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pipeline {
+    /// not turned on (one GPU, a layer or the KV cache on the host, tensor overrides)
+    Off,
+    /// on: four copies of every graph input and every split input ([`compute::pipeline_parallel`])
+    On,
+    /// on, but the four-copy compute buffers did not fit a GPU that held its weights and KV cache:
+    /// "compute buffer allocation failed, retrying without pipeline parallelism", one copy
+    Dropped,
 }
 
 impl Split {
@@ -244,7 +261,7 @@ pub fn layout(p: &Prepared, s: &Settings, gpus: usize, batch: u64, ubatch: u64, 
         }
     }
     if mapped.iter().any(|&x| x) {
-        let order = placement::quantize_order(&tensors);
+        let order = file_order(p, &tensors);
         if let Some(span) = placement::mapped_span(&tensors, &mapped, &order, placement::GGUF_ALIGNMENT) {
             l.host_buffers.insert(HostBuffer::CpuMapped, span);
         }
@@ -252,9 +269,19 @@ pub fn layout(p: &Prepared, s: &Settings, gpus: usize, batch: u64, ubatch: u64, 
     l
 }
 
+/// [`placement::quantize_order`] of `tensors`, `p`'s [`llamacpp::file_tensors`]: kept beside them
+/// in the weight facts when they are kept there (every split of a search reads the same file).
+fn file_order<'a>(p: &Prepared<'a>, tensors: &Cow<'a, [Tensor]>) -> Cow<'a, [usize]> {
+    match tensors {
+        Cow::Borrowed(t) => Cow::Borrowed(p.weights.llamacpp_order.get_or_init(|| placement::quantize_order(t))),
+        Cow::Owned(t) => Cow::Owned(placement::quantize_order(t)),
+    }
+}
+
 /// The compute buffers and graph splits of `l` for context `ctx`: the worst-case graphs replayed
-/// over the GPUs and the CPU with this placement.
-pub fn compute_buffers(p: &Prepared, l: &Layout, ctx: &Context) -> compute::SplitBuffers {
+/// over the GPUs and the CPU with this placement; `dropped`: without pipeline parallelism where
+/// llama.cpp would turn it on (its retry, [`Pipeline::Dropped`]).
+pub fn compute_buffers(p: &Prepared, l: &Layout, ctx: &Context, dropped: bool) -> compute::SplitBuffers {
     let gpus = l.gpus;
     let m = &l.model;
     let n_layer = m.n_layer;
@@ -285,12 +312,7 @@ pub fn compute_buffers(p: &Prepared, l: &Layout, ctx: &Context) -> compute::Spli
         weight_backend: flags
             .has_overrides()
             .then_some(&weight_backend as &dyn Fn(Weight, Option<u64>) -> Option<usize>),
-        pipeline_parallel: compute::pipeline_parallel(
-            gpus,
-            l.units.iter().all(Option::is_some),
-            !l.no_kv_offload,
-            flags.has_overrides(),
-        ),
+        pipeline_parallel: pipeline_parallel(l) && !dropped,
     };
     compute::split_buffers(m, &ctx.reserve(), &cs, &weight_type)
 }
@@ -302,6 +324,16 @@ pub(super) fn context_bytes(p: &Prepared, backend: GpuBackend) -> u64 {
     } else {
         0
     }
+}
+
+/// Whether llama.cpp turns pipeline parallelism on for layout `l` ([`compute::pipeline_parallel`]).
+fn pipeline_parallel(l: &Layout) -> bool {
+    compute::pipeline_parallel(
+        l.gpus,
+        l.units.iter().all(Option::is_some),
+        !l.no_kv_offload,
+        l.flags.has_overrides(),
+    )
 }
 
 /// Assembles a [`Split`] from its layout, its context and its compute buffers.
@@ -393,27 +425,73 @@ pub fn assemble(
         decode,
         ubatch_copy_bytes: l.ubatch_copy_bytes,
         unknown_gpu: l.unknown_gpu.clone(),
+        pipeline: if pipeline_parallel(l) {
+            Pipeline::On
+        } else {
+            Pipeline::Off
+        },
     }
 }
 
 /// The split of `p`'s model over `gpus` equal GPUs (`p.gpu`, `p.budget` each) and the host, with
 /// `s`'s placement flags, for `batch` slots of `context` tokens, under the placement `rules` of a
-/// llama.cpp build. GPUs share the units in proportion to their (equal) free memory.
+/// llama.cpp build, as llama.cpp starts it: [`scheduled_split`], or without pipeline parallelism
+/// where it retries so ([`retries_without_pipeline`]). GPUs share the units in proportion to their
+/// (equal) free memory.
 pub fn split(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, rules: &Rules) -> Split {
-    let key = (PlacementKey::of(p, s, rules, gpus, context, batch), p.gpu.id.clone());
-    remembered(&SPLITS, key, || place_and_replay(p, s, gpus, context, batch, rules))
+    let sp = scheduled_split(p, s, gpus, context, batch, rules);
+    if retries_without_pipeline(&sp, p.budget) {
+        replayed(p, s, gpus, context, batch, rules, true)
+    } else {
+        sp
+    }
 }
 
-/// What a placement of `p`'s model depends on besides the GPU: the spec (its id and its weight
-/// bytes in the format, which tell apart two specs of one id), the settings and rules, the devices
-/// and the sizes. A split adds the GPU (its CUDA context); a search plan does not.
+/// [`split`] as the scheduler first reserves it, pipeline parallelism on where llama.cpp turns it
+/// on, whatever the GPUs' size: what the split search's plans replay (they hold for every GPU).
+pub fn scheduled_split(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, rules: &Rules) -> Split {
+    replayed(p, s, gpus, context, batch, rules, false)
+}
+
+/// `sched_reserve`'s retry (src/llama-context.cpp): with pipeline parallelism on, the prompt graph's
+/// compute buffers fail to allocate on some GPU (its total passes `budget`), and llama.cpp reserves
+/// again with one copy. Only once every GPU holds its weights, KV cache and CUDA context within
+/// `budget`: else loading the model or creating the cache fails first, and no graph is reserved.
+pub fn retries_without_pipeline(sp: &Split, budget: u64) -> bool {
+    let before_compute = |g: &GpuPart| {
+        [g.kv_buffer_bytes, g.cuda_context_bytes]
+            .into_iter()
+            .fold(g.model_buffer_bytes, u64::saturating_add)
+    };
+    sp.pipeline == Pipeline::On
+        && sp.gpus.iter().all(|g| before_compute(g) <= budget)
+        && sp.gpus.iter().any(|g| g.total_bytes > budget)
+}
+
+/// [`place_and_replay`], remembered per thread.
+fn replayed(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, rules: &Rules, dropped: bool) -> Split {
+    let key = (
+        PlacementKey::of(p, s, rules, gpus, context, batch),
+        p.gpu.id.clone(),
+        dropped,
+    );
+    remembered(&SPLITS, key, || {
+        place_and_replay(p, s, gpus, context, batch, rules, dropped)
+    })
+}
+
+/// What a placement of `p`'s model depends on besides the GPU: the spec (its id and its parameter
+/// counts, which tell apart two specs of one id), the format, the settings and rules, the devices
+/// and the sizes. A split adds the GPU (its CUDA context); a search plan does not. Not the stage:
+/// a split places the whole file, so every stage of a replica, and the offload search's setup of
+/// the same GPUs, ask for one split.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct PlacementKey {
     // the sizes first: the derived equality stops at the first field that differs
     context: u64,
     batch: u64,
     gpus: usize,
-    weight_bytes: u64,
+    parameters: (u64, u64),
     format: &'static str,
     model: String,
     settings: Settings,
@@ -425,7 +503,7 @@ impl PlacementKey {
         PlacementKey {
             model: p.setup.model.id.clone(),
             format: p.setup.format.id,
-            weight_bytes: p.weights.total,
+            parameters: (p.facts.parameters, p.facts.active_parameters),
             settings: *s,
             rules: *rules,
             gpus,
@@ -438,16 +516,62 @@ impl PlacementKey {
 thread_local! {
     /// Splits remembered per thread: every stage of a replica, its itemized memory and its engine
     /// report ask for the same one, and each costs a graph replay.
-    static SPLITS: RefCell<Recent<(PlacementKey, String), Split>> = const { RefCell::new(Recent::new(16)) };
+    static SPLITS: RefCell<Recent<(PlacementKey, String, bool), Split>> = const { RefCell::new(Recent::new(16)) };
+    /// [`totals_before_compute`] remembered as the splits are (the searches ask before each split).
+    static PLACED: RefCell<Recent<(PlacementKey, String), Vec<u64>>> = const { RefCell::new(Recent::new(16)) };
 }
 
-/// [`split`] without the memo.
-fn place_and_replay(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, rules: &Rules) -> Split {
+/// The split placed and its graphs replayed; `dropped`: without pipeline parallelism where
+/// llama.cpp would turn it on.
+fn place_and_replay(
+    p: &Prepared,
+    s: &Settings,
+    gpus: usize,
+    context: u64,
+    batch: u64,
+    rules: &Rules,
+    dropped: bool,
+) -> Split {
+    let (l, ctx) = place(p, s, gpus, context, batch, rules);
+    let sb = compute_buffers(p, &l, &ctx, dropped);
+    let sp = assemble(p, &l, &ctx, &sb, context, batch);
+    match sp.pipeline {
+        Pipeline::On if dropped => Split {
+            pipeline: Pipeline::Dropped,
+            ..sp
+        },
+        _ => sp,
+    }
+}
+
+/// The layout and the context of [`split`]'s arguments: everything but the graph replay.
+fn place(p: &Prepared, s: &Settings, gpus: usize, context: u64, batch: u64, rules: &Rules) -> (Layout, Context) {
     let (m, _, _) = llamacpp::model_of(p);
     let ctx = Context::new(&m, &llamacpp::params(s, context, batch));
-    let l = layout(p, s, gpus, batch, ctx.n_ubatch, rules);
-    let sb = compute_buffers(p, &l, &ctx);
-    assemble(p, &l, &ctx, &sb, context, batch)
+    (layout(p, s, gpus, batch, ctx.n_ubatch, rules), ctx)
+}
+
+/// Each GPU's total of [`split`] without its compute buffer (model and KV buffers, CUDA context),
+/// from the placement alone: a lower bound of the GPU's total that costs no graph replay (the
+/// compute buffer only adds). A GPU over its budget by these bytes alone needs no replay to fail.
+pub fn totals_before_compute(
+    p: &Prepared,
+    s: &Settings,
+    gpus: usize,
+    context: u64,
+    batch: u64,
+    rules: &Rules,
+) -> Vec<u64> {
+    let key = (PlacementKey::of(p, s, rules, gpus, context, batch), p.gpu.id.clone());
+    remembered(&PLACED, key, || {
+        let (l, ctx) = place(p, s, gpus, context, batch, rules);
+        let none = compute::SplitBuffers {
+            compute: vec![0; gpus + 1],
+            ..compute::SplitBuffers::default()
+        };
+        let sp = assemble(p, &l, &ctx, &none, context, batch);
+        sp.gpus.iter().map(|g| g.total_bytes).collect()
+    })
 }
 
 /// Graph splits of a one-token graph with every unit on one GPU: the token-embedding lookup on the
@@ -479,9 +603,13 @@ pub fn devices(p: &Prepared) -> usize {
 /// llama.cpp's figures for `p`'s GPU of a split (`CUDA{stage}` of [`devices`]): the context's sizes
 /// from llama.cpp's own accounting, the buffers from the placement.
 pub fn figures(p: &Prepared, s: &Settings, context: u64, batch: u64) -> Figures {
-    let base = llamacpp::figures(p, s, context, batch);
     let sp = split(p, s, devices(p), context, batch, &MODELED);
     let g = &sp.gpus[device(p, &sp)];
+    let compute = compute::ComputeBuffers {
+        device: g.compute_buffer_bytes,
+        host: sp.host.compute_buffer_bytes,
+    };
+    let base = llamacpp::figures_with_compute(p, s, context, batch, compute);
     Figures {
         gpu_layers: sp.gpu_units,
         model_buffer_bytes: g.model_buffer_bytes,
@@ -503,4 +631,94 @@ fn device(p: &Prepared, sp: &Split) -> usize {
 pub fn total(p: &Prepared, s: &Settings, context: u64, batch: u64) -> u64 {
     let sp = split(p, s, devices(p), context, batch, &MODELED);
     sp.gpus[device(p, &sp)].total_bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::estimate::arch::check_declared;
+    use crate::plan::layout::{Layout as Gpus, Replica};
+    use crate::plan::Options;
+    use crate::spec::{Catalog, Format};
+
+    /// The placement key leaves out the stage: every stage of a replica on N GPUs places the whole
+    /// file over them, as the whole model does (the offload search's setup), and the figures built
+    /// on a split's own compute buffers are those built on a replay of one GPU's, but for them.
+    #[test]
+    fn every_stage_places_and_replays_the_same_split() {
+        let c = Catalog::embedded(check_declared).expect("embedded catalog");
+        let g = c.gpu("rtx-3090").expect("gpu");
+        let opts = Options {
+            precision: Format::parse("q4_k_m"),
+            ..Options::default()
+        };
+        for id in ["gemma-3-27b", "qwen3-235b-a22b"] {
+            let m = c.model(id, check_declared).expect("model");
+            let whole = Replica::new(&m, &g, &opts, Gpus::SINGLE);
+            let whole = whole.stages();
+            let w = whole.first();
+            let crate::estimate::engine::Settings::LlamaCpp(s) = w.settings else {
+                panic!("{id}: llama.cpp");
+            };
+            for gpus in [2, 3] {
+                let replica = Replica::new(&m, &g, &opts, Gpus { tp: 1, pp: gpus });
+                let stages = replica.stages();
+                let expected = place_and_replay(w, &s, gpus as usize, 8192, 1, &MODELED, false);
+                for p in stages.all() {
+                    assert_eq!(
+                        PlacementKey::of(p, &s, &MODELED, 2, 8192, 1),
+                        PlacementKey::of(w, &s, &MODELED, 2, 8192, 1)
+                    );
+                    assert_eq!(
+                        place_and_replay(p, &s, gpus as usize, 8192, 1, &MODELED, false),
+                        expected,
+                        "{id} stage {}",
+                        p.setup.stage
+                    );
+                    let before = totals_before_compute(p, &s, gpus as usize, 8192, 1, &MODELED);
+                    let totals: Vec<u64> = expected
+                        .gpus
+                        .iter()
+                        .map(|g| g.total_bytes - g.compute_buffer_bytes)
+                        .collect();
+                    assert_eq!(before, totals, "{id}");
+                    let replayed = llamacpp::figures(p, &s, 8192, 1);
+                    let given = compute::ComputeBuffers {
+                        device: replayed.compute_buffer_bytes,
+                        host: replayed.host_compute_buffer_bytes,
+                    };
+                    assert_eq!(llamacpp::figures_with_compute(p, &s, 8192, 1, given), replayed, "{id}");
+                }
+            }
+        }
+    }
+
+    /// The file order compares names byte by byte without building them: the order of the full
+    /// names, for every catalog model's GGUF tensors.
+    #[test]
+    fn the_file_order_is_the_full_names_order() {
+        let c = Catalog::embedded(check_declared).expect("embedded catalog");
+        let g = c.gpu("rtx-3090").expect("gpu");
+        let opts = Options {
+            precision: Format::parse("q4_k_m"),
+            ..Options::default()
+        };
+        for m in c.model_specs() {
+            let replica = Replica::new(m, &g, &opts, Gpus::SINGLE);
+            let stages = replica.stages();
+            let p = stages.first();
+            let (_, file, _) = llamacpp::model_of(p);
+            let tensors = llamacpp::file_tensors(p, &file);
+            let mut named: Vec<usize> = (0..tensors.len()).collect();
+            named.sort_by_cached_key(|&i| {
+                let t = &tensors[i];
+                let layer = match t.place {
+                    Place::Layer(il) => il as i64,
+                    _ => -1,
+                };
+                (layer, t.name.at(t.place))
+            });
+            assert_eq!(placement::quantize_order(&tensors), named, "{}", m.id);
+        }
+    }
 }

@@ -5,7 +5,7 @@
 use super::flags::{OffloadFlags, Target};
 use crate::estimate::engine::llamacpp::backend::GpuBackend;
 use crate::estimate::engine::llamacpp::ggml::Type;
-use crate::estimate::engine::llamacpp::weights::{Place, Tensor};
+use crate::estimate::engine::llamacpp::weights::{Name, Place, Tensor};
 use serde::Serialize;
 
 /// How `-ngl` counts (llama.cpp PR #18148, December 2025).
@@ -183,15 +183,35 @@ pub const GGUF_ALIGNMENT: u64 = 32;
 /// `tensors`.
 pub fn quantize_order(tensors: &[Tensor]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..tensors.len()).collect();
-    let key = |t: &Tensor| {
-        let layer = match t.place {
-            Place::Layer(il) => il as i64,
-            Place::Input | Place::Output => -1,
-        };
-        (layer, t.name.at(t.place))
+    let layer = |t: &Tensor| match t.place {
+        Place::Layer(il) => il as i64,
+        Place::Input | Place::Output => -1,
     };
-    order.sort_by_cached_key(|&i| key(&tensors[i]));
+    // stable: a tensor gpuplan cannot name shares its role's name, and keeps its place among them
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&tensors[a], &tensors[b]);
+        layer(a).cmp(&layer(b)).then_with(|| name_order(a.name, b.name))
+    });
     order
+}
+
+/// The order of two weights' names without their `blk.{il}.` (the same for every tensor of a
+/// block): `{base}.{suffix}` byte by byte, as the full names compare, without building them.
+fn name_order(a: Name, b: Name) -> std::cmp::Ordering {
+    use std::cmp::Ordering::Equal;
+    let (x, y) = (a.base.as_bytes(), b.base.as_bytes());
+    let n = x.len().min(y.len());
+    let next = |s: &[u8]| s.get(n).copied().unwrap_or(b'.');
+    match x[..n].cmp(&y[..n]).then_with(|| next(x).cmp(&next(y))) {
+        // both bases end here: the suffixes decide
+        Equal if x.len() == y.len() => a.suffix().cmp(b.suffix()),
+        // one base ends where the other has a '.': the rest of the names, byte by byte
+        Equal => {
+            let full = |m: Name| m.base.bytes().chain(std::iter::once(b'.')).chain(m.suffix().bytes());
+            full(a).cmp(full(b))
+        }
+        o => o,
+    }
 }
 
 /// The `CPU_Mapped` size llama.cpp prints for one file: from the first byte of the first

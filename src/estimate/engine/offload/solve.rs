@@ -243,8 +243,9 @@ struct Replayed {
 }
 
 fn replay(p: &Prepared, s: &Settings, knob: Knob, gpus: usize, context: u64, batch: u64, rules: &Rules) -> Replayed {
-    // through the remembered splits: nothing on the host is also the whole fit's split
-    let sp = super::split(p, &knob.apply(s), gpus, context, batch, rules);
+    // through the remembered splits: nothing on the host is also the whole fit's split; as first
+    // scheduled (no retry without pipeline parallelism, which depends on the GPU's size)
+    let sp = super::scheduled_split(p, &knob.apply(s), gpus, context, batch, rules);
     let mut compute: Vec<u64> = sp.gpus.iter().map(|g| g.compute_buffer_bytes).collect();
     compute.push(sp.host.compute_buffer_bytes);
     let buffers = SplitBuffers {
