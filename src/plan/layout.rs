@@ -436,6 +436,15 @@ mod tests {
     /// llama.cpp (one GPU, and the layer split over several) for dense and MoE models, small and large
     /// GPUs, short and long contexts, one and four slots, with and without a margin; and the largest
     /// context and the fewest GPUs searched through it are those searched without it.
+    /// Dense and MoE models that need one to seven 24 GB cards in Q4_K_M.
+    const LLAMACPP_SIZES: [&str; 5] = [
+        "qwen3-8b",
+        "gemma-3-27b",
+        "llama-3.3-70b",
+        "gpt-oss-120b",
+        "qwen3-235b-a22b",
+    ];
+
     #[test]
     fn the_placement_bound_skips_only_replays_that_do_not_fit() {
         let c = Catalog::embedded(check_declared).expect("embedded catalog");
@@ -446,13 +455,7 @@ mod tests {
         let (mut probes, mut skipped) = (0, 0);
         for g in ["rtx-3090", "h100-sxm"] {
             let g = c.gpu(g).expect("gpu");
-            for id in [
-                "qwen3-8b",
-                "gemma-3-27b",
-                "llama-3.3-70b",
-                "gpt-oss-120b",
-                "qwen3-235b-a22b",
-            ] {
+            for id in LLAMACPP_SIZES {
                 let m = c.model(id, check_declared).expect("model");
                 for gpus in [1, 2, 3, 7] {
                     let replica = Replica::new(&m, &g, &opts, Layout { tp: 1, pp: gpus });
@@ -497,13 +500,7 @@ mod tests {
             ..Options::default()
         };
         let g = c.gpu("rtx-3090").expect("gpu");
-        for id in [
-            "qwen3-8b",
-            "gemma-3-27b",
-            "llama-3.3-70b",
-            "gpt-oss-120b",
-            "qwen3-235b-a22b",
-        ] {
+        for id in LLAMACPP_SIZES {
             let m = c.model(id, check_declared).expect("model");
             let facts = Arc::new(ModelFacts::new(&m));
             let pruned = smallest(&m, &g, &opts, 8192, 1, 8);

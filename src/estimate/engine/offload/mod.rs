@@ -641,17 +641,22 @@ mod tests {
     use crate::plan::Options;
     use crate::spec::{Catalog, Format};
 
-    /// The placement key leaves out the stage: every stage of a replica on N GPUs places the whole
-    /// file over them, as the whole model does (the offload search's setup), and the figures built
-    /// on a split's own compute buffers are those built on a replay of one GPU's, but for them.
-    #[test]
-    fn every_stage_places_and_replays_the_same_split() {
+    fn q4_k_m_on_rtx_3090() -> (Catalog, crate::spec::GpuSpec, Options) {
         let c = Catalog::embedded(check_declared).expect("embedded catalog");
         let g = c.gpu("rtx-3090").expect("gpu");
         let opts = Options {
             precision: Format::parse("q4_k_m"),
             ..Options::default()
         };
+        (c, g, opts)
+    }
+
+    /// The placement key leaves out the stage: every stage of a replica on N GPUs places the whole
+    /// file over them, as the whole model does (the offload search's setup), and the figures built
+    /// on a split's own compute buffers are those built on a replay of one GPU's, but for them.
+    #[test]
+    fn every_stage_places_and_replays_the_same_split() {
+        let (c, g, opts) = q4_k_m_on_rtx_3090();
         for id in ["gemma-3-27b", "qwen3-235b-a22b"] {
             let m = c.model(id, check_declared).expect("model");
             let whole = Replica::new(&m, &g, &opts, Gpus::SINGLE);
@@ -697,12 +702,7 @@ mod tests {
     /// names, for every catalog model's GGUF tensors.
     #[test]
     fn the_file_order_is_the_full_names_order() {
-        let c = Catalog::embedded(check_declared).expect("embedded catalog");
-        let g = c.gpu("rtx-3090").expect("gpu");
-        let opts = Options {
-            precision: Format::parse("q4_k_m"),
-            ..Options::default()
-        };
+        let (c, g, opts) = q4_k_m_on_rtx_3090();
         for m in c.model_specs() {
             let replica = Replica::new(m, &g, &opts, Gpus::SINGLE);
             let stages = replica.stages();
