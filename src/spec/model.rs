@@ -370,10 +370,12 @@ fn yes() -> bool {
 fn is_true(b: &bool) -> bool {
     *b
 }
-fn is_false(b: &bool) -> bool {
+/// serde's `skip_serializing_if` for a flag left off (the specs and the records share it).
+pub(crate) fn is_false(b: &bool) -> bool {
     !*b
 }
-fn is_zero(v: &u64) -> bool {
+/// serde's `skip_serializing_if` for a count left at zero.
+pub(crate) fn is_zero(v: &u64) -> bool {
     *v == 0
 }
 

@@ -142,19 +142,15 @@ pub struct RunSettings {
     /// weight repacking into CPU_REPACK buffers (`--no-repack` turns it off)
     pub repack: bool,
     /// `--n-cpu-moe`: the routed experts of the first N blocks stay in host memory
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::spec::model::is_zero")]
     pub n_cpu_moe: u64,
     /// `--n-cpu-ffn`: the dense feed-forward matrices of the first N blocks stay in host memory
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::spec::model::is_zero")]
     pub n_cpu_ffn: u64,
     /// `--rpc`: offload to this many RPC servers running this CPU's backend (the probe serves them)
     /// instead of GPUs: how a CPU-only build splits a model over several devices; 0: none
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::spec::model::is_zero")]
     pub rpc: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 impl Default for RunSettings {

@@ -277,15 +277,11 @@ pub struct Quantization {
     pub scale_dtype: Option<ScaleDtype>,
     /// packed integer weights carry an activation-order index (compressed-tensors `actorder`:
     /// `weight_g_idx` int32 [in] per layer; GPTQ writes `g_idx` always)
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default, skip_serializing_if = "crate::spec::model::is_false")]
     pub act_order: bool,
     /// GGUF: every weight tensor's type as the file holds it (per-tensor "dynamic" mixes included)
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gguf_types: Vec<GgufTypes>,
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
 }
 
 /// GGUF tensors of one role and type over a run of consecutive layers, as read from a file.
